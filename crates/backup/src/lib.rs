@@ -1,0 +1,5 @@
+//! OceanBase-shaped backup storage.
+
+pub mod uri;
+
+pub use uri::{StorageUri, UriError};
