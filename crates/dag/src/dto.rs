@@ -1,0 +1,239 @@
+//! obshell's DTOs (JSON names exact), built from records at the boundary.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::id::GenericId;
+use crate::record::{DagRecord, LogRecord, NodeRecord, TaskRecord};
+use crate::AgentInfo;
+
+/// `DagDetailDTO`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagDetailDto {
+    pub id: String,
+    pub dag_id: u64,
+    pub name: String,
+    pub stage: u32,
+    pub max_stage: u32,
+    pub maintenance_type: i32,
+    pub maintenance_key: String,
+    pub state: String,
+    pub operator: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub additional_data: Option<Map<String, Value>>,
+    pub nodes: Option<Vec<NodeDetailDto>>,
+}
+
+/// `NodeDetailDTO`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeDetailDto {
+    pub id: String,
+    pub node_id: u64,
+    pub name: String,
+    pub state: String,
+    pub operator: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub additional_data: Option<Map<String, Value>>,
+    pub sub_tasks: Option<Vec<TaskDetailDto>>,
+}
+
+/// `TaskDetailDTO`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDetailDto {
+    pub id: String,
+    pub task_id: u64,
+    pub name: String,
+    pub state: String,
+    pub operator: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub additional_data: Option<Map<String, Value>>,
+    pub execute_times: u32,
+    pub execute_agent: AgentInfo,
+    pub task_logs: Vec<String>,
+}
+
+/// One row of `GET /api/v1/task/sub_task/:id/logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskLogDto {
+    pub task_id: u64,
+    pub execute_times: u32,
+    pub log_content: String,
+    pub time: String,
+}
+
+/// Formats a time as RFC 3339 with an offset.
+pub fn format_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn times(
+    create: DateTime<Utc>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> (String, String) {
+    let start = start.unwrap_or(create);
+    (format_time(start), format_time(end.unwrap_or(start)))
+}
+
+/// Merges `from` into `into` the way obshell merges additional data: maps merge,
+/// arrays append, anything else is replaced by the later value.
+pub fn merge_additional(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (key, value) in from {
+        match (into.get_mut(key), value) {
+            (Some(Value::Object(left)), Value::Object(right)) => merge_additional(left, right),
+            (Some(Value::Array(left)), Value::Array(right)) => left.extend(right.iter().cloned()),
+            _ => {
+                into.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Merges `from` into `into` the way contexts merge: maps merge, anything else is
+/// replaced by the later value.
+pub fn merge_context(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (key, value) in from {
+        match (into.get_mut(key), value) {
+            (Some(Value::Object(left)), Value::Object(right)) => merge_context(left, right),
+            _ => {
+                into.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Builds DTOs for one agent.
+#[derive(Debug, Clone)]
+pub struct DtoBuilder {
+    pub agent: AgentInfo,
+}
+
+impl DtoBuilder {
+    pub fn generic_id(&self, id: u64) -> String {
+        GenericId::agent(self.agent.ip, self.agent.port, id).encode()
+    }
+
+    /// A sub-task's DTO with its logs.
+    pub fn task(&self, task: &TaskRecord, logs: &[LogRecord]) -> TaskDetailDto {
+        let (start_time, end_time) = times(task.create_time, task.start_time, task.end_time);
+        TaskDetailDto {
+            id: self.generic_id(task.id),
+            task_id: task.id,
+            name: task.name.clone(),
+            state: task.state.to_string(),
+            operator: task.operator.to_string(),
+            start_time,
+            end_time,
+            additional_data: Some(task.additional_data.clone()),
+            execute_times: task.execute_times,
+            execute_agent: self.agent.clone(),
+            task_logs: logs.iter().map(|log| log.content.clone()).collect(),
+        }
+    }
+
+    /// A node's DTO; its additional data is the merge of its sub-tasks'.
+    pub fn node(&self, node: &NodeRecord, tasks: Option<Vec<TaskDetailDto>>) -> NodeDetailDto {
+        let (start_time, end_time) = times(node.create_time, node.start_time, node.end_time);
+        let additional_data = tasks.as_ref().map(|tasks| {
+            let mut merged = Map::new();
+            for task in tasks {
+                if let Some(data) = &task.additional_data {
+                    merge_additional(&mut merged, data);
+                }
+            }
+            merged
+        });
+        NodeDetailDto {
+            id: self.generic_id(node.id),
+            node_id: node.id,
+            name: node.name.clone(),
+            state: node.state.to_string(),
+            operator: node.operator.to_string(),
+            start_time,
+            end_time,
+            additional_data,
+            sub_tasks: tasks,
+        }
+    }
+
+    /// A DAG's DTO. `nodes` carry their merged data, which is folded into the DAG's and
+    /// then cleared on the nodes. With `show_details` false, `nodes` is null.
+    pub fn dag(
+        &self,
+        dag: &DagRecord,
+        mut nodes: Vec<NodeDetailDto>,
+        show_details: bool,
+    ) -> DagDetailDto {
+        let (start_time, end_time) = times(dag.create_time, dag.start_time, dag.end_time);
+        let mut merged = Map::new();
+        for node in &mut nodes {
+            if let Some(data) = node.additional_data.take() {
+                merge_additional(&mut merged, &data);
+            }
+        }
+        DagDetailDto {
+            id: self.generic_id(dag.id),
+            dag_id: dag.id,
+            name: dag.name.clone(),
+            stage: dag.stage,
+            max_stage: dag.max_stage,
+            maintenance_type: dag.maintenance.type_code(),
+            maintenance_key: dag.maintenance.key().to_string(),
+            state: dag.state.to_string(),
+            operator: dag.operator.to_string(),
+            start_time,
+            end_time,
+            additional_data: Some(merged),
+            nodes: show_details.then_some(nodes),
+        }
+    }
+
+    /// Log rows of a sub-task.
+    pub fn logs(&self, logs: &[LogRecord]) -> Vec<TaskLogDto> {
+        logs.iter()
+            .map(|log| TaskLogDto {
+                task_id: log.task_id,
+                execute_times: log.execute_times,
+                log_content: log.content.clone(),
+                time: format_time(log.time),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn additional_data_merges_maps_appends_arrays_replaces_scalars() {
+        let mut into = map(json!({"a": {"x": 1}, "list": [1], "n": 1}));
+        merge_additional(&mut into, &map(json!({"a": {"y": 2}, "list": [2], "n": 2})));
+        assert_eq!(
+            Value::Object(into),
+            json!({"a": {"x": 1, "y": 2}, "list": [1, 2], "n": 2})
+        );
+    }
+
+    #[test]
+    fn context_merge_replaces_arrays() {
+        let mut into = map(json!({"a": {"x": 1}, "list": [1]}));
+        merge_context(&mut into, &map(json!({"a": {"y": 2}, "list": [2]})));
+        assert_eq!(
+            Value::Object(into),
+            json!({"a": {"x": 1, "y": 2}, "list": [2]})
+        );
+    }
+}

@@ -1,0 +1,2395 @@
+//! The engine: a handle ([`Engine`]) and the scheduler actor behind it.
+//!
+//! One actor task owns the in-memory mirror of every unfinished DAG. Requests, sub-task
+//! results, logs and progress arrive as messages. The actor drains all waiting messages,
+//! decides every resulting transition, commits them as one atomic batch (group commit),
+//! and only then answers callers, emits events and starts sub-tasks. So every transition
+//! is durable before anyone can observe it, and operators are compare-and-set by
+//! construction: they are decided one at a time against the state they change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::clock::{Clock, SystemClock};
+use crate::dto::{
+    merge_context, DagDetailDto, DtoBuilder, NodeDetailDto, TaskDetailDto, TaskLogDto,
+};
+use crate::error::{OpenError, OperateError, QueryError, SubmitError};
+use crate::event::{Event, Subject};
+use crate::id::{GenericId, IdOrigin};
+use crate::model::{DagSpec, FanOut, Flags, Maintenance, Operator, State};
+use crate::record::{
+    keys, Counters, DagRecord, LockRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION,
+};
+use crate::store::{decode, Batch, KvStore, Records, StoreError};
+use crate::task::{TaskContext, TaskRegistry};
+
+/// The address of the agent running the engine (`execute_agent`, generic ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl Default for AgentInfo {
+    fn default() -> AgentInfo {
+        AgentInfo {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 2886,
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Sub-tasks running at once across all DAGs (obshell: 8).
+    pub worker_limit: usize,
+    pub agent: AgentInfo,
+    /// Finished (SUCCEED) DAGs older than this are pruned; `None` keeps them forever.
+    pub retention: Option<Duration>,
+    pub clock: Arc<dyn Clock>,
+    /// Capacity of the event broadcast channel.
+    pub event_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            worker_limit: 8,
+            agent: AgentInfo::default(),
+            retention: None,
+            clock: Arc::new(SystemClock),
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("worker_limit", &self.worker_limit)
+            .field("agent", &self.agent)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a sub-task run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed(String),
+    TimedOut,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Execute { rollback_first: bool },
+    Rollback,
+}
+
+/// Messages to the scheduler actor.
+pub(crate) enum Msg {
+    Submit {
+        spec: DagSpec,
+        reply: oneshot::Sender<Result<u64, SubmitError>>,
+    },
+    Operate {
+        dag_id: u64,
+        operator: Operator,
+        reply: oneshot::Sender<Result<(), OperateError>>,
+    },
+    PassNode {
+        node_id: u64,
+        reply: oneshot::Sender<Result<(), OperateError>>,
+    },
+    Finished {
+        task_id: u64,
+        execute_times: u32,
+        rollback: bool,
+        outcome: Outcome,
+        output: Map<String, Value>,
+    },
+    Log {
+        task_id: u64,
+        execute_times: u32,
+        content: String,
+    },
+    SetLocal {
+        task_id: u64,
+        execute_times: u32,
+        key: String,
+        value: Value,
+    },
+    SetAdditional {
+        task_id: u64,
+        execute_times: u32,
+        key: String,
+        value: Value,
+    },
+    Wake {
+        task_id: u64,
+        execute_times: u32,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+struct Shared {
+    tx: mpsc::UnboundedSender<Msg>,
+    records: Records,
+    events: broadcast::Sender<Event>,
+    dto: DtoBuilder,
+    actor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    running: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+}
+
+/// A running engine. Cheap to clone; every clone drives the same scheduler.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the engine on `store`: loads unfinished DAGs, applies the restart rules
+    /// (continuable sub-tasks run again, others fail), and starts scheduling.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// The store could not be read, or a stored DAG uses an unregistered task type.
+    pub async fn open(
+        config: EngineConfig,
+        store: Arc<dyn KvStore>,
+        registry: TaskRegistry,
+    ) -> Result<Engine, OpenError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(config.event_capacity.max(16));
+        let records = Records::new(Arc::clone(&store));
+        let running = Arc::new(Mutex::new(HashMap::new()));
+        let mut actor = Actor::load(
+            &config,
+            Arc::clone(&store),
+            Arc::new(registry),
+            tx.clone(),
+            events.clone(),
+            Arc::clone(&running),
+        )?;
+        if let Some(retention) = config.retention {
+            prune(&records, config.clock.now(), retention)?;
+        }
+        actor.recover();
+        let handle = tokio::spawn(actor.run(rx));
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                tx,
+                records,
+                events,
+                dto: DtoBuilder {
+                    agent: config.agent.clone(),
+                },
+                actor: Mutex::new(Some(handle)),
+                running,
+            }),
+        })
+    }
+
+    /// Creates a DAG (and takes its maintenance lock) durably, then starts it.
+    /// Returns the DAG id.
+    ///
+    /// # Errors
+    /// The spec is invalid, a task type is unknown, the lock is held, or the store failed.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the DAG may or may not have been created.
+    pub async fn submit(&self, spec: DagSpec) -> Result<u64, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Msg::Submit { spec, reply })
+            .map_err(|_| SubmitError::ShutDown)?;
+        answer.await.map_err(|_| SubmitError::ShutDown)?
+    }
+
+    /// Applies RETRY, ROLLBACK, CANCEL or PASS to a DAG (RUN is applied at submit).
+    /// Returns once the resulting transition is durable.
+    ///
+    /// # Errors
+    /// [`OperateError::NotAllowed`] with the reason when the operator does not apply.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the operator may or may not have been applied.
+    pub async fn operate(&self, dag_id: u64, operator: Operator) -> Result<(), OperateError> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Msg::Operate {
+                dag_id,
+                operator,
+                reply,
+            })
+            .map_err(|_| OperateError::ShutDown)?;
+        answer.await.map_err(|_| OperateError::ShutDown)?
+    }
+
+    /// PASS on one failed node: it becomes SUCCEED+PASS and the DAG continues downstream.
+    ///
+    /// # Errors
+    /// [`OperateError::NotAllowed`] with the reason when PASS does not apply.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the operator may or may not have been applied.
+    pub async fn pass_node(&self, node_id: u64) -> Result<(), OperateError> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Msg::PassNode { node_id, reply })
+            .map_err(|_| OperateError::ShutDown)?;
+        answer.await.map_err(|_| OperateError::ShutDown)?
+    }
+
+    /// Durable transitions as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Waits until the DAG is FAILED or SUCCEED and returns its record.
+    ///
+    /// # Errors
+    /// The DAG does not exist or the store failed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn wait_settled(&self, dag_id: u64) -> Result<DagRecord, QueryError> {
+        let mut events = self.subscribe();
+        loop {
+            let dag = self.dag_record(dag_id)?;
+            if dag.state.is_finished() {
+                return Ok(dag);
+            }
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.dag_id == dag_id && event.subject == Subject::Dag => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return self.dag_record(dag_id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The persisted record of a DAG.
+    ///
+    /// # Errors
+    /// [`QueryError::NotFound`] or a store failure.
+    pub fn dag_record(&self, dag_id: u64) -> Result<DagRecord, QueryError> {
+        self.shared
+            .records
+            .dag(dag_id)?
+            .ok_or(QueryError::NotFound {
+                kind: "dag",
+                id: dag_id,
+            })
+    }
+
+    /// Typed access to every persisted record.
+    pub fn records(&self) -> &Records {
+        &self.shared.records
+    }
+
+    /// The DTO builder (agent address for generic ids).
+    pub fn dto(&self) -> &DtoBuilder {
+        &self.shared.dto
+    }
+
+    /// Decodes a generic id naming an object of this agent.
+    ///
+    /// # Errors
+    /// Malformed ids and ids of another agent or of the cluster.
+    pub fn decode_id(&self, generic: &str) -> Result<u64, QueryError> {
+        let decoded = GenericId::decode(generic)?;
+        let ours = IdOrigin::Agent {
+            ip: self.shared.dto.agent.ip,
+            port: self.shared.dto.agent.port,
+        };
+        if decoded.origin != ours {
+            return Err(QueryError::ForeignId(generic.to_string()));
+        }
+        Ok(decoded.id)
+    }
+
+    /// `DagDetailDTO` of a DAG.
+    ///
+    /// # Errors
+    /// [`QueryError::NotFound`] or a store failure.
+    pub fn dag_detail(&self, dag_id: u64, show_details: bool) -> Result<DagDetailDto, QueryError> {
+        let dag = self.dag_record(dag_id)?;
+        let records = &self.shared.records;
+        let mut nodes = Vec::new();
+        for node in records.nodes_of(&dag)? {
+            nodes.push(self.node_dto(&node, show_details)?);
+        }
+        Ok(self.shared.dto.dag(&dag, nodes, show_details))
+    }
+
+    fn node_dto(&self, node: &NodeRecord, with_tasks: bool) -> Result<NodeDetailDto, QueryError> {
+        let mut tasks = Vec::new();
+        for task in self.shared.records.tasks_of(node)? {
+            let logs = if with_tasks {
+                self.shared.records.logs(task.id)?
+            } else {
+                Vec::new()
+            };
+            tasks.push(self.shared.dto.task(&task, &logs));
+        }
+        let mut dto = self.shared.dto.node(node, Some(tasks));
+        if !with_tasks {
+            dto.sub_tasks = None;
+        }
+        Ok(dto)
+    }
+
+    /// `NodeDetailDTO` of a node, with its sub-tasks.
+    ///
+    /// # Errors
+    /// [`QueryError::NotFound`] or a store failure.
+    pub fn node_detail(&self, node_id: u64) -> Result<NodeDetailDto, QueryError> {
+        let node = self
+            .shared
+            .records
+            .node(node_id)?
+            .ok_or(QueryError::NotFound {
+                kind: "node",
+                id: node_id,
+            })?;
+        self.node_dto(&node, true)
+    }
+
+    /// `TaskDetailDTO` of a sub-task, with its logs.
+    ///
+    /// # Errors
+    /// [`QueryError::NotFound`] or a store failure.
+    pub fn task_detail(&self, task_id: u64) -> Result<TaskDetailDto, QueryError> {
+        let task = self
+            .shared
+            .records
+            .task(task_id)?
+            .ok_or(QueryError::NotFound {
+                kind: "sub_task",
+                id: task_id,
+            })?;
+        let logs = self.shared.records.logs(task_id)?;
+        Ok(self.shared.dto.task(&task, &logs))
+    }
+
+    /// Log rows of a sub-task, all execute_times, in order.
+    ///
+    /// # Errors
+    /// [`QueryError::NotFound`] or a store failure.
+    pub fn task_logs(&self, task_id: u64) -> Result<Vec<TaskLogDto>, QueryError> {
+        if self.shared.records.task(task_id)?.is_none() {
+            return Err(QueryError::NotFound {
+                kind: "sub_task",
+                id: task_id,
+            });
+        }
+        Ok(self.shared.dto.logs(&self.shared.records.logs(task_id)?))
+    }
+
+    /// DAGs that are not SUCCEED (running, waiting, or FAILED awaiting an operator).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn unfinished_dags(&self) -> Result<Vec<DagDetailDto>, QueryError> {
+        let mut out = Vec::new();
+        for dag in self.shared.records.all_dags()? {
+            if dag.state != State::Succeed {
+                out.push(self.dag_detail(dag.id, false)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes SUCCEED DAGs that ended before `now - retention`. Returns how many.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn prune_finished(
+        &self,
+        now: DateTime<Utc>,
+        retention: Duration,
+    ) -> Result<usize, StoreError> {
+        prune(&self.shared.records, now, retention)
+    }
+
+    /// Stops starting sub-tasks and waits up to `grace` for running ones to finish; then
+    /// aborts what is left (it is recovered at the next open, as after a crash).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropping it leaves the engine stopping.
+    pub async fn shutdown(&self, grace: Duration) {
+        let (reply, answer) = oneshot::channel();
+        if self.shared.tx.send(Msg::Shutdown { reply }).is_ok() {
+            let _ = tokio::time::timeout(grace, answer).await;
+        }
+        self.abort();
+    }
+
+    /// Stops at once, like a crash: nothing more is committed, running sub-tasks are
+    /// dropped. Whatever was committed is recovered by the next [`Engine::open`].
+    pub fn abort(&self) {
+        if let Ok(mut actor) = self.shared.actor.lock() {
+            if let Some(handle) = actor.take() {
+                handle.abort();
+            }
+        }
+        if let Ok(mut running) = self.shared.running.lock() {
+            for (_, handle) in running.drain() {
+                handle.abort();
+            }
+        }
+    }
+}
+
+fn prune(records: &Records, now: DateTime<Utc>, retention: Duration) -> Result<usize, StoreError> {
+    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let mut batch = Batch::default();
+    let mut pruned = 0;
+    for dag in records.all_dags()? {
+        if dag.state != State::Succeed || dag.end_time.is_none_or(|end| end >= cutoff) {
+            continue;
+        }
+        for node in records.nodes_of(&dag)? {
+            for task_id in &node.task_ids {
+                for (key, _) in records.kv.scan_prefix(&keys::task_logs(*task_id))? {
+                    batch.delete(key);
+                }
+                batch.delete(keys::task(*task_id));
+            }
+            batch.delete(keys::node(node.id));
+        }
+        batch.delete(keys::dag(dag.id));
+        pruned += 1;
+    }
+    if !batch.is_empty() {
+        records.kv.commit(batch)?;
+    }
+    Ok(pruned)
+}
+
+/// Everything a sub-task run needs, captured when it is dispatched.
+struct Job {
+    dag_id: u64,
+    node_id: u64,
+    task_id: u64,
+    index: u32,
+    name: String,
+    task_type: String,
+    execute_times: u32,
+    phase: Phase,
+    params: Value,
+    dag_params: Arc<Value>,
+    input: Arc<Map<String, Value>>,
+    local: Map<String, Value>,
+    timeout: Duration,
+    cancel: CancellationToken,
+}
+
+enum Reply {
+    Submit(
+        oneshot::Sender<Result<u64, SubmitError>>,
+        Result<u64, SubmitError>,
+    ),
+    Operate(
+        oneshot::Sender<Result<(), OperateError>>,
+        Result<(), OperateError>,
+    ),
+}
+
+/// What one batch of decisions produces.
+#[derive(Default)]
+struct Txn {
+    batch: Batch,
+    dirty_dags: BTreeSet<u64>,
+    dirty_nodes: BTreeSet<(u64, u64)>,
+    dirty_tasks: BTreeSet<(u64, u64)>,
+    counters_dirty: bool,
+    events: Vec<Event>,
+    spawns: Vec<Job>,
+    replies: Vec<Reply>,
+}
+
+/// Resources shared by all DAGs.
+struct Sched {
+    now: DateTime<Utc>,
+    running_total: usize,
+    worker_limit: usize,
+    locks: HashMap<Vec<u8>, u64>,
+    wakes: Vec<(u64, u32, Duration)>,
+}
+
+struct ActiveDag {
+    rec: DagRecord,
+    nodes: BTreeMap<u64, NodeRecord>,
+    tasks: HashMap<u64, TaskRecord>,
+    inputs: HashMap<u64, Arc<Map<String, Value>>>,
+    dag_params: Arc<Value>,
+    running: HashMap<u64, CancellationToken>,
+    pool_running: HashMap<String, u32>,
+    ready: BTreeMap<String, VecDeque<u64>>,
+    failing: bool,
+}
+
+fn lock_name(maintenance: &Maintenance) -> String {
+    match maintenance {
+        Maintenance::None => String::new(),
+        Maintenance::Global => "GLOBAL".to_string(),
+        Maintenance::Tenant(name) => format!("TENANT:{name}"),
+    }
+}
+
+/// Which held lock, if any, keeps `maintenance` from being taken by `dag_id`.
+fn lock_conflict(
+    locks: &HashMap<Vec<u8>, u64>,
+    maintenance: &Maintenance,
+    dag_id: Option<u64>,
+) -> Option<(String, u64)> {
+    let others = |holder: &u64| Some(*holder) != dag_id;
+    let global = keys::lock(&Maintenance::Global).unwrap_or_default();
+    match maintenance {
+        Maintenance::None => None,
+        Maintenance::Global => locks
+            .iter()
+            .filter(|(_, holder)| others(holder))
+            .min_by_key(|(_, holder)| **holder)
+            .map(|(key, holder)| {
+                let name = String::from_utf8_lossy(key.strip_prefix(b"k/").unwrap_or(key))
+                    .replacen("T/", "TENANT:", 1);
+                (name, *holder)
+            }),
+        Maintenance::Tenant(_) => {
+            if let Some(holder) = locks.get(&global).filter(|h| others(h)) {
+                return Some(("GLOBAL".to_string(), *holder));
+            }
+            let key = keys::lock(maintenance).unwrap_or_default();
+            locks
+                .get(&key)
+                .filter(|h| others(h))
+                .map(|holder| (lock_name(maintenance), *holder))
+        }
+    }
+}
+
+impl ActiveDag {
+    fn from_records(rec: DagRecord, nodes: Vec<NodeRecord>, tasks: Vec<TaskRecord>) -> ActiveDag {
+        let dag_params = Arc::new(rec.params.clone());
+        ActiveDag {
+            rec,
+            nodes: nodes.into_iter().map(|n| (n.id, n)).collect(),
+            tasks: tasks.into_iter().map(|t| (t.id, t)).collect(),
+            inputs: HashMap::new(),
+            dag_params,
+            running: HashMap::new(),
+            pool_running: HashMap::new(),
+            ready: BTreeMap::new(),
+            failing: false,
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.rec.id
+    }
+
+    fn event(&self, txn: &mut Txn, subject: Subject, state: State, operator: Operator) {
+        txn.events.push(Event {
+            dag_id: self.rec.id,
+            subject,
+            state,
+            operator,
+            stage: self.rec.stage,
+            max_stage: self.rec.max_stage,
+        });
+    }
+
+    fn set_dag(&mut self, txn: &mut Txn, sched: &Sched, state: State, operator: Operator) {
+        self.rec.state = state;
+        self.rec.operator = operator;
+        if state == State::Running && self.rec.start_time.is_none() {
+            self.rec.start_time = Some(sched.now);
+        }
+        if state.is_finished() {
+            self.rec.end_time = Some(sched.now);
+        } else {
+            self.rec.end_time = None;
+        }
+        self.recompute_stage();
+        txn.dirty_dags.insert(self.id());
+        self.event(txn, Subject::Dag, state, operator);
+    }
+
+    fn set_node(
+        &mut self,
+        txn: &mut Txn,
+        sched: &Sched,
+        node_id: u64,
+        state: State,
+        operator: Operator,
+    ) {
+        let Some(node) = self.nodes.get_mut(&node_id) else {
+            return;
+        };
+        node.state = state;
+        node.operator = operator;
+        if state == State::Running {
+            node.start_time = Some(sched.now);
+            node.end_time = None;
+        }
+        if state.is_finished() {
+            node.end_time = Some(sched.now);
+        }
+        txn.dirty_nodes.insert((self.rec.id, node_id));
+        txn.dirty_dags.insert(self.rec.id);
+        self.event(txn, Subject::Node { node_id }, state, operator);
+    }
+
+    fn set_task(
+        &mut self,
+        txn: &mut Txn,
+        sched: &Sched,
+        task_id: u64,
+        state: State,
+        operator: Operator,
+    ) {
+        let Some(task) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        task.state = state;
+        task.operator = operator;
+        if state.is_finished() {
+            task.end_time = Some(sched.now);
+        }
+        let node_id = task.node_id;
+        txn.dirty_tasks.insert((self.rec.id, task_id));
+        self.event(txn, Subject::SubTask { node_id, task_id }, state, operator);
+    }
+
+    fn log(&mut self, txn: &mut Txn, sched: &Sched, task_id: u64, content: String) {
+        let Some(task) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        let record = LogRecord {
+            v: RECORD_VERSION,
+            task_id,
+            execute_times: task.execute_times,
+            time: sched.now,
+            content,
+        };
+        txn.batch
+            .put_json(keys::log(task_id, task.log_count), &record);
+        task.log_count += 1;
+        txn.dirty_tasks.insert((self.rec.id, task_id));
+    }
+
+    fn node_flags(&self, node: &NodeRecord) -> Flags {
+        node.task_ids
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .fold(Flags::ALL, |acc, task| acc.and(task.flags))
+    }
+
+    fn recompute_stage(&mut self) {
+        let rolling_back = self.rec.operator == Operator::Rollback;
+        let stage = if rolling_back {
+            self.nodes
+                .values()
+                .filter(|n| {
+                    n.state != State::Pending
+                        && !(n.state == State::Succeed && n.operator == Operator::Rollback)
+                })
+                .map(|n| n.layer)
+                .max()
+                .unwrap_or(1)
+        } else {
+            self.nodes
+                .values()
+                .filter(|n| n.state != State::Succeed)
+                .map(|n| n.layer)
+                .min()
+                .unwrap_or(self.rec.max_stage)
+        };
+        self.rec.stage = stage;
+    }
+
+    fn input_of(&mut self, node_id: u64) -> Arc<Map<String, Value>> {
+        if let Some(input) = self.inputs.get(&node_id) {
+            return Arc::clone(input);
+        }
+        let mut ancestors = BTreeSet::new();
+        let mut stack: Vec<u64> = self
+            .nodes
+            .get(&node_id)
+            .map(|n| n.upstream.clone())
+            .unwrap_or_default();
+        while let Some(id) = stack.pop() {
+            if let Some(node) = self.nodes.get(&id) {
+                if ancestors.insert((node.layer, id)) {
+                    stack.extend(node.upstream.iter().copied());
+                }
+            }
+        }
+        let mut input = Map::new();
+        for (_, id) in ancestors {
+            if let Some(node) = self.nodes.get(&id) {
+                for task_id in &node.task_ids {
+                    if let Some(task) = self.tasks.get(task_id) {
+                        merge_context(&mut input, &task.output);
+                    }
+                }
+            }
+        }
+        let input = Arc::new(input);
+        self.inputs.insert(node_id, Arc::clone(&input));
+        input
+    }
+
+    fn enqueue(&mut self, task_id: u64) {
+        let pool = self
+            .tasks
+            .get(&task_id)
+            .and_then(|t| self.nodes.get(&t.node_id))
+            .and_then(|n| n.pool.clone())
+            .unwrap_or_default();
+        self.ready.entry(pool).or_default().push_back(task_id);
+    }
+
+    /// Forward progress: start nodes whose upstream succeeded, resume interrupted ones,
+    /// finish the DAG when every node succeeded.
+    fn advance(
+        &mut self,
+        txn: &mut Txn,
+        sched: &mut Sched,
+        counters: &mut Counters,
+        finished: &mut Vec<u64>,
+    ) {
+        if self.rec.state.is_finished()
+            || self.failing
+            || self.rec.operator == Operator::Cancel
+            || self.rec.operator == Operator::Rollback
+        {
+            return;
+        }
+        loop {
+            let mut progressed = false;
+            let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
+            for node_id in node_ids {
+                let Some(node) = self.nodes.get(&node_id) else {
+                    continue;
+                };
+                let startable = match node.state {
+                    State::Pending => node.upstream.iter().all(|up| {
+                        self.nodes
+                            .get(up)
+                            .is_some_and(|u| u.state == State::Succeed)
+                    }),
+                    State::Ready => true,
+                    _ => false,
+                };
+                if startable {
+                    self.start_node(txn, sched, counters, node_id);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if !self.failing && self.nodes.values().all(|n| n.state == State::Succeed) {
+            let operator = self.rec.operator;
+            self.set_dag(txn, sched, State::Succeed, operator);
+            self.release_lock(txn, sched);
+            finished.push(self.id());
+        }
+    }
+
+    fn start_node(
+        &mut self,
+        txn: &mut Txn,
+        sched: &mut Sched,
+        counters: &mut Counters,
+        node_id: u64,
+    ) {
+        let Some(node) = self.nodes.get(&node_id).cloned() else {
+            return;
+        };
+        if !node.expanded {
+            let FanOut::Dynamic(key) = &node.fan_out else {
+                return;
+            };
+            let input = self.input_of(node_id);
+            match input.get(key) {
+                Some(Value::Array(items)) => {
+                    let flags = node.flags;
+                    let ids = self.create_tasks(txn, sched, counters, &node, items.clone(), flags);
+                    if let Some(n) = self.nodes.get_mut(&node_id) {
+                        n.task_ids = ids;
+                        n.expanded = true;
+                    }
+                    txn.dirty_nodes.insert((self.rec.id, node_id));
+                }
+                other => {
+                    let found = match other {
+                        None => "nothing".to_string(),
+                        Some(value) => format!("{value}"),
+                    };
+                    let ids = self.create_tasks(
+                        txn,
+                        sched,
+                        counters,
+                        &node,
+                        vec![Value::Null],
+                        node.flags,
+                    );
+                    if let Some(n) = self.nodes.get_mut(&node_id) {
+                        n.task_ids = ids.clone();
+                    }
+                    for id in ids {
+                        self.set_task(txn, sched, id, State::Failed, node.operator);
+                        self.log(txn, sched, id, format!("ERROR: dynamic sub-tasks: input key '{key}' must be an array, found {found}"));
+                    }
+                    self.set_node(txn, sched, node_id, State::Failed, node.operator);
+                    self.failing = true;
+                    return;
+                }
+            }
+        }
+        let operator = self
+            .nodes
+            .get(&node_id)
+            .map(|n| n.operator)
+            .unwrap_or(Operator::Run);
+        if self.rec.state == State::Ready {
+            let dag_operator = self.rec.operator;
+            self.set_dag(txn, sched, State::Running, dag_operator);
+        }
+        self.set_node(txn, sched, node_id, State::Running, operator);
+        self.input_of(node_id);
+        let task_ids = self
+            .nodes
+            .get(&node_id)
+            .map(|n| n.task_ids.clone())
+            .unwrap_or_default();
+        let mut pending = false;
+        for task_id in task_ids {
+            let Some(task) = self.tasks.get(&task_id) else {
+                continue;
+            };
+            if task.state == State::Pending {
+                let op = task.operator;
+                self.set_task(txn, sched, task_id, State::Ready, op);
+                self.enqueue(task_id);
+                pending = true;
+            } else if task.state != State::Succeed {
+                pending = true;
+            }
+        }
+        if !pending {
+            self.set_node(txn, sched, node_id, State::Succeed, operator);
+        }
+    }
+
+    fn create_tasks(
+        &mut self,
+        txn: &mut Txn,
+        sched: &Sched,
+        counters: &mut Counters,
+        node: &NodeRecord,
+        params: Vec<Value>,
+        flags: Option<Flags>,
+    ) -> Vec<u64> {
+        let base_flags = flags.unwrap_or_default();
+        let many = params.len() > 1;
+        let mut ids = Vec::with_capacity(params.len());
+        for (index, params) in params.into_iter().enumerate() {
+            counters.next_task += 1;
+            let id = counters.next_task;
+            let name = params
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    if many {
+                        format!("{} #{}", node.name, index + 1)
+                    } else {
+                        node.name.clone()
+                    }
+                });
+            let task = TaskRecord {
+                v: RECORD_VERSION,
+                id,
+                dag_id: node.dag_id,
+                node_id: node.id,
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                name,
+                task_type: node.task_type.clone(),
+                params,
+                flags: base_flags,
+                state: State::Pending,
+                operator: node.operator,
+                execute_times: 0,
+                auto_retries: 0,
+                rollback_before_retry: false,
+                ran: false,
+                local: Map::new(),
+                output: Map::new(),
+                additional_data: Map::new(),
+                log_count: 0,
+                create_time: sched.now,
+                start_time: None,
+                end_time: None,
+            };
+            self.tasks.insert(id, task);
+            txn.dirty_tasks.insert((self.rec.id, id));
+            ids.push(id);
+        }
+        txn.counters_dirty = true;
+        ids
+    }
+
+    /// Takes the next task that fits the pools, if any.
+    fn pop_dispatchable(&mut self) -> Option<u64> {
+        for (pool, queue) in self.ready.iter_mut() {
+            if queue.is_empty() {
+                continue;
+            }
+            if !pool.is_empty() {
+                let capacity = self.rec.pools.get(pool).copied().unwrap_or(0);
+                let used = self.pool_running.get(pool).copied().unwrap_or(0);
+                if used >= capacity {
+                    continue;
+                }
+            }
+            return queue.pop_front();
+        }
+        None
+    }
+
+    fn dispatch(&mut self, txn: &mut Txn, sched: &mut Sched, task_id: u64) {
+        let Some(task) = self.tasks.get(&task_id) else {
+            return;
+        };
+        if task.state != State::Ready {
+            return;
+        }
+        let Some(node) = self.nodes.get(&task.node_id) else {
+            return;
+        };
+        let pool = node.pool.clone();
+        let timeout = Duration::from_millis(node.timeout_ms);
+        let node_id = node.id;
+        let rolling_back = task.operator == Operator::Rollback;
+        let phase = if rolling_back {
+            Phase::Rollback
+        } else {
+            Phase::Execute {
+                rollback_first: task.rollback_before_retry,
+            }
+        };
+        let input = self.input_of(node_id);
+        let Some(task) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        task.execute_times += 1;
+        if !rolling_back {
+            task.ran = true;
+        }
+        task.start_time = Some(sched.now);
+        task.end_time = None;
+        let operator = task.operator;
+        let cancel = CancellationToken::new();
+        let job = Job {
+            dag_id: task.dag_id,
+            node_id,
+            task_id,
+            index: task.index,
+            name: task.name.clone(),
+            task_type: task.task_type.clone(),
+            execute_times: task.execute_times,
+            phase,
+            params: task.params.clone(),
+            dag_params: Arc::clone(&self.dag_params),
+            input,
+            local: task.local.clone(),
+            timeout,
+            cancel: cancel.clone(),
+        };
+        self.set_task(txn, sched, task_id, State::Running, operator);
+        self.running.insert(task_id, cancel);
+        if let Some(pool) = pool {
+            *self.pool_running.entry(pool).or_default() += 1;
+        }
+        sched.running_total += 1;
+        txn.spawns.push(job);
+    }
+
+    fn release_slot(&mut self, sched: &mut Sched, task_id: u64) {
+        if self.running.remove(&task_id).is_none() {
+            return;
+        }
+        sched.running_total = sched.running_total.saturating_sub(1);
+        let pool = self
+            .tasks
+            .get(&task_id)
+            .and_then(|t| self.nodes.get(&t.node_id))
+            .and_then(|n| n.pool.clone());
+        if let Some(pool) = pool {
+            if let Some(used) = self.pool_running.get_mut(&pool) {
+                *used = used.saturating_sub(1);
+            }
+        }
+    }
+
+    fn release_lock(&mut self, txn: &mut Txn, sched: &mut Sched) {
+        if !self.rec.lock_held {
+            return;
+        }
+        if let Some(key) = keys::lock(&self.rec.maintenance) {
+            if sched.locks.get(&key) == Some(&self.rec.id) {
+                sched.locks.remove(&key);
+                txn.batch.delete(key);
+            }
+        }
+        self.rec.lock_held = false;
+        txn.dirty_dags.insert(self.id());
+    }
+
+    /// Takes the lock again (after a failure released it) or says who holds it.
+    fn reacquire_lock(&mut self, txn: &mut Txn, sched: &mut Sched) -> Result<(), OperateError> {
+        if self.rec.lock_held {
+            return Ok(());
+        }
+        let Some(key) = keys::lock(&self.rec.maintenance) else {
+            return Ok(());
+        };
+        if let Some((lock, holder)) =
+            lock_conflict(&sched.locks, &self.rec.maintenance, Some(self.rec.id))
+        {
+            return Err(OperateError::LockConflict { lock, holder });
+        }
+        sched.locks.insert(key.clone(), self.rec.id);
+        txn.batch.put_json(
+            key,
+            &LockRecord {
+                v: RECORD_VERSION,
+                dag_id: self.rec.id,
+            },
+        );
+        self.rec.lock_held = true;
+        txn.dirty_dags.insert(self.id());
+        Ok(())
+    }
+
+    fn handle_finished(
+        &mut self,
+        txn: &mut Txn,
+        sched: &mut Sched,
+        task_id: u64,
+        execute_times: u32,
+        rollback: bool,
+        outcome: Outcome,
+        output: Map<String, Value>,
+    ) {
+        let Some(task) = self.tasks.get(&task_id) else {
+            return;
+        };
+        let current = task.state == State::Running
+            && task.execute_times == execute_times
+            && (task.operator == Operator::Rollback) == rollback;
+        if !current {
+            tracing::debug!(
+                task_id,
+                execute_times,
+                "discarding result of a stale attempt"
+            );
+            return;
+        }
+        let node_id = task.node_id;
+        let operator = task.operator;
+        self.release_slot(sched, task_id);
+        if rollback {
+            match outcome {
+                Outcome::Succeeded => {
+                    self.set_task(txn, sched, task_id, State::Succeed, Operator::Rollback)
+                }
+                other => {
+                    let message = outcome_message(&other);
+                    self.log(txn, sched, task_id, message);
+                    self.set_task(txn, sched, task_id, State::Failed, Operator::Rollback);
+                }
+            }
+            self.settle_rollback_node(txn, sched, node_id);
+            return;
+        }
+        // A sub-task that gives up with an error once its DAG is being cancelled was
+        // cancelled, whatever it says.
+        let outcome = if self.rec.operator == Operator::Cancel && outcome != Outcome::Succeeded {
+            Outcome::Cancelled
+        } else {
+            outcome
+        };
+        match outcome {
+            Outcome::Succeeded => {
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.output = output;
+                    task.rollback_before_retry = false;
+                }
+                self.set_task(txn, sched, task_id, State::Succeed, operator);
+                let all_done = self.nodes.get(&node_id).is_some_and(|node| {
+                    node.task_ids.iter().all(|id| {
+                        self.tasks
+                            .get(id)
+                            .is_some_and(|t| t.state == State::Succeed)
+                    })
+                });
+                if all_done {
+                    let node_operator = self
+                        .nodes
+                        .get(&node_id)
+                        .map(|n| n.operator)
+                        .unwrap_or(operator);
+                    self.set_node(txn, sched, node_id, State::Succeed, node_operator);
+                }
+            }
+            Outcome::Cancelled => {
+                self.log(txn, sched, task_id, "sub task cancelled".to_string());
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.rollback_before_retry = true;
+                }
+                self.set_task(txn, sched, task_id, State::Failed, Operator::Cancel);
+                self.set_node(txn, sched, node_id, State::Failed, Operator::Cancel);
+            }
+            failure => {
+                let message = outcome_message(&failure);
+                self.log(txn, sched, task_id, message);
+                let policy = self.nodes.get(&node_id).and_then(|n| n.retry);
+                let used = self
+                    .tasks
+                    .get(&task_id)
+                    .map(|t| t.auto_retries)
+                    .unwrap_or(0);
+                let cancelling = self.rec.operator == Operator::Cancel;
+                if let (Some(policy), false, false) = (policy, self.failing, cancelling) {
+                    if used < policy.attempts {
+                        let attempt = used + 1;
+                        let delay = policy.backoff(attempt);
+                        self.log(
+                            txn,
+                            sched,
+                            task_id,
+                            format!(
+                                "WARN: automatic retry {attempt}/{} in {} ms",
+                                policy.attempts,
+                                delay.as_millis()
+                            ),
+                        );
+                        if let Some(task) = self.tasks.get_mut(&task_id) {
+                            task.auto_retries = attempt;
+                            task.rollback_before_retry = true;
+                        }
+                        self.set_task(txn, sched, task_id, State::Ready, operator);
+                        sched.wakes.push((task_id, execute_times, delay));
+                        return;
+                    }
+                }
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.rollback_before_retry = true;
+                }
+                self.set_task(txn, sched, task_id, State::Failed, operator);
+                let node_operator = self
+                    .nodes
+                    .get(&node_id)
+                    .map(|n| n.operator)
+                    .unwrap_or(operator);
+                self.set_node(txn, sched, node_id, State::Failed, node_operator);
+                self.failing = true;
+            }
+        }
+    }
+
+    fn handle_wake(&mut self, task_id: u64, execute_times: u32) {
+        let eligible = self
+            .tasks
+            .get(&task_id)
+            .is_some_and(|t| t.state == State::Ready && t.execute_times == execute_times)
+            && !self.failing
+            && self.rec.operator != Operator::Cancel;
+        if eligible {
+            self.enqueue(task_id);
+        }
+    }
+
+    /// Settles a DAG that is failing, cancelling or failing its rollback once nothing runs.
+    fn settle(&mut self, txn: &mut Txn, sched: &mut Sched) {
+        if self.rec.state.is_finished() || !self.running.is_empty() {
+            return;
+        }
+        let rolling_back = self.rec.operator == Operator::Rollback;
+        if !(self.failing || self.rec.operator == Operator::Cancel) {
+            return;
+        }
+        self.ready.clear();
+        if !rolling_back {
+            let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
+            for node_id in node_ids {
+                let Some(node) = self.nodes.get(&node_id) else {
+                    continue;
+                };
+                if node.state != State::Running {
+                    continue;
+                }
+                let operator = node.operator;
+                let tasks = node.task_ids.clone();
+                for task_id in tasks {
+                    if let Some(task) = self.tasks.get(&task_id) {
+                        if task.state == State::Ready {
+                            let op = task.operator;
+                            self.set_task(txn, sched, task_id, State::Pending, op);
+                        }
+                    }
+                }
+                self.set_node(txn, sched, node_id, State::Ready, operator);
+            }
+        }
+        let operator = self.rec.operator;
+        self.failing = false;
+        self.set_dag(txn, sched, State::Failed, operator);
+        let exit = self
+            .nodes
+            .values()
+            .any(|n| n.state == State::Failed && n.failure_exit_maintenance);
+        if exit {
+            self.release_lock(txn, sched);
+        }
+    }
+
+    // ---- rollback ----
+
+    fn node_ran(node: &NodeRecord) -> bool {
+        node.state != State::Pending
+    }
+
+    fn rolled_back(node: &NodeRecord) -> bool {
+        !ActiveDag::node_ran(node)
+            || (node.state == State::Succeed && node.operator == Operator::Rollback)
+    }
+
+    fn advance_rollback(&mut self, txn: &mut Txn, sched: &mut Sched, finished: &mut Vec<u64>) {
+        if self.rec.operator != Operator::Rollback || self.rec.state.is_finished() || self.failing {
+            return;
+        }
+        let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for node_id in node_ids {
+            let Some(node) = self.nodes.get(&node_id) else {
+                continue;
+            };
+            if ActiveDag::rolled_back(node)
+                || (node.state == State::Running && node.operator == Operator::Rollback)
+            {
+                continue;
+            }
+            let downstream_done = node
+                .downstream
+                .iter()
+                .all(|d| self.nodes.get(d).is_none_or(ActiveDag::rolled_back));
+            if !downstream_done {
+                continue;
+            }
+            self.set_node(txn, sched, node_id, State::Running, Operator::Rollback);
+            let tasks = self
+                .nodes
+                .get(&node_id)
+                .map(|n| n.task_ids.clone())
+                .unwrap_or_default();
+            for task_id in tasks {
+                let Some(task) = self.tasks.get(&task_id) else {
+                    continue;
+                };
+                if task.state == State::Succeed && task.operator == Operator::Rollback {
+                    continue;
+                }
+                if task.ran {
+                    self.set_task(txn, sched, task_id, State::Ready, Operator::Rollback);
+                    self.enqueue(task_id);
+                } else {
+                    self.set_task(txn, sched, task_id, State::Succeed, Operator::Rollback);
+                }
+            }
+            self.settle_rollback_node(txn, sched, node_id);
+        }
+        if self.nodes.values().all(ActiveDag::rolled_back) {
+            self.set_dag(txn, sched, State::Succeed, Operator::Rollback);
+            self.release_lock(txn, sched);
+            finished.push(self.id());
+        }
+    }
+
+    fn settle_rollback_node(&mut self, txn: &mut Txn, sched: &mut Sched, node_id: u64) {
+        let Some(node) = self.nodes.get(&node_id) else {
+            return;
+        };
+        let mut in_progress = false;
+        let mut failed = false;
+        for id in &node.task_ids {
+            if let Some(task) = self.tasks.get(id) {
+                match (task.state, task.operator) {
+                    (State::Ready | State::Running, Operator::Rollback) => in_progress = true,
+                    (State::Failed, Operator::Rollback) => failed = true,
+                    _ => {}
+                }
+            }
+        }
+        if in_progress {
+            return;
+        }
+        if failed {
+            self.set_node(txn, sched, node_id, State::Failed, Operator::Rollback);
+            self.failing = true;
+        } else {
+            self.set_node(txn, sched, node_id, State::Succeed, Operator::Rollback);
+        }
+    }
+
+    // ---- operators ----
+
+    fn operate(
+        &mut self,
+        txn: &mut Txn,
+        sched: &mut Sched,
+        operator: Operator,
+    ) -> Result<(), OperateError> {
+        let not_allowed = |reason: String| OperateError::NotAllowed { operator, reason };
+        let state = self.rec.state;
+        match operator {
+            Operator::Run => Err(not_allowed(
+                "RUN is applied when the dag is submitted".to_string(),
+            )),
+            Operator::Cancel => {
+                if state.is_finished() {
+                    return Err(not_allowed(format!(
+                        "dag {} is already finished ({state})",
+                        self.rec.id
+                    )));
+                }
+                if self.rec.operator == Operator::Rollback {
+                    return Err(not_allowed("dag is rolling back".to_string()));
+                }
+                if self.rec.operator == Operator::Cancel {
+                    return Err(not_allowed("dag is already being cancelled".to_string()));
+                }
+                for node in self.nodes.values() {
+                    let runs = node.task_ids.iter().any(|id| self.running.contains_key(id));
+                    if runs && !self.node_flags(node).can_cancel {
+                        return Err(not_allowed(format!(
+                            "running node '{}' cannot be cancelled",
+                            node.name
+                        )));
+                    }
+                }
+                self.rec.operator = Operator::Cancel;
+                txn.dirty_dags.insert(self.id());
+                self.event(txn, Subject::Dag, state, Operator::Cancel);
+                for token in self.running.values() {
+                    token.cancel();
+                }
+                self.ready.clear();
+                self.settle(txn, sched);
+                Ok(())
+            }
+            Operator::Retry => {
+                self.require_failed_forward(operator)?;
+                let failed: Vec<u64> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.state == State::Failed)
+                    .map(|n| n.id)
+                    .collect();
+                for id in &failed {
+                    if let Some(node) = self.nodes.get(id) {
+                        if !self.node_flags(node).can_retry {
+                            return Err(not_allowed(format!(
+                                "node '{}' cannot be retried",
+                                node.name
+                            )));
+                        }
+                    }
+                }
+                self.reacquire_lock(txn, sched)?;
+                for node_id in failed {
+                    let Some(node) = self.nodes.get(&node_id).cloned() else {
+                        continue;
+                    };
+                    if !node.expanded {
+                        for task_id in &node.task_ids {
+                            self.tasks.remove(task_id);
+                            txn.batch.delete(keys::task(*task_id));
+                        }
+                        if let Some(n) = self.nodes.get_mut(&node_id) {
+                            n.task_ids.clear();
+                        }
+                        self.inputs.remove(&node_id);
+                        self.set_node(txn, sched, node_id, State::Pending, Operator::Retry);
+                        continue;
+                    }
+                    for task_id in &node.task_ids {
+                        if self
+                            .tasks
+                            .get(task_id)
+                            .is_some_and(|t| t.state == State::Failed)
+                        {
+                            if let Some(task) = self.tasks.get_mut(task_id) {
+                                task.auto_retries = 0;
+                            }
+                            self.set_task(txn, sched, *task_id, State::Pending, Operator::Retry);
+                        }
+                    }
+                    self.set_node(txn, sched, node_id, State::Ready, Operator::Retry);
+                }
+                self.set_dag(txn, sched, State::Ready, Operator::Retry);
+                Ok(())
+            }
+            Operator::Rollback => {
+                if state != State::Failed {
+                    return Err(not_allowed(format!(
+                        "dag {} is {state}, not FAILED",
+                        self.rec.id
+                    )));
+                }
+                for node in self.nodes.values() {
+                    if ActiveDag::node_ran(node)
+                        && !ActiveDag::rolled_back(node)
+                        && !self.node_flags(node).can_rollback
+                    {
+                        return Err(not_allowed(format!(
+                            "node '{}' cannot be rolled back",
+                            node.name
+                        )));
+                    }
+                }
+                self.reacquire_lock(txn, sched)?;
+                self.set_dag(txn, sched, State::Running, Operator::Rollback);
+                Ok(())
+            }
+            Operator::Pass => {
+                self.require_failed_forward(operator)?;
+                for node in self.nodes.values() {
+                    if node.state != State::Succeed && !self.node_flags(node).can_pass {
+                        return Err(not_allowed(format!(
+                            "node '{}' cannot be passed",
+                            node.name
+                        )));
+                    }
+                }
+                let node_ids: Vec<u64> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.state != State::Succeed)
+                    .map(|n| n.id)
+                    .collect();
+                for node_id in node_ids {
+                    self.pass_node_tasks(txn, sched, node_id);
+                }
+                self.set_dag(txn, sched, State::Succeed, Operator::Pass);
+                self.release_lock(txn, sched);
+                Ok(())
+            }
+        }
+    }
+
+    fn require_failed_forward(&self, operator: Operator) -> Result<(), OperateError> {
+        if self.rec.state != State::Failed {
+            return Err(OperateError::NotAllowed {
+                operator,
+                reason: format!("dag {} is {}, not FAILED", self.rec.id, self.rec.state),
+            });
+        }
+        if self.rec.operator == Operator::Rollback {
+            return Err(OperateError::NotAllowed {
+                operator,
+                reason: "the dag's rollback failed; only ROLLBACK can continue it".to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn pass_node_tasks(&mut self, txn: &mut Txn, sched: &mut Sched, node_id: u64) {
+        let tasks = self
+            .nodes
+            .get(&node_id)
+            .map(|n| n.task_ids.clone())
+            .unwrap_or_default();
+        for task_id in tasks {
+            if self
+                .tasks
+                .get(&task_id)
+                .is_some_and(|t| t.state != State::Succeed)
+            {
+                self.set_task(txn, sched, task_id, State::Succeed, Operator::Pass);
+            }
+        }
+        self.set_node(txn, sched, node_id, State::Succeed, Operator::Pass);
+    }
+
+    fn pass_node(
+        &mut self,
+        txn: &mut Txn,
+        sched: &mut Sched,
+        node_id: u64,
+    ) -> Result<(), OperateError> {
+        self.require_failed_forward(Operator::Pass)?;
+        let Some(node) = self.nodes.get(&node_id) else {
+            return Err(OperateError::NodeNotFound(node_id));
+        };
+        if node.state != State::Failed {
+            return Err(OperateError::NotAllowed {
+                operator: Operator::Pass,
+                reason: format!("node '{}' is {}, not FAILED", node.name, node.state),
+            });
+        }
+        if !self.node_flags(node).can_pass {
+            return Err(OperateError::NotAllowed {
+                operator: Operator::Pass,
+                reason: format!("node '{}' cannot be passed", node.name),
+            });
+        }
+        let others_failed = self
+            .nodes
+            .values()
+            .any(|n| n.id != node_id && n.state == State::Failed);
+        if !others_failed {
+            self.reacquire_lock(txn, sched)?;
+        }
+        self.pass_node_tasks(txn, sched, node_id);
+        if !others_failed {
+            self.set_dag(txn, sched, State::Ready, Operator::Run);
+        }
+        Ok(())
+    }
+
+    /// Restart rules for a DAG found unfinished at open.
+    fn recover(&mut self, txn: &mut Txn, sched: &mut Sched) {
+        if self.rec.state.is_finished() {
+            return;
+        }
+        let rolling_back = self.rec.operator == Operator::Rollback;
+        let cancelling = self.rec.operator == Operator::Cancel;
+        let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for node_id in node_ids {
+            let Some(node) = self.nodes.get(&node_id).cloned() else {
+                continue;
+            };
+            if node.state != State::Running {
+                continue;
+            }
+            for task_id in &node.task_ids {
+                let Some(task) = self.tasks.get(task_id).cloned() else {
+                    continue;
+                };
+                match task.state {
+                    State::Running if cancelling => {
+                        self.log(txn, sched, *task_id, "sub task cancelled".to_string());
+                        if let Some(t) = self.tasks.get_mut(task_id) {
+                            t.rollback_before_retry = true;
+                        }
+                        self.set_task(txn, sched, *task_id, State::Failed, Operator::Cancel);
+                        self.set_node(txn, sched, node_id, State::Failed, Operator::Cancel);
+                    }
+                    State::Running if !task.flags.can_continue => {
+                        self.log(
+                            txn,
+                            sched,
+                            *task_id,
+                            "ERROR: task unexpectedly interrupted and cannot continue".to_string(),
+                        );
+                        if let Some(t) = self.tasks.get_mut(task_id) {
+                            t.rollback_before_retry = true;
+                        }
+                        self.set_task(txn, sched, *task_id, State::Failed, task.operator);
+                        if rolling_back {
+                            self.settle_rollback_node(txn, sched, node_id);
+                        } else {
+                            self.set_node(txn, sched, node_id, State::Failed, node.operator);
+                            self.failing = true;
+                        }
+                    }
+                    State::Running | State::Ready if rolling_back => {
+                        self.set_task(txn, sched, *task_id, State::Ready, Operator::Rollback);
+                        self.enqueue(*task_id);
+                    }
+                    State::Running | State::Ready => {
+                        self.set_task(txn, sched, *task_id, State::Pending, task.operator);
+                    }
+                    _ => {}
+                }
+            }
+            if !rolling_back
+                && self
+                    .nodes
+                    .get(&node_id)
+                    .is_some_and(|n| n.state == State::Running)
+            {
+                self.set_node(txn, sched, node_id, State::Ready, node.operator);
+            }
+        }
+        self.settle(txn, sched);
+    }
+}
+
+fn outcome_message(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Succeeded => "sub task succeeded".to_string(),
+        Outcome::Failed(message) => format!("ERROR: {message}"),
+        Outcome::TimedOut => "sub task timeout".to_string(),
+        Outcome::Cancelled => "sub task cancelled".to_string(),
+    }
+}
+
+struct Actor {
+    kv: Arc<dyn KvStore>,
+    registry: Arc<TaskRegistry>,
+    tx: mpsc::UnboundedSender<Msg>,
+    events: broadcast::Sender<Event>,
+    running_handles: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    counters: Counters,
+    dags: BTreeMap<u64, ActiveDag>,
+    task_dag: HashMap<u64, u64>,
+    node_dag: HashMap<u64, u64>,
+    sched: Sched,
+    clock: Arc<dyn Clock>,
+    retention: Option<Duration>,
+    last_prune: Option<DateTime<Utc>>,
+    shutdown: Vec<oneshot::Sender<()>>,
+    pending: Txn,
+}
+
+impl Actor {
+    fn load(
+        config: &EngineConfig,
+        kv: Arc<dyn KvStore>,
+        registry: Arc<TaskRegistry>,
+        tx: mpsc::UnboundedSender<Msg>,
+        events: broadcast::Sender<Event>,
+        running_handles: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    ) -> Result<Actor, OpenError> {
+        let records = Records::new(Arc::clone(&kv));
+        let counters = match kv.get(keys::COUNTERS)? {
+            Some(bytes) => decode(keys::COUNTERS, &bytes)?,
+            None => Counters {
+                v: RECORD_VERSION,
+                ..Counters::default()
+            },
+        };
+        let mut locks = HashMap::new();
+        for (key, value) in kv.scan_prefix(keys::LOCK)? {
+            let lock: LockRecord = decode(&key, &value)?;
+            locks.insert(key, lock.dag_id);
+        }
+        let mut dags = BTreeMap::new();
+        let mut task_dag = HashMap::new();
+        let mut node_dag = HashMap::new();
+        for dag in records.all_dags()? {
+            if dag.state == State::Succeed {
+                continue;
+            }
+            let nodes = records.nodes_of(&dag)?;
+            let mut tasks = Vec::new();
+            for node in &nodes {
+                if registry.get(&node.task_type).is_none() {
+                    return Err(OpenError::UnknownTaskType {
+                        dag: dag.id,
+                        task_type: node.task_type.clone(),
+                    });
+                }
+                node_dag.insert(node.id, dag.id);
+                for task in records.tasks_of(node)? {
+                    task_dag.insert(task.id, dag.id);
+                    tasks.push(task);
+                }
+            }
+            dags.insert(dag.id, ActiveDag::from_records(dag, nodes, tasks));
+        }
+        Ok(Actor {
+            kv,
+            registry,
+            tx,
+            events,
+            running_handles,
+            counters,
+            dags,
+            task_dag,
+            node_dag,
+            sched: Sched {
+                now: config.clock.now(),
+                running_total: 0,
+                worker_limit: config.worker_limit.max(1),
+                locks,
+                wakes: Vec::new(),
+            },
+            clock: Arc::clone(&config.clock),
+            retention: config.retention,
+            last_prune: None,
+            shutdown: Vec::new(),
+            pending: Txn::default(),
+        })
+    }
+
+    fn recover(&mut self) {
+        self.sched.now = self.clock.now();
+        let mut txn = std::mem::take(&mut self.pending);
+        for dag in self.dags.values_mut() {
+            dag.recover(&mut txn, &mut self.sched);
+        }
+        self.pending = txn;
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        // The first batch carries the recovery transitions.
+        let mut first = true;
+        loop {
+            let mut txn = std::mem::take(&mut self.pending);
+            if !first {
+                let Some(msg) = rx.recv().await else { return };
+                self.sched.now = self.clock.now();
+                self.handle(&mut txn, msg);
+                let mut drained = 1;
+                while drained < 8192 {
+                    match rx.try_recv() {
+                        Ok(msg) => self.handle(&mut txn, msg),
+                        Err(_) => break,
+                    }
+                    drained += 1;
+                }
+            }
+            first = false;
+            let finished = self.schedule(&mut txn);
+            if let Err(err) = self.commit(&mut txn).await {
+                tracing::error!(error = %err, "engine store commit failed; the engine stops");
+                for reply in txn.replies {
+                    match reply {
+                        Reply::Submit(tx, _) => {
+                            let _ = tx.send(Err(SubmitError::Store(StoreError::Poisoned(
+                                err.to_string(),
+                            ))));
+                        }
+                        Reply::Operate(tx, _) => {
+                            let _ = tx.send(Err(OperateError::Store(StoreError::Poisoned(
+                                err.to_string(),
+                            ))));
+                        }
+                    }
+                }
+                return;
+            }
+            self.after_commit(txn, finished);
+            if !self.shutdown.is_empty() && self.sched.running_total == 0 {
+                for reply in self.shutdown.drain(..) {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, txn: &mut Txn, msg: Msg) {
+        match msg {
+            Msg::Submit { spec, reply } => {
+                let result = self.submit(txn, spec);
+                txn.replies.push(Reply::Submit(reply, result));
+            }
+            Msg::Operate {
+                dag_id,
+                operator,
+                reply,
+            } => {
+                let result = match self.dags.get_mut(&dag_id) {
+                    Some(dag) => dag.operate(txn, &mut self.sched, operator),
+                    None => self.refuse_inactive(dag_id, operator),
+                };
+                txn.replies.push(Reply::Operate(reply, result));
+            }
+            Msg::PassNode { node_id, reply } => {
+                let result = match self
+                    .node_dag
+                    .get(&node_id)
+                    .and_then(|d| self.dags.get_mut(d))
+                {
+                    Some(dag) => dag.pass_node(txn, &mut self.sched, node_id),
+                    None => self.refuse_inactive_node(node_id),
+                };
+                txn.replies.push(Reply::Operate(reply, result));
+            }
+            Msg::Finished {
+                task_id,
+                execute_times,
+                rollback,
+                outcome,
+                output,
+            } => {
+                if let Ok(mut handles) = self.running_handles.lock() {
+                    handles.remove(&task_id);
+                }
+                if let Some(dag) = self
+                    .task_dag
+                    .get(&task_id)
+                    .and_then(|d| self.dags.get_mut(d))
+                {
+                    dag.handle_finished(
+                        txn,
+                        &mut self.sched,
+                        task_id,
+                        execute_times,
+                        rollback,
+                        outcome,
+                        output,
+                    );
+                    dag.settle(txn, &mut self.sched);
+                }
+            }
+            Msg::Log {
+                task_id,
+                execute_times,
+                content,
+            } => {
+                if let Some(dag) = self
+                    .task_dag
+                    .get(&task_id)
+                    .and_then(|d| self.dags.get_mut(d))
+                {
+                    let current = dag.tasks.get(&task_id).map(|t| t.execute_times);
+                    if current == Some(execute_times) {
+                        dag.log(txn, &self.sched, task_id, content);
+                    }
+                }
+            }
+            Msg::SetLocal {
+                task_id,
+                execute_times,
+                key,
+                value,
+            } => {
+                self.update_task_data(txn, task_id, execute_times, |task| {
+                    task.local.insert(key, value);
+                });
+            }
+            Msg::SetAdditional {
+                task_id,
+                execute_times,
+                key,
+                value,
+            } => {
+                self.update_task_data(txn, task_id, execute_times, |task| {
+                    task.additional_data.insert(key, value);
+                });
+            }
+            Msg::Wake {
+                task_id,
+                execute_times,
+            } => {
+                if let Some(dag) = self
+                    .task_dag
+                    .get(&task_id)
+                    .and_then(|d| self.dags.get_mut(d))
+                {
+                    dag.handle_wake(task_id, execute_times);
+                }
+            }
+            Msg::Shutdown { reply } => self.shutdown.push(reply),
+        }
+    }
+
+    fn update_task_data(
+        &mut self,
+        txn: &mut Txn,
+        task_id: u64,
+        execute_times: u32,
+        update: impl FnOnce(&mut TaskRecord),
+    ) {
+        let Some(dag_id) = self.task_dag.get(&task_id).copied() else {
+            return;
+        };
+        let Some(dag) = self.dags.get_mut(&dag_id) else {
+            return;
+        };
+        let Some(task) = dag.tasks.get_mut(&task_id) else {
+            return;
+        };
+        if task.execute_times != execute_times || task.state != State::Running {
+            return;
+        }
+        update(task);
+        txn.dirty_tasks.insert((dag_id, task_id));
+    }
+
+    fn refuse_inactive(&self, dag_id: u64, operator: Operator) -> Result<(), OperateError> {
+        let records = Records::new(Arc::clone(&self.kv));
+        match records.dag(dag_id)? {
+            None => Err(OperateError::DagNotFound(dag_id)),
+            Some(dag) => Err(OperateError::NotAllowed {
+                operator,
+                reason: format!(
+                    "dag {dag_id} is already finished ({}+{})",
+                    dag.state, dag.operator
+                ),
+            }),
+        }
+    }
+
+    fn refuse_inactive_node(&self, node_id: u64) -> Result<(), OperateError> {
+        let records = Records::new(Arc::clone(&self.kv));
+        match records.node(node_id)? {
+            None => Err(OperateError::NodeNotFound(node_id)),
+            Some(node) => Err(OperateError::NotAllowed {
+                operator: Operator::Pass,
+                reason: format!("the dag of node '{}' is already finished", node.name),
+            }),
+        }
+    }
+
+    fn submit(&mut self, txn: &mut Txn, spec: DagSpec) -> Result<u64, SubmitError> {
+        let layers = validate(&spec, &self.registry)?;
+        if let Some((lock, holder)) = lock_conflict(&self.sched.locks, &spec.maintenance, None) {
+            return Err(SubmitError::LockConflict { lock, holder });
+        }
+        let now = self.sched.now;
+        self.counters.next_dag += 1;
+        let dag_id = self.counters.next_dag;
+        let node_ids: Vec<u64> = spec
+            .nodes
+            .iter()
+            .map(|_| {
+                self.counters.next_node += 1;
+                self.counters.next_node
+            })
+            .collect();
+        txn.counters_dirty = true;
+        let max_stage = layers.iter().copied().max().unwrap_or(1);
+        let rec = DagRecord {
+            v: RECORD_VERSION,
+            id: dag_id,
+            name: spec.name.clone(),
+            state: State::Ready,
+            operator: Operator::Run,
+            stage: 1,
+            max_stage,
+            maintenance: spec.maintenance.clone(),
+            lock_held: false,
+            params: spec.params.clone(),
+            pools: spec.pools.clone(),
+            node_ids: node_ids.clone(),
+            create_time: now,
+            start_time: None,
+            end_time: None,
+        };
+        let mut dag = ActiveDag::from_records(rec, Vec::new(), Vec::new());
+        for (index, node_spec) in spec.nodes.iter().enumerate() {
+            let upstream = spec
+                .edges
+                .iter()
+                .filter(|(_, to)| *to == index)
+                .map(|(from, _)| node_ids[*from])
+                .collect::<BTreeSet<_>>();
+            let downstream = spec
+                .edges
+                .iter()
+                .filter(|(from, _)| *from == index)
+                .map(|(_, to)| node_ids[*to])
+                .collect::<BTreeSet<_>>();
+            let type_flags = self
+                .registry
+                .get(&node_spec.task_type)
+                .map(|t| t.flags)
+                .unwrap_or_default();
+            let node = NodeRecord {
+                v: RECORD_VERSION,
+                id: node_ids[index],
+                dag_id,
+                name: node_spec.name.clone(),
+                task_type: node_spec.task_type.clone(),
+                layer: layers[index],
+                upstream: upstream.into_iter().collect(),
+                downstream: downstream.into_iter().collect(),
+                state: State::Pending,
+                operator: Operator::Run,
+                fan_out: node_spec.fan_out.clone(),
+                expanded: matches!(node_spec.fan_out, FanOut::Static(_)),
+                task_ids: Vec::new(),
+                pool: node_spec.pool.clone(),
+                timeout_ms: u64::try_from(node_spec.timeout.as_millis()).unwrap_or(u64::MAX),
+                retry: node_spec.retry,
+                flags: Some(node_spec.flags.unwrap_or(type_flags)),
+                failure_exit_maintenance: node_spec.failure_exit_maintenance,
+                create_time: now,
+                start_time: None,
+                end_time: None,
+            };
+            let id = node.id;
+            dag.nodes.insert(id, node.clone());
+            self.node_dag.insert(id, dag_id);
+            txn.dirty_nodes.insert((dag_id, id));
+            if let FanOut::Static(params) = &node_spec.fan_out {
+                let ids = dag.create_tasks(
+                    txn,
+                    &self.sched,
+                    &mut self.counters,
+                    &node,
+                    params.clone(),
+                    node.flags,
+                );
+                if let Some(n) = dag.nodes.get_mut(&id) {
+                    n.task_ids = ids;
+                }
+            }
+        }
+        for task_id in dag.tasks.keys() {
+            self.task_dag.insert(*task_id, dag_id);
+        }
+        if let Some(key) = keys::lock(&spec.maintenance) {
+            self.sched.locks.insert(key.clone(), dag_id);
+            txn.batch.put_json(
+                key,
+                &LockRecord {
+                    v: RECORD_VERSION,
+                    dag_id,
+                },
+            );
+            dag.rec.lock_held = true;
+        }
+        txn.dirty_dags.insert(dag_id);
+        dag.event(txn, Subject::Dag, State::Ready, Operator::Run);
+        tracing::info!(dag_id, name = %spec.name, nodes = spec.nodes.len(), "dag submitted");
+        self.dags.insert(dag_id, dag);
+        Ok(dag_id)
+    }
+
+    /// Advances every DAG and dispatches ready sub-tasks within the limits. Returns the
+    /// DAGs that finished in this batch.
+    fn schedule(&mut self, txn: &mut Txn) -> Vec<u64> {
+        let mut finished = Vec::new();
+        let dirty: Vec<u64> = self.dags.keys().copied().collect();
+        for dag_id in dirty {
+            let Some(dag) = self.dags.get_mut(&dag_id) else {
+                continue;
+            };
+            dag.advance(txn, &mut self.sched, &mut self.counters, &mut finished);
+            dag.advance_rollback(txn, &mut self.sched, &mut finished);
+            dag.settle(txn, &mut self.sched);
+        }
+        // New task ids from dynamic fan-out.
+        for (dag_id, task_id) in &txn.dirty_tasks {
+            self.task_dag.entry(*task_id).or_insert(*dag_id);
+        }
+        if self.shutdown.is_empty() {
+            loop {
+                let mut progressed = false;
+                for dag in self.dags.values_mut() {
+                    if self.sched.running_total >= self.sched.worker_limit {
+                        break;
+                    }
+                    if dag.failing
+                        || dag.rec.operator == Operator::Cancel
+                        || dag.rec.state.is_finished()
+                    {
+                        continue;
+                    }
+                    if let Some(task_id) = dag.pop_dispatchable() {
+                        dag.dispatch(txn, &mut self.sched, task_id);
+                        progressed = true;
+                    }
+                }
+                if !progressed || self.sched.running_total >= self.sched.worker_limit {
+                    break;
+                }
+            }
+        }
+        finished
+    }
+
+    async fn commit(&mut self, txn: &mut Txn) -> Result<(), StoreError> {
+        for dag_id in &txn.dirty_dags {
+            if let Some(dag) = self.dags.get_mut(dag_id) {
+                dag.recompute_stage();
+                txn.batch.put_json(keys::dag(*dag_id), &dag.rec);
+            }
+        }
+        for (dag_id, node_id) in &txn.dirty_nodes {
+            if let Some(node) = self.dags.get(dag_id).and_then(|d| d.nodes.get(node_id)) {
+                txn.batch.put_json(keys::node(*node_id), node);
+            }
+        }
+        for (dag_id, task_id) in &txn.dirty_tasks {
+            if let Some(task) = self.dags.get(dag_id).and_then(|d| d.tasks.get(task_id)) {
+                txn.batch.put_json(keys::task(*task_id), task);
+            }
+        }
+        if txn.counters_dirty {
+            txn.batch.put_json(keys::COUNTERS.to_vec(), &self.counters);
+        }
+        if txn.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut txn.batch);
+        if self.kv.commit_blocks() {
+            let kv = Arc::clone(&self.kv);
+            tokio::task::spawn_blocking(move || kv.commit(batch))
+                .await
+                .map_err(|e| StoreError::Poisoned(e.to_string()))?
+        } else {
+            self.kv.commit(batch)
+        }
+    }
+
+    fn after_commit(&mut self, txn: Txn, finished: Vec<u64>) {
+        for reply in txn.replies {
+            match reply {
+                Reply::Submit(tx, result) => {
+                    let _ = tx.send(result);
+                }
+                Reply::Operate(tx, result) => {
+                    let _ = tx.send(result);
+                }
+            }
+        }
+        for event in txn.events {
+            let _ = self.events.send(event);
+        }
+        for (task_id, execute_times, delay) in self.sched.wakes.drain(..) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.send(Msg::Wake {
+                    task_id,
+                    execute_times,
+                });
+            });
+        }
+        for job in txn.spawns {
+            let task_id = job.task_id;
+            let handle = tokio::spawn(run_job(job, Arc::clone(&self.registry), self.tx.clone()));
+            if let Ok(mut handles) = self.running_handles.lock() {
+                handles.insert(task_id, handle.abort_handle());
+            }
+        }
+        let any_finished = !finished.is_empty();
+        for dag_id in finished {
+            if let Some(dag) = self.dags.remove(&dag_id) {
+                for task_id in dag.tasks.keys() {
+                    self.task_dag.remove(task_id);
+                }
+                for node_id in dag.nodes.keys() {
+                    self.node_dag.remove(node_id);
+                }
+                tracing::info!(dag_id, state = %dag.rec.state, operator = %dag.rec.operator, "dag finished");
+            }
+        }
+        if any_finished {
+            self.maybe_prune();
+        }
+    }
+
+    fn maybe_prune(&mut self) {
+        let Some(retention) = self.retention else {
+            return;
+        };
+        let now = self.clock.now();
+        if self
+            .last_prune
+            .is_some_and(|last| now - last < chrono::Duration::seconds(60))
+        {
+            return;
+        }
+        self.last_prune = Some(now);
+        let records = Records::new(Arc::clone(&self.kv));
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = prune(&records, now, retention) {
+                tracing::warn!(error = %err, "pruning finished dags failed");
+            }
+        });
+    }
+}
+
+/// Checks a spec and returns each node's layer (longest path from a root, 1-based).
+fn validate(spec: &DagSpec, registry: &TaskRegistry) -> Result<Vec<u32>, SubmitError> {
+    if spec.nodes.is_empty() {
+        return Err(SubmitError::Invalid(
+            "a dag needs at least one node".to_string(),
+        ));
+    }
+    let count = spec.nodes.len();
+    for (from, to) in &spec.edges {
+        if *from >= count || *to >= count {
+            return Err(SubmitError::Invalid(format!(
+                "edge {from}->{to} names a node that does not exist"
+            )));
+        }
+        if from == to {
+            return Err(SubmitError::Invalid(format!(
+                "node '{}' depends on itself",
+                spec.nodes[*from].name
+            )));
+        }
+    }
+    for (name, capacity) in &spec.pools {
+        if *capacity == 0 {
+            return Err(SubmitError::Invalid(format!(
+                "pool '{name}' has capacity 0"
+            )));
+        }
+    }
+    for node in &spec.nodes {
+        if registry.get(&node.task_type).is_none() {
+            return Err(SubmitError::UnknownTaskType(node.task_type.clone()));
+        }
+        if let Some(pool) = &node.pool {
+            if !spec.pools.contains_key(pool) {
+                return Err(SubmitError::Invalid(format!(
+                    "node '{}' uses undeclared pool '{pool}'",
+                    node.name
+                )));
+            }
+        }
+        if let FanOut::Static(params) = &node.fan_out {
+            if params.is_empty() {
+                return Err(SubmitError::Invalid(format!(
+                    "node '{}' has no sub-tasks",
+                    node.name
+                )));
+            }
+        }
+        if node.timeout.is_zero() {
+            return Err(SubmitError::Invalid(format!(
+                "node '{}' has a zero timeout",
+                node.name
+            )));
+        }
+    }
+    let mut graph = petgraph::graph::DiGraph::<usize, ()>::new();
+    let indices: Vec<_> = (0..count).map(|i| graph.add_node(i)).collect();
+    let mut seen = HashSet::new();
+    for (from, to) in &spec.edges {
+        if seen.insert((*from, *to)) {
+            graph.add_edge(indices[*from], indices[*to], ());
+        }
+    }
+    let order = petgraph::algo::toposort(&graph, None).map_err(|cycle| {
+        let name = &spec.nodes[graph[cycle.node_id()]].name;
+        SubmitError::Invalid(format!("the graph has a cycle through node '{name}'"))
+    })?;
+    let mut layers = vec![1u32; count];
+    for index in order {
+        let node = graph[index];
+        let layer = graph
+            .neighbors_directed(index, petgraph::Direction::Incoming)
+            .map(|up| layers[graph[up]] + 1)
+            .max()
+            .unwrap_or(1);
+        layers[node] = layer;
+    }
+    Ok(layers)
+}
+
+async fn run_job(job: Job, registry: Arc<TaskRegistry>, tx: mpsc::UnboundedSender<Msg>) {
+    let span = tracing::info_span!(
+        "sub_task",
+        dag_id = job.dag_id,
+        node_id = job.node_id,
+        task_id = job.task_id,
+        name = %job.name,
+        execute_times = job.execute_times,
+        rollback = job.phase == Phase::Rollback,
+    );
+    let ctx = TaskContext {
+        dag_id: job.dag_id,
+        node_id: job.node_id,
+        task_id: job.task_id,
+        index: job.index,
+        execute_times: job.execute_times,
+        dag_params: job.dag_params,
+        input: job.input,
+        params: job.params.clone(),
+        local: Mutex::new(job.local),
+        output: Mutex::new(Map::new()),
+        cancel: job.cancel.clone(),
+        tx: tx.clone(),
+    };
+    let outcome = async {
+        let Some(task_type) = registry.get(&job.task_type) else {
+            return Outcome::Failed(format!("unknown task type '{}'", job.task_type));
+        };
+        let task = match (task_type.factory)(&job.params) {
+            Ok(task) => task,
+            Err(err) => return Outcome::Failed(err.message),
+        };
+        let work = async {
+            match job.phase {
+                Phase::Execute { rollback_first } => {
+                    if rollback_first {
+                        task.rollback(&ctx).await?;
+                    }
+                    task.execute(&ctx).await
+                }
+                Phase::Rollback => task.rollback(&ctx).await,
+            }
+        };
+        let guarded = AssertUnwindSafe(work).catch_unwind();
+        tokio::select! {
+            biased;
+            result = tokio::time::timeout(job.timeout, guarded) => match result {
+                Err(_) => Outcome::TimedOut,
+                Ok(Err(panic)) => Outcome::Failed(format!("sub task panicked: {}", panic_message(panic.as_ref()))),
+                Ok(Ok(Err(err))) => Outcome::Failed(err.message),
+                Ok(Ok(Ok(()))) => Outcome::Succeeded,
+            },
+            () = job.cancel.cancelled() => Outcome::Cancelled,
+        }
+    }
+    .instrument(span)
+    .await;
+    let output = ctx.take_output();
+    let _ = tx.send(Msg::Finished {
+        task_id: job.task_id,
+        execute_times: job.execute_times,
+        rollback: job.phase == Phase::Rollback,
+        outcome,
+        output,
+    });
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

@@ -1,0 +1,177 @@
+//! Persisted records. These are the on-disk format (see `docs/engine-store.md`); DTOs are
+//! built from them at the boundary and are separate types.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::{FanOut, Flags, Maintenance, Operator, RetryPolicy, State};
+
+/// Format version written into every record.
+pub const RECORD_VERSION: u32 = 1;
+
+/// A DAG as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagRecord {
+    pub v: u32,
+    pub id: u64,
+    pub name: String,
+    pub state: State,
+    pub operator: Operator,
+    pub stage: u32,
+    pub max_stage: u32,
+    pub maintenance: Maintenance,
+    /// Whether the maintenance lock is currently held by this DAG.
+    pub lock_held: bool,
+    pub params: Value,
+    pub pools: BTreeMap<String, u32>,
+    pub node_ids: Vec<u64>,
+    pub create_time: DateTime<Utc>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// A node as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub v: u32,
+    pub id: u64,
+    pub dag_id: u64,
+    pub name: String,
+    pub task_type: String,
+    /// Longest-path layer from a root, 1-based.
+    pub layer: u32,
+    pub upstream: Vec<u64>,
+    pub downstream: Vec<u64>,
+    pub state: State,
+    pub operator: Operator,
+    pub fan_out: FanOut,
+    /// Whether the sub-tasks exist yet (dynamic fan-out creates them at node start).
+    pub expanded: bool,
+    pub task_ids: Vec<u64>,
+    pub pool: Option<String>,
+    pub timeout_ms: u64,
+    pub retry: Option<RetryPolicy>,
+    pub flags: Option<Flags>,
+    pub failure_exit_maintenance: bool,
+    pub create_time: DateTime<Utc>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// A sub-task as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub v: u32,
+    pub id: u64,
+    pub dag_id: u64,
+    pub node_id: u64,
+    pub index: u32,
+    pub name: String,
+    pub task_type: String,
+    pub params: Value,
+    pub flags: Flags,
+    pub state: State,
+    pub operator: Operator,
+    pub execute_times: u32,
+    /// Automatic retries used in the current run (reset by a manual RETRY).
+    pub auto_retries: u32,
+    /// The sub-task failed and must run its rollback before it executes again.
+    pub rollback_before_retry: bool,
+    /// The sub-task has executed at least once (so ROLLBACK must undo it).
+    pub ran: bool,
+    pub local: Map<String, Value>,
+    pub output: Map<String, Value>,
+    pub additional_data: Map<String, Value>,
+    pub log_count: u64,
+    pub create_time: DateTime<Utc>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// One log line of a sub-task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub v: u32,
+    pub task_id: u64,
+    pub execute_times: u32,
+    pub time: DateTime<Utc>,
+    pub content: String,
+}
+
+/// A held maintenance lock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockRecord {
+    pub v: u32,
+    pub dag_id: u64,
+}
+
+/// Id counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counters {
+    pub v: u32,
+    pub next_dag: u64,
+    pub next_node: u64,
+    pub next_task: u64,
+}
+
+/// Key layout. Numbers are big-endian so prefix scans come out in id order.
+pub mod keys {
+    /// Key of the id counters.
+    pub const COUNTERS: &[u8] = b"m/counters";
+    /// Prefix of DAG records.
+    pub const DAG: &[u8] = b"d/";
+    /// Prefix of node records.
+    pub const NODE: &[u8] = b"n/";
+    /// Prefix of sub-task records.
+    pub const TASK: &[u8] = b"t/";
+    /// Prefix of sub-task log lines.
+    pub const LOG: &[u8] = b"l/";
+    /// Prefix of maintenance locks.
+    pub const LOCK: &[u8] = b"k/";
+
+    fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
+        let mut key = Vec::with_capacity(prefix.len() + 8);
+        key.extend_from_slice(prefix);
+        key.extend_from_slice(&id.to_be_bytes());
+        key
+    }
+
+    pub fn dag(id: u64) -> Vec<u8> {
+        with_id(DAG, id)
+    }
+
+    pub fn node(id: u64) -> Vec<u8> {
+        with_id(NODE, id)
+    }
+
+    pub fn task(id: u64) -> Vec<u8> {
+        with_id(TASK, id)
+    }
+
+    /// Prefix of one sub-task's log lines.
+    pub fn task_logs(task_id: u64) -> Vec<u8> {
+        with_id(LOG, task_id)
+    }
+
+    pub fn log(task_id: u64, seq: u64) -> Vec<u8> {
+        let mut key = task_logs(task_id);
+        key.extend_from_slice(&seq.to_be_bytes());
+        key
+    }
+
+    /// Lock key: `k/GLOBAL` or `k/T/<tenant>`.
+    pub fn lock(maintenance: &crate::model::Maintenance) -> Option<Vec<u8>> {
+        match maintenance {
+            crate::model::Maintenance::None => None,
+            crate::model::Maintenance::Global => Some(b"k/GLOBAL".to_vec()),
+            crate::model::Maintenance::Tenant(name) => {
+                let mut key = b"k/T/".to_vec();
+                key.extend_from_slice(name.as_bytes());
+                Some(key)
+            }
+        }
+    }
+}

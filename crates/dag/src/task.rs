@@ -1,0 +1,265 @@
+//! Task types: what a sub-task does, registered by name so it can be re-created from
+//! `(name, params)` after a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Msg;
+use crate::model::Flags;
+
+/// Why a sub-task failed. The message goes to the sub-task's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    pub message: String,
+}
+
+impl TaskError {
+    pub fn new(message: impl Into<String>) -> TaskError {
+        TaskError {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for TaskError {
+    fn from(message: String) -> TaskError {
+        TaskError { message }
+    }
+}
+
+impl From<&str> for TaskError {
+    fn from(message: &str) -> TaskError {
+        TaskError::new(message)
+    }
+}
+
+/// The work of one sub-task.
+#[async_trait]
+pub trait Task: Send + Sync {
+    /// Does the work. Must watch [`TaskContext::cancelled`] at its await points when the
+    /// task type allows cancellation; the engine also drops the future on cancellation.
+    ///
+    /// # Errors
+    /// A [`TaskError`] fails the sub-task; its message is logged with "ERROR: ".
+    async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError>;
+
+    /// Undoes the work (default: nothing to undo).
+    ///
+    /// # Errors
+    /// A [`TaskError`] fails the rollback.
+    async fn rollback(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
+        Ok(())
+    }
+}
+
+type Factory = dyn Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync;
+
+/// A registered task type.
+#[derive(Clone)]
+pub struct TaskType {
+    pub(crate) flags: Flags,
+    pub(crate) factory: Arc<Factory>,
+}
+
+/// Task types by name.
+#[derive(Clone, Default)]
+pub struct TaskRegistry {
+    types: HashMap<String, TaskType>,
+}
+
+impl std::fmt::Debug for TaskRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.types.keys().collect();
+        names.sort();
+        f.debug_struct("TaskRegistry")
+            .field("types", &names)
+            .finish()
+    }
+}
+
+impl TaskRegistry {
+    pub fn new() -> TaskRegistry {
+        TaskRegistry::default()
+    }
+
+    /// Registers `name`; `factory` builds the task from a sub-task's parameters.
+    pub fn register<F>(&mut self, name: impl Into<String>, flags: Flags, factory: F)
+    where
+        F: Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync + 'static,
+    {
+        self.types.insert(
+            name.into(),
+            TaskType {
+                flags,
+                factory: Arc::new(factory),
+            },
+        );
+    }
+
+    /// Registers a task type whose every sub-task is a clone of `task`.
+    pub fn register_shared<T>(&mut self, name: impl Into<String>, flags: Flags, task: Arc<T>)
+    where
+        T: Task + 'static,
+    {
+        self.register(name, flags, move |_params| {
+            Ok(Box::new(SharedTask(Arc::clone(&task))) as Box<dyn Task>)
+        });
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&TaskType> {
+        self.types.get(name)
+    }
+}
+
+struct SharedTask<T>(Arc<T>);
+
+#[async_trait]
+impl<T: Task> Task for SharedTask<T> {
+    async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        self.0.execute(ctx).await
+    }
+
+    async fn rollback(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        self.0.rollback(ctx).await
+    }
+}
+
+/// What a running sub-task sees and how it reports back.
+///
+/// Logs, local data and additional data are sent to the engine as they happen and are
+/// persisted with the next commit; output is persisted when the sub-task finishes.
+pub struct TaskContext {
+    pub(crate) dag_id: u64,
+    pub(crate) node_id: u64,
+    pub(crate) task_id: u64,
+    pub(crate) index: u32,
+    pub(crate) execute_times: u32,
+    pub(crate) dag_params: Arc<Value>,
+    pub(crate) input: Arc<Map<String, Value>>,
+    pub(crate) params: Value,
+    pub(crate) local: Mutex<Map<String, Value>>,
+    pub(crate) output: Mutex<Map<String, Value>>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tx: UnboundedSender<Msg>,
+}
+
+impl TaskContext {
+    pub fn dag_id(&self) -> u64 {
+        self.dag_id
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    pub fn task_id(&self) -> u64 {
+        self.task_id
+    }
+
+    /// Position of this sub-task within its node.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// How many times this sub-task has been started, this time included.
+    pub fn execute_times(&self) -> u32 {
+        self.execute_times
+    }
+
+    /// The DAG's write-once parameters.
+    pub fn dag_params(&self) -> &Value {
+        &self.dag_params
+    }
+
+    /// The merged output of every upstream sub-task (later value wins, maps merge).
+    pub fn input(&self) -> &Map<String, Value> {
+        &self.input
+    }
+
+    /// This sub-task's own parameters.
+    pub fn params(&self) -> &Value {
+        &self.params
+    }
+
+    /// The cancellation token: cancelled when the DAG is cancelled.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// A value of this sub-task's persisted local data (survives restarts and retries).
+    pub fn local(&self, key: &str) -> Option<Value> {
+        self.local.lock().ok().and_then(|map| map.get(key).cloned())
+    }
+
+    /// Sets persisted local data, for example a resume checkpoint.
+    pub fn set_local(&self, key: impl Into<String>, value: Value) {
+        let key = key.into();
+        if let Ok(mut map) = self.local.lock() {
+            map.insert(key.clone(), value.clone());
+        }
+        self.send(Msg::SetLocal {
+            task_id: self.task_id,
+            execute_times: self.execute_times,
+            key,
+            value,
+        });
+    }
+
+    /// Sets a value passed to every downstream node's input.
+    pub fn set_output(&self, key: impl Into<String>, value: Value) {
+        if let Ok(mut map) = self.output.lock() {
+            map.insert(key.into(), value);
+        }
+    }
+
+    /// Sets a value of this sub-task's additional data (merged into the node's and DAG's).
+    pub fn set_additional_data(&self, key: impl Into<String>, value: Value) {
+        self.send(Msg::SetAdditional {
+            task_id: self.task_id,
+            execute_times: self.execute_times,
+            key: key.into(),
+            value,
+        });
+    }
+
+    /// Appends a log line.
+    pub fn info(&self, message: impl Into<String>) {
+        self.log(message.into());
+    }
+
+    /// Appends a log line prefixed "WARN: ".
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        self.log(format!("WARN: {message}"));
+    }
+
+    /// Appends a log line prefixed "ERROR: ".
+    pub fn error(&self, message: impl std::fmt::Display) {
+        self.log(format!("ERROR: {message}"));
+    }
+
+    fn log(&self, content: String) {
+        self.send(Msg::Log {
+            task_id: self.task_id,
+            execute_times: self.execute_times,
+            content,
+        });
+    }
+
+    fn send(&self, msg: Msg) {
+        // The engine is gone only at shutdown, when nothing is persisted any more.
+        let _ = self.tx.send(msg);
+    }
+
+    pub(crate) fn take_output(&self) -> Map<String, Value> {
+        self.output
+            .lock()
+            .map(|mut map| std::mem::take(&mut *map))
+            .unwrap_or_default()
+    }
+}
