@@ -6,7 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use obrestore_dag::{DagSpec, Engine, EngineConfig, KvStore, MemStore, NodeSpec, Operator, SledStore, Subject};
+use obrestore_dag::{
+    DagSpec, Engine, EngineConfig, KvStore, MemStore, NodeSpec, Operator, SledStore, Subject,
+};
 use serde_json::json;
 use support::*;
 
@@ -14,7 +16,12 @@ use support::*;
 async fn until_running(engine: &Engine, id: u64, name: &str) {
     for _ in 0..2000 {
         let detail = engine.dag_detail(id, true).unwrap();
-        let running = detail.nodes.unwrap().iter().flat_map(|n| n.sub_tasks.clone().unwrap()).any(|t| t.name == name && t.state == "RUNNING");
+        let running = detail
+            .nodes
+            .unwrap()
+            .iter()
+            .flat_map(|n| n.sub_tasks.clone().unwrap())
+            .any(|t| t.name == name && t.state == "RUNNING");
         if running {
             return;
         }
@@ -29,7 +36,14 @@ async fn a_continuable_sub_task_runs_again_after_a_crash() {
     let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
     let engine = open(store.clone(), &world).await;
     let mut spec = DagSpec::new("resume");
-    spec.chain(None, vec![script("A"), script_with("B", json!({"sleep_ms": 400})), script("C")]);
+    spec.chain(
+        None,
+        vec![
+            script("A"),
+            script_with("B", json!({"sleep_ms": 400})),
+            script("C"),
+        ],
+    );
     let id = engine.submit(spec).await.unwrap();
     until_running(&engine, id, "B").await;
     engine.abort();
@@ -38,9 +52,17 @@ async fn a_continuable_sub_task_runs_again_after_a_crash() {
     let engine = open(store, &world2).await;
     let dag = engine.wait_settled(id).await.unwrap();
     assert_eq!(dag.state.to_string(), "SUCCEED");
-    assert_eq!(world2.executions_of("A"), 0, "A had finished and must not run again");
+    assert_eq!(
+        world2.executions_of("A"),
+        0,
+        "A had finished and must not run again"
+    );
     assert_eq!(world2.executions_of("B"), 1);
-    let b = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].sub_tasks.clone().unwrap()[0].clone();
+    let b = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1]
+        .sub_tasks
+        .clone()
+        .unwrap()[0]
+        .clone();
     assert_eq!(b.execute_times, 2);
 }
 
@@ -50,7 +72,10 @@ async fn a_non_continuable_sub_task_fails_after_a_crash_and_can_be_retried() {
     let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
     let engine = open(store.clone(), &world).await;
     let mut spec = DagSpec::new("fragile");
-    spec.add_node(NodeSpec::new("F", "script_fragile").sub_tasks(vec![json!({"name": "F", "sleep_ms": 10_000})]));
+    spec.add_node(
+        NodeSpec::new("F", "script_fragile")
+            .sub_tasks(vec![json!({"name": "F", "sleep_ms": 10_000})]),
+    );
     let id = engine.submit(spec).await.unwrap();
     until_running(&engine, id, "F").await;
     engine.abort();
@@ -58,10 +83,20 @@ async fn a_non_continuable_sub_task_fails_after_a_crash_and_can_be_retried() {
     let world2 = Arc::new(World::default());
     let engine = open(store, &world2).await;
     let dag = engine.wait_settled(id).await.unwrap();
-    assert_eq!((dag.state.to_string(), dag.operator.to_string()), ("FAILED".to_string(), "RUN".to_string()));
+    assert_eq!(
+        (dag.state.to_string(), dag.operator.to_string()),
+        ("FAILED".to_string(), "RUN".to_string())
+    );
     assert_eq!(world2.executions_of("F"), 0);
-    let task = engine.dag_detail(id, true).unwrap().nodes.unwrap()[0].sub_tasks.clone().unwrap()[0].clone();
-    assert_eq!(task.task_logs.last().unwrap(), "ERROR: task unexpectedly interrupted and cannot continue");
+    let task = engine.dag_detail(id, true).unwrap().nodes.unwrap()[0]
+        .sub_tasks
+        .clone()
+        .unwrap()[0]
+        .clone();
+    assert_eq!(
+        task.task_logs.last().unwrap(),
+        "ERROR: task unexpectedly interrupted and cannot continue"
+    );
     engine.operate(id, Operator::Retry).await.unwrap();
     // The retried run rolls back first, then executes (10 s sleep: wait only for RUNNING).
     until_running(&engine, id, "F").await;
@@ -80,14 +115,20 @@ async fn a_failed_dag_keeps_its_state_and_lock_across_a_crash() {
     engine.abort();
 
     let engine = open(store, &world).await;
-    assert_eq!(dag_status(&engine, id), ("FAILED".to_string(), "RUN".to_string()));
+    assert_eq!(
+        dag_status(&engine, id),
+        ("FAILED".to_string(), "RUN".to_string())
+    );
     match engine.submit(tenant()).await {
         Err(obrestore_dag::SubmitError::LockConflict { holder, .. }) => assert_eq!(holder, id),
         other => panic!("the lock must survive the crash: {other:?}"),
     }
     assert_eq!(engine.unfinished_dags().unwrap().len(), 1);
     engine.operate(id, Operator::Retry).await.unwrap();
-    assert_eq!(engine.wait_settled(id).await.unwrap().state.to_string(), "SUCCEED");
+    assert_eq!(
+        engine.wait_settled(id).await.unwrap().state.to_string(),
+        "SUCCEED"
+    );
     assert!(engine.submit(tenant()).await.is_ok());
 }
 
@@ -101,7 +142,15 @@ async fn logs_are_kept_per_execute_times() {
     engine.operate(id, Operator::Retry).await.unwrap();
     let dag = engine.wait_settled(id).await.unwrap();
     assert_eq!(dag.state.to_string(), "SUCCEED");
-    let logs = engine.task_logs(engine.dag_detail(id, true).unwrap().nodes.unwrap()[0].sub_tasks.clone().unwrap()[0].task_id).unwrap();
+    let logs = engine
+        .task_logs(
+            engine.dag_detail(id, true).unwrap().nodes.unwrap()[0]
+                .sub_tasks
+                .clone()
+                .unwrap()[0]
+                .task_id,
+        )
+        .unwrap();
     let times: Vec<u32> = logs.iter().map(|l| l.execute_times).collect();
     assert_eq!(times, vec![1, 1, 2, 2], "{logs:?}");
 }
@@ -122,9 +171,15 @@ async fn sled_store_keeps_everything_across_reopen() {
     let store: Arc<dyn KvStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     let engine = open(store, &world).await;
     let before = engine.dag_detail(id, true).unwrap();
-    assert_eq!((before.state.as_str(), before.operator.as_str()), ("FAILED", "RUN"));
+    assert_eq!(
+        (before.state.as_str(), before.operator.as_str()),
+        ("FAILED", "RUN")
+    );
     engine.operate(id, Operator::Retry).await.unwrap();
-    assert_eq!(engine.wait_settled(id).await.unwrap().state.to_string(), "SUCCEED");
+    assert_eq!(
+        engine.wait_settled(id).await.unwrap().state.to_string(),
+        "SUCCEED"
+    );
     assert_eq!(world.executions_of("A"), 1);
     let second = engine.submit(chain(&["C"])).await.unwrap();
     assert_eq!(second, id + 1, "id counters survive a reopen");
@@ -135,18 +190,36 @@ async fn dynamic_fan_out_creates_sub_tasks_from_upstream_output() {
     let world = Arc::new(World::default());
     let (engine, store) = mem_engine(&world).await;
     let mut spec = DagSpec::new("dynamic");
-    let plan = spec.add_node(script_with("plan", json!({"output": {"files": [{"name": "f1"}, {"name": "f2"}, {"name": "f3"}]}})));
+    let plan = spec.add_node(script_with(
+        "plan",
+        json!({"output": {"files": [{"name": "f1"}, {"name": "f2"}, {"name": "f3"}]}}),
+    ));
     let copy = spec.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
     spec.add_edge(plan, copy);
     let id = engine.submit(spec).await.unwrap();
-    assert_eq!(engine.wait_settled(id).await.unwrap().state.to_string(), "SUCCEED");
+    assert_eq!(
+        engine.wait_settled(id).await.unwrap().state.to_string(),
+        "SUCCEED"
+    );
     let copy = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].clone();
-    let names: Vec<String> = copy.sub_tasks.unwrap().into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = copy
+        .sub_tasks
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert_eq!(names, vec!["f1", "f2", "f3"]);
     // The expansion is persisted: a fresh engine on the same store sees it.
     engine.abort();
     let engine = open(store, &world).await;
-    assert_eq!(engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].sub_tasks.as_ref().unwrap().len(), 3);
+    assert_eq!(
+        engine.dag_detail(id, true).unwrap().nodes.unwrap()[1]
+            .sub_tasks
+            .as_ref()
+            .unwrap()
+            .len(),
+        3
+    );
 
     // A missing key fails the node with a log saying why.
     let mut bad = DagSpec::new("dynamic-bad");
@@ -154,11 +227,17 @@ async fn dynamic_fan_out_creates_sub_tasks_from_upstream_output() {
     let copy = bad.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
     bad.add_edge(plan, copy);
     let id = engine.submit(bad).await.unwrap();
-    assert_eq!(engine.wait_settled(id).await.unwrap().state.to_string(), "FAILED");
+    assert_eq!(
+        engine.wait_settled(id).await.unwrap().state.to_string(),
+        "FAILED"
+    );
     let copy = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].clone();
     assert_eq!(
         copy.sub_tasks.unwrap()[0].task_logs,
-        vec!["ERROR: dynamic sub-tasks: input key 'files' must be an array, found nothing".to_string()]
+        vec![
+            "ERROR: dynamic sub-tasks: input key 'files' must be an array, found nothing"
+                .to_string()
+        ]
     );
 }
 
@@ -175,7 +254,9 @@ async fn events_follow_durable_transitions() {
             seen.push(format!("{}+{}", event.state, event.operator));
         }
         // Every event is already in the store when it is received.
-        let dag = obrestore_dag::store::Records::new(store.clone()).dag(event.dag_id).unwrap();
+        let dag = obrestore_dag::store::Records::new(store.clone())
+            .dag(event.dag_id)
+            .unwrap();
         assert!(dag.is_some());
     }
     assert_eq!(seen, vec!["READY+RUN", "RUNNING+RUN", "SUCCEED+RUN"]);
@@ -191,7 +272,12 @@ async fn retention_prunes_old_finished_dags_only() {
     engine.wait_settled(ok).await.unwrap();
     engine.wait_settled(failed).await.unwrap();
     let later = chrono::Utc::now() + chrono::Duration::hours(2);
-    assert_eq!(engine.prune_finished(later, Duration::from_secs(3600)).unwrap(), 1);
+    assert_eq!(
+        engine
+            .prune_finished(later, Duration::from_secs(3600))
+            .unwrap(),
+        1
+    );
     assert!(engine.dag_detail(ok, true).is_err());
     assert!(engine.dag_detail(failed, true).is_ok());
     assert_eq!(engine.unfinished_dags().unwrap().len(), 1);

@@ -1,0 +1,316 @@
+//! Crash test in the style of sled's: this test binary re-runs itself as a child process
+//! that drives DAGs on a sled store and prints every acknowledged transition; the parent
+//! kills it with SIGKILL at random moments, over and over, then reopens the store and
+//! checks that
+//! - no acknowledged transition is lost (every printed SUCCEED is still SUCCEED, every
+//!   acknowledged submit exists),
+//! - no non-continuable sub-task ever ran twice,
+//! - every DAG finishes, FAILED only where a non-continuable sub-task was interrupted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use obrestore_dag::{
+    DagSpec, Engine, EngineConfig, Flags, KvStore, NodeSpec, SledStore, State, Subject, Task,
+    TaskContext, TaskError, TaskRegistry,
+};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+const CHILD_ENV: &str = "OBRESTORE_CRASH_CHILD_DIR";
+const MODE_ENV: &str = "OBRESTORE_CRASH_CHILD_MODE";
+const KILLS: usize = 24;
+
+/// Appends one line to the execution journal and syncs it, before doing any work.
+struct Journaled {
+    journal: PathBuf,
+    fragile: bool,
+}
+
+#[async_trait]
+impl Task for Journaled {
+    async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.journal)
+                .map_err(|e| e.to_string())?;
+            writeln!(
+                file,
+                "{} {} {}",
+                ctx.task_id(),
+                ctx.execute_times(),
+                self.fragile
+            )
+            .map_err(|e| e.to_string())?;
+            file.sync_all().map_err(|e| e.to_string())?;
+        }
+        let sleep = ctx
+            .params()
+            .get("sleep_ms")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(sleep)).await;
+        ctx.set_output(format!("done_{}", ctx.task_id()), json!(true));
+        Ok(())
+    }
+}
+
+fn registry(dir: &Path) -> TaskRegistry {
+    let mut registry = TaskRegistry::new();
+    for (name, fragile) in [("work", false), ("fragile", true)] {
+        let journal = dir.join("journal");
+        let flags = Flags {
+            can_continue: !fragile,
+            ..Flags::default()
+        };
+        registry.register(name, flags, move |_| {
+            Ok(Box::new(Journaled {
+                journal: journal.clone(),
+                fragile,
+            }) as Box<dyn Task>)
+        });
+    }
+    registry
+}
+
+fn random_dag(rng: &mut rand::rngs::StdRng, serial: u64) -> DagSpec {
+    let mut spec = DagSpec::new(format!("crash-{serial}")).pool("p", 2);
+    let layers = rng.gen_range(2..5);
+    let mut previous: Vec<obrestore_dag::NodeIndex> = Vec::new();
+    for layer in 0..layers {
+        let width = rng.gen_range(1..3);
+        let mut current = Vec::new();
+        for w in 0..width {
+            let fragile = rng.gen_bool(0.15);
+            let count = rng.gen_range(1..8);
+            let params: Vec<_> = (0..count)
+                .map(|_| json!({"sleep_ms": rng.gen_range(0..6)}))
+                .collect();
+            let mut node = NodeSpec::new(
+                format!("L{layer}N{w}"),
+                if fragile { "fragile" } else { "work" },
+            )
+            .sub_tasks(params);
+            if rng.gen_bool(0.3) {
+                node = node.pool("p");
+            }
+            let index = spec.add_node(node);
+            for up in &previous {
+                if rng.gen_bool(0.7) || current.is_empty() {
+                    spec.add_edge(*up, index);
+                }
+            }
+            current.push(index);
+        }
+        previous = current;
+    }
+    spec
+}
+
+/// The child: opens the store (recovering), submits a few DAGs, prints acknowledgements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let finish_only = std::env::var(MODE_ENV).as_deref() == Ok("finish");
+    let store: Arc<dyn KvStore> = Arc::new(SledStore::open(dir.join("db")).unwrap());
+    let engine = Engine::open(EngineConfig::default(), store, registry(&dir))
+        .await
+        .unwrap();
+    let mut events = engine.subscribe();
+    let printer = tokio::spawn(async move {
+        let stdout = std::io::stdout();
+        while let Ok(event) = events.recv().await {
+            let subject = match event.subject {
+                Subject::Dag => format!("dag {}", event.dag_id),
+                Subject::Node { node_id } => format!("node {node_id}"),
+                Subject::SubTask { task_id, .. } => format!("task {task_id}"),
+            };
+            let mut out = stdout.lock();
+            let _ = writeln!(out, "ACK {subject} {}", event.state);
+            let _ = out.flush();
+        }
+    });
+    if !finish_only {
+        let seed: u64 = std::process::id().into();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for serial in 0..3 {
+            let id = engine.submit(random_dag(&mut rng, serial)).await.unwrap();
+            println!("ACK submitted {id}");
+        }
+    }
+    // Wait for every DAG to settle (the parent usually kills us first).
+    for dag in engine.records().all_dags().unwrap() {
+        engine.wait_settled(dag.id).await.unwrap();
+    }
+    engine.shutdown(Duration::from_secs(5)).await;
+    printer.abort();
+    println!("ACK child-done");
+}
+
+fn run_child(dir: &Path, mode: &str, kill_after: Option<Duration>, acks: &mut Vec<String>) -> bool {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, dir)
+        .env(MODE_ENV, mode)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join(format!("stderr-{mode}"))).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        // The test harness may print "test crash_child ... " before the first line.
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| line.find("ACK ").map(|at| line[at..].to_string()))
+            .collect::<Vec<_>>()
+    });
+    if let Some(delay) = kill_after {
+        std::thread::sleep(delay);
+        // SIGKILL: no destructor, no flush, nothing graceful.
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    let lines = reader.join().unwrap();
+    let done = lines.iter().any(|l| l == "ACK child-done");
+    acks.extend(lines);
+    if kill_after.is_none() {
+        assert!(status.success(), "the finishing child failed: {status:?}");
+    }
+    done
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seed: u64 = rand::thread_rng().gen();
+    println!("crash test seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut acks = Vec::new();
+    for _ in 0..KILLS {
+        let delay = Duration::from_millis(rng.gen_range(5..400));
+        run_child(dir.path(), "work", Some(delay), &mut acks);
+    }
+    let finished = run_child(dir.path(), "finish", None, &mut acks);
+    let stderr = std::fs::read_to_string(dir.path().join("stderr-finish")).unwrap_or_default();
+    assert!(finished, "the last child did not finish: {stderr}");
+
+    // Reopen the store in this process and check the invariants.
+    let store = SledStore::open(dir.path().join("db")).unwrap();
+    let records = obrestore_dag::store::Records::new(Arc::new(store) as Arc<dyn KvStore>);
+    let dags = records.all_dags().unwrap();
+    let mut task_state = BTreeMap::new();
+    let mut task_flags = BTreeMap::new();
+    let mut interrupted = BTreeSet::new();
+    for dag in &dags {
+        for node in records.nodes_of(dag).unwrap() {
+            for task in records.tasks_of(&node).unwrap() {
+                let logs = records.logs(task.id).unwrap();
+                if logs.iter().any(|l| {
+                    l.content == "ERROR: task unexpectedly interrupted and cannot continue"
+                }) {
+                    interrupted.insert(dag.id);
+                }
+                task_state.insert(task.id, task.state);
+                task_flags.insert(task.id, task.flags);
+            }
+        }
+    }
+    let dag_state: BTreeMap<u64, State> = dags.iter().map(|d| (d.id, d.state)).collect();
+    let mut submitted = 0;
+    let mut succeeded = 0;
+    for ack in &acks {
+        let parts: Vec<&str> = ack.split_whitespace().collect();
+        match parts.as_slice() {
+            ["ACK", "submitted", id] => {
+                submitted += 1;
+                assert!(
+                    dag_state.contains_key(&id.parse::<u64>().unwrap()),
+                    "acknowledged dag {id} lost"
+                );
+            }
+            ["ACK", "task", id, "SUCCEED"] => {
+                succeeded += 1;
+                let id: u64 = id.parse().unwrap();
+                assert_eq!(
+                    task_state.get(&id),
+                    Some(&State::Succeed),
+                    "acknowledged SUCCEED of task {id} lost"
+                );
+            }
+            ["ACK", "dag", id, "SUCCEED"] => {
+                let id: u64 = id.parse().unwrap();
+                assert_eq!(
+                    dag_state.get(&id),
+                    Some(&State::Succeed),
+                    "acknowledged SUCCEED of dag {id} lost"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        submitted >= 3,
+        "the children submitted too little: {submitted}"
+    );
+    assert!(succeeded > 0);
+
+    // No non-continuable sub-task ran twice; each (task, execute_times) ran at most once
+    // for fragile tasks.
+    let journal = std::fs::read_to_string(dir.path().join("journal")).unwrap_or_default();
+    let mut fragile_runs: BTreeMap<u64, usize> = BTreeMap::new();
+    for line in journal.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let [task, _times, "true"] = parts.as_slice() {
+            *fragile_runs.entry(task.parse().unwrap()).or_default() += 1;
+        }
+    }
+    for (task, runs) in &fragile_runs {
+        assert_eq!(*runs, 1, "non-continuable task {task} ran {runs} times");
+        assert!(!task_flags[task].can_continue);
+    }
+
+    // Every DAG finished; FAILED only through an interrupted non-continuable sub-task.
+    for dag in &dags {
+        assert!(
+            dag.state.is_finished(),
+            "dag {} did not finish: {}",
+            dag.id,
+            dag.state
+        );
+        if dag.state == State::Failed {
+            assert!(
+                interrupted.contains(&dag.id),
+                "dag {} failed for another reason",
+                dag.id
+            );
+        }
+    }
+    println!(
+        "crash test: {KILLS} kills, {} dags ({} succeeded), {submitted} submits and {succeeded} sub-task successes acknowledged, {} interrupted",
+        dags.len(),
+        dags.iter().filter(|d| d.state == State::Succeed).count(),
+        interrupted.len()
+    );
+}
