@@ -1,23 +1,394 @@
 //! `obagent backup ...` and `obagent restore preview|windows` (owned by the backup work).
 
-use clap::Subcommand;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use obrestore_backup::generate::{self, GapPlan, GenerateConfig};
+use obrestore_backup::{
+    plan_restore, restore_windows, AllowedRoots, ArchiveStore, DataStore, RestorePlan,
+    RestoreTarget, RestoreWindowsDto, Scn, StorageUri,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
-    /// Generate a synthetic backup.
-    Generate,
+    /// Generate a deterministic synthetic backup (data + archive log + truth file).
+    Generate(Box<GenerateArgs>),
+}
+
+/// Options of `obagent backup generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output root; writes DIR/<cluster>/<cluster_id>/incarnation_1/<tenant_id>/{data,clog,truth}.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Approximate total size, e.g. 16MiB, 256MiB, 10GiB.
+    #[arg(long, default_value = "256MiB")]
+    size: String,
+    /// Seed of the workload; same seed, same bytes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// User log streams (1001, 1002, ...) besides the sys log stream 1.
+    #[arg(long, default_value_t = 3)]
+    log_streams: u32,
+    /// Tablets per user log stream.
+    #[arg(long, default_value_t = 4)]
+    tablets_per_ls: u32,
+    /// Timeline of the workload, e.g. 48h, 7d.
+    #[arg(long, default_value = "48h")]
+    duration: String,
+    /// Archive piece length, e.g. 6h, 1d.
+    #[arg(long, default_value = "6h")]
+    piece_len: String,
+    /// Backup sets evenly spread over the timeline: F = FULL, I = INCREMENTAL.
+    #[arg(long, default_value = "FIIFI")]
+    sets: String,
+    /// Encrypt every set with this password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Encrypt one set: ID=PASSWORD (repeatable).
+    #[arg(long = "set-password", value_name = "ID=PASSWORD")]
+    set_passwords: Vec<String>,
+    /// Record this set as FAILED (repeatable).
+    #[arg(long = "fail-set", value_name = "ID")]
+    fail_sets: Vec<u64>,
+    /// Mark this set DELETED and remove its data (repeatable).
+    #[arg(long = "delete-set", value_name = "ID")]
+    delete_sets: Vec<u64>,
+    /// Mark this archive piece DELETED and remove its logs (repeatable).
+    #[arg(long = "delete-piece", value_name = "ID")]
+    delete_pieces: Vec<u64>,
+    /// Stop archiving at a fraction of the timeline for a while, e.g. 0.55:1h (repeatable).
+    #[arg(long = "gap", value_name = "AT:LENGTH")]
+    gaps: Vec<String>,
+    /// Tenant creation time (RFC 3339); default 2024-04-01T00:00:00Z.
+    #[arg(long)]
+    start: Option<String>,
+    #[arg(long, default_value = "obcluster")]
+    cluster_name: String,
+    #[arg(long, default_value_t = 1_704_259_760)]
+    cluster_id: u64,
+    #[arg(long, default_value_t = 1002)]
+    tenant_id: u64,
+    #[arg(long, default_value = "mysql_tenant")]
+    tenant_name: String,
+    /// Replace existing data/clog/truth directories of this tenant.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RestoreCommand {
     /// Preview the backup sets and pieces a restore would use.
-    Preview,
+    Preview(Box<PreviewArgs>),
+    /// Show the time ranges a restore can reach.
+    Windows(Box<WindowsArgs>),
 }
 
-pub fn run_backup(_cmd: BackupCommand) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Where the backups are.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Data backup destination, file:///.../data.
+    #[arg(long)]
+    data_uri: String,
+    /// Archive log destination, file:///.../clog (default: the data uri, as in obshell).
+    #[arg(long)]
+    archive_uri: Option<String>,
+    /// Only allow backups under these directories (default: the given destinations).
+    #[arg(long = "allowed-root", value_name = "DIR")]
+    allowed_roots: Vec<PathBuf>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn run_restore(_cmd: RestoreCommand) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Options of `obagent restore preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Target SCN (ns since the Unix epoch).
+    #[arg(long, conflicts_with = "timestamp")]
+    scn: Option<u64>,
+    /// Target time, RFC 3339 (e.g. 2024-04-02T12:00:00+08:00).
+    #[arg(long)]
+    timestamp: Option<String>,
+    /// Decryption password of encrypted backup sets (repeatable).
+    #[arg(long = "decryption", value_name = "PASSWORD")]
+    decryption: Vec<String>,
+}
+
+/// Options of `obagent restore windows`.
+#[derive(Debug, Args)]
+pub struct WindowsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+pub fn run_backup(cmd: BackupCommand) -> anyhow::Result<()> {
+    match cmd {
+        BackupCommand::Generate(args) => run_generate(*args),
+    }
+}
+
+pub fn run_restore(cmd: RestoreCommand) -> anyhow::Result<()> {
+    match cmd {
+        RestoreCommand::Preview(args) => run_preview(*args),
+        RestoreCommand::Windows(args) => run_windows(*args),
+    }
+}
+
+fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let dir = if args.dir.is_absolute() {
+        args.dir.clone()
+    } else {
+        std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(&args.dir)
+    };
+    let mut config = GenerateConfig::new(dir);
+    config.target_bytes = generate::parse_size(&args.size)?;
+    config.seed = args.seed;
+    config.user_log_streams = args.log_streams;
+    config.tablets_per_ls = args.tablets_per_ls;
+    config.duration_ns = generate::parse_duration_ns(&args.duration)?;
+    config.piece_len_ns = generate::parse_duration_ns(&args.piece_len)?;
+    config.sets = generate::sets_from_pattern(&args.sets)?;
+    config.cluster_name = args.cluster_name;
+    config.cluster_id = args.cluster_id;
+    config.tenant_id = args.tenant_id;
+    config.tenant_name = args.tenant_name;
+    config.overwrite = args.force;
+    config.delete_pieces = args.delete_pieces;
+    if let Some(start) = &args.start {
+        config.base_scn = Scn::from_timestamp(start)?;
+    }
+    let set_count = config.sets.len() as u64;
+    let set_index = |id: u64, flag: &str| -> anyhow::Result<usize> {
+        if id == 0 || id > set_count {
+            anyhow::bail!("{flag} {id}: sets are numbered 1..={set_count} (from --sets)");
+        }
+        Ok((id - 1) as usize)
+    };
+    if let Some(password) = &args.password {
+        for plan in &mut config.sets {
+            plan.password = Some(password.clone());
+        }
+    }
+    for entry in &args.set_passwords {
+        let (id, password) = entry
+            .split_once('=')
+            .with_context(|| format!("--set-password '{entry}' must be ID=PASSWORD"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .with_context(|| format!("--set-password '{entry}': bad set id"))?;
+        let index = set_index(id, "--set-password")?;
+        config.sets[index].password = Some(password.to_string());
+    }
+    for &id in &args.fail_sets {
+        let index = set_index(id, "--fail-set")?;
+        config.sets[index].fail = true;
+    }
+    for &id in &args.delete_sets {
+        let index = set_index(id, "--delete-set")?;
+        config.sets[index].delete = true;
+    }
+    for gap in &args.gaps {
+        let (at, length) = gap
+            .split_once(':')
+            .with_context(|| format!("--gap '{gap}' must be AT:LENGTH, e.g. 0.55:1h"))?;
+        config.gaps.push(GapPlan {
+            at: at
+                .trim()
+                .parse()
+                .with_context(|| format!("--gap '{gap}': AT must be a fraction like 0.55"))?,
+            length_ns: generate::parse_duration_ns(length)?,
+        });
+    }
+    let summary = obrestore_backup::generate(&config).context("generating the backup failed")?;
+    println!("data backup uri:  {}", summary.data_uri);
+    println!("archive log uri:  {}", summary.archive_uri);
+    println!(
+        "truth workload:   {}",
+        summary
+            .truth_dir
+            .join(obrestore_backup::truth::WORKLOAD_FILE)
+            .display()
+    );
+    println!(
+        "tenant:           {} (id {}), log streams {:?}, {} ops, {} live rows",
+        summary.tenant_name,
+        summary.tenant_id,
+        summary.log_stream_ids,
+        summary.ops,
+        summary.live_rows
+    );
+    println!("backup sets:");
+    for set in &summary.sets {
+        println!(
+            "  {:>3} {:<11} {:<7} {:<9} start_replay {}  min_restore {}  {}{}",
+            set.backup_set_id,
+            format!("{:?}", set.backup_type).to_uppercase(),
+            format!("{:?}", set.status).to_uppercase(),
+            format!("{:?}", set.file_status).to_uppercase(),
+            set.start_replay_scn,
+            set.min_restore_scn,
+            human_bytes(set.output_bytes),
+            if set.encryption.is_some() {
+                "  encrypted"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("archive pieces:");
+    for piece in &summary.pieces {
+        println!(
+            "  r{} p{:<3} {:<6} {:<9} ({} .. {}]  checkpoint {}  {}",
+            piece.round_id,
+            piece.piece_id,
+            format!("{:?}", piece.status).to_uppercase(),
+            format!("{:?}", piece.file_status).to_uppercase(),
+            piece.start_scn,
+            piece.end_scn,
+            piece.checkpoint_scn,
+            human_bytes(piece.output_bytes)
+        );
+    }
+    println!(
+        "wrote {} (data {}, archive {}, truth {}) in {:.2}s: {:.0} MB/s",
+        human_bytes(summary.total_bytes()),
+        human_bytes(summary.data_bytes),
+        human_bytes(summary.archive_bytes),
+        human_bytes(summary.truth_bytes),
+        summary.elapsed.as_secs_f64(),
+        summary.mb_per_sec()
+    );
+    Ok(())
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Opens both destinations, confined to `--allowed-root`s or else to themselves.
+fn open_sources(source: &SourceArgs) -> anyhow::Result<(DataStore, ArchiveStore)> {
+    let archive_uri = source
+        .archive_uri
+        .clone()
+        .unwrap_or_else(|| source.data_uri.clone());
+    let roots = if source.allowed_roots.is_empty() {
+        let mut paths = Vec::new();
+        for uri in [&source.data_uri, &archive_uri] {
+            let parsed = StorageUri::parse(uri)?;
+            if !parsed.path().is_dir() {
+                anyhow::bail!("backup destination {uri} does not exist or is not a directory");
+            }
+            paths.push(parsed.path().to_path_buf());
+        }
+        AllowedRoots::new(paths)?
+    } else {
+        AllowedRoots::new(&source.allowed_roots)?
+    };
+    let data = DataStore::open_uri(&source.data_uri, &roots)
+        .with_context(|| format!("cannot open data backup destination {}", source.data_uri))?;
+    let archive = ArchiveStore::open_uri(&archive_uri, &roots).with_context(|| {
+        if source.archive_uri.is_none() {
+            format!("cannot open archive log destination {archive_uri} (it defaults to --data-uri; pass --archive-uri)")
+        } else {
+            format!("cannot open archive log destination {archive_uri}")
+        }
+    })?;
+    Ok((data, archive))
+}
+
+fn run_preview(args: PreviewArgs) -> anyhow::Result<()> {
+    let (data, archive) = open_sources(&args.source)?;
+    let target = RestoreTarget::from_params(args.scn, args.timestamp.as_deref())?;
+    let plan = plan_restore(&data, &archive, &target, &args.decryption)?;
+    if args.source.json {
+        println!("{}", serde_json::to_string_pretty(&plan.preview_items())?);
+    } else {
+        print_plan(&plan);
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &RestorePlan) {
+    println!(
+        "restore to:        {} (scn {})",
+        plan.restore_scn,
+        plan.restore_scn.as_u64()
+    );
+    println!(
+        "replay logs from:  {} (scn {})",
+        plan.restore_start_scn,
+        plan.restore_start_scn.as_u64()
+    );
+    println!("backup sets ({}):", plan.sets.len());
+    for set in &plan.sets {
+        println!(
+            "  BACKUP_SET    id {:<4} {:<11} min_restore {}{}  {}",
+            set.info.backup_set_id,
+            format!("{:?}", set.info.backup_type).to_uppercase(),
+            set.info.min_restore_scn,
+            if set.info.encryption.is_some() {
+                "  encrypted"
+            } else {
+                ""
+            },
+            set.backup_dest
+        );
+    }
+    println!("backup pieces ({}):", plan.pieces.len());
+    for piece in &plan.pieces {
+        println!(
+            "  BACKUP_PIECE  id {:<4} round {:<3} ({} .. {}]  checkpoint {}  {}",
+            piece.info.piece_id,
+            piece.info.round_id,
+            piece.info.start_scn,
+            piece.info.end_scn,
+            piece.info.checkpoint_scn,
+            piece.backup_dest
+        );
+    }
+}
+
+fn run_windows(args: WindowsArgs) -> anyhow::Result<()> {
+    let (data, archive) = open_sources(&args.source)?;
+    let windows = restore_windows(&data, &archive)?;
+    if args.source.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&RestoreWindowsDto::from_windows(&windows))?
+        );
+        return Ok(());
+    }
+    if windows.is_empty() {
+        println!("no restore window: no usable backup set with contiguous archive logs");
+        return Ok(());
+    }
+    println!("restore windows ({}):", windows.len());
+    for window in &windows {
+        println!(
+            "  {}  ..  {}   (scn {} .. {})",
+            window.start,
+            window.end,
+            window.start.as_u64(),
+            window.end.as_u64()
+        );
+    }
+    Ok(())
 }

@@ -96,6 +96,15 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
+/// The result of one sub-task run, as reported to the scheduler.
+struct RunResult {
+    task_id: u64,
+    execute_times: u32,
+    rollback: bool,
+    outcome: Outcome,
+    output: Map<String, Value>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Execute { rollback_first: bool },
@@ -536,6 +545,8 @@ struct Txn {
     dirty_nodes: BTreeSet<(u64, u64)>,
     dirty_tasks: BTreeSet<(u64, u64)>,
     counters_dirty: bool,
+    /// DAGs whose stage may have changed.
+    stage_dirty: BTreeSet<u64>,
     events: Vec<Event>,
     spawns: Vec<Job>,
     replies: Vec<Reply>,
@@ -560,6 +571,15 @@ struct ActiveDag {
     pool_running: HashMap<String, u32>,
     ready: BTreeMap<String, VecDeque<u64>>,
     failing: bool,
+    /// Per node, how many of its sub-tasks are not SUCCEED.
+    unfinished_tasks: HashMap<u64, usize>,
+    /// Per layer (index = layer), how many nodes are not SUCCEED.
+    unfinished_per_layer: Vec<u32>,
+    succeeded_nodes: usize,
+    /// Nodes that may have become startable.
+    candidates: BTreeSet<u64>,
+    /// Whether any sub-task produced output (otherwise every input is empty).
+    has_outputs: bool,
 }
 
 fn lock_name(maintenance: &Maintenance) -> String {
@@ -605,7 +625,7 @@ fn lock_conflict(
 impl ActiveDag {
     fn from_records(rec: DagRecord, nodes: Vec<NodeRecord>, tasks: Vec<TaskRecord>) -> ActiveDag {
         let dag_params = Arc::new(rec.params.clone());
-        ActiveDag {
+        let mut dag = ActiveDag {
             rec,
             nodes: nodes.into_iter().map(|n| (n.id, n)).collect(),
             tasks: tasks.into_iter().map(|t| (t.id, t)).collect(),
@@ -615,7 +635,41 @@ impl ActiveDag {
             pool_running: HashMap::new(),
             ready: BTreeMap::new(),
             failing: false,
+            unfinished_tasks: HashMap::new(),
+            unfinished_per_layer: Vec::new(),
+            succeeded_nodes: 0,
+            candidates: BTreeSet::new(),
+            has_outputs: false,
+        };
+        dag.reindex();
+        dag
+    }
+
+    /// Recomputes the derived counters from the records.
+    fn reindex(&mut self) {
+        self.unfinished_tasks.clear();
+        self.has_outputs = false;
+        for task in self.tasks.values() {
+            self.has_outputs |= !task.output.is_empty();
+            if task.state != State::Succeed {
+                *self.unfinished_tasks.entry(task.node_id).or_default() += 1;
+            }
         }
+        self.unfinished_per_layer = vec![0u32; self.rec.max_stage as usize + 2];
+        self.succeeded_nodes = 0;
+        for node in self.nodes.values() {
+            if node.state == State::Succeed {
+                self.succeeded_nodes += 1;
+            } else if let Some(count) = self.unfinished_per_layer.get_mut(node.layer as usize) {
+                *count += 1;
+            }
+        }
+        self.rescan();
+    }
+
+    /// Every node becomes a start candidate (after submit, RETRY, PASS, recovery).
+    fn rescan(&mut self) {
+        self.candidates.extend(self.nodes.keys().copied());
     }
 
     fn id(&self) -> u64 {
@@ -660,6 +714,24 @@ impl ActiveDag {
         let Some(node) = self.nodes.get_mut(&node_id) else {
             return;
         };
+        let was_succeed = node.state == State::Succeed;
+        let is_succeed = state == State::Succeed;
+        if was_succeed != is_succeed {
+            let layer = node.layer as usize;
+            if let Some(count) = self.unfinished_per_layer.get_mut(layer) {
+                if is_succeed {
+                    *count = count.saturating_sub(1);
+                } else {
+                    *count += 1;
+                }
+            }
+            if is_succeed {
+                self.succeeded_nodes += 1;
+                self.candidates.extend(node.downstream.iter().copied());
+            } else {
+                self.succeeded_nodes = self.succeeded_nodes.saturating_sub(1);
+            }
+        }
         node.state = state;
         node.operator = operator;
         if state == State::Running {
@@ -670,7 +742,7 @@ impl ActiveDag {
             node.end_time = Some(sched.now);
         }
         txn.dirty_nodes.insert((self.rec.id, node_id));
-        txn.dirty_dags.insert(self.rec.id);
+        txn.stage_dirty.insert(self.rec.id);
         self.event(txn, Subject::Node { node_id }, state, operator);
     }
 
@@ -685,6 +757,15 @@ impl ActiveDag {
         let Some(task) = self.tasks.get_mut(&task_id) else {
             return;
         };
+        let was_succeed = task.state == State::Succeed;
+        if was_succeed != (state == State::Succeed) {
+            let count = self.unfinished_tasks.entry(task.node_id).or_default();
+            if was_succeed {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+            }
+        }
         task.state = state;
         task.operator = operator;
         if state.is_finished() {
@@ -732,11 +813,10 @@ impl ActiveDag {
                 .max()
                 .unwrap_or(1)
         } else {
-            self.nodes
-                .values()
-                .filter(|n| n.state != State::Succeed)
-                .map(|n| n.layer)
-                .min()
+            self.unfinished_per_layer
+                .iter()
+                .position(|count| *count > 0)
+                .and_then(|layer| u32::try_from(layer).ok())
                 .unwrap_or(self.rec.max_stage)
         };
         self.rec.stage = stage;
@@ -745,6 +825,10 @@ impl ActiveDag {
     fn input_of(&mut self, node_id: u64) -> Arc<Map<String, Value>> {
         if let Some(input) = self.inputs.get(&node_id) {
             return Arc::clone(input);
+        }
+        if !self.has_outputs {
+            // Not cached: a later upstream output must still be seen.
+            return Arc::new(Map::new());
         }
         let mut ancestors = BTreeSet::new();
         let mut stack: Vec<u64> = self
@@ -800,32 +884,29 @@ impl ActiveDag {
         {
             return;
         }
-        loop {
-            let mut progressed = false;
-            let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
-            for node_id in node_ids {
-                let Some(node) = self.nodes.get(&node_id) else {
-                    continue;
-                };
-                let startable = match node.state {
-                    State::Pending => node.upstream.iter().all(|up| {
-                        self.nodes
-                            .get(up)
-                            .is_some_and(|u| u.state == State::Succeed)
-                    }),
-                    State::Ready => true,
-                    _ => false,
-                };
-                if startable {
-                    self.start_node(txn, sched, counters, node_id);
-                    progressed = true;
-                }
-            }
-            if !progressed {
+        // Starting a node may finish it at once (no sub-tasks), which adds its downstream
+        // nodes to the candidates, so this runs until the worklist is empty.
+        while let Some(node_id) = self.candidates.pop_first() {
+            if self.failing {
                 break;
             }
+            let Some(node) = self.nodes.get(&node_id) else {
+                continue;
+            };
+            let startable = match node.state {
+                State::Pending => node.upstream.iter().all(|up| {
+                    self.nodes
+                        .get(up)
+                        .is_some_and(|u| u.state == State::Succeed)
+                }),
+                State::Ready => true,
+                _ => false,
+            };
+            if startable {
+                self.start_node(txn, sched, counters, node_id);
+            }
         }
-        if !self.failing && self.nodes.values().all(|n| n.state == State::Succeed) {
+        if !self.failing && self.succeeded_nodes == self.nodes.len() {
             let operator = self.rec.operator;
             self.set_dag(txn, sched, State::Succeed, operator);
             self.release_lock(txn, sched);
@@ -969,6 +1050,7 @@ impl ActiveDag {
                 start_time: None,
                 end_time: None,
             };
+            *self.unfinished_tasks.entry(node.id).or_default() += 1;
             self.tasks.insert(id, task);
             txn.dirty_tasks.insert((self.rec.id, id));
             ids.push(id);
@@ -1110,16 +1192,14 @@ impl ActiveDag {
         Ok(())
     }
 
-    fn handle_finished(
-        &mut self,
-        txn: &mut Txn,
-        sched: &mut Sched,
-        task_id: u64,
-        execute_times: u32,
-        rollback: bool,
-        outcome: Outcome,
-        output: Map<String, Value>,
-    ) {
+    fn handle_finished(&mut self, txn: &mut Txn, sched: &mut Sched, result: RunResult) {
+        let RunResult {
+            task_id,
+            execute_times,
+            rollback,
+            outcome,
+            output,
+        } = result;
         let Some(task) = self.tasks.get(&task_id) else {
             return;
         };
@@ -1160,18 +1240,13 @@ impl ActiveDag {
         };
         match outcome {
             Outcome::Succeeded => {
+                self.has_outputs |= !output.is_empty();
                 if let Some(task) = self.tasks.get_mut(&task_id) {
                     task.output = output;
                     task.rollback_before_retry = false;
                 }
                 self.set_task(txn, sched, task_id, State::Succeed, operator);
-                let all_done = self.nodes.get(&node_id).is_some_and(|node| {
-                    node.task_ids.iter().all(|id| {
-                        self.tasks
-                            .get(id)
-                            .is_some_and(|t| t.state == State::Succeed)
-                    })
-                });
+                let all_done = self.unfinished_tasks.get(&node_id).copied().unwrap_or(0) == 0;
                 if all_done {
                     let node_operator = self
                         .nodes
@@ -1258,18 +1333,19 @@ impl ActiveDag {
         if !(self.failing || self.rec.operator == Operator::Cancel) {
             return;
         }
+        // Nothing queued survives a settle: queued forward sub-tasks go back to PENDING
+        // (whatever their node's state) and interrupted nodes to READY, so the next
+        // operator restarts them explicitly.
         self.ready.clear();
-        if !rolling_back {
-            let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
-            for node_id in node_ids {
-                let Some(node) = self.nodes.get(&node_id) else {
-                    continue;
-                };
-                if node.state != State::Running {
-                    continue;
-                }
-                let operator = node.operator;
-                let tasks = node.task_ids.clone();
+        let node_ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for node_id in node_ids {
+            let Some(node) = self.nodes.get(&node_id) else {
+                continue;
+            };
+            let operator = node.operator;
+            let interrupted = node.state == State::Running;
+            let tasks = node.task_ids.clone();
+            if !rolling_back {
                 for task_id in tasks {
                     if let Some(task) = self.tasks.get(&task_id) {
                         if task.state == State::Ready {
@@ -1278,6 +1354,8 @@ impl ActiveDag {
                         }
                     }
                 }
+            }
+            if interrupted {
                 self.set_node(txn, sched, node_id, State::Ready, operator);
             }
         }
@@ -1457,6 +1535,7 @@ impl ActiveDag {
                         if let Some(n) = self.nodes.get_mut(&node_id) {
                             n.task_ids.clear();
                         }
+                        self.unfinished_tasks.insert(node_id, 0);
                         self.inputs.remove(&node_id);
                         self.set_node(txn, sched, node_id, State::Pending, Operator::Retry);
                         continue;
@@ -1476,6 +1555,7 @@ impl ActiveDag {
                     self.set_node(txn, sched, node_id, State::Ready, Operator::Retry);
                 }
                 self.set_dag(txn, sched, State::Ready, Operator::Retry);
+                self.rescan();
                 Ok(())
             }
             Operator::Rollback => {
@@ -1592,6 +1672,7 @@ impl ActiveDag {
         self.pass_node_tasks(txn, sched, node_id);
         if !others_failed {
             self.set_dag(txn, sched, State::Ready, Operator::Run);
+            self.rescan();
         }
         Ok(())
     }
@@ -1863,15 +1944,14 @@ impl Actor {
                     .get(&task_id)
                     .and_then(|d| self.dags.get_mut(d))
                 {
-                    dag.handle_finished(
-                        txn,
-                        &mut self.sched,
+                    let result = RunResult {
                         task_id,
                         execute_times,
                         rollback,
                         outcome,
                         output,
-                    );
+                    };
+                    dag.handle_finished(txn, &mut self.sched, result);
                     dag.settle(txn, &mut self.sched);
                 }
             }
@@ -2087,6 +2167,7 @@ impl Actor {
         txn.dirty_dags.insert(dag_id);
         dag.event(txn, Subject::Dag, State::Ready, Operator::Run);
         tracing::info!(dag_id, name = %spec.name, nodes = spec.nodes.len(), "dag submitted");
+        dag.reindex();
         self.dags.insert(dag_id, dag);
         Ok(dag_id)
     }
@@ -2135,10 +2216,25 @@ impl Actor {
     }
 
     async fn commit(&mut self, txn: &mut Txn) -> Result<(), StoreError> {
+        for dag_id in std::mem::take(&mut txn.stage_dirty) {
+            if let Some(dag) = self.dags.get_mut(&dag_id) {
+                let before = dag.rec.stage;
+                dag.recompute_stage();
+                if dag.rec.stage != before {
+                    txn.dirty_dags.insert(dag_id);
+                }
+            }
+        }
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();
                 txn.batch.put_json(keys::dag(*dag_id), &dag.rec);
+            }
+        }
+        // Events carry the stage after the whole batch.
+        for event in &mut txn.events {
+            if let Some(dag) = self.dags.get(&event.dag_id) {
+                event.stage = dag.rec.stage;
             }
         }
         for (dag_id, node_id) in &txn.dirty_nodes {

@@ -25,6 +25,9 @@ pub enum StoreError {
     Poisoned(String),
 }
 
+/// Key-value pairs from a scan, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One atomic group of writes.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
@@ -66,7 +69,7 @@ pub trait KvStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// An I/O failure of the underlying store.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
 
     /// Applies `batch` atomically and returns only once it is durable.
     ///
@@ -100,7 +103,7 @@ impl KvStore for MemStore {
         Ok(map.get(key).cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let map = self
             .map
             .read()
@@ -174,7 +177,7 @@ impl KvStore for SledStore {
         Ok(self.tree.get(key)?.map(|value| value.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.tree
             .scan_prefix(prefix)
             .map(|item| {

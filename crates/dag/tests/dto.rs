@@ -51,7 +51,7 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
     );
     assert_eq!(
         detail["id"],
-        json!(format!("22130706433028869").replacen("9", &id.to_string(), 1))
+        json!(format!("2213070643302886{id}"))
     );
     assert_eq!(
         detail["additional_data"],

@@ -1,0 +1,620 @@
+//! Choosing the backup sets and archive pieces of a restore (SPEC §5.3, OceanBase's rules),
+//! the OCP preview items and the restore windows.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::SetKey;
+use crate::error::{BackupError, Result};
+use crate::meta::{BackupSetInfo, BackupType, FileStatus, PieceInfo};
+use crate::scn::Scn;
+use crate::store::{ArchiveStore, DataStore};
+
+/// What to restore to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreTarget {
+    /// The newest archived point: the maximum checkpoint SCN of the available pieces.
+    Latest,
+    /// An exact SCN.
+    Scn(Scn),
+    /// An RFC 3339 timestamp, converted exactly to an SCN.
+    Timestamp(String),
+}
+
+impl RestoreTarget {
+    /// From restore parameters: `scn = 0` and an empty timestamp mean "unset".
+    ///
+    /// # Errors
+    /// [`BackupError::InvalidTarget`] if both are set.
+    pub fn from_params(scn: Option<u64>, timestamp: Option<&str>) -> Result<RestoreTarget> {
+        let scn = scn.filter(|scn| *scn != 0);
+        let timestamp = timestamp.map(str::trim).filter(|text| !text.is_empty());
+        match (scn, timestamp) {
+            (Some(_), Some(text)) => Err(BackupError::InvalidTarget {
+                input: text.to_string(),
+                reason: "give either scn or timestamp, not both".to_string(),
+            }),
+            (Some(scn), None) => Ok(RestoreTarget::Scn(Scn(scn))),
+            (None, Some(text)) => Ok(RestoreTarget::Timestamp(text.to_string())),
+            (None, None) => Ok(RestoreTarget::Latest),
+        }
+    }
+
+    /// The target SCN given the destination's pieces.
+    ///
+    /// # Errors
+    /// A bad timestamp; [`BackupError::NoEnoughLog`] for `Latest` without any available piece.
+    pub fn resolve(&self, pieces: &[PieceInfo]) -> Result<Scn> {
+        match self {
+            RestoreTarget::Scn(scn) => Ok(*scn),
+            RestoreTarget::Timestamp(text) => Scn::from_timestamp(text),
+            RestoreTarget::Latest => pieces
+                .iter()
+                .filter(|piece| piece.file_status == FileStatus::Available)
+                .map(|piece| piece.checkpoint_scn)
+                .max()
+                .ok_or(BackupError::NoEnoughLog),
+        }
+    }
+}
+
+/// The outcome of [`choose_sources`]: indices into the given slices, in restore order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChoice {
+    pub set_indices: Vec<usize>,
+    pub piece_indices: Vec<usize>,
+    pub restore_start_scn: Scn,
+}
+
+/// OceanBase's source selection over in-memory infos (no I/O, no password check).
+///
+/// Sets are taken by id ascending: unusable ones (not SUCCESS or not AVAILABLE) are
+/// skipped, the scan stops at the first with `min_restore_scn > target`, a FULL set
+/// resets the chain and an INCREMENTAL joins only if its `prev_full_backup_set_id` (a
+/// FULL) and `prev_inc_backup_set_id` are in the chain. `restore_start_scn` is the last
+/// kept set's `start_replay_scn`.
+///
+/// Pieces are taken by (round, piece): non-AVAILABLE ones and those with `end_scn <=
+/// restore_start_scn` are dropped; once a piece is kept, a piece with `start_scn >= target`
+/// ends the scan (its logs are all after the target, as in OceanBase); a piece whose
+/// `start_scn` differs from the previous kept piece's `end_scn` restarts the list at
+/// itself; the first kept piece must have `start_scn <= restore_start_scn`; the last kept
+/// piece's `checkpoint_scn` must reach the target.
+///
+/// # Errors
+/// [`BackupError::NoFullBackupSet`], [`BackupError::NoEnoughLog`],
+/// [`BackupError::NoEnoughLogUntil`] with OceanBase's messages.
+pub fn choose_sources(
+    sets: &[BackupSetInfo],
+    pieces: &[PieceInfo],
+    target: Scn,
+) -> Result<SourceChoice> {
+    let mut set_order: Vec<usize> = (0..sets.len()).collect();
+    set_order.sort_by_key(|&index| sets[index].backup_set_id);
+    let mut chain: Vec<usize> = Vec::new();
+    for index in set_order {
+        let set = &sets[index];
+        if !set.is_usable() {
+            continue;
+        }
+        if set.min_restore_scn > target {
+            break;
+        }
+        match set.backup_type {
+            BackupType::Full => chain = vec![index],
+            BackupType::Incremental => {
+                let has_full = chain.iter().any(|&kept| {
+                    sets[kept].backup_set_id == set.prev_full_backup_set_id
+                        && sets[kept].backup_type == BackupType::Full
+                });
+                let has_prev = chain
+                    .iter()
+                    .any(|&kept| sets[kept].backup_set_id == set.prev_inc_backup_set_id);
+                if has_full && has_prev {
+                    chain.push(index);
+                }
+            }
+        }
+    }
+    let Some(&last_set) = chain.last() else {
+        let min_restorable = sets
+            .iter()
+            .filter(|set| set.is_usable() && set.backup_type == BackupType::Full)
+            .map(|set| set.min_restore_scn)
+            .min();
+        return Err(BackupError::NoFullBackupSet { min_restorable });
+    };
+    let restore_start_scn = sets[last_set].start_replay_scn;
+
+    let mut piece_order: Vec<usize> = (0..pieces.len()).collect();
+    piece_order.sort_by_key(|&index| (pieces[index].round_id, pieces[index].piece_id));
+    let mut kept: Vec<usize> = Vec::new();
+    for index in piece_order {
+        let piece = &pieces[index];
+        if piece.file_status != FileStatus::Available || piece.end_scn <= restore_start_scn {
+            continue;
+        }
+        if !kept.is_empty() && piece.start_scn >= target {
+            break;
+        }
+        if let Some(&previous) = kept.last() {
+            if pieces[previous].end_scn != piece.start_scn {
+                kept.clear();
+            }
+        }
+        if kept.is_empty() && piece.start_scn > restore_start_scn {
+            return Err(BackupError::NoEnoughLog);
+        }
+        kept.push(index);
+    }
+    let Some(&last_piece) = kept.last() else {
+        return Err(BackupError::NoEnoughLog);
+    };
+    if pieces[last_piece].checkpoint_scn < target {
+        return Err(BackupError::NoEnoughLogUntil {
+            max_restorable: pieces[last_piece].checkpoint_scn,
+        });
+    }
+    Ok(SourceChoice {
+        set_indices: chain,
+        piece_indices: kept,
+        restore_start_scn,
+    })
+}
+
+/// A chosen backup set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedSet {
+    pub info: BackupSetInfo,
+    /// `file://` URI of the set directory.
+    pub backup_dest: String,
+}
+
+/// A chosen archive piece.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedPiece {
+    pub info: PieceInfo,
+    /// `file://` URI of the piece directory.
+    pub backup_dest: String,
+}
+
+/// Everything a restore needs to know about its sources.
+///
+/// Serialisable (for a DAG context) without the derived keys, which are only in memory;
+/// re-derive them with [`DataStore::unlock`] after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePlan {
+    pub data_uri: String,
+    pub archive_uri: String,
+    pub restore_scn: Scn,
+    pub restore_start_scn: Scn,
+    /// FULL first, then its INCREMENTALs, in apply order.
+    pub sets: Vec<PlannedSet>,
+    /// In replay order.
+    pub pieces: Vec<PlannedPiece>,
+    #[serde(skip)]
+    keys: BTreeMap<u64, SetKey>,
+}
+
+impl RestorePlan {
+    /// The data key of an encrypted chosen set.
+    pub fn key(&self, set_id: u64) -> Option<&SetKey> {
+        self.keys.get(&set_id)
+    }
+
+    /// The chosen pieces' infos, for [`ArchiveStore::log_entries`].
+    pub fn piece_infos(&self) -> Vec<PieceInfo> {
+        self.pieces.iter().map(|piece| piece.info.clone()).collect()
+    }
+
+    /// OCP preview items: sets, then pieces.
+    pub fn preview_items(&self) -> Vec<RestorePreviewItem> {
+        let sets = self.sets.iter().map(|set| RestorePreviewItem {
+            backup_dest: set.backup_dest.clone(),
+            backup_id: set.info.backup_set_id,
+            backup_type: PreviewBackupType::BackupSet,
+            copy_id: 0,
+        });
+        let pieces = self.pieces.iter().map(|piece| RestorePreviewItem {
+            backup_dest: piece.backup_dest.clone(),
+            backup_id: piece.info.piece_id,
+            backup_type: PreviewBackupType::BackupPiece,
+            copy_id: 0,
+        });
+        sets.chain(pieces).collect()
+    }
+}
+
+/// Plans a restore: target SCN, set chain, password check, pieces (SPEC §5.3).
+///
+/// # Errors
+/// Storage errors while reading infos; [`BackupError::InvalidTarget`];
+/// [`BackupError::NoFullBackupSet`]; [`BackupError::InvalidPassword`] when a chosen
+/// encrypted set matches none of `passwords`; [`BackupError::NoEnoughLog`];
+/// [`BackupError::NoEnoughLogUntil`].
+#[tracing::instrument(skip_all, fields(data = %data.root().display(), archive = %archive.root().display(), ?target))]
+pub fn plan_restore(
+    data: &DataStore,
+    archive: &ArchiveStore,
+    target: &RestoreTarget,
+    passwords: &[String],
+) -> Result<RestorePlan> {
+    let sets = data.list_sets()?;
+    let pieces = archive.pieces()?;
+    let restore_scn = target.resolve(&pieces)?;
+    // Sets first, so a missing full set is reported before missing logs, then passwords.
+    let chain_only = choose_sources(&sets, &[], restore_scn);
+    if let Err(err @ BackupError::NoFullBackupSet { .. }) = chain_only {
+        return Err(err);
+    }
+    let choice = match choose_sources(&sets, &pieces, restore_scn) {
+        Ok(choice) => choice,
+        Err(err) => {
+            let chosen = match chain_only {
+                Ok(choice) => choice.set_indices,
+                Err(_) => Vec::new(),
+            };
+            check_passwords(data, &sets, &chosen, passwords)?;
+            return Err(err);
+        }
+    };
+    let keys = check_passwords(data, &sets, &choice.set_indices, passwords)?;
+    tracing::debug!(
+        restore_scn = restore_scn.as_u64(),
+        sets = choice.set_indices.len(),
+        pieces = choice.piece_indices.len(),
+        "restore sources chosen"
+    );
+    Ok(RestorePlan {
+        data_uri: data.uri(),
+        archive_uri: archive.uri(),
+        restore_scn,
+        restore_start_scn: choice.restore_start_scn,
+        sets: choice
+            .set_indices
+            .iter()
+            .map(|&index| PlannedSet {
+                backup_dest: data.set_uri(&sets[index]),
+                info: sets[index].clone(),
+            })
+            .collect(),
+        pieces: choice
+            .piece_indices
+            .iter()
+            .map(|&index| PlannedPiece {
+                backup_dest: archive.piece_uri(&pieces[index]),
+                info: pieces[index].clone(),
+            })
+            .collect(),
+        keys,
+    })
+}
+
+fn check_passwords(
+    data: &DataStore,
+    sets: &[BackupSetInfo],
+    chosen: &[usize],
+    passwords: &[String],
+) -> Result<BTreeMap<u64, SetKey>> {
+    let mut keys = BTreeMap::new();
+    for &index in chosen {
+        if let Some(key) = data.unlock(&sets[index], passwords)? {
+            keys.insert(sets[index].backup_set_id, key);
+        }
+    }
+    Ok(keys)
+}
+
+/// `BACKUP_SET` or `BACKUP_PIECE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PreviewBackupType {
+    BackupSet,
+    BackupPiece,
+}
+
+/// OCP's RestorePreviewItem (seed 000). `backupId` and `copyId` are Longs that OCP sends
+/// as JSON strings (`"24"`), as in its sample response; both forms are accepted on input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePreviewItem {
+    pub backup_dest: String,
+    #[serde(with = "long_as_string")]
+    pub backup_id: u64,
+    pub backup_type: PreviewBackupType,
+    #[serde(with = "long_as_string")]
+    pub copy_id: u64,
+}
+
+mod long_as_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Long {
+        Number(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        match Long::deserialize(deserializer)? {
+            Long::Number(value) => Ok(value),
+            Long::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A closed interval of restorable SCNs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreWindow {
+    pub start: Scn,
+    pub end: Scn,
+}
+
+/// obshell's restore-windows response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreWindowsDto {
+    pub restore_windows: Vec<RestoreWindowDto>,
+}
+
+/// One window, RFC 3339 in the agent's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreWindowDto {
+    pub start_time: String,
+    pub end_time: String,
+}
+
+impl RestoreWindowsDto {
+    /// Converts domain windows to the DTO.
+    pub fn from_windows(windows: &[RestoreWindow]) -> RestoreWindowsDto {
+        RestoreWindowsDto {
+            restore_windows: windows
+                .iter()
+                .map(|window| RestoreWindowDto {
+                    start_time: window.start.to_rfc3339(),
+                    end_time: window.end.to_rfc3339(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The restore windows of two destinations.
+///
+/// # Errors
+/// Storage errors while reading infos.
+pub fn restore_windows(data: &DataStore, archive: &ArchiveStore) -> Result<Vec<RestoreWindow>> {
+    Ok(compute_windows(&data.list_sets()?, &archive.pieces()?))
+}
+
+/// Exactly the SCNs for which [`choose_sources`] succeeds, as merged closed intervals.
+///
+/// Every condition of [`choose_sources`] compares the target with a set's
+/// `min_restore_scn` or a piece's `start_scn`/`checkpoint_scn`, so the outcome is constant
+/// between consecutive such values; evaluating each value and one point of each gap gives
+/// the exact answer (the union of `[min_restore_scn of a usable chain, checkpoint of its
+/// contiguous logs]`, possibly several intervals).
+pub fn compute_windows(sets: &[BackupSetInfo], pieces: &[PieceInfo]) -> Vec<RestoreWindow> {
+    let mut points: Vec<u64> = sets
+        .iter()
+        .filter(|set| set.is_usable())
+        .map(|set| set.min_restore_scn.as_u64())
+        .chain(
+            pieces
+                .iter()
+                .filter(|piece| piece.file_status == FileStatus::Available)
+                .flat_map(|piece| [piece.start_scn.as_u64(), piece.checkpoint_scn.as_u64()]),
+        )
+        .collect();
+    points.sort_unstable();
+    points.dedup();
+    let valid = |scn: u64| choose_sources(sets, pieces, Scn(scn)).is_ok();
+    let mut windows: Vec<RestoreWindow> = Vec::new();
+    let mut push = |start: u64, end: u64| match windows.last_mut() {
+        Some(last) if last.end.as_u64().checked_add(1) == Some(start) => last.end = Scn(end),
+        _ => windows.push(RestoreWindow {
+            start: Scn(start),
+            end: Scn(end),
+        }),
+    };
+    for (position, &point) in points.iter().enumerate() {
+        if valid(point) {
+            push(point, point);
+        }
+        let next = points.get(position + 1).copied();
+        let gap_start = point.checked_add(1);
+        match (gap_start, next) {
+            (Some(start), Some(next)) if start < next && valid(start) => push(start, next - 1),
+            (Some(start), None) if valid(start) => push(start, u64::MAX),
+            _ => {}
+        }
+    }
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{PieceStatus, SetStatus};
+
+    fn set(
+        id: u64,
+        backup_type: BackupType,
+        prev_full: u64,
+        prev_inc: u64,
+        start: u64,
+        min: u64,
+    ) -> BackupSetInfo {
+        BackupSetInfo {
+            backup_set_id: id,
+            backup_type,
+            prev_full_backup_set_id: prev_full,
+            prev_inc_backup_set_id: prev_inc,
+            start_replay_scn: Scn(start),
+            min_restore_scn: Scn(min),
+            status: SetStatus::Success,
+            file_status: FileStatus::Available,
+            encryption: None,
+            output_bytes: 0,
+            tenant_id: 1002,
+            tenant_name: "t".to_string(),
+            cluster_version: "4.2.1.0".to_string(),
+        }
+    }
+
+    fn piece(round: u64, id: u64, start: u64, checkpoint: u64, end: u64) -> PieceInfo {
+        PieceInfo {
+            dest_id: 1,
+            round_id: round,
+            piece_id: id,
+            start_scn: Scn(start),
+            checkpoint_scn: Scn(checkpoint),
+            end_scn: Scn(end),
+            status: PieceStatus::Frozen,
+            file_status: FileStatus::Available,
+            output_bytes: 0,
+        }
+    }
+
+    fn ids(
+        choice: &SourceChoice,
+        sets: &[BackupSetInfo],
+        pieces: &[PieceInfo],
+    ) -> (Vec<u64>, Vec<u64>) {
+        (
+            choice
+                .set_indices
+                .iter()
+                .map(|&i| sets[i].backup_set_id)
+                .collect(),
+            choice
+                .piece_indices
+                .iter()
+                .map(|&i| pieces[i].piece_id)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn table_of_choices() {
+        use BackupType::{Full, Incremental as Inc};
+        let sets = vec![
+            set(1, Full, 0, 0, 100, 110),
+            set(2, Inc, 1, 1, 200, 210),
+            set(3, Inc, 1, 2, 300, 310),
+            set(4, Full, 0, 0, 400, 410),
+        ];
+        let pieces = vec![
+            piece(1, 1, 0, 250, 250),
+            piece(1, 2, 250, 500, 500),
+            piece(1, 3, 500, 550, 600),
+        ];
+        type Expected = std::result::Result<(Vec<u64>, Vec<u64>), &'static str>;
+        let cases: Vec<(u64, Expected)> = vec![
+            (109, Err("no full backup set can be used")),
+            (110, Ok((vec![1], vec![1]))),
+            (250, Ok((vec![1, 2], vec![1]))),
+            (251, Ok((vec![1, 2], vec![1, 2]))),
+            (320, Ok((vec![1, 2, 3], vec![2]))),
+            (550, Ok((vec![4], vec![2, 3]))),
+            (551, Err("no enough log, maximum restorable time is")),
+        ];
+        for (target, expected) in cases {
+            let result = choose_sources(&sets, &pieces, Scn(target));
+            match (result, expected) {
+                (Ok(choice), Ok(want)) => {
+                    assert_eq!(ids(&choice, &sets, &pieces), want, "target {target}")
+                }
+                (Err(err), Err(want)) => {
+                    assert!(err.to_string().starts_with(want), "target {target}: {err}")
+                }
+                (got, want) => panic!("target {target}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(
+            compute_windows(&sets, &pieces),
+            vec![RestoreWindow {
+                start: Scn(110),
+                end: Scn(550)
+            }]
+        );
+    }
+
+    #[test]
+    fn restart_after_overlap_and_gap_windows() {
+        use BackupType::Full;
+        // Round 1 stopped at 300 with the piece's planned end 400 kept; round 2 starts at 350.
+        let pieces = vec![piece(1, 1, 0, 300, 400), piece(2, 2, 350, 600, 600)];
+        let sets = vec![set(1, Full, 0, 0, 100, 110), set(2, Full, 0, 0, 360, 370)];
+        // Chain of set 2 starts at 360: piece 1 is dropped by the restart at piece 2.
+        let choice = choose_sources(&sets, &pieces, Scn(500)).unwrap();
+        assert_eq!(ids(&choice, &sets, &pieces), (vec![2], vec![2]));
+        // Set 1 alone reaches 300 only: before round 2 starts, the scan ends at piece 1.
+        let err = choose_sources(&sets, &pieces, Scn(340)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackupError::NoEnoughLogUntil {
+                    max_restorable: Scn(300)
+                }
+            ),
+            "{err}"
+        );
+        // After round 2 starts, piece 2 restarts the scan and cannot cover set 1's start.
+        let err = choose_sources(&sets, &pieces, Scn(355)).unwrap_err();
+        assert!(matches!(err, BackupError::NoEnoughLog), "{err}");
+        assert_eq!(
+            compute_windows(&sets, &pieces),
+            vec![
+                RestoreWindow {
+                    start: Scn(110),
+                    end: Scn(300)
+                },
+                RestoreWindow {
+                    start: Scn(370),
+                    end: Scn(600)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn preview_item_json_is_ocp_shaped() {
+        let item = RestorePreviewItem {
+            backup_dest: "file:///b/data/backup_set_24_full".to_string(),
+            backup_id: 24,
+            backup_type: PreviewBackupType::BackupSet,
+            copy_id: 0,
+        };
+        let json = serde_json::to_string(&item).unwrap();
+        assert_eq!(
+            json,
+            r#"{"backupDest":"file:///b/data/backup_set_24_full","backupId":"24","backupType":"BACKUP_SET","copyId":"0"}"#
+        );
+        let numeric = r#"{"backupDest":"x","backupId":38,"backupType":"BACKUP_PIECE","copyId":0}"#;
+        assert_eq!(
+            serde_json::from_str::<RestorePreviewItem>(numeric)
+                .unwrap()
+                .backup_id,
+            38
+        );
+    }
+
+    #[test]
+    fn target_from_params() {
+        assert_eq!(
+            RestoreTarget::from_params(Some(0), Some("")).unwrap(),
+            RestoreTarget::Latest
+        );
+        assert_eq!(
+            RestoreTarget::from_params(Some(5), None).unwrap(),
+            RestoreTarget::Scn(Scn(5))
+        );
+        assert!(RestoreTarget::from_params(Some(5), Some("2024-01-01T00:00:00Z")).is_err());
+    }
+}

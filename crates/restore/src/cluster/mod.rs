@@ -1,0 +1,16 @@
+//! The embedded cluster: zones, servers, unit configs, resource pools, tenants with
+//! their rows, restore jobs and restore history, behind [`TenantService`].
+
+pub mod digest;
+mod error;
+mod model;
+mod service;
+mod sled_store;
+
+pub use error::{ClusterError, ClusterResult};
+pub use model::*;
+pub use service::{RowVisitor, TenantService};
+pub use sled_store::{
+    agent_db_path, ClusterConfig, ServerSeed, SledCluster, ZoneSeed, AGENT_DB_FILE,
+    CLUSTER_FORMAT_VERSION, DEFAULT_UNIT_CONFIG,
+};

@@ -1,0 +1,276 @@
+//! The boundary between restore and the cluster it restores into.
+
+use super::error::ClusterResult;
+use super::model::{
+    NewRestoreJob, NewTenant, NewUnitConfig, PartProgress, PoolSpec, ResourcePool, RestoreJob,
+    RestoreJobPatch, RestoreOutcome, RowOp, Server, Tenant, TenantDigest, UnitConfig, Zone,
+};
+
+/// A row visitor: `(tablet_id, key, value)`.
+pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
+
+/// Everything the restore (validation, DAG executors, overview) needs from a cluster.
+///
+/// [`crate::SledCluster`] (the embedded cluster) implements it; an implementation that
+/// drives a real OceanBase over SQL can be added behind the same trait.
+///
+/// Methods are blocking (the embedded cluster does disk I/O and fsync); async callers
+/// should use `tokio::task::spawn_blocking`. Every mutation is atomic and durable
+/// before it returns. The mutations a restore step performs are idempotent so that a
+/// step re-executed after a crash (`can_continue`) or rolled back twice succeeds:
+/// creations take a `creator` token (the restore job or DAG id) and a repeated call by
+/// the same creator returns the existing record; drops of missing records are `Ok`.
+pub trait TenantService: Send + Sync {
+    // ---- topology and capacity ----
+
+    /// All zones, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn list_zones(&self) -> ClusterResult<Vec<Zone>>;
+
+    /// The zone `name`, if it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn zone(&self, name: &str) -> ClusterResult<Option<Zone>>;
+
+    /// Servers of `zone` with their assigned and free capacity (empty for an unknown zone).
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn servers_in_zone(&self, zone: &str) -> ClusterResult<Vec<Server>>;
+
+    /// All servers, by address.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn list_servers(&self) -> ClusterResult<Vec<Server>>;
+
+    // ---- unit configs ----
+
+    /// The unit config `name`, if it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn unit_config(&self, name: &str) -> ClusterResult<Option<UnitConfig>>;
+
+    /// All unit configs, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn list_unit_configs(&self) -> ClusterResult<Vec<UnitConfig>>;
+
+    /// Creates a unit config (obshell's rules: memory ≥ 1G, max_cpu > 0,
+    /// min_cpu ≤ max_cpu, log disk ≥ 2G, max_iops ≥ 1024, min_iops ≤ max_iops).
+    ///
+    /// # Errors
+    /// `InvalidUnitConfig`, `UnitConfigExists`, storage failures.
+    fn create_unit_config(&self, config: &NewUnitConfig) -> ClusterResult<UnitConfig>;
+
+    /// Drops a unit config; `Ok(false)` if it did not exist. (The embedded cluster checks
+    /// pool usage just before its transaction; a pool created concurrently in that
+    /// window is not seen.)
+    ///
+    /// # Errors
+    /// `UnitConfigInUse` while a pool uses it, storage failures.
+    fn drop_unit_config(&self, name: &str) -> ClusterResult<bool>;
+
+    // ---- resource pools ----
+
+    /// The pool `name`, if it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn pool(&self, name: &str) -> ClusterResult<Option<ResourcePool>>;
+
+    /// All pools, by name.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn list_pools(&self) -> ClusterResult<Vec<ResourcePool>>;
+
+    /// Creates all `specs` in one transaction, placing each pool's units on the servers
+    /// of its zones with the most free memory (ties by address). A pool that already
+    /// exists with the same spec and `creator` is returned as is.
+    ///
+    /// # Errors
+    /// `InvalidPool`, `PoolExists` (another creator or spec), `ZoneNotFound`,
+    /// `UnitConfigNotFound`, `UnitNumExceedsServers`, `MachineResourceNotEnough`;
+    /// nothing is created then.
+    fn create_pools(&self, specs: &[PoolSpec], creator: &str) -> ClusterResult<Vec<ResourcePool>>;
+
+    /// Drops the pools `names` and frees their units' capacity, in one transaction.
+    /// Missing pools are skipped. Returns how many were dropped.
+    ///
+    /// # Errors
+    /// `PoolGranted` while a pool belongs to an existing tenant; nothing is dropped then.
+    fn drop_pools(&self, names: &[String]) -> ClusterResult<usize>;
+
+    // ---- tenants ----
+
+    /// The tenant `name`, if it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn tenant(&self, name: &str) -> ClusterResult<Option<Tenant>>;
+
+    /// The tenant with id `tenant_id`, if it exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn tenant_by_id(&self, tenant_id: u64) -> ClusterResult<Option<Tenant>>;
+
+    /// All tenants, by id.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn list_tenants(&self) -> ClusterResult<Vec<Tenant>>;
+
+    /// Creates a tenant on free pools covering its zones and grants them to it. Ids are
+    /// 1002, 1004, ... (OceanBase's user tenant ids). A tenant of that name created by
+    /// the same `creator` with the same pools is returned as is.
+    ///
+    /// # Errors
+    /// `InvalidTenant`, `TenantExists`, `PoolNotFound`, `PoolGranted`.
+    fn create_tenant(&self, tenant: &NewTenant, creator: &str) -> ClusterResult<Tenant>;
+
+    /// Drops a tenant and all its rows and releases (does not drop) its pools. The tenant
+    /// is marked DROPPING first (after which `apply_rows` refuses it), so a crash in the
+    /// middle leaves a DROPPING tenant that a repeated call finishes. `Ok(false)` if it
+    /// did not exist. Callers stop the tenant's writers first (the restore DAG cancels
+    /// before it rolls back); a batch already past its check when the tenant is marked
+    /// can still land, under the dropped tenant's id, which is never reused.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn drop_tenant(&self, name: &str) -> ClusterResult<bool>;
+
+    /// Records that log stream `ls_id` of the tenant is restored up to `scn` (set, not
+    /// max, so that it is idempotent) and recomputes `sync_scn` as the minimum.
+    ///
+    /// # Errors
+    /// `TenantIdNotFound`, `TenantState` when DROPPING.
+    fn set_ls_sync_scn(&self, tenant_id: u64, ls_id: u64, scn: u64) -> ClusterResult<Tenant>;
+
+    /// STANDBY → PRIMARY and status NORMAL. Idempotent.
+    ///
+    /// # Errors
+    /// `TenantIdNotFound`, `TenantState` when DROPPING.
+    fn activate_tenant(&self, tenant_id: u64) -> ClusterResult<Tenant>;
+
+    /// Sets the tenant's data_version. Idempotent.
+    ///
+    /// # Errors
+    /// `TenantIdNotFound`, `TenantState` when DROPPING.
+    fn upgrade_tenant(&self, tenant_id: u64, data_version: &str) -> ClusterResult<Tenant>;
+
+    // ---- rows ----
+
+    /// Applies `ops` in order as one atomic batch (put = upsert, delete = remove).
+    ///
+    /// # Errors
+    /// `TenantIdNotFound`, `TenantState` when DROPPING, storage failures.
+    fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()>;
+
+    /// Number of rows of the tenant (a scan).
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn row_count(&self, tenant_id: u64) -> ClusterResult<u64>;
+
+    /// Row count and digest ([`crate::cluster::digest`]) of the tenant's rows.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn tenant_digest(&self, tenant_id: u64) -> ClusterResult<TenantDigest>;
+
+    /// Calls `visit(tablet_id, key, value)` for every row in `(tablet_id, key)` order.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn for_each_row(&self, tenant_id: u64, visit: &mut RowVisitor<'_>) -> ClusterResult<()>;
+
+    /// Removes all rows of the tenant; returns how many there were.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn drop_rows(&self, tenant_id: u64) -> ClusterResult<u64>;
+
+    // ---- restore jobs (CDB_OB_RESTORE_PROGRESS / CDB_OB_RESTORE_HISTORY) ----
+
+    /// Starts a restore job (ids 1, 2, ...), status RESTORE_PRE. If the tenant has an
+    /// unfinished job started by the same `creator`, that job is returned.
+    ///
+    /// # Errors
+    /// `RestoreJobConflict` when another creator's job for the tenant is unfinished.
+    fn start_restore_job(&self, job: &NewRestoreJob, creator: &str) -> ClusterResult<RestoreJob>;
+
+    /// Applies `patch` to an unfinished job.
+    ///
+    /// # Errors
+    /// `RestoreJobNotFound`, `RestoreJobFinished`.
+    fn update_restore_job(&self, job_id: u64, patch: &RestoreJobPatch)
+        -> ClusterResult<RestoreJob>;
+
+    /// Records the progress of one piece of work under `part` (overwriting what was
+    /// recorded for it before, so it is idempotent); `finish_bytes` and
+    /// `finish_tablet_count` are the sums over parts.
+    ///
+    /// # Errors
+    /// `RestoreJobNotFound`, `RestoreJobFinished`.
+    fn record_restore_part(
+        &self,
+        job_id: u64,
+        part: &str,
+        progress: PartProgress,
+    ) -> ClusterResult<RestoreJob>;
+
+    /// Marks log stream `ls_id` finished (idempotent); `finish_ls_count` counts them.
+    ///
+    /// # Errors
+    /// `RestoreJobNotFound`, `RestoreJobFinished`.
+    fn finish_restore_ls(&self, job_id: u64, ls_id: u64) -> ClusterResult<RestoreJob>;
+
+    /// Ends the job and moves it to history. Finishing a job already in history
+    /// returns it unchanged.
+    ///
+    /// # Errors
+    /// `RestoreJobNotFound`.
+    fn finish_restore_job(
+        &self,
+        job_id: u64,
+        outcome: RestoreOutcome,
+        comment: Option<&str>,
+    ) -> ClusterResult<RestoreJob>;
+
+    /// The job, running or in history.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn restore_job(&self, job_id: u64) -> ClusterResult<Option<RestoreJob>>;
+
+    /// The tenant's unfinished job, if any.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn active_restore_job(&self, tenant_name: &str) -> ClusterResult<Option<RestoreJob>>;
+
+    /// Finished jobs by job id, of one tenant or all.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn restore_history(&self, tenant_name: Option<&str>) -> ClusterResult<Vec<RestoreJob>>;
+
+    /// What `GET /api/v1/tenant/:name/restore/overview` shows: the unfinished job, else
+    /// the latest finished one.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn restore_overview(&self, tenant_name: &str) -> ClusterResult<Option<RestoreJob>> {
+        if let Some(job) = self.active_restore_job(tenant_name)? {
+            return Ok(Some(job));
+        }
+        Ok(self.restore_history(Some(tenant_name))?.pop())
+    }
+}
