@@ -403,6 +403,21 @@ impl ArchiveWriter {
             piece.bytes += stats.bytes;
             ls_ids.push(ls_id);
         }
+        let mut log_files = BTreeMap::new();
+        for ls_id in &ls_ids {
+            let dir = layout::ls_log_dir(&piece.dir, *ls_id);
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+                let entry = entry.map_err(io_err(&dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(file_id) = layout::parse_log_file_name(&name) {
+                    let size = entry.metadata().map_err(io_err(&entry.path()))?.len();
+                    files.push((file_id, size));
+                }
+            }
+            files.sort_unstable();
+            log_files.insert(*ls_id, files);
+        }
         piece.info.checkpoint_scn = checkpoint;
         piece.info.status = if active {
             PieceStatus::Active
@@ -417,6 +432,7 @@ impl ArchiveWriter {
             &TenantArchivePieceInfos {
                 piece: piece.info.clone(),
                 ls_ids: ls_ids.clone(),
+                log_files,
             },
         )?;
         write_meta(

@@ -350,6 +350,10 @@ impl PieceInfo {
 pub struct TenantArchivePieceInfos {
     pub piece: PieceInfo,
     pub ls_ids: Vec<LsId>,
+    /// Per log stream, its log files `(file_id, size_bytes)`: a file that is missing or
+    /// of another size is an error, so a lost file cannot silently drop log entries.
+    #[serde(default)]
+    pub log_files: std::collections::BTreeMap<LsId, Vec<(u64, u64)>>,
 }
 
 impl MetaBody for TenantArchivePieceInfos {

@@ -514,7 +514,48 @@ impl ArchiveStore {
     /// # Errors
     /// The log directory cannot be listed.
     pub fn log_files(&self, piece: &PieceInfo, ls_id: LsId) -> Result<Vec<LogFileRef>> {
-        let dir = layout::ls_log_dir(&self.piece_dir(piece), ls_id);
+        let piece_dir = self.piece_dir(piece);
+        let dir = layout::ls_log_dir(&piece_dir, ls_id);
+        // The piece's file list is authoritative: every listed file must be there with
+        // its size, so a lost file is an error instead of silently missing log.
+        let infos: crate::meta::TenantArchivePieceInfos = self
+            .root
+            .read_meta(&piece_dir.join(layout::TENANT_PIECE_INFOS))?;
+        if let Some(expected) = infos.log_files.get(&ls_id) {
+            let mut files = Vec::with_capacity(expected.len());
+            for (file_id, size_bytes) in expected {
+                let path = dir.join(layout::log_file_name(*file_id));
+                let actual = match std::fs::metadata(&path) {
+                    Ok(meta) => meta.len(),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(BackupError::NotFound { path });
+                    }
+                    Err(err) => return Err(BackupError::io(&path, err)),
+                };
+                if actual != *size_bytes {
+                    return Err(BackupError::Truncated {
+                        path,
+                        offset: actual,
+                        reason: format!("the piece lists {size_bytes} bytes"),
+                    });
+                }
+                files.push(LogFileRef {
+                    round_id: piece.round_id,
+                    piece_id: piece.piece_id,
+                    ls_id,
+                    file_id: *file_id,
+                    path,
+                    size_bytes: *size_bytes,
+                });
+            }
+            return Ok(files);
+        }
+        if infos.ls_ids.contains(&ls_id) {
+            return Err(BackupError::BadMetadata {
+                path: piece_dir.join(layout::TENANT_PIECE_INFOS),
+                reason: format!("log stream {ls_id} has no file list"),
+            });
+        }
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
