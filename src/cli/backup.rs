@@ -83,6 +83,8 @@ pub enum RestoreCommand {
     Preview(Box<PreviewArgs>),
     /// Show the time ranges a restore can reach.
     Windows(Box<WindowsArgs>),
+    /// Restore a tenant into the embedded cluster, with live progress.
+    Start(Box<crate::cli::restore::StartArgs>),
 }
 
 /// Where the backups are.
@@ -135,6 +137,7 @@ pub fn run_restore(cmd: RestoreCommand) -> anyhow::Result<()> {
     match cmd {
         RestoreCommand::Preview(args) => run_preview(*args),
         RestoreCommand::Windows(args) => run_windows(*args),
+        RestoreCommand::Start(args) => crate::cli::restore::run_start(*args),
     }
 }
 

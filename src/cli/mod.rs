@@ -3,3 +3,4 @@
 pub mod backup;
 pub mod cluster;
 pub mod demo;
+pub mod restore;

@@ -1,0 +1,2 @@
+//! Placeholder replaced by the restore-throughput benchmark.
+fn main() {}
