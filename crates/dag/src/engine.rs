@@ -164,7 +164,8 @@ struct Shared {
     records: Records,
     events: broadcast::Sender<Event>,
     dto: DtoBuilder,
-    actor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The scheduler actor and the committer.
+    actor: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     running: Arc<Mutex<HashMap<u64, AbortHandle>>>,
 }
 
@@ -200,15 +201,23 @@ impl Engine {
             &config,
             Arc::clone(&store),
             Arc::new(registry),
-            tx.clone(),
-            events.clone(),
             Arc::clone(&running),
         )?;
         if let Some(retention) = config.retention {
             prune(&records, config.clock.now(), retention)?;
         }
         actor.recover();
-        let handle = tokio::spawn(actor.run(rx));
+        let (commit_tx, commit_rx) = mpsc::channel(64);
+        let committer = Committer {
+            kv: Arc::clone(&store),
+            registry: Arc::clone(&actor.registry),
+            tx: tx.clone(),
+            events: events.clone(),
+            running_handles: Arc::clone(&running),
+            poisoned: Arc::clone(&actor.poisoned),
+        };
+        let committer_handle = tokio::spawn(committer.run(commit_rx));
+        let handle = tokio::spawn(actor.run(rx, commit_tx));
         Ok(Engine {
             shared: Arc::new(Shared {
                 tx,
@@ -217,7 +226,7 @@ impl Engine {
                 dto: DtoBuilder {
                     agent: config.agent.clone(),
                 },
-                actor: Mutex::new(Some(handle)),
+                actor: Mutex::new(vec![handle, committer_handle]),
                 running,
             }),
         })
@@ -469,8 +478,8 @@ impl Engine {
     /// Stops at once, like a crash: nothing more is committed, running sub-tasks are
     /// dropped. Whatever was committed is recovered by the next [`Engine::open`].
     pub fn abort(&self) {
-        if let Ok(mut actor) = self.shared.actor.lock() {
-            if let Some(handle) = actor.take() {
+        if let Ok(mut tasks) = self.shared.actor.lock() {
+            for handle in tasks.drain(..) {
                 handle.abort();
             }
         }
@@ -1758,8 +1767,6 @@ fn outcome_message(outcome: &Outcome) -> String {
 struct Actor {
     kv: Arc<dyn KvStore>,
     registry: Arc<TaskRegistry>,
-    tx: mpsc::UnboundedSender<Msg>,
-    events: broadcast::Sender<Event>,
     running_handles: Arc<Mutex<HashMap<u64, AbortHandle>>>,
     counters: Counters,
     dags: BTreeMap<u64, ActiveDag>,
@@ -1771,6 +1778,7 @@ struct Actor {
     last_prune: Option<DateTime<Utc>>,
     shutdown: Vec<oneshot::Sender<()>>,
     pending: Txn,
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Actor {
@@ -1778,8 +1786,6 @@ impl Actor {
         config: &EngineConfig,
         kv: Arc<dyn KvStore>,
         registry: Arc<TaskRegistry>,
-        tx: mpsc::UnboundedSender<Msg>,
-        events: broadcast::Sender<Event>,
         running_handles: Arc<Mutex<HashMap<u64, AbortHandle>>>,
     ) -> Result<Actor, OpenError> {
         let records = Records::new(Arc::clone(&kv));
@@ -1822,8 +1828,6 @@ impl Actor {
         Ok(Actor {
             kv,
             registry,
-            tx,
-            events,
             running_handles,
             counters,
             dags,
@@ -1841,6 +1845,7 @@ impl Actor {
             last_prune: None,
             shutdown: Vec::new(),
             pending: Txn::default(),
+            poisoned: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -1853,10 +1858,13 @@ impl Actor {
         self.pending = txn;
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, committer: mpsc::Sender<Pending>) {
         // The first batch carries the recovery transitions.
         let mut first = true;
         loop {
+            if self.poisoned.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             let mut txn = std::mem::take(&mut self.pending);
             if !first {
                 let Some(msg) = rx.recv().await else { return };
@@ -1873,29 +1881,27 @@ impl Actor {
             }
             first = false;
             let finished = self.schedule(&mut txn);
-            if let Err(err) = self.commit(&mut txn).await {
-                tracing::error!(error = %err, "engine store commit failed; the engine stops");
-                for reply in txn.replies {
-                    match reply {
-                        Reply::Submit(tx, _) => {
-                            let _ = tx.send(Err(SubmitError::Store(StoreError::Poisoned(
-                                err.to_string(),
-                            ))));
-                        }
-                        Reply::Operate(tx, _) => {
-                            let _ = tx.send(Err(OperateError::Store(StoreError::Poisoned(
-                                err.to_string(),
-                            ))));
-                        }
-                    }
-                }
+            let batch = self.seal(&mut txn);
+            let stop = !self.shutdown.is_empty() && self.sched.running_total == 0;
+            let pending = Pending {
+                batch,
+                replies: txn.replies,
+                events: txn.events,
+                spawns: txn.spawns,
+                wakes: std::mem::take(&mut self.sched.wakes),
+                done: if stop {
+                    std::mem::take(&mut self.shutdown)
+                } else {
+                    Vec::new()
+                },
+            };
+            // Hand the batch to the committer and go on deciding: its effects (replies,
+            // events, sub-task starts) happen only once it is durable.
+            if !pending.is_empty() && committer.send(pending).await.is_err() {
                 return;
             }
-            self.after_commit(txn, finished);
-            if !self.shutdown.is_empty() && self.sched.running_total == 0 {
-                for reply in self.shutdown.drain(..) {
-                    let _ = reply.send(());
-                }
+            self.evict(finished);
+            if stop {
                 return;
             }
         }
@@ -2215,7 +2221,8 @@ impl Actor {
         finished
     }
 
-    async fn commit(&mut self, txn: &mut Txn) -> Result<(), StoreError> {
+    /// Serializes every record the batch touched.
+    fn seal(&mut self, txn: &mut Txn) -> Batch {
         for dag_id in std::mem::take(&mut txn.stage_dirty) {
             if let Some(dag) = self.dags.get_mut(&dag_id) {
                 let before = dag.rec.stage;
@@ -2250,51 +2257,11 @@ impl Actor {
         if txn.counters_dirty {
             txn.batch.put_json(keys::COUNTERS.to_vec(), &self.counters);
         }
-        if txn.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut txn.batch);
-        if self.kv.commit_blocks() {
-            let kv = Arc::clone(&self.kv);
-            tokio::task::spawn_blocking(move || kv.commit(batch))
-                .await
-                .map_err(|e| StoreError::Poisoned(e.to_string()))?
-        } else {
-            self.kv.commit(batch)
-        }
+        std::mem::take(&mut txn.batch)
     }
 
-    fn after_commit(&mut self, txn: Txn, finished: Vec<u64>) {
-        for reply in txn.replies {
-            match reply {
-                Reply::Submit(tx, result) => {
-                    let _ = tx.send(result);
-                }
-                Reply::Operate(tx, result) => {
-                    let _ = tx.send(result);
-                }
-            }
-        }
-        for event in txn.events {
-            let _ = self.events.send(event);
-        }
-        for (task_id, execute_times, delay) in self.sched.wakes.drain(..) {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = tx.send(Msg::Wake {
-                    task_id,
-                    execute_times,
-                });
-            });
-        }
-        for job in txn.spawns {
-            let task_id = job.task_id;
-            let handle = tokio::spawn(run_job(job, Arc::clone(&self.registry), self.tx.clone()));
-            if let Ok(mut handles) = self.running_handles.lock() {
-                handles.insert(task_id, handle.abort_handle());
-            }
-        }
+    /// Forgets DAGs that finished in the last batch (their records are in the batch).
+    fn evict(&mut self, finished: Vec<u64>) {
         let any_finished = !finished.is_empty();
         for dag_id in finished {
             if let Some(dag) = self.dags.remove(&dag_id) {
@@ -2330,6 +2297,142 @@ impl Actor {
                 tracing::warn!(error = %err, "pruning finished dags failed");
             }
         });
+    }
+}
+
+/// A decided batch on its way to disk, with what may happen once it is durable.
+struct Pending {
+    batch: Batch,
+    replies: Vec<Reply>,
+    events: Vec<Event>,
+    spawns: Vec<Job>,
+    wakes: Vec<(u64, u32, Duration)>,
+    done: Vec<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+            && self.replies.is_empty()
+            && self.events.is_empty()
+            && self.spawns.is_empty()
+            && self.wakes.is_empty()
+            && self.done.is_empty()
+    }
+}
+
+/// Commits batches in order. Batches that queued up during a flush are merged into one
+/// commit (group commit); each batch's effects run only after it is durable.
+struct Committer {
+    kv: Arc<dyn KvStore>,
+    registry: Arc<TaskRegistry>,
+    tx: mpsc::UnboundedSender<Msg>,
+    events: broadcast::Sender<Event>,
+    running_handles: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Committer {
+    async fn run(self, mut rx: mpsc::Receiver<Pending>) {
+        while let Some(first) = rx.recv().await {
+            let mut items = vec![first];
+            while items.len() < 256 {
+                match rx.try_recv() {
+                    Ok(item) => items.push(item),
+                    Err(_) => break,
+                }
+            }
+            let mut batch = Batch::default();
+            for item in &mut items {
+                // Later batches overwrite earlier writes of the same key.
+                batch.writes.append(&mut item.batch.writes);
+            }
+            if let Err(err) = self.commit(batch).await {
+                tracing::error!(error = %err, "engine store commit failed; the engine stops");
+                self.poisoned
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                for item in items {
+                    for reply in item.replies {
+                        reply.fail(&err);
+                    }
+                }
+                return;
+            }
+            for item in items {
+                self.effects(item);
+            }
+        }
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if self.kv.commit_blocks() {
+            let kv = Arc::clone(&self.kv);
+            tokio::task::spawn_blocking(move || kv.commit(batch))
+                .await
+                .map_err(|e| StoreError::Poisoned(e.to_string()))?
+        } else {
+            self.kv.commit(batch)
+        }
+    }
+
+    fn effects(&self, item: Pending) {
+        for reply in item.replies {
+            reply.send();
+        }
+        for event in item.events {
+            let _ = self.events.send(event);
+        }
+        for (task_id, execute_times, delay) in item.wakes {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.send(Msg::Wake {
+                    task_id,
+                    execute_times,
+                });
+            });
+        }
+        for job in item.spawns {
+            let task_id = job.task_id;
+            let handle = tokio::spawn(run_job(job, Arc::clone(&self.registry), self.tx.clone()));
+            if let Ok(mut handles) = self.running_handles.lock() {
+                handles.insert(task_id, handle.abort_handle());
+            }
+        }
+        for done in item.done {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl Reply {
+    fn send(self) {
+        match self {
+            Reply::Submit(tx, result) => {
+                let _ = tx.send(result);
+            }
+            Reply::Operate(tx, result) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+
+    fn fail(self, err: &StoreError) {
+        match self {
+            Reply::Submit(tx, _) => {
+                let _ = tx.send(Err(SubmitError::Store(StoreError::Poisoned(
+                    err.to_string(),
+                ))));
+            }
+            Reply::Operate(tx, _) => {
+                let _ = tx.send(Err(OperateError::Store(StoreError::Poisoned(
+                    err.to_string(),
+                ))));
+            }
+        }
     }
 }
 

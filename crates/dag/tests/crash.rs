@@ -42,14 +42,15 @@ impl Task for Journaled {
                 .append(true)
                 .open(&self.journal)
                 .map_err(|e| e.to_string())?;
-            writeln!(
-                file,
-                "{} {} {}",
+            // One write(2) per line: a SIGKILL cannot leave half a line for the next
+            // child's line to glue onto.
+            let line = format!(
+                "{} {} {}\n",
                 ctx.task_id(),
                 ctx.execute_times(),
                 self.fragile
-            )
-            .map_err(|e| e.to_string())?;
+            );
+            file.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
             file.sync_all().map_err(|e| e.to_string())?;
         }
         let sleep = ctx
@@ -288,7 +289,10 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     }
     for (task, runs) in &fragile_runs {
         assert_eq!(*runs, 1, "non-continuable task {task} ran {runs} times");
-        assert!(!task_flags[task].can_continue);
+        let flags = task_flags
+            .get(task)
+            .unwrap_or_else(|| panic!("journal names unknown task {task}"));
+        assert!(!flags.can_continue);
     }
 
     // Every DAG finished; FAILED only through an interrupted non-continuable sub-task.

@@ -49,10 +49,7 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
             "state"
         ]
     );
-    assert_eq!(
-        detail["id"],
-        json!(format!("2213070643302886{id}"))
-    );
+    assert_eq!(detail["id"], json!(format!("2213070643302886{id}")));
     assert_eq!(
         detail["additional_data"],
         json!({"bytes": 20, "files": ["x", "y"], "restore_job_id": 7, "progress": {"ls": 1}})
