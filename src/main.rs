@@ -31,6 +31,11 @@ enum Command {
     /// Resource pools of the embedded cluster.
     #[command(subcommand)]
     Pool(cli::cluster::PoolCommand),
+    /// Run the agent daemon: engine, embedded cluster and the obshell-compatible API.
+    Serve(cli::serve::ServeArgs),
+    /// DAGs of a running agent (--server URL).
+    #[command(subcommand)]
+    Dag(cli::client::DagCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +54,8 @@ fn main() -> std::process::ExitCode {
         Command::UnitConfig(cmd) => cli::cluster::run_unit_config(cmd),
         Command::Tenant(cmd) => cli::cluster::run_tenant(cmd),
         Command::Pool(cmd) => cli::cluster::run_pool(cmd),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Dag(cmd) => cli::client::run_dag(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

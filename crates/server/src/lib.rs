@@ -1,0 +1,49 @@
+//! obrestore-server: the obshell-compatible HTTP API of the obrestore agent (SPEC §3).
+//!
+//! - [`app`]: `app(state) -> Router` with every endpoint, the envelope and auth
+//!   middleware, and the OpenAPI document generated from the handlers.
+//! - [`auth`]: API hybrid encryption (RSA key, v1/v2 headers, AES-128-CBC bodies,
+//!   failed-auth limiter), both the verifying and the client side.
+//! - [`envelope`]: the response envelope and the one `AppError`.
+//! - [`client`]: an HTTP client that authenticates like obshell's SDKs.
+//! - [`daemon`]: agent + key + router on a socket (`obagent serve`, the example).
+//!
+//! Only this crate knows HTTP; the engine, backup and restore crates know nothing of it.
+
+pub mod app;
+pub mod auth;
+pub mod client;
+pub mod daemon;
+pub mod dto;
+pub mod envelope;
+pub mod openapi;
+
+pub use app::{app, openapi, AppState, ServerError};
+pub use auth::{AgentKey, AuthConfig, AuthError, Authenticator, ClientCredentials, LimiterConfig};
+pub use client::{AgentClient, ClientError};
+pub use daemon::{Daemon, DaemonConfig, DaemonError};
+pub use envelope::{AppError, Reply};
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish. Peer addresses reach the failed-auth limiter.
+///
+/// # Errors
+/// The listener failed.
+///
+/// # Cancel safety
+/// Dropping the future drops the server and its connections.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,114 @@
+//! `obagent serve`: the obshell-compatible agent daemon (engine + embedded cluster +
+//! HTTP API). Stops accepting on SIGTERM or Ctrl-C, then shuts the agent down; DAGs
+//! still running resume at the next start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use obrestore_server::{Daemon, DaemonConfig};
+
+/// Options of `obagent serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Agent data directory (database, keys); created on first start.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:2886")]
+    pub listen: SocketAddr,
+    /// File holding the API password (one trailing newline is ignored). Without it the
+    /// password comes from the environment variable OBAGENT_PASSWORD; with neither, the
+    /// API needs no auth. The password is never taken as a command-line value.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Directory that `file://` backup URIs may point into (repeatable).
+    #[arg(long = "allow-root")]
+    pub allow_roots: Vec<PathBuf>,
+    /// Sub-tasks running at once across all DAGs.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Seconds running sub-tasks get to finish on shutdown.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// The password from `--password-file`, else `OBAGENT_PASSWORD`, else none.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_password(file: Option<&PathBuf>) -> anyhow::Result<Option<obrestore_restore::Secret>> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the password file {}", path.display()))?;
+        let text = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(&text);
+        return Ok(Some(obrestore_restore::Secret::new(text)));
+    }
+    Ok(std::env::var("OBAGENT_PASSWORD")
+        .ok()
+        .map(obrestore_restore::Secret::new))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("obagent: shutting down");
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// The daemon could not start or the listener failed.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let password = read_password(args.password_file.as_ref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut config = DaemonConfig::new(&args.data_dir);
+        config.listen = args.listen;
+        config.password = password;
+        config.allowed_roots = args.allow_roots;
+        config.worker_limit = args.workers;
+        let auth = if config.password.is_some() {
+            "required"
+        } else {
+            "off (no password)"
+        };
+        let daemon = Daemon::bind(config).await.context("starting the agent")?;
+        let unfinished = daemon.agent().engine().unfinished_dags()?.len();
+        println!(
+            "obagent listening on http://{} (auth {auth}, {unfinished} unfinished dag(s))",
+            daemon.local_addr()
+        );
+        daemon
+            .run(
+                shutdown_signal(),
+                Duration::from_secs(args.shutdown_grace_secs),
+            )
+            .await
+            .context("serving the API")
+    })
+}

@@ -1,0 +1,233 @@
+//! End to end through the real binary: `obagent serve` with a password, a restore
+//! started through the API with v2 auth, SIGKILL while a `Restore data` node runs, a
+//! restart on the same data dir and port, the DAG resuming to SUCCEED, and the restored
+//! rows equal to the independent truth at the restore SCN. Then SIGTERM stops the
+//! daemon gracefully and the CLI client reads the DAG.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use obrestore::backup::{generate, truth, GenerateConfig, Scn};
+use obrestore::restore::cluster::agent_db_path;
+use obrestore::restore::{ClusterConfig, Secret, SledCluster};
+use obrestore_server::client::Method;
+use obrestore_server::AgentClient;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "e2e-Pa55";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `obagent serve` and waits for its "listening on" line; `None` if it exited
+/// instead (e.g. the port is not free yet).
+fn try_start(data_dir: &Path, password_file: &Path, root: &Path, listen: &str) -> Option<Server> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_obagent"))
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", listen, "--password-file"])
+        .arg(password_file)
+        .arg("--allow-root")
+        .arg(root)
+        .env_remove("OBAGENT_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn obagent serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .map(str::to_string);
+    let server = Server {
+        child,
+        url: url.unwrap_or_default(),
+    };
+    (!server.url.is_empty()).then_some(server)
+}
+
+/// Starts `obagent serve`, retrying for a few seconds.
+fn start(data_dir: &Path, password_file: &Path, root: &Path, listen: &str) -> Server {
+    for _ in 0..50 {
+        if let Some(server) = try_start(data_dir, password_file, root, listen) {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("obagent serve did not start on {listen}");
+}
+
+async fn dag(client: &AgentClient, id: &str) -> Value {
+    client
+        .data::<Value>(Method::GET, &format!("/api/v1/task/dag/{id}"), None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn running_restore_data(dag: &Value) -> bool {
+    dag["nodes"].as_array().is_some_and(|nodes| {
+        nodes.iter().any(|node| {
+            node["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Restore data"))
+                && node["state"] == "RUNNING"
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_survives_sigkill_during_restore_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup_root = dir.path().join("backup");
+    let data_dir = dir.path().join("agent");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+
+    let mut config = GenerateConfig::new(&backup_root);
+    config.target_bytes = 12 << 20;
+    config.data_file_bytes = 256 << 10;
+    config.log_file_bytes = 256 << 10;
+    config.block_bytes = 32 << 10;
+    config.kdf_iterations = 1000;
+    let summary = generate(&config).unwrap();
+
+    // First start on a free port; restarts reuse it so generic ids stay valid.
+    let server = start(&data_dir, &password_file, &backup_root, "127.0.0.1:0");
+    let listen = server.url.trim_start_matches("http://").to_string();
+    assert!(
+        std::fs::metadata(data_dir.join("api_rsa_key.pem")).is_ok(),
+        "the RSA key is generated at first start"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data_dir.join("api_rsa_key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
+    let wrong = AgentClient::new(&server.url, Some(Secret::new("wrong"))).unwrap();
+    let refused = wrong
+        .call(Method::GET, "/api/v1/tenants/overview", None)
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 401);
+
+    let started: Value = client
+        .data(
+            Method::POST,
+            "/api/v1/tenant/restore",
+            Some(&json!({
+                "data_backup_uri": summary.data_uri,
+                "archive_log_uri": summary.archive_uri,
+                "restore_tenant_name": "e2e",
+                "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
+                "concurrency": 1,
+            })),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let id = started["id"].as_str().unwrap().to_string();
+
+    // Kill while a `Restore data` node runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let detail = dag(&client, &id).await;
+        if running_restore_data(&detail) {
+            break;
+        }
+        assert_ne!(
+            detail["state"], "SUCCEED",
+            "finished before Restore data was seen"
+        );
+        assert_ne!(detail["state"], "FAILED", "{detail:#}");
+        assert!(
+            Instant::now() < deadline,
+            "Restore data never ran: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(server); // SIGKILL
+
+    let server = start(&data_dir, &password_file, &backup_root, &listen);
+    let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let finished = loop {
+        let detail = dag(&client, &id).await;
+        if detail["state"] == "SUCCEED" || detail["state"] == "FAILED" {
+            break detail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restore did not finish: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(finished["state"], "SUCCEED", "{finished:#}");
+    assert_eq!(finished["operator"], "RUN", "{finished:#}");
+    let overview: Value = client
+        .data(Method::GET, "/api/v1/tenant/e2e/restore/overview", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let restore_scn = overview["restore_scn"].as_u64().unwrap();
+
+    // The CLI client reads the DAG from the running agent.
+    let shown = Command::new(env!("CARGO_BIN_EXE_obagent"))
+        .args([
+            "dag",
+            "show",
+            &id,
+            "--brief",
+            "--server",
+            &server.url,
+            "--password-file",
+        ])
+        .arg(&password_file)
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["state"], "SUCCEED");
+
+    // SIGTERM: graceful stop, releasing the database.
+    let mut server = server;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+
+    let cluster = SledCluster::open(agent_db_path(&data_dir), &ClusterConfig::default()).unwrap();
+    let restored = obrestore::restore::verify::restored_digest(&cluster, "e2e").unwrap();
+    let expected = truth::rows_at(&summary.truth_dir, Scn(restore_scn))
+        .unwrap()
+        .digest();
+    assert_eq!(
+        restored, expected,
+        "restored rows differ from the source at {restore_scn}"
+    );
+}
