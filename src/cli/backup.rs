@@ -85,6 +85,8 @@ pub enum RestoreCommand {
     Windows(Box<WindowsArgs>),
     /// Restore a tenant into the embedded cluster, with live progress.
     Start(Box<crate::cli::restore::StartArgs>),
+    /// Restore progress and history of a tenant, from a running agent.
+    Overview(Box<crate::cli::restore::OverviewArgs>),
 }
 
 /// Where the backups are.
@@ -138,6 +140,7 @@ pub fn run_restore(cmd: RestoreCommand) -> anyhow::Result<()> {
         RestoreCommand::Preview(args) => run_preview(*args),
         RestoreCommand::Windows(args) => run_windows(*args),
         RestoreCommand::Start(args) => crate::cli::restore::run_start(*args),
+        RestoreCommand::Overview(args) => crate::cli::restore::run_overview(*args),
     }
 }
 

@@ -242,7 +242,6 @@ async fn operate(conn: &ClientConn, id: &str, operator: &str) -> anyhow::Result<
 /// Refused parameters (the message names the field), a running restore of the tenant
 /// (409), or the agent is unreachable.
 // Called by `obagent restore start --server` / `restore overview` (src/cli/restore.rs).
-#[allow(dead_code)]
 pub async fn remote_start_restore(
     conn: &ClientConn,
     param: &obrestore_restore::RestoreParam,
@@ -259,7 +258,6 @@ pub async fn remote_start_restore(
 /// # Errors
 /// The agent is unreachable or answers another error.
 // Called by `obagent restore start --server` / `restore overview` (src/cli/restore.rs).
-#[allow(dead_code)]
 pub async fn remote_restore_overview(
     conn: &ClientConn,
     tenant: &str,

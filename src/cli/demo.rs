@@ -117,9 +117,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "concurrency": args.concurrency,
         }))?;
         let started = Instant::now();
+        let events = agent.engine().subscribe();
         let dag = agent.start_restore(param).await?;
         let dag_id = agent.engine().decode_id(&dag.id)?;
-        let report = crate::cli::restore::follow(&agent, dag_id, "demo").await?;
+        let report = crate::cli::restore::follow(&agent, dag_id, "demo", events).await?;
         let elapsed = started.elapsed();
         println!("== 3/4 summary");
         crate::cli::restore::print_summary(&agent, "demo", &report, elapsed)?;

@@ -57,6 +57,36 @@ pub struct StartArgs {
     /// Print the final DagDetailDTO as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Start the restore on a running agent (`obagent serve`) instead of embedded.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The agent's API password file (with --server; else env OBAGENT_PASSWORD).
+    #[arg(long, requires = "server")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Options of `obagent restore overview`.
+#[derive(Debug, Args)]
+pub struct OverviewArgs {
+    /// Tenant name.
+    pub tenant: String,
+    #[command(flatten)]
+    pub conn: crate::cli::client::ClientConn,
+}
+
+/// `obagent restore overview TENANT`: the restore progress/history from a running agent.
+///
+/// # Errors
+/// The agent cannot be reached or refuses.
+pub fn run_overview(args: OverviewArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match crate::cli::client::remote_restore_overview(&args.conn, &args.tenant).await? {
+            Some(overview) => println!("{}", serde_json::to_string_pretty(&overview)?),
+            None => bail!("tenant '{}' has no restore", args.tenant),
+        }
+        Ok(())
+    })
 }
 
 /// Parses `zone:unit_config:unit_num[:replica_type]`.
@@ -96,10 +126,12 @@ pub fn run_start(args: StartArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let mut roots = args.allow_roots.clone();
         if roots.is_empty() {
-            roots.extend(uri_dir(&args.data_uri));
-            roots.extend(args.archive_uri.as_deref().and_then(uri_dir));
+            // The destinations the user named; one that does not exist is reported by
+            // the restore itself, naming the field.
+            roots.extend(uri_dir(&args.data_uri).filter(|dir| dir.exists()));
+            roots.extend(args.archive_uri.as_deref().and_then(uri_dir).filter(|dir| dir.exists()));
         }
-        let agent = open_agent(&args.data_dir, roots, args.workers).await?;
+        // Arguments first: a typo must not create or open any state.
         let zones = args.zones.iter().map(|z| zone_param(z)).collect::<anyhow::Result<Vec<_>>>()?;
         let mut body = json!({
             "data_backup_uri": args.data_uri,
@@ -124,11 +156,22 @@ pub fn run_start(args: StartArgs) -> anyhow::Result<()> {
             body["primary_zone"] = json!(zone);
         }
         let param: RestoreParam = serde_json::from_value(body).context("building the restore parameters")?;
+        if let Some(server) = &args.server {
+            let conn = crate::cli::client::ClientConn {
+                server: server.clone(),
+                password_file: args.password_file.clone(),
+            };
+            let dag = crate::cli::client::remote_start_restore(&conn, &param).await?;
+            eprintln!("restore dag {} ({}) submitted to {server}", dag.id, dag.name);
+            return crate::cli::client::watch_dag(&conn, &dag.id).await;
+        }
+        let agent = open_agent(&args.data_dir, roots, args.workers).await?;
         let started = Instant::now();
+        let events = agent.engine().subscribe();
         let dag = agent.start_restore(param).await?;
         let dag_id = agent.engine().decode_id(&dag.id)?;
         eprintln!("restore dag {} ({}) submitted", dag.id, dag.name);
-        let report = follow(&agent, dag_id, &args.tenant).await?;
+        let report = follow(&agent, dag_id, &args.tenant, events).await?;
         let detail = agent.engine().dag_detail(dag_id, true)?;
         print_summary(&agent, &args.tenant, &report, started.elapsed())?;
         if args.json {
@@ -175,9 +218,14 @@ pub struct Report {
 ///
 /// # Errors
 /// The engine or the cluster cannot be read.
-pub async fn follow(agent: &RestoreAgent, dag_id: u64, tenant: &str) -> anyhow::Result<Report> {
+/// `events` must be subscribed before the DAG was submitted, so no transition is missed.
+pub async fn follow(
+    agent: &RestoreAgent,
+    dag_id: u64,
+    tenant: &str,
+    mut events: tokio::sync::broadcast::Receiver<obrestore_dag::Event>,
+) -> anyhow::Result<Report> {
     let engine = agent.engine();
-    let mut events = engine.subscribe();
     let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
     let stages = bars.add(ProgressBar::new(1));
     stages.set_style(
@@ -255,9 +303,15 @@ pub async fn follow(agent: &RestoreAgent, dag_id: u64, tenant: &str) -> anyhow::
             ));
         }
         if dag.state.is_finished() {
-            // Events are emitted after the transitions they report: drain the last ones.
-            while let Ok(event) = events.try_recv() {
+            // Events are broadcast just after their batch is durable, so the store can
+            // show the end first: take events up to the DAG's own final one.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+                let last = event.dag_id == dag_id && event.subject == Subject::Dag && event.state.is_finished();
                 on_event(event)?;
+                if last {
+                    break;
+                }
             }
             stages.set_position(nodes.iter().filter(|n| n.state == State::Succeed).count() as u64);
             stages.finish();

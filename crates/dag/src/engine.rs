@@ -207,7 +207,6 @@ impl Engine {
             prune(&records, config.clock.now(), retention)?;
         }
         actor.recover();
-        let (commit_tx, commit_rx) = mpsc::channel(64);
         let committer = Committer {
             kv: Arc::clone(&store),
             registry: Arc::clone(&actor.registry),
@@ -216,8 +215,14 @@ impl Engine {
             running_handles: Arc::clone(&running),
             poisoned: Arc::clone(&actor.poisoned),
         };
-        let committer_handle = tokio::spawn(committer.run(commit_rx));
-        let handle = tokio::spawn(actor.run(rx, commit_tx));
+        let mut tasks = Vec::new();
+        if store.commit_blocks() {
+            let (commit_tx, commit_rx) = mpsc::channel(64);
+            tasks.push(tokio::spawn(committer.run(commit_rx)));
+            tasks.push(tokio::spawn(actor.run(rx, Some(commit_tx), None)));
+        } else {
+            tasks.push(tokio::spawn(actor.run(rx, None, Some(committer))));
+        }
         Ok(Engine {
             shared: Arc::new(Shared {
                 tx,
@@ -226,7 +231,7 @@ impl Engine {
                 dto: DtoBuilder {
                     agent: config.agent.clone(),
                 },
-                actor: Mutex::new(vec![handle, committer_handle]),
+                actor: Mutex::new(tasks),
                 running,
             }),
         })
@@ -1858,7 +1863,15 @@ impl Actor {
         self.pending = txn;
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, committer: mpsc::Sender<Pending>) {
+    /// `committer` commits in a task of its own, pipelined with the decisions (blocking
+    /// stores); `inline` commits in the actor (stores whose commit does not block, where
+    /// a hand-off would only add a wake-up).
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
+        committer: Option<mpsc::Sender<Pending>>,
+        inline: Option<Committer>,
+    ) {
         // The first batch carries the recovery transitions.
         let mut first = true;
         loop {
@@ -1897,8 +1910,16 @@ impl Actor {
             };
             // Hand the batch to the committer and go on deciding: its effects (replies,
             // events, sub-task starts) happen only once it is durable.
-            if !pending.is_empty() && committer.send(pending).await.is_err() {
-                return;
+            if !pending.is_empty() {
+                if let Some(committer) = &committer {
+                    if committer.send(pending).await.is_err() {
+                        return;
+                    }
+                } else if let Some(inline) = &inline {
+                    if !inline.process(vec![pending]).await {
+                        return;
+                    }
+                }
             }
             self.evict(finished);
             if stop {
@@ -2342,26 +2363,35 @@ impl Committer {
                     Err(_) => break,
                 }
             }
-            let mut batch = Batch::default();
-            for item in &mut items {
-                // Later batches overwrite earlier writes of the same key.
-                batch.writes.append(&mut item.batch.writes);
-            }
-            if let Err(err) = self.commit(batch).await {
-                tracing::error!(error = %err, "engine store commit failed; the engine stops");
-                self.poisoned
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                for item in items {
-                    for reply in item.replies {
-                        reply.fail(&err);
-                    }
-                }
+            if !self.process(items).await {
                 return;
             }
-            for item in items {
-                self.effects(item);
-            }
         }
+    }
+
+    /// Commits `items` as one batch, then runs their effects in order. Returns false
+    /// (and poisons the engine) when the commit failed.
+    async fn process(&self, mut items: Vec<Pending>) -> bool {
+        let mut batch = Batch::default();
+        for item in &mut items {
+            // Later batches overwrite earlier writes of the same key.
+            batch.writes.append(&mut item.batch.writes);
+        }
+        if let Err(err) = self.commit(batch).await {
+            tracing::error!(error = %err, "engine store commit failed; the engine stops");
+            self.poisoned
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            for item in items {
+                for reply in item.replies {
+                    reply.fail(&err);
+                }
+            }
+            return false;
+        }
+        for item in items {
+            self.effects(item);
+        }
+        true
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
