@@ -79,7 +79,9 @@ pub struct OverviewArgs {
 /// # Errors
 /// The agent cannot be reached or refuses.
 pub fn run_overview(args: OverviewArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match crate::cli::client::remote_restore_overview(&args.conn, &args.tenant).await? {
             Some(overview) => println!("{}", serde_json::to_string_pretty(&overview)?),
@@ -307,7 +309,9 @@ pub async fn follow(
             // show the end first: take events up to the DAG's own final one.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
             while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
-                let last = event.dag_id == dag_id && event.subject == Subject::Dag && event.state.is_finished();
+                let last = event.dag_id == dag_id
+                    && event.subject == Subject::Dag
+                    && event.state.is_finished();
                 on_event(event)?;
                 if last {
                     break;

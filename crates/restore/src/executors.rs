@@ -40,9 +40,9 @@ pub const CURRENT_DATA_VERSION: &str = "4.2.4.0";
 /// The sys log stream.
 pub const SYS_LS: u64 = 1;
 /// Rows applied per cluster transaction.
-const APPLY_BATCH_ROWS: usize = 8192;
+const APPLY_BATCH_ROWS: usize = 1024;
 /// Bytes of row data applied per cluster transaction.
-const APPLY_BATCH_BYTES: usize = 8 << 20;
+const APPLY_BATCH_BYTES: usize = 1 << 20;
 
 /// A cancellation flag the blocking workers poll between blocks.
 #[derive(Clone, Default)]
