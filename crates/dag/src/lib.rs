@@ -17,7 +17,7 @@ pub mod record;
 pub mod store;
 pub mod task;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use dto::{DagDetailDto, NodeDetailDto, TaskDetailDto, TaskLogDto};
 pub use engine::{AgentInfo, Engine, EngineConfig};
 pub use error::{OpenError, OperateError, QueryError, SubmitError};

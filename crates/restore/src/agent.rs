@@ -231,8 +231,12 @@ impl RestoreAgent {
         let cluster = Arc::clone(&self.cluster);
         let roots = self.roots.clone();
         let keystore = self.keystore.clone();
-        let params = tokio::task::spawn_blocking(
-            move || -> Result<crate::executors::RestoreDagParams, RestoreError> {
+        type Prepared = (
+            crate::executors::RestoreDagParams,
+            crate::cluster::NewRestoreJob,
+        );
+        let (params, job) =
+            tokio::task::spawn_blocking(move || -> Result<Prepared, RestoreError> {
                 let validated = param.validate(cluster.as_ref())?;
                 let passwords: Vec<String> = validated
                     .secrets()
@@ -257,17 +261,18 @@ impl RestoreAgent {
                         }
                     }
                 }
-                Ok(crate::executors::RestoreDagParams {
+                let job = crate::executors::new_restore_job(&data, &plan, &validated)?;
+                let params = crate::executors::RestoreDagParams {
                     decryption_sealed: (!passwords.is_empty())
                         .then(|| keystore.seal_passwords(&passwords)),
                     restore: validated,
                     task_time: chrono::Utc::now().timestamp(),
                     user_ls: user_ls.into_iter().collect(),
-                })
-            },
-        )
-        .await
-        .map_err(|e| RestoreError::Internal(e.to_string()))??;
+                };
+                Ok((params, job))
+            })
+            .await
+            .map_err(|e| RestoreError::Internal(e.to_string()))??;
         let spec = crate::executors::restore_dag(&params);
         let dag_id = match self.engine.submit(spec).await {
             Ok(id) => id,
@@ -279,6 +284,18 @@ impl RestoreAgent {
             }
             Err(other) => return Err(other.into()),
         };
+        // The overview shows the restore from the moment it is accepted. "Pre restore
+        // check" creates the same job (same creator) if this does not get there first.
+        let cluster = Arc::clone(&self.cluster);
+        let creator = format!("dag:{dag_id}");
+        // Best effort: the DAG exists now, and "Pre restore check" reports any problem.
+        match tokio::task::spawn_blocking(move || cluster.start_restore_job(&job, &creator)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(dag_id, error = %err, "restore job not created at submit")
+            }
+            Err(err) => tracing::warn!(dag_id, error = %err, "restore job not created at submit"),
+        }
         tracing::info!(dag_id, tenant = %params.restore.restore_tenant_name, "restore submitted");
         Ok(self.engine.dag_detail(dag_id, false)?)
     }

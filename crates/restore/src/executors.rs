@@ -40,7 +40,7 @@ pub const CURRENT_DATA_VERSION: &str = "4.2.4.0";
 /// The sys log stream.
 pub const SYS_LS: u64 = 1;
 /// Rows applied per cluster transaction.
-const APPLY_BATCH_ROWS: usize = 1024;
+const APPLY_BATCH_ROWS: usize = 4096;
 /// Bytes of row data applied per cluster transaction.
 const APPLY_BATCH_BYTES: usize = 1 << 20;
 
@@ -341,6 +341,18 @@ impl Deps {
         Ok(Some(key))
     }
 
+    /// Moves the restore job to `status`.
+    fn set_status(&self, job_id: u64, status: RestoreJobStatus) -> Result<(), TaskError> {
+        let patch = RestoreJobPatch {
+            status: Some(status),
+            ..RestoreJobPatch::default()
+        };
+        self.cluster
+            .update_restore_job(job_id, &patch)
+            .map(|_| ())
+            .map_err(err)
+    }
+
     /// Applies `ops` in one cluster transaction and clears them.
     fn flush_rows(
         &self,
@@ -465,6 +477,44 @@ impl Deps {
         let _ = progress.send(plan.restore_scn.as_u64());
         Ok(applied)
     }
+}
+
+/// The restore job of a plan: sources, log stream and tablet counts, data bytes.
+///
+/// # Errors
+/// The set metadata cannot be read.
+pub fn new_restore_job(
+    data: &DataStore,
+    plan: &RestorePlan,
+    restore: &ValidatedRestore,
+) -> Result<NewRestoreJob, BackupError> {
+    let mut total_bytes = 0u64;
+    let mut tablets = BTreeSet::new();
+    let mut ls_ids = BTreeSet::new();
+    for planned in &plan.sets {
+        for attr in data.ls_attrs(&planned.info)? {
+            ls_ids.insert(attr.ls_id);
+            tablets.extend(attr.tablet_ids.iter().copied());
+            for file in data.data_files(&planned.info, attr.ls_id)? {
+                total_bytes += file.size_bytes;
+            }
+        }
+    }
+    let first = plan.sets.first().map(|s| s.info.clone());
+    Ok(NewRestoreJob {
+        restore_tenant_name: restore.restore_tenant_name.clone(),
+        restore_scn: plan.restore_scn.as_u64(),
+        data_backup_uri: restore.data_backup_uri.clone(),
+        archive_log_uri: restore.archive_log_uri.clone(),
+        backup_tenant_name: first.as_ref().map(|s| s.tenant_name.clone()),
+        backup_tenant_id: first.as_ref().map(|s| s.tenant_id),
+        backup_cluster_version: first.as_ref().map(|s| s.cluster_version.clone()),
+        backup_set_list: plan.sets.iter().map(|s| s.backup_dest.clone()).collect(),
+        backup_piece_list: plan.pieces.iter().map(|p| p.backup_dest.clone()).collect(),
+        ls_count: ls_ids.len() as u64,
+        tablet_count: tablets.len() as u64,
+        total_bytes,
+    })
 }
 
 /// Groups L's data files of the chain into connected components of tablets.
@@ -614,15 +664,7 @@ impl Task for RestoreStep {
                     ctx,
                     |bytes: u64| done += bytes,
                     move |progress, cancel| {
-                        deps.cluster
-                            .update_restore_job(
-                                job_id,
-                                &RestoreJobPatch {
-                                    status: Some(RestoreJobStatus::RestoreSysTablets),
-                                    ..RestoreJobPatch::default()
-                                },
-                            )
-                            .map_err(err)?;
+                        deps.set_status(job_id, RestoreJobStatus::RestoreSysTablets)?;
                         let (scn_tx, _scn_rx) = mpsc::unbounded_channel();
                         for group in &groups {
                             deps.restore_group(&plan, &params, tenant_id, group, progress, cancel)?;
@@ -668,15 +710,7 @@ impl Task for RestoreStep {
                     move |_, _| {
                         let (data, _) = deps.stores(&plan)?;
                         let groups = data_groups(&data, &plan, ls).map_err(err)?;
-                        deps.cluster
-                            .update_restore_job(
-                                job_id,
-                                &RestoreJobPatch {
-                                    status: Some(RestoreJobStatus::RestoreData),
-                                    ..RestoreJobPatch::default()
-                                },
-                            )
-                            .map_err(err)?;
+                        deps.set_status(job_id, RestoreJobStatus::RestoreData)?;
                         Ok(groups)
                     },
                 )
@@ -761,15 +795,7 @@ impl Task for RestoreStep {
                         ctx.set_local("replayed_scn", json!(scn));
                     },
                     move |progress, cancel| {
-                        deps.cluster
-                            .update_restore_job(
-                                job_id,
-                                &RestoreJobPatch {
-                                    status: Some(RestoreJobStatus::ReplayLog),
-                                    ..RestoreJobPatch::default()
-                                },
-                            )
-                            .map_err(err)?;
+                        deps.set_status(job_id, RestoreJobStatus::ReplayLog)?;
                         let applied =
                             deps.replay_log(&plan, tenant_id, ls, from, progress, cancel)?;
                         deps.cluster
@@ -803,9 +829,7 @@ impl Task for RestoreStep {
                 expected_ls.extend(params.user_ls.iter().copied());
                 let name = params.restore.restore_tenant_name.clone();
                 let digest = blocking(ctx, |()| {}, move |_, _| {
-                    deps.cluster
-                        .update_restore_job(job_id, &RestoreJobPatch { status: Some(RestoreJobStatus::PostCheck), ..RestoreJobPatch::default() })
-                        .map_err(err)?;
+                    deps.set_status(job_id, RestoreJobStatus::PostCheck)?;
                     let tenant = deps.cluster.tenant_by_id(tenant_id).map_err(err)?.ok_or_else(|| err(format!("tenant {tenant_id} disappeared")))?;
                     for ls in &expected_ls {
                         let scn = tenant.ls_sync_scn.get(ls).copied().unwrap_or(0);
@@ -832,15 +856,7 @@ impl Task for RestoreStep {
                     ctx,
                     |()| {},
                     move |_, _| {
-                        deps.cluster
-                            .update_restore_job(
-                                job_id,
-                                &RestoreJobPatch {
-                                    status: Some(RestoreJobStatus::Activate),
-                                    ..RestoreJobPatch::default()
-                                },
-                            )
-                            .map_err(err)?;
+                        deps.set_status(job_id, RestoreJobStatus::Activate)?;
                         deps.cluster.activate_tenant(tenant_id).map_err(err)
                     },
                 )
@@ -855,15 +871,7 @@ impl Task for RestoreStep {
                     ctx,
                     |()| {},
                     move |_, _| {
-                        deps.cluster
-                            .update_restore_job(
-                                job_id,
-                                &RestoreJobPatch {
-                                    status: Some(RestoreJobStatus::Upgrade),
-                                    ..RestoreJobPatch::default()
-                                },
-                            )
-                            .map_err(err)?;
+                        deps.set_status(job_id, RestoreJobStatus::Upgrade)?;
                         deps.cluster
                             .upgrade_tenant(tenant_id, CURRENT_DATA_VERSION)
                             .map_err(err)?;
@@ -972,33 +980,7 @@ impl RestoreStep {
                 };
                 let plan = obrestore_backup::plan_restore(&data, &archive, &target, &passwords)
                     .map_err(err)?;
-                let mut total_bytes = 0u64;
-                let mut tablets = BTreeSet::new();
-                let mut ls_ids = BTreeSet::new();
-                for planned in &plan.sets {
-                    for attr in data.ls_attrs(&planned.info).map_err(err)? {
-                        ls_ids.insert(attr.ls_id);
-                        tablets.extend(attr.tablet_ids.iter().copied());
-                        for file in data.data_files(&planned.info, attr.ls_id).map_err(err)? {
-                            total_bytes += file.size_bytes;
-                        }
-                    }
-                }
-                let first = plan.sets.first().map(|s| s.info.clone());
-                let job = NewRestoreJob {
-                    restore_tenant_name: restore.restore_tenant_name.clone(),
-                    restore_scn: plan.restore_scn.as_u64(),
-                    data_backup_uri: restore.data_backup_uri.clone(),
-                    archive_log_uri: restore.archive_log_uri.clone(),
-                    backup_tenant_name: first.as_ref().map(|s| s.tenant_name.clone()),
-                    backup_tenant_id: first.as_ref().map(|s| s.tenant_id),
-                    backup_cluster_version: first.as_ref().map(|s| s.cluster_version.clone()),
-                    backup_set_list: plan.sets.iter().map(|s| s.backup_dest.clone()).collect(),
-                    backup_piece_list: plan.pieces.iter().map(|p| p.backup_dest.clone()).collect(),
-                    ls_count: ls_ids.len() as u64,
-                    tablet_count: tablets.len() as u64,
-                    total_bytes,
-                };
+                let job = new_restore_job(&data, &plan, restore).map_err(err)?;
                 let job = deps
                     .cluster
                     .start_restore_job(&job, &creator)

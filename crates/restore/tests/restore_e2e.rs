@@ -69,6 +69,9 @@ async fn restore_and_verify(
         (2, tenant)
     );
     let dag_id = agent.engine().decode_id(&dag.id).unwrap();
+    // The overview exists as soon as the restore is accepted.
+    let early = agent.restore_overview(tenant).unwrap().expect("overview right after submit");
+    assert_eq!(early.dag_id.as_deref(), Some(dag.id.as_str()));
     let settled = agent.engine().wait_settled(dag_id).await.unwrap();
     let detail = agent.engine().dag_detail(dag_id, true).unwrap();
     assert_eq!(
