@@ -70,7 +70,10 @@ async fn restore_and_verify(
     );
     let dag_id = agent.engine().decode_id(&dag.id).unwrap();
     // The overview exists as soon as the restore is accepted.
-    let early = agent.restore_overview(tenant).unwrap().expect("overview right after submit");
+    let early = agent
+        .restore_overview(tenant)
+        .unwrap()
+        .expect("overview right after submit");
     assert_eq!(early.dag_id.as_deref(), Some(dag.id.as_str()));
     let settled = agent.engine().wait_settled(dag_id).await.unwrap();
     let detail = agent.engine().dag_detail(dag_id, true).unwrap();
@@ -341,4 +344,77 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out.sort();
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_pools_bound_data_and_replay_concurrency() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path(), None);
+    let agent = agent(state.path(), backup.path()).await;
+    let mut events = agent.engine().subscribe();
+    let param = param(
+        &summary,
+        "pools",
+        json!({"concurrency": 2, "ha_high_thread_score": 1}),
+    );
+    let dag = agent.start_restore(param).await.unwrap();
+    let dag_id = agent.engine().decode_id(&dag.id).unwrap();
+    // Count sub-tasks RUNNING at once per kind of node, from the durable event stream.
+    let mut running: std::collections::HashMap<&str, std::collections::HashSet<u64>> =
+        Default::default();
+    let mut max: std::collections::HashMap<&str, usize> = Default::default();
+    let mut node_kind: std::collections::HashMap<u64, &str> = Default::default();
+    loop {
+        let event = events.recv().await.unwrap();
+        if event.dag_id != dag_id {
+            continue;
+        }
+        if event.subject == obrestore_dag::Subject::Dag && event.state.is_finished() {
+            assert_eq!(event.state, State::Succeed);
+            break;
+        }
+        let obrestore_dag::Subject::SubTask { node_id, task_id } = event.subject else {
+            continue;
+        };
+        let kind = *node_kind.entry(node_id).or_insert_with(|| {
+            let name = agent
+                .engine()
+                .records()
+                .node(node_id)
+                .unwrap()
+                .unwrap()
+                .name;
+            if name.starts_with("Restore data") {
+                "restore_data"
+            } else if name.starts_with("Replay log") {
+                "ha_high"
+            } else {
+                "other"
+            }
+        });
+        let set = running.entry(kind).or_default();
+        if event.state == State::Running {
+            set.insert(task_id);
+        } else {
+            set.remove(&task_id);
+        }
+        let now = set.len();
+        let entry = max.entry(kind).or_default();
+        *entry = (*entry).max(now);
+    }
+    assert!(
+        max["restore_data"] >= 1 && max["restore_data"] <= 2,
+        "{max:?}"
+    );
+    assert_eq!(max["ha_high"], 1, "{max:?}");
+    let overview = agent.restore_overview("pools").unwrap().unwrap();
+    let verification = obrestore_restore::verify::verify_tenant(
+        agent.cluster(),
+        "pools",
+        &summary.truth_dir,
+        overview.restore_scn,
+    )
+    .unwrap();
+    assert!(verification.matches(), "{verification:?}");
 }
