@@ -32,14 +32,14 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use obrestore::backup::{
-    generate, plan_restore, AllowedRoots, ArchiveStore, DataStore, GenerateConfig,
-    GenerateSummary, RestoreTarget,
+    generate, plan_restore, AllowedRoots, ArchiveStore, DataStore, GenerateConfig, GenerateSummary,
+    RestoreTarget,
 };
 use obrestore::dag::{AgentInfo, State};
 use obrestore::restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam};
@@ -218,7 +218,8 @@ fn copy_read_write(fixture: &Fixture, scratch: &Path) {
     let mut buffer = vec![0u8; COPY_BUFFER];
     for (index, (_, path, _)) in fixture.files.iter().enumerate() {
         let mut source = std::fs::File::open(path).expect("open data file");
-        let mut sink = std::fs::File::create(target.path().join(index.to_string())).expect("create");
+        let mut sink =
+            std::fs::File::create(target.path().join(index.to_string())).expect("create");
         loop {
             let read = source.read(&mut buffer).expect("read");
             if read == 0 {
@@ -268,7 +269,7 @@ struct Collected {
     copies: BTreeMap<&'static str, Vec<Duration>>,
 }
 
-fn throughput(c: &mut Criterion, fixture: &Fixture, collected: &Arc<Mutex<Collected>>) {
+fn throughput(c: &mut Criterion, fixture: &Fixture, collected: &Mutex<Collected>) {
     let rt = runtime();
     let backup_root = fixture.directory.path().to_path_buf();
     // The copies are written next to the backup: same disk, same file system.
@@ -364,6 +365,9 @@ fn print_summary(fixture: &Fixture, collected: &Collected) {
         .get("read_write_1MiB")
         .copied()
         .unwrap_or(f64::NAN);
+    if baseline.is_nan() {
+        println!("copy/read_write_1MiB was not run: the ratios below are NaN");
+    }
     for (concurrency, timings) in &collected.restores {
         let mut whole: Vec<f64> = timings
             .iter()
@@ -382,13 +386,8 @@ fn print_summary(fixture: &Fixture, collected: &Collected) {
             100.0 * data / baseline,
             timings.len()
         );
-        let mut names: Vec<&String> = timings
-            .iter()
-            .flat_map(|t| t.stages.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        names.sort();
+        let names: std::collections::BTreeSet<&String> =
+            timings.iter().flat_map(|t| t.stages.keys()).collect();
         let mut wholes: Vec<f64> = timings.iter().map(|t| t.whole.as_secs_f64()).collect();
         println!("  whole DAG              {:>8.3} s", median(&mut wholes));
         for name in names {
@@ -445,7 +444,10 @@ fn rss_child(backup_root: &str) {
         let dag_id = agent.engine().decode_id(&dag.id).expect("dag id");
         let settled = agent.engine().wait_settled(dag_id).await.expect("settles");
         assert_eq!(settled.state, State::Succeed, "restore did not succeed");
-        let overview = agent.restore_overview("rss").expect("overview").expect("job");
+        let overview = agent
+            .restore_overview("rss")
+            .expect("overview")
+            .expect("job");
         println!("RSS_CHILD finish_bytes={}", overview.finish_bytes);
         agent.shutdown(Duration::from_secs(5)).await;
     });
@@ -516,10 +518,11 @@ fn main() {
         .and_then(|text| text.parse().ok())
         .unwrap_or(256);
     let fixture = generate_backup(mebibytes);
-    let collected = Arc::new(Mutex::new(Collected::default()));
+    let collected = Mutex::new(Collected::default());
     throughput(&mut criterion, &fixture, &collected);
     criterion.final_summary();
-    if let Ok(collected) = collected.lock() {
-        print_summary(&fixture, &collected);
-    };
+    match collected.into_inner() {
+        Ok(collected) => print_summary(&fixture, &collected),
+        Err(_) => eprintln!("a benchmark iteration panicked; no summary"),
+    }
 }

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ClusterConfig, ClusterError, SledCluster, TenantService};
 use crate::param::{RestoreParam, RestoreParamError};
 
+/// Page cache of the agent's sled database.
+pub const AGENT_DB_CACHE_BYTES: u64 = 16 << 20;
+
 /// How to open a [`RestoreAgent`].
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -156,8 +159,11 @@ impl RestoreAgent {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             RestoreError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
+        // sled's default 1 GiB page cache would let memory grow with the backup size;
+        // a small cache keeps a restore's RSS bounded at no measured cost in speed.
         let db = sled::Config::new()
             .path(crate::cluster::agent_db_path(&config.data_dir))
+            .cache_capacity(AGENT_DB_CACHE_BYTES)
             .open()
             .map_err(|e| RestoreError::Internal(format!("cannot open the agent database: {e}")))?;
         let cluster = Arc::new(SledCluster::new(
