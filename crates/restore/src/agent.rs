@@ -159,8 +159,9 @@ impl RestoreAgent {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             RestoreError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
-        // sled's default 1 GiB page cache would let memory grow with the backup size;
-        // a small cache keeps a restore's RSS bounded at no measured cost in speed.
+        // A small page cache instead of sled's default 1 GiB. It does not bound a
+        // restore's RSS by itself (sled's page table and in-memory nodes still grow with
+        // the rows; see docs/performance.md), but the cache is not what makes it fast.
         let db = sled::Config::new()
             .path(crate::cluster::agent_db_path(&config.data_dir))
             .cache_capacity(AGENT_DB_CACHE_BYTES)
