@@ -207,6 +207,7 @@ impl Engine {
             prune(&records, config.clock.now(), retention)?;
         }
         actor.recover();
+        actor.tx = Some(tx.clone());
         let committer = Committer {
             kv: Arc::clone(&store),
             registry: Arc::clone(&actor.registry),
@@ -214,6 +215,7 @@ impl Engine {
             events: events.clone(),
             running_handles: Arc::clone(&running),
             poisoned: Arc::clone(&actor.poisoned),
+            committed: Arc::clone(&actor.sched.committed),
         };
         let mut tasks = Vec::new();
         if store.commit_blocks() {
@@ -563,6 +565,9 @@ struct Txn {
     stage_dirty: BTreeSet<u64>,
     events: Vec<Event>,
     spawns: Vec<Job>,
+    /// Sub-tasks that may run before their RUNNING transition is durable: they can
+    /// continue after a crash and their node's start is already durable.
+    early: Vec<Job>,
     replies: Vec<Reply>,
 }
 
@@ -573,6 +578,16 @@ struct Sched {
     worker_limit: usize,
     locks: HashMap<Vec<u8>, u64>,
     wakes: Vec<(u64, u32, Duration)>,
+    /// Sequence number of the batch being decided.
+    batch_seq: u64,
+    /// Highest batch sequence number known durable.
+    committed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Sched {
+    fn is_durable(&self, seq: u64) -> bool {
+        self.committed.load(std::sync::atomic::Ordering::Acquire) >= seq
+    }
 }
 
 struct ActiveDag {
@@ -594,6 +609,8 @@ struct ActiveDag {
     candidates: BTreeSet<u64>,
     /// Whether any sub-task produced output (otherwise every input is empty).
     has_outputs: bool,
+    /// Batch in which each node last started (absent: started before this process).
+    node_start_seq: HashMap<u64, u64>,
 }
 
 fn lock_name(maintenance: &Maintenance) -> String {
@@ -654,6 +671,7 @@ impl ActiveDag {
             succeeded_nodes: 0,
             candidates: BTreeSet::new(),
             has_outputs: false,
+            node_start_seq: HashMap::new(),
         };
         dag.reindex();
         dag
@@ -749,6 +767,7 @@ impl ActiveDag {
         node.state = state;
         node.operator = operator;
         if state == State::Running {
+            self.node_start_seq.insert(node_id, sched.batch_seq);
             node.start_time = Some(sched.now);
             node.end_time = None;
         }
@@ -1146,7 +1165,19 @@ impl ActiveDag {
             *self.pool_running.entry(pool).or_default() += 1;
         }
         sched.running_total += 1;
-        txn.spawns.push(job);
+        let node_durable = self
+            .node_start_seq
+            .get(&node_id)
+            .is_none_or(|seq| sched.is_durable(*seq));
+        let continuable = self
+            .tasks
+            .get(&task_id)
+            .is_some_and(|t| t.flags.can_continue);
+        if continuable && !rolling_back && node_durable {
+            txn.early.push(job);
+        } else {
+            txn.spawns.push(job);
+        }
     }
 
     fn release_slot(&mut self, sched: &mut Sched, task_id: u64) {
@@ -1784,6 +1815,7 @@ struct Actor {
     shutdown: Vec<oneshot::Sender<()>>,
     pending: Txn,
     poisoned: Arc<std::sync::atomic::AtomicBool>,
+    tx: Option<mpsc::UnboundedSender<Msg>>,
 }
 
 impl Actor {
@@ -1844,6 +1876,8 @@ impl Actor {
                 worker_limit: config.worker_limit.max(1),
                 locks,
                 wakes: Vec::new(),
+                batch_seq: 1,
+                committed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             },
             clock: Arc::clone(&config.clock),
             retention: config.retention,
@@ -1851,6 +1885,7 @@ impl Actor {
             shutdown: Vec::new(),
             pending: Txn::default(),
             poisoned: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            tx: None,
         })
     }
 
@@ -1896,7 +1931,15 @@ impl Actor {
             let finished = self.schedule(&mut txn);
             let batch = self.seal(&mut txn);
             let stop = !self.shutdown.is_empty() && self.sched.running_total == 0;
+            // Continuable sub-tasks whose node start is durable run now; their RUNNING
+            // becomes durable with this batch (a crash before that re-runs them anyway).
+            for job in std::mem::take(&mut txn.early) {
+                self.spawn(job);
+            }
+            let seq = self.sched.batch_seq;
+            self.sched.batch_seq += 1;
             let pending = Pending {
+                seq,
                 batch,
                 replies: txn.replies,
                 events: txn.events,
@@ -1925,6 +1968,12 @@ impl Actor {
             if stop {
                 return;
             }
+        }
+    }
+
+    fn spawn(&self, job: Job) {
+        if let Some(tx) = &self.tx {
+            spawn_job(job, &self.registry, tx, &self.running_handles);
         }
     }
 
@@ -2323,6 +2372,7 @@ impl Actor {
 
 /// A decided batch on its way to disk, with what may happen once it is durable.
 struct Pending {
+    seq: u64,
     batch: Batch,
     replies: Vec<Reply>,
     events: Vec<Event>,
@@ -2351,6 +2401,7 @@ struct Committer {
     events: broadcast::Sender<Event>,
     running_handles: Arc<Mutex<HashMap<u64, AbortHandle>>>,
     poisoned: Arc<std::sync::atomic::AtomicBool>,
+    committed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Committer {
@@ -2373,9 +2424,11 @@ impl Committer {
     /// (and poisons the engine) when the commit failed.
     async fn process(&self, mut items: Vec<Pending>) -> bool {
         let mut batch = Batch::default();
+        let mut seq = 0;
         for item in &mut items {
             // Later batches overwrite earlier writes of the same key.
             batch.writes.append(&mut item.batch.writes);
+            seq = seq.max(item.seq);
         }
         if let Err(err) = self.commit(batch).await {
             tracing::error!(error = %err, "engine store commit failed; the engine stops");
@@ -2388,6 +2441,8 @@ impl Committer {
             }
             return false;
         }
+        self.committed
+            .fetch_max(seq, std::sync::atomic::Ordering::AcqRel);
         for item in items {
             self.effects(item);
         }
@@ -2426,11 +2481,7 @@ impl Committer {
             });
         }
         for job in item.spawns {
-            let task_id = job.task_id;
-            let handle = tokio::spawn(run_job(job, Arc::clone(&self.registry), self.tx.clone()));
-            if let Ok(mut handles) = self.running_handles.lock() {
-                handles.insert(task_id, handle.abort_handle());
-            }
+            spawn_job(job, &self.registry, &self.tx, &self.running_handles);
         }
         for done in item.done {
             let _ = done.send(());
@@ -2544,6 +2595,19 @@ fn validate(spec: &DagSpec, registry: &TaskRegistry) -> Result<Vec<u32>, SubmitE
         layers[node] = layer;
     }
     Ok(layers)
+}
+
+fn spawn_job(
+    job: Job,
+    registry: &Arc<TaskRegistry>,
+    tx: &mpsc::UnboundedSender<Msg>,
+    running_handles: &Mutex<HashMap<u64, AbortHandle>>,
+) {
+    let task_id = job.task_id;
+    let handle = tokio::spawn(run_job(job, Arc::clone(registry), tx.clone()));
+    if let Ok(mut handles) = running_handles.lock() {
+        handles.insert(task_id, handle.abort_handle());
+    }
 }
 
 async fn run_job(job: Job, registry: Arc<TaskRegistry>, tx: mpsc::UnboundedSender<Msg>) {
