@@ -169,6 +169,7 @@ impl RestoreAgent {
             .map_err(|e| RestoreError::Internal(format!("cannot open the agent database: {e}")))?;
         let cluster = Arc::new(SledCluster::new(
             &db,
+            crate::cluster::agent_rows_path(&config.data_dir),
             &config.cluster,
             Arc::new(crate::clock::SystemClock),
         )?);

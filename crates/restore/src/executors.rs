@@ -39,12 +39,13 @@ use crate::param::ValidatedRestore;
 pub const CURRENT_DATA_VERSION: &str = "4.2.4.0";
 /// The sys log stream.
 pub const SYS_LS: u64 = 1;
-/// Rows applied per cluster batch (one `apply_rows`, durable when it returns).
-const APPLY_BATCH_ROWS: usize = 4096;
-/// Bytes of row data applied per cluster batch. Each worker holds up to two copies
-/// (its `RowOp`s and sled's batch), so this bounds memory; 8 MiB batches were no faster
-/// than 1 MiB ones but cost 75-210 MiB more peak RSS (`benches/restore_throughput.rs`).
-const APPLY_BATCH_BYTES: usize = 1 << 20;
+/// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
+/// returns).
+const APPLY_BATCH_ROWS: usize = 16_384;
+/// Bytes of row data applied per cluster batch. Each worker holds one batch of `RowOp`s
+/// (the run file is streamed from it), so this bounds memory per worker; larger batches
+/// mean fewer `fsync`s and fewer runs to merge (`benches/restore_throughput.rs`).
+const APPLY_BATCH_BYTES: usize = 4 << 20;
 
 /// A cancellation flag the blocking workers poll between blocks.
 #[derive(Clone, Default)]

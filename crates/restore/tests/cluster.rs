@@ -19,7 +19,7 @@ fn start() -> DateTime<Utc> {
 
 fn open_at(path: &Path, clock: Arc<ManualClock>) -> SledCluster {
     let db = sled::open(path).unwrap();
-    SledCluster::new(&db, &ClusterConfig::default(), clock).unwrap()
+    SledCluster::new(&db, path.with_extension("rows"), &ClusterConfig::default(), clock).unwrap()
 }
 
 fn open(dir: &tempfile::TempDir) -> (SledCluster, Arc<ManualClock>) {
@@ -752,17 +752,18 @@ fn another_format_version_is_refused() {
     let db = sled::open(dir.path().join("db")).unwrap();
     db.open_tree("cluster/meta")
         .unwrap()
-        .insert("format_version", &2u64.to_be_bytes())
+        .insert("format_version", &1u64.to_be_bytes())
         .unwrap();
     let err = SledCluster::new(
         &db,
+        dir.path().join("rows"),
         &ClusterConfig::default(),
         Arc::new(ManualClock::new(start())),
     )
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cluster store format version 2 is not supported (expected 1)"
+        "cluster store format version 1 is not supported (expected 2)"
     );
 }
 
@@ -773,6 +774,7 @@ fn shares_a_db_with_other_trees() {
     db.open_tree("dag/dags").unwrap().insert("k", "v").unwrap();
     let cluster = SledCluster::new(
         &db,
+        dir.path().join("rows"),
         &ClusterConfig::uniform(1, 4.0, 8 * GIB),
         Arc::new(ManualClock::new(start())),
     )

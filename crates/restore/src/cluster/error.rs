@@ -58,6 +58,10 @@ pub enum ClusterError {
         actual: String,
         expected: String,
     },
+    #[error("tenant row file '{path}': {reason}")]
+    RowFile { path: String, reason: String },
+    #[error("row of tablet {tablet_id} is invalid: {reason}")]
+    InvalidRow { tablet_id: u64, reason: String },
     #[error("restore job {0} does not exist")]
     RestoreJobNotFound(u64),
     #[error("tenant '{tenant}' already has an unfinished restore job {job_id}")]
@@ -71,7 +75,10 @@ impl ClusterError {
     pub fn err_code(&self) -> &'static str {
         use ClusterError::*;
         match self {
-            Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } => "Common.Unexpected",
+            Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } | RowFile { .. } => {
+                "Common.Unexpected"
+            }
+            InvalidRow { .. } => "Common.IllegalArgument",
             ZoneNotFound(_) => "OB.Zone.NotExist",
             ZoneExists(_) | ServerExists(_) | InvalidZone { .. } | InvalidServer { .. } => {
                 "Common.IllegalArgument"
@@ -101,7 +108,7 @@ impl ClusterError {
     pub fn http_status(&self) -> u16 {
         use ClusterError::*;
         match self {
-            Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } => 500,
+            Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } | RowFile { .. } => 500,
             ZoneNotFound(_)
             | UnitConfigNotFound(_)
             | PoolNotFound(_)

@@ -4,13 +4,15 @@
 pub mod digest;
 mod error;
 mod model;
+mod rowstore;
 mod service;
 mod sled_store;
 
 pub use error::{ClusterError, ClusterResult};
 pub use model::*;
+pub use rowstore::{RunStats, COMPACT_AT_RUNS, RUN_FORMAT_VERSION};
 pub use service::{RowVisitor, TenantService};
 pub use sled_store::{
-    agent_db_path, ClusterConfig, ServerSeed, SledCluster, ZoneSeed, AGENT_DB_FILE,
+    agent_db_path, agent_rows_path, ClusterConfig, ServerSeed, SledCluster, ZoneSeed, AGENT_DB_FILE,
     CLUSTER_FORMAT_VERSION, DEFAULT_UNIT_CONFIG,
 };

@@ -1,8 +1,10 @@
 //! The embedded cluster on sled.
 //!
-//! On-disk layout (format version 1, recorded under `format_version` in `cluster/meta`;
-//! a store with another version is refused). All trees live in the agent's single sled
-//! database next to the DAG engine's trees and are prefixed `cluster/`:
+//! On-disk layout (format version 2, recorded under `format_version` in `cluster/meta`;
+//! a store with another version is refused). The records live in the agent's single sled
+//! database next to the DAG engine's trees, in trees prefixed `cluster/`; tenant rows
+//! live in run files in the rows directory (`<data-dir>/obrestore.rows/`, see
+//! [`super::rowstore`]):
 //!
 //! | tree | key | value |
 //! |---|---|---|
@@ -13,16 +15,17 @@
 //! | `cluster/pools` | name | JSON [`ResourcePool`] with its units |
 //! | `cluster/tenants` | tenant id (u64 BE) | JSON [`Tenant`] |
 //! | `cluster/tenant_names` | tenant name | tenant id (u64 BE) |
-//! | `cluster/rows` | tenant id (u64 BE) ‖ tablet id (u64 BE) ‖ key | value bytes |
 //! | `cluster/restore_jobs` | job id (u64 BE) | JSON [`RestoreJob`] (unfinished) |
 //! | `cluster/restore_active` | tenant name | job id (u64 BE) |
 //! | `cluster/restore_history` | job id (u64 BE) | JSON [`RestoreJob`] (finished) |
 //!
-//! Every mutation except row batches is one multi-tree sled transaction; row batches
-//! are one `sled::Batch` on `cluster/rows`. Each is flushed before it returns. Tenant
-//! ids are never reused, so rows of a dropped tenant can never show up in a new one.
+//! Every mutation except row batches is one multi-tree sled transaction, flushed before
+//! it returns. A row batch is one run file, `fsync`ed and renamed into place before it
+//! returns. Tenant ids are never reused, so rows of a dropped tenant can never show up in
+//! a new one; at open, the row directories of tenants that no longer exist are removed.
+//! Version 1 kept one sled entry per row in `cluster/rows`; it is not migrated.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -35,18 +38,27 @@ use tracing::instrument;
 use super::digest::RowDigest;
 use super::error::{ClusterError, ClusterResult};
 use super::model::*;
+use super::rowstore::RowStore;
 use super::service::{RowVisitor, TenantService};
 use crate::clock::{Clock, SystemClock};
 
 /// Version of the on-disk format described in the module docs.
-pub const CLUSTER_FORMAT_VERSION: u64 = 1;
+pub const CLUSTER_FORMAT_VERSION: u64 = 2;
 
 /// File name of the agent's sled database inside its data directory: `D/obrestore.sled`.
 pub const AGENT_DB_FILE: &str = "obrestore.sled";
 
+/// Directory of the agent's tenant rows inside its data directory: `D/obrestore.rows`.
+pub const AGENT_ROWS_DIR: &str = "obrestore.rows";
+
 /// The agent's single sled database path for data directory `data_dir`.
-pub fn agent_db_path(data_dir: impl AsRef<Path>) -> std::path::PathBuf {
+pub fn agent_db_path(data_dir: impl AsRef<Path>) -> PathBuf {
     data_dir.as_ref().join(AGENT_DB_FILE)
+}
+
+/// The agent's tenant rows directory for data directory `data_dir`.
+pub fn agent_rows_path(data_dir: impl AsRef<Path>) -> PathBuf {
+    data_dir.as_ref().join(AGENT_ROWS_DIR)
 }
 
 /// A server to seed.
@@ -140,10 +152,6 @@ const TREE_NAMES: [&str; 10] = [
     "cluster/restore_active",
     "cluster/restore_history",
 ];
-const ROWS_TREE: &str = "cluster/rows";
-
-/// Rows removed per batch when dropping a tenant's rows.
-const DROP_ROWS_CHUNK: usize = 10_000;
 
 type Abort = ConflictableTransactionError<ClusterError>;
 type TxResult<R> = Result<R, Abort>;
@@ -281,18 +289,22 @@ impl Tx<'_> {
 pub struct SledCluster {
     db: sled::Db,
     trees: Vec<sled::Tree>,
-    rows: sled::Tree,
+    rows: Arc<RowStore>,
     clock: Arc<dyn Clock>,
 }
 
 impl SledCluster {
-    /// Opens the cluster's trees in `db`, seeding them from `config` on first start.
+    /// Opens the cluster's trees in `db` and its tenant rows in `rows_dir`, seeding the
+    /// trees from `config` on first start. Only one `SledCluster` may use `rows_dir` at a
+    /// time (the agent's sled lock on `db` ensures it for an agent's data directory).
     ///
     /// # Errors
     /// `UnsupportedFormat` for a store of another format version; storage failures;
-    /// invalid seed data (`InvalidUnitConfig`, `ZoneExists`, `ServerExists`, ...).
+    /// invalid seed data (`InvalidUnitConfig`, `ZoneExists`, `ServerExists`, ...); a row
+    /// file that cannot be read or is not a valid run (`RowFile`).
     pub fn new(
         db: &sled::Db,
+        rows_dir: impl Into<PathBuf>,
         config: &ClusterConfig,
         clock: Arc<dyn Clock>,
     ) -> ClusterResult<SledCluster> {
@@ -300,25 +312,46 @@ impl SledCluster {
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let rows = db.open_tree(ROWS_TREE)?;
+        let tenants = &trees[T::Tenants as usize];
+        let mut existing = std::collections::HashSet::new();
+        for key in tenants.iter().keys() {
+            existing.insert(decode_u64(T::Tenants, &key?)?);
+        }
         let cluster = SledCluster {
             db: db.clone(),
             trees,
-            rows,
+            rows: Arc::new(RowStore::open(rows_dir, |id| existing.contains(&id))?),
             clock,
         };
         cluster.init(config)?;
         Ok(cluster)
     }
 
-    /// Opens (creating if needed) the sled database at `path` and the cluster in it,
-    /// with the system clock.
+    /// Opens (creating if needed) the sled database at `path` and the cluster in it, with
+    /// the tenant rows in `path` with the extension `rows` (`D/obrestore.sled` →
+    /// `D/obrestore.rows`, as for an agent) and the system clock.
     ///
     /// # Errors
     /// As [`SledCluster::new`]; sled refuses a database another process has open.
     pub fn open(path: impl AsRef<Path>, config: &ClusterConfig) -> ClusterResult<SledCluster> {
+        let path = path.as_ref();
         let db = sled::open(path)?;
-        SledCluster::new(&db, config, Arc::new(SystemClock))
+        SledCluster::new(&db, path.with_extension("rows"), config, Arc::new(SystemClock))
+    }
+
+    /// Merges the tenant's row runs into one (what [`TenantService::apply_rows`] does by
+    /// itself past [`crate::cluster::COMPACT_AT_RUNS`] runs). Returns how many runs were
+    /// merged.
+    ///
+    /// # Errors
+    /// I/O failures, a corrupt run.
+    pub fn compact_rows(&self, tenant_id: u64) -> ClusterResult<usize> {
+        self.rows.compact(tenant_id)
+    }
+
+    /// Runs and row versions stored for the tenant.
+    pub fn row_stats(&self, tenant_id: u64) -> crate::cluster::RunStats {
+        self.rows.stats(tenant_id)
     }
 
     /// The sled database (shared with the DAG engine).
@@ -648,30 +681,6 @@ fn create_pool(
     Ok(pool)
 }
 
-fn row_prefix(tenant_id: u64) -> [u8; 8] {
-    tenant_id.to_be_bytes()
-}
-
-fn row_key(tenant_id: u64, tablet_id: u64, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + key.len());
-    out.extend_from_slice(&tenant_id.to_be_bytes());
-    out.extend_from_slice(&tablet_id.to_be_bytes());
-    out.extend_from_slice(key);
-    out
-}
-
-fn split_row_key(key: &[u8]) -> ClusterResult<(u64, &[u8])> {
-    if key.len() < 16 {
-        return Err(ClusterError::Corrupt {
-            tree: ROWS_TREE.to_string(),
-            reason: format!("row key of {} bytes is shorter than 16", key.len()),
-        });
-    }
-    let mut tablet = [0u8; 8];
-    tablet.copy_from_slice(&key[8..16]);
-    Ok((u64::from_be_bytes(tablet), &key[16..]))
-}
-
 impl TenantService for SledCluster {
     fn list_zones(&self) -> ClusterResult<Vec<Zone>> {
         self.scan(T::Zones)
@@ -905,7 +914,7 @@ impl TenantService for SledCluster {
         let Some(tenant_id) = marked else {
             return Ok(false);
         };
-        self.drop_rows(tenant_id)?;
+        self.rows.drop_tenant(tenant_id)?;
         self.transact(|tx| {
             let Some(tenant) = tx.tenant_by_id(tenant_id)? else {
                 return Ok(());
@@ -980,30 +989,12 @@ impl TenantService for SledCluster {
             }
             Some(_) => {}
         }
-        let mut batch = sled::Batch::default();
-        for op in ops {
-            match op {
-                RowOp::Put {
-                    tablet_id,
-                    key,
-                    value,
-                } => batch.insert(row_key(tenant_id, *tablet_id, key), value.as_slice()),
-                RowOp::Delete { tablet_id, key } => {
-                    batch.remove(row_key(tenant_id, *tablet_id, key))
-                }
-            }
-        }
-        self.rows.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
+        self.rows.apply(tenant_id, ops)
     }
 
     fn row_count(&self, tenant_id: u64) -> ClusterResult<u64> {
         let mut count = 0;
-        for key in self.rows.scan_prefix(row_prefix(tenant_id)).keys() {
-            key?;
-            count += 1;
-        }
+        self.rows.for_each(tenant_id, &mut |_, _, _| count += 1)?;
         Ok(count)
     }
 
@@ -1016,37 +1007,14 @@ impl TenantService for SledCluster {
     }
 
     fn for_each_row(&self, tenant_id: u64, visit: &mut RowVisitor<'_>) -> ClusterResult<()> {
-        for entry in self.rows.scan_prefix(row_prefix(tenant_id)) {
-            let (key, value) = entry?;
-            let (tablet_id, row_key) = split_row_key(&key)?;
-            visit(tablet_id, row_key, &value);
-        }
-        Ok(())
+        self.rows.for_each(tenant_id, visit)
     }
 
     #[instrument(skip(self))]
     fn drop_rows(&self, tenant_id: u64) -> ClusterResult<u64> {
-        let mut dropped = 0u64;
-        loop {
-            let mut batch = sled::Batch::default();
-            let mut in_batch = 0usize;
-            for key in self
-                .rows
-                .scan_prefix(row_prefix(tenant_id))
-                .keys()
-                .take(DROP_ROWS_CHUNK)
-            {
-                batch.remove(key?);
-                in_batch += 1;
-            }
-            if in_batch == 0 {
-                break;
-            }
-            self.rows.apply_batch(batch)?;
-            dropped += in_batch as u64;
-        }
-        self.db.flush()?;
-        Ok(dropped)
+        let count = self.row_count(tenant_id)?;
+        self.rows.drop_tenant(tenant_id)?;
+        Ok(count)
     }
 
     #[instrument(skip(self, job), fields(tenant = %job.restore_tenant_name))]

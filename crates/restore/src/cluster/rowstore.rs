@@ -1,0 +1,794 @@
+//! Tenant rows: sorted, immutable run files per tenant (a one-level LSM tree).
+//!
+//! Layout under the rows directory (`<data-dir>/obrestore.rows/` for an agent):
+//!
+//! | path | what |
+//! |---|---|
+//! | `t<tenant_id>/<lo>-<hi>.run` | a committed run (`lo`, `hi`: 16 lower-case hex digits) |
+//! | `t<tenant_id>/<lo>-<hi>.tmp` | a run being written; removed at open |
+//! | `dropped-<tenant_id>-<n>/` | a tenant's runs being removed; removed at open |
+//!
+//! A run holds the rows of one [`RowStore::apply`] batch (`lo == hi ==` the batch's
+//! sequence number) or the merge of a tenant's runs with sequence numbers in `lo..=hi`
+//! (compaction). Sequence numbers come from one counter per store, so later batches have
+//! higher numbers. Reads merge all runs of the tenant: for a `(tablet_id, key)` the run
+//! with the highest `hi` wins, and a tombstone there hides the row.
+//!
+//! **Commit protocol.** A run is written to `.tmp`, `fdatasync`ed, renamed to `.run`,
+//! and the tenant directory is `fsync`ed; only then does `apply` return. A crash before
+//! the rename leaves a `.tmp` that the next open removes, so a batch is all or nothing.
+//! Compaction commits the same way; its inputs are deleted after the output's rename.
+//! A run whose `lo..=hi` lies inside another run's range is such an input and is deleted
+//! at open. Dropping a tenant's rows renames its directory to `dropped-*` (one atomic
+//! step, then the parent is `fsync`ed) before deleting it.
+//!
+//! **Run file format** (version 1, little-endian):
+//!
+//! ```text
+//! header  : magic "OBRRUN01" | version u32 | reserved u32 | tenant_id u64 | lo u64 | hi u64   (40 bytes)
+//! records : tablet_id u64 | key_len u32 | value_len u32 (0xFFFF_FFFF = tombstone) | key | value
+//!           ... strictly ascending by (tablet_id, key)
+//! footer  : magic "OBRRUNFT" | rows u64 | tombstones u64 | records_len u64 | crc32 u32 | reserved u32 (40 bytes)
+//! ```
+//!
+//! `crc32` (IEEE, `crc32fast`) covers the records. Opening a run checks the header, the
+//! footer and the file length; reading it to the end checks the row count and the CRC.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tracing::warn;
+
+use super::error::{ClusterError, ClusterResult};
+use super::model::RowOp;
+
+/// Version of the run file format described in the module docs.
+pub const RUN_FORMAT_VERSION: u32 = 1;
+/// A tenant with more committed runs than this gets its runs merged into one after the
+/// `apply` that crossed it.
+pub const COMPACT_AT_RUNS: usize = 48;
+
+const RUN_MAGIC: &[u8; 8] = b"OBRRUN01";
+const FOOTER_MAGIC: &[u8; 8] = b"OBRRUNFT";
+const HEADER_LEN: u64 = 40;
+const FOOTER_LEN: u64 = 40;
+const RECORD_HEADER_LEN: usize = 16;
+const TOMBSTONE: u32 = u32::MAX;
+const WRITE_BUFFER: usize = 1 << 20;
+/// Total read buffer of one merge, shared by its runs (each gets 16 KiB to 256 KiB).
+const MERGE_READ_BUDGET: usize = 8 << 20;
+
+fn io_error(path: &Path, error: impl std::fmt::Display) -> ClusterError {
+    ClusterError::RowFile {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    }
+}
+
+fn sync_dir(dir: &Path) -> ClusterResult<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, format!("fsync of the directory: {e}")))
+}
+
+fn run_name(lo: u64, hi: u64, ext: &str) -> String {
+    format!("{lo:016x}-{hi:016x}.{ext}")
+}
+
+/// `(lo, hi)` of a `<lo>-<hi>.run` name.
+fn parse_run_name(name: &str) -> Option<(u64, u64)> {
+    let stem = name.strip_suffix(".run")?;
+    let (lo, hi) = stem.split_once('-')?;
+    if lo.len() != 16 || hi.len() != 16 {
+        return None;
+    }
+    let lo = u64::from_str_radix(lo, 16).ok()?;
+    let hi = u64::from_str_radix(hi, 16).ok()?;
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// A committed run of one tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    lo: u64,
+    hi: u64,
+    rows: u64,
+    tombstones: u64,
+}
+
+#[derive(Default)]
+struct State {
+    next_seq: u64,
+    /// Sequence numbers handed out whose run is not committed (or abandoned) yet.
+    inflight: BTreeSet<u64>,
+    /// Committed runs per tenant, by `lo`.
+    tenants: HashMap<u64, BTreeMap<u64, Run>>,
+    compacting: HashSet<u64>,
+    /// Counter for unique `dropped-*` names.
+    drops: u64,
+}
+
+/// Summary of a tenant's stored runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Committed runs.
+    pub runs: usize,
+    /// Row versions stored, tombstones included (≥ live rows).
+    pub versions: u64,
+}
+
+/// The row store of one cluster.
+#[derive(Debug)]
+pub struct RowStore {
+    dir: PathBuf,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("next_seq", &self.next_seq)
+            .field("tenants", &self.tenants.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RowStore {
+    /// Opens (creating) the store in `dir`: removes unfinished writes, finished-but-not-
+    /// deleted compaction inputs and half-dropped tenants, checks every run's header and
+    /// footer, and removes the runs of tenants for which `keep` is false.
+    ///
+    /// # Errors
+    /// I/O failures; a run whose header or footer is invalid (`RowFile`).
+    pub fn open(dir: impl Into<PathBuf>, keep: impl Fn(u64) -> bool) -> ClusterResult<RowStore> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let mut state = State::default();
+        let mut max_seq = 0u64;
+        let mut removed_any = false;
+        for entry in std::fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
+            let entry = entry.map_err(|e| io_error(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with("dropped-") {
+                std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+                removed_any = true;
+                continue;
+            }
+            let Some(tenant_id) = name.strip_prefix('t').and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if !keep(tenant_id) {
+                std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+                removed_any = true;
+                continue;
+            }
+            let runs = open_tenant_dir(&path, tenant_id)?;
+            if let Some(run) = runs.values().next_back() {
+                max_seq = max_seq.max(run.hi);
+            }
+            if !runs.is_empty() {
+                state.tenants.insert(tenant_id, runs);
+            }
+        }
+        if removed_any {
+            sync_dir(&dir)?;
+        }
+        state.next_seq = max_seq + 1;
+        Ok(RowStore {
+            dir,
+            state: Mutex::new(state),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn tenant_dir(&self, tenant_id: u64) -> PathBuf {
+        self.dir.join(format!("t{tenant_id}"))
+    }
+
+    /// Applies `ops` in order as one atomic, durable batch (put = upsert, delete = remove).
+    ///
+    /// # Errors
+    /// `InvalidRow` for a key or value of 4 GiB or more; I/O failures.
+    pub fn apply(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // Sort by (tablet, key), keeping the last op of each key (ops apply in order).
+        let mut order: Vec<u32> = (0..ops.len() as u32).collect();
+        fn key_of(op: &RowOp) -> (u64, &[u8]) {
+            match op {
+                RowOp::Put { tablet_id, key, .. } | RowOp::Delete { tablet_id, key } => {
+                    (*tablet_id, key.as_slice())
+                }
+            }
+        }
+        order.sort_by(|a, b| key_of(&ops[*a as usize]).cmp(&key_of(&ops[*b as usize])));
+        let seq = {
+            let mut state = self.lock();
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            state.inflight.insert(seq);
+            seq
+        };
+        let written = (|| {
+            let mut writer = RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, seq, seq)?;
+            for (position, index) in order.iter().enumerate() {
+                let op = &ops[*index as usize];
+                if let Some(next) = order.get(position + 1) {
+                    if key_of(&ops[*next as usize]) == key_of(op) {
+                        continue; // a later op of the batch overrides this one
+                    }
+                }
+                match op {
+                    RowOp::Put {
+                        tablet_id,
+                        key,
+                        value,
+                    } => writer.push(*tablet_id, key, Some(value))?,
+                    RowOp::Delete { tablet_id, key } => writer.push(*tablet_id, key, None)?,
+                }
+            }
+            writer.commit()
+        })();
+        let due = {
+            let mut state = self.lock();
+            state.inflight.remove(&seq);
+            let run = written?;
+            let runs = state.tenants.entry(tenant_id).or_default();
+            runs.insert(run.lo, run);
+            runs.len() > COMPACT_AT_RUNS && !state.compacting.contains(&tenant_id)
+        };
+        if due {
+            if let Err(error) = self.compact(tenant_id) {
+                // The batch itself is durable; compaction is retried by the next batch.
+                warn!(tenant_id, %error, "compaction of tenant rows failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges the tenant's committed runs below every in-flight batch into one run,
+    /// dropping overridden versions and tombstones. Returns how many runs were merged
+    /// (0 when there was nothing to do or a compaction of the tenant is running).
+    ///
+    /// # Errors
+    /// I/O failures, a corrupt run.
+    pub fn compact(&self, tenant_id: u64) -> ClusterResult<usize> {
+        let (inputs, readers) = {
+            let mut state = self.lock();
+            if state.compacting.contains(&tenant_id) {
+                return Ok(0);
+            }
+            let below = state.inflight.first().copied().unwrap_or(u64::MAX);
+            let inputs: Vec<Run> = state
+                .tenants
+                .get(&tenant_id)
+                .map(|runs| runs.values().filter(|run| run.hi < below).copied().collect())
+                .unwrap_or_default();
+            if inputs.len() < 2 {
+                return Ok(0);
+            }
+            let readers = self.open_runs(tenant_id, &inputs)?;
+            state.compacting.insert(tenant_id);
+            (inputs, readers)
+        };
+        let result = (|| {
+            let lo = inputs.first().map_or(0, |run| run.lo);
+            let hi = inputs.last().map_or(0, |run| run.hi);
+            let mut writer =
+                RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, lo, hi)?;
+            merge(readers, &mut |tablet_id, key, value| {
+                if value.is_some() {
+                    writer.push(tablet_id, key, value)?;
+                }
+                Ok(())
+            })?;
+            writer.commit()
+        })();
+        let mut state = self.lock();
+        state.compacting.remove(&tenant_id);
+        let output = result?;
+        let Some(runs) = state.tenants.get_mut(&tenant_id) else {
+            // Dropped meanwhile: the output went with the directory or is garbage.
+            return Ok(0);
+        };
+        if inputs.iter().any(|run| runs.get(&run.lo) != Some(run)) {
+            return Ok(0);
+        }
+        for run in &inputs {
+            runs.remove(&run.lo);
+        }
+        runs.insert(output.lo, output);
+        drop(state);
+        let dir = self.tenant_dir(tenant_id);
+        for run in &inputs {
+            let path = dir.join(run_name(run.lo, run.hi, "run"));
+            if let Err(error) = std::fs::remove_file(&path) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    warn!(path = %path.display(), %error, "cannot remove a compacted run");
+                }
+            }
+        }
+        Ok(inputs.len())
+    }
+
+    /// Opens readers over `runs` of the tenant (called with the state locked, so that a
+    /// concurrent compaction cannot delete them first).
+    fn open_runs(&self, tenant_id: u64, runs: &[Run]) -> ClusterResult<Vec<RunReader>> {
+        let buffer = (MERGE_READ_BUDGET / runs.len().max(1)).clamp(16 << 10, 256 << 10);
+        let dir = self.tenant_dir(tenant_id);
+        runs.iter()
+            .map(|run| RunReader::open(&dir.join(run_name(run.lo, run.hi, "run")), tenant_id, *run, buffer))
+            .collect()
+    }
+
+    /// Calls `visit(tablet_id, key, value)` for every live row in `(tablet_id, key)` order.
+    ///
+    /// # Errors
+    /// I/O failures; a corrupt run (the CRC is checked when a run has been read to its
+    /// end, so rows before the corruption may have been visited).
+    pub fn for_each(
+        &self,
+        tenant_id: u64,
+        visit: &mut dyn FnMut(u64, &[u8], &[u8]),
+    ) -> ClusterResult<()> {
+        let readers = {
+            let state = self.lock();
+            let runs: Vec<Run> = state
+                .tenants
+                .get(&tenant_id)
+                .map(|runs| runs.values().copied().collect())
+                .unwrap_or_default();
+            self.open_runs(tenant_id, &runs)?
+        };
+        merge(readers, &mut |tablet_id, key, value| {
+            if let Some(value) = value {
+                visit(tablet_id, key, value);
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs and row versions stored for the tenant.
+    pub fn stats(&self, tenant_id: u64) -> RunStats {
+        let state = self.lock();
+        state
+            .tenants
+            .get(&tenant_id)
+            .map(|runs| RunStats {
+                runs: runs.len(),
+                versions: runs.values().map(|run| run.rows + run.tombstones).sum(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// Removes every row of the tenant, durably (one directory rename), then deletes the
+    /// files.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn drop_tenant(&self, tenant_id: u64) -> ClusterResult<()> {
+        let dir = self.tenant_dir(tenant_id);
+        let doomed = {
+            let mut state = self.lock();
+            state.tenants.remove(&tenant_id);
+            if !dir.exists() {
+                return Ok(());
+            }
+            state.drops += 1;
+            let doomed = self
+                .dir
+                .join(format!("dropped-{tenant_id}-{}-{}", std::process::id(), state.drops));
+            std::fs::rename(&dir, &doomed).map_err(|e| io_error(&dir, e))?;
+            sync_dir(&self.dir)?;
+            doomed
+        };
+        std::fs::remove_dir_all(&doomed).map_err(|e| io_error(&doomed, e))
+    }
+}
+
+/// Committed runs of one tenant directory, after removing `.tmp` files and runs covered
+/// by another run (compaction inputs whose output is committed).
+fn open_tenant_dir(dir: &Path, tenant_id: u64) -> ClusterResult<BTreeMap<u64, Run>> {
+    let mut found: Vec<(u64, u64)> = Vec::new();
+    let mut removed_any = false;
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            removed_any = true;
+        } else if let Some(range) = parse_run_name(&name) {
+            found.push(range);
+        }
+    }
+    // Widest first among equal `lo`, so a covering run is seen before what it covers.
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut runs = BTreeMap::new();
+    let mut covered_to: Option<u64> = None;
+    for (lo, hi) in found {
+        if covered_to.is_some_and(|end| hi <= end) {
+            let path = dir.join(run_name(lo, hi, "run"));
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            removed_any = true;
+            continue;
+        }
+        if covered_to.is_some_and(|end| lo <= end) {
+            return Err(io_error(
+                &dir.join(run_name(lo, hi, "run")),
+                "overlaps another run without being inside it",
+            ));
+        }
+        covered_to = Some(hi);
+        let path = dir.join(run_name(lo, hi, "run"));
+        let mut file = File::open(&path).map_err(|e| io_error(&path, e))?;
+        let footer = read_frame(&mut file, &path, tenant_id, lo, hi)?;
+        runs.insert(
+            lo,
+            Run {
+                lo,
+                hi,
+                rows: footer.rows,
+                tombstones: footer.tombstones,
+            },
+        );
+    }
+    if removed_any {
+        sync_dir(dir)?;
+    }
+    Ok(runs)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Footer {
+    rows: u64,
+    tombstones: u64,
+    records_len: u64,
+    crc: u32,
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(raw)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(raw)
+}
+
+/// Checks a run file's header and footer against its name and length; leaves the file
+/// positioned at the first record.
+fn read_frame(file: &mut File, path: &Path, tenant_id: u64, lo: u64, hi: u64) -> ClusterResult<Footer> {
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    if len < HEADER_LEN + FOOTER_LEN {
+        return Err(io_error(path, format!("truncated run ({len} bytes)")));
+    }
+    let mut footer = [0u8; FOOTER_LEN as usize];
+    file.seek(SeekFrom::Start(len - FOOTER_LEN))
+        .and_then(|_| file.read_exact(&mut footer))
+        .map_err(|e| io_error(path, e))?;
+    if &footer[..8] != FOOTER_MAGIC {
+        return Err(io_error(path, "bad footer magic (truncated or not a run)"));
+    }
+    let footer = Footer {
+        rows: u64_at(&footer, 8),
+        tombstones: u64_at(&footer, 16),
+        records_len: u64_at(&footer, 24),
+        crc: u32_at(&footer, 32),
+    };
+    if footer.records_len != len - HEADER_LEN - FOOTER_LEN {
+        return Err(io_error(
+            path,
+            format!(
+                "footer says {} record bytes, the file has {}",
+                footer.records_len,
+                len - HEADER_LEN - FOOTER_LEN
+            ),
+        ));
+    }
+    let mut header = [0u8; HEADER_LEN as usize];
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_exact(&mut header))
+        .map_err(|e| io_error(path, e))?;
+    if &header[..8] != RUN_MAGIC {
+        return Err(io_error(path, "bad header magic"));
+    }
+    let version = u32_at(&header, 8);
+    if version != RUN_FORMAT_VERSION {
+        return Err(io_error(
+            path,
+            format!("run format version {version} (expected {RUN_FORMAT_VERSION})"),
+        ));
+    }
+    let (t, l, h) = (u64_at(&header, 16), u64_at(&header, 24), u64_at(&header, 32));
+    if (t, l, h) != (tenant_id, lo, hi) {
+        return Err(io_error(
+            path,
+            format!("header names tenant {t} runs {l}..={h}, the path tenant {tenant_id} runs {lo}..={hi}"),
+        ));
+    }
+    Ok(footer)
+}
+
+/// Writes one run: `push` rows in ascending order, then `commit`.
+struct RunWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<File>,
+    crc: crc32fast::Hasher,
+    run: Run,
+    records_len: u64,
+    last: Option<(u64, Vec<u8>)>,
+}
+
+impl RunWriter {
+    fn create(root: &Path, dir: &Path, tenant_id: u64, lo: u64, hi: u64) -> ClusterResult<RunWriter> {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+            sync_dir(root)?;
+        }
+        let tmp = dir.join(run_name(lo, hi, "tmp"));
+        let file = File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(RUN_MAGIC);
+        header.extend_from_slice(&RUN_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&tenant_id.to_le_bytes());
+        header.extend_from_slice(&lo.to_le_bytes());
+        header.extend_from_slice(&hi.to_le_bytes());
+        out.write_all(&header).map_err(|e| io_error(&tmp, e))?;
+        Ok(RunWriter {
+            dir: dir.to_path_buf(),
+            tmp,
+            out,
+            crc: crc32fast::Hasher::new(),
+            run: Run {
+                lo,
+                hi,
+                rows: 0,
+                tombstones: 0,
+            },
+            records_len: 0,
+            last: None,
+        })
+    }
+
+    fn push(&mut self, tablet_id: u64, key: &[u8], value: Option<&[u8]>) -> ClusterResult<()> {
+        let too_big = |what: &str, len: usize| ClusterError::InvalidRow {
+            tablet_id,
+            reason: format!("{what} of {len} bytes (the limit is 4 GiB - 2)"),
+        };
+        let key_len = u32::try_from(key.len())
+            .ok()
+            .filter(|len| *len != TOMBSTONE)
+            .ok_or_else(|| too_big("key", key.len()))?;
+        let value_len = match value {
+            None => TOMBSTONE,
+            Some(value) => u32::try_from(value.len())
+                .ok()
+                .filter(|len| *len != TOMBSTONE)
+                .ok_or_else(|| too_big("value", value.len()))?,
+        };
+        if let Some((last_tablet, last_key)) = &self.last {
+            if (*last_tablet, last_key.as_slice()) >= (tablet_id, key) {
+                return Err(io_error(&self.tmp, "rows pushed out of order"));
+            }
+        }
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        head[..8].copy_from_slice(&tablet_id.to_le_bytes());
+        head[8..12].copy_from_slice(&key_len.to_le_bytes());
+        head[12..].copy_from_slice(&value_len.to_le_bytes());
+        let value = value.unwrap_or_default();
+        for part in [&head[..], key, value] {
+            self.crc.update(part);
+            self.out.write_all(part).map_err(|e| io_error(&self.tmp, e))?;
+        }
+        self.records_len += (RECORD_HEADER_LEN + key.len() + value.len()) as u64;
+        if value_len == TOMBSTONE {
+            self.run.tombstones += 1;
+        } else {
+            self.run.rows += 1;
+        }
+        match &mut self.last {
+            Some((last_tablet, last_key)) => {
+                *last_tablet = tablet_id;
+                last_key.clear();
+                last_key.extend_from_slice(key);
+            }
+            None => self.last = Some((tablet_id, key.to_vec())),
+        }
+        Ok(())
+    }
+
+    /// Footer, `fdatasync`, rename to `.run`, `fsync` of the directory.
+    fn commit(mut self) -> ClusterResult<Run> {
+        let mut footer = Vec::with_capacity(FOOTER_LEN as usize);
+        footer.extend_from_slice(FOOTER_MAGIC);
+        footer.extend_from_slice(&self.run.rows.to_le_bytes());
+        footer.extend_from_slice(&self.run.tombstones.to_le_bytes());
+        footer.extend_from_slice(&self.records_len.to_le_bytes());
+        footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        footer.extend_from_slice(&0u32.to_le_bytes());
+        let tmp = self.tmp.clone();
+        self.out.write_all(&footer).map_err(|e| io_error(&tmp, e))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| io_error(&tmp, e.error()))?;
+        file.sync_data().map_err(|e| io_error(&tmp, e))?;
+        drop(file);
+        let path = self.dir.join(run_name(self.run.lo, self.run.hi, "run"));
+        std::fs::rename(&tmp, &path).map_err(|e| io_error(&path, e))?;
+        sync_dir(&self.dir)?;
+        Ok(self.run)
+    }
+}
+
+/// Streams one run's records, checking the row count and CRC at its end.
+struct RunReader {
+    path: PathBuf,
+    input: BufReader<File>,
+    footer: Footer,
+    hi: u64,
+    remaining: u64,
+    crc: crc32fast::Hasher,
+    seen: u64,
+    // The current record.
+    tablet_id: u64,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    tombstone: bool,
+    /// The previous record's key (a reused buffer, for the order check).
+    previous_key: Vec<u8>,
+}
+
+impl RunReader {
+    fn open(path: &Path, tenant_id: u64, run: Run, buffer: usize) -> ClusterResult<RunReader> {
+        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+        let footer = read_frame(&mut file, path, tenant_id, run.lo, run.hi)?;
+        let file_position = file.stream_position().map_err(|e| io_error(path, e))?;
+        debug_assert_eq!(file_position, HEADER_LEN);
+        Ok(RunReader {
+            path: path.to_path_buf(),
+            input: BufReader::with_capacity(buffer, file),
+            footer,
+            hi: run.hi,
+            remaining: footer.records_len,
+            crc: crc32fast::Hasher::new(),
+            seen: 0,
+            tablet_id: 0,
+            key: Vec::new(),
+            value: Vec::new(),
+            tombstone: false,
+            previous_key: Vec::new(),
+        })
+    }
+
+    fn corrupt(&self, reason: impl std::fmt::Display) -> ClusterError {
+        io_error(&self.path, format!("corrupt run: {reason}"))
+    }
+
+    fn read_into(&mut self, len: u64, into_value: bool) -> ClusterResult<()> {
+        if len > self.remaining {
+            return Err(self.corrupt("a record runs past the end of the records"));
+        }
+        let buffer = if into_value { &mut self.value } else { &mut self.key };
+        buffer.clear();
+        buffer.resize(len as usize, 0);
+        self.input
+            .read_exact(buffer)
+            .map_err(|e| io_error(&self.path, e))?;
+        self.crc.update(buffer);
+        self.remaining -= len;
+        Ok(())
+    }
+
+    /// Moves to the next record; `false` at the end (after checking the footer's totals).
+    fn advance(&mut self) -> ClusterResult<bool> {
+        if self.remaining == 0 {
+            let crc = std::mem::take(&mut self.crc).finalize();
+            let expected = self.footer.rows + self.footer.tombstones;
+            if self.seen != expected {
+                return Err(self.corrupt(format!("{} records, the footer says {expected}", self.seen)));
+            }
+            if crc != self.footer.crc {
+                return Err(self.corrupt(format!(
+                    "CRC {crc:08x}, the footer says {:08x}",
+                    self.footer.crc
+                )));
+            }
+            return Ok(false);
+        }
+        if self.remaining < RECORD_HEADER_LEN as u64 {
+            return Err(self.corrupt("a record header runs past the end of the records"));
+        }
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        self.input
+            .read_exact(&mut head)
+            .map_err(|e| io_error(&self.path, e))?;
+        self.crc.update(&head);
+        self.remaining -= RECORD_HEADER_LEN as u64;
+        let previous_tablet = self.tablet_id;
+        std::mem::swap(&mut self.key, &mut self.previous_key);
+        self.tablet_id = u64_at(&head, 0);
+        let key_len = u32_at(&head, 8);
+        let value_len = u32_at(&head, 12);
+        self.read_into(u64::from(key_len), false)?;
+        if self.seen > 0
+            && (previous_tablet, self.previous_key.as_slice())
+                >= (self.tablet_id, self.key.as_slice())
+        {
+            return Err(self.corrupt("records out of order"));
+        }
+        self.tombstone = value_len == TOMBSTONE;
+        if self.tombstone {
+            self.value.clear();
+        } else {
+            self.read_into(u64::from(value_len), true)?;
+        }
+        self.seen += 1;
+        Ok(true)
+    }
+}
+
+/// Merges `readers` (runs with disjoint sequence ranges), calling `emit` once per key in
+/// ascending order with the newest version (`None` for a tombstone).
+fn merge(
+    mut readers: Vec<RunReader>,
+    emit: &mut dyn FnMut(u64, &[u8], Option<&[u8]>) -> ClusterResult<()>,
+) -> ClusterResult<()> {
+    let mut live: Vec<usize> = Vec::with_capacity(readers.len());
+    let mut still_live: Vec<usize> = Vec::with_capacity(readers.len());
+    let mut key: Vec<u8> = Vec::new();
+    for (index, reader) in readers.iter_mut().enumerate() {
+        if reader.advance()? {
+            live.push(index);
+        }
+    }
+    while !live.is_empty() {
+        // The smallest key; among equal keys the newest run.
+        let mut best = live[0];
+        for &index in &live[1..] {
+            let (a, b) = (&readers[index], &readers[best]);
+            match (a.tablet_id, a.key.as_slice()).cmp(&(b.tablet_id, b.key.as_slice())) {
+                std::cmp::Ordering::Less => best = index,
+                std::cmp::Ordering::Equal if a.hi > b.hi => best = index,
+                _ => {}
+            }
+        }
+        {
+            let winner = &readers[best];
+            let value = (!winner.tombstone).then_some(winner.value.as_slice());
+            emit(winner.tablet_id, &winner.key, value)?;
+        }
+        let tablet_id = readers[best].tablet_id;
+        key.clear();
+        key.extend_from_slice(&readers[best].key);
+        still_live.clear();
+        for &index in &live {
+            let reader = &mut readers[index];
+            if reader.tablet_id == tablet_id && reader.key == key {
+                if reader.advance()? {
+                    still_live.push(index);
+                }
+            } else {
+                still_live.push(index);
+            }
+        }
+        std::mem::swap(&mut live, &mut still_live);
+    }
+    Ok(())
+}
