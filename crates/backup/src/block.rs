@@ -499,7 +499,8 @@ impl<R: Read> BlockReader<R> {
                 ),
             ));
         }
-        let mut payload = Vec::new();
+        // `stored_len` is bounded by MAX_BLOCK_PAYLOAD above.
+        let mut payload = Vec::with_capacity(stored_len as usize);
         let payload_offset = offset + BLOCK_HEADER_LEN as u64;
         let read = (&mut self.input)
             .take(u64::from(stored_len))
@@ -675,11 +676,15 @@ impl<'a> Cursor<'a> {
     }
 
     fn bytes(&mut self, limit: u32) -> std::result::Result<Vec<u8>, String> {
+        Ok(self.slice(limit)?.to_vec())
+    }
+
+    fn slice(&mut self, limit: u32) -> std::result::Result<&'a [u8], String> {
         let len = self.u32()?;
         if len > limit {
             return Err(format!("length {len} exceeds the limit {limit}"));
         }
-        Ok(self.take(len as usize)?.to_vec())
+        self.take(len as usize)
     }
 
     fn finished(&self) -> bool {
@@ -692,14 +697,35 @@ const MIN_DATA_ROW: usize = 8 + 1 + 4 + 4;
 /// Smallest encoded log entry.
 const MIN_LOG_ENTRY: usize = 8 + 8 + 1 + 4 + 4;
 
-/// Decodes the rows of a data block payload.
+/// A row of a data block, borrowed from the block's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataRowRef<'a> {
+    pub tablet_id: TabletId,
+    pub key: &'a [u8],
+    /// `None` is a delete tombstone (only in INCREMENTAL sets).
+    pub value: Option<&'a [u8]>,
+}
+
+impl DataRowRef<'_> {
+    /// An owned copy.
+    pub fn to_owned_row(&self) -> DataRow {
+        DataRow {
+            tablet_id: self.tablet_id,
+            key: self.key.to_vec(),
+            value: self.value.map(<[u8]>::to_vec),
+        }
+    }
+}
+
+/// Decodes the rows of a data block payload without copying them: the whole payload is
+/// checked before any row is returned.
 ///
 /// # Errors
 /// A reason string when the payload does not hold exactly `record_count` rows.
-pub fn decode_data_rows(
+pub fn decode_data_row_refs(
     payload: &[u8],
     record_count: u32,
-) -> std::result::Result<Vec<DataRow>, String> {
+) -> std::result::Result<Vec<DataRowRef<'_>>, String> {
     let mut cursor = Cursor {
         bytes: payload,
         position: 0,
@@ -708,15 +734,15 @@ pub fn decode_data_rows(
     for _ in 0..record_count {
         let tablet_id = cursor.u64()?;
         let op = cursor.u8()?;
-        let key = cursor.bytes(MAX_KEY_LEN)?;
-        let value = cursor.bytes(MAX_BLOCK_PAYLOAD)?;
+        let key = cursor.slice(MAX_KEY_LEN)?;
+        let value = cursor.slice(MAX_BLOCK_PAYLOAD)?;
         let value = match op {
             1 => Some(value),
             2 if value.is_empty() => None,
             2 => return Err("delete tombstone carries a value".to_string()),
             other => return Err(format!("unknown data row op {other}")),
         };
-        rows.push(DataRow {
+        rows.push(DataRowRef {
             tablet_id,
             key,
             value,
@@ -726,6 +752,20 @@ pub fn decode_data_rows(
         return Err("payload has bytes after the last record".to_string());
     }
     Ok(rows)
+}
+
+/// Decodes the rows of a data block payload.
+///
+/// # Errors
+/// A reason string when the payload does not hold exactly `record_count` rows.
+pub fn decode_data_rows(
+    payload: &[u8],
+    record_count: u32,
+) -> std::result::Result<Vec<DataRow>, String> {
+    Ok(decode_data_row_refs(payload, record_count)?
+        .iter()
+        .map(DataRowRef::to_owned_row)
+        .collect())
 }
 
 /// Decodes the entries of a log block payload, checking SCN order and the header range.

@@ -44,7 +44,7 @@ pub mod store;
 pub mod truth;
 pub mod uri;
 
-pub use block::{DataRow, LogEntry, LogOp};
+pub use block::{DataRow, DataRowRef, LogEntry, LogOp};
 pub use crypto::SetKey;
 pub use error::{BackupError, Result};
 pub use generate::{generate, GenerateConfig, GenerateSummary};
@@ -60,6 +60,7 @@ pub use plan::{
 pub use scn::Scn;
 pub use store::{
     ArchiveStore, DataBlock, DataFileReader, DataFileRef, DataStore, LogEntries, LogFileRef,
+    RawDataBlock,
 };
 pub use truth::{DigestBuilder, TenantDigest};
 pub use uri::{AllowedRoots, StorageUri, UriError};

@@ -7,7 +7,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use crate::block::{
-    decode_data_rows, decode_log_entries, BlockReader, DataRow, FileKind, LogEntry,
+    decode_data_row_refs, decode_log_entries, BlockReader, DataRow, DataRowRef, FileKind, LogEntry,
 };
 use crate::crypto::{self, SetKey};
 use crate::error::{BackupError, Result};
@@ -120,35 +120,75 @@ pub struct DataFileReader {
     failed: bool,
 }
 
-impl Iterator for DataFileReader {
-    type Item = Result<DataBlock>;
+/// A verified, decrypted block of a data file whose rows are decoded on demand, without
+/// copying them ([`DataFileReader::next_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawDataBlock {
+    /// Byte offset of the block in its file.
+    pub offset: u64,
+    /// Bytes the block occupies on disk.
+    pub stored_bytes: u64,
+    path: PathBuf,
+    record_count: u32,
+    payload: Vec<u8>,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl RawDataBlock {
+    /// The block's rows, borrowed from its payload.
+    ///
+    /// # Errors
+    /// `Corrupt` (naming the file and offset) when the payload does not decode.
+    pub fn rows(&self) -> Result<Vec<DataRowRef<'_>>> {
+        decode_data_row_refs(&self.payload, self.record_count).map_err(|reason| {
+            BackupError::Corrupt {
+                path: self.path.clone(),
+                offset: self.offset,
+                reason,
+            }
+        })
+    }
+}
+
+impl DataFileReader {
+    /// The next block, verified and decrypted but not decoded; `None` at the end or after
+    /// an error.
+    pub fn next_raw(&mut self) -> Option<Result<RawDataBlock>> {
         if self.failed {
             return None;
         }
-        let result = self.reader.next_block().and_then(|block| {
-            let Some(block) = block else { return Ok(None) };
-            let rows = decode_data_rows(&block.payload, block.record_count).map_err(|reason| {
-                BackupError::Corrupt {
-                    path: self.reader.path().to_path_buf(),
-                    offset: block.offset,
-                    reason,
-                }
-            })?;
-            Ok(Some(DataBlock {
+        match self.reader.next_block() {
+            Ok(None) => None,
+            Ok(Some(block)) => Some(Ok(RawDataBlock {
                 offset: block.offset,
                 stored_bytes: block.stored_bytes,
-                rows,
-            }))
-        });
-        match result {
-            Ok(block) => block.map(Ok),
+                path: self.reader.path().to_path_buf(),
+                record_count: block.record_count,
+                payload: block.payload,
+            })),
             Err(err) => {
                 self.failed = true;
                 Some(Err(err))
             }
         }
+    }
+}
+
+impl Iterator for DataFileReader {
+    type Item = Result<DataBlock>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let result = self.next_raw()?.and_then(|block| {
+            let rows = block.rows()?.iter().map(DataRowRef::to_owned_row).collect();
+            Ok(DataBlock {
+                offset: block.offset,
+                stored_bytes: block.stored_bytes,
+                rows,
+            })
+        });
+        if result.is_err() {
+            self.failed = true;
+        }
+        Some(result)
     }
 }
 

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::cluster::{
-    NewRestoreJob, PartProgress, RestoreJobPatch, RestoreJobStatus, RestoreOutcome, RowOp,
+    NewRestoreJob, PartProgress, RestoreJobPatch, RestoreJobStatus, RestoreOutcome, RowBatch,
 };
 use crate::cluster::{SledCluster, TenantService};
 use crate::keystore::Keystore;
@@ -42,7 +42,7 @@ pub const SYS_LS: u64 = 1;
 /// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
 /// returns).
 const APPLY_BATCH_ROWS: usize = 16_384;
-/// Bytes of row data applied per cluster batch. Each worker holds one batch of `RowOp`s
+/// Bytes of row data applied per cluster batch. Each worker holds one `RowBatch`
 /// (the run file is streamed from it), so this bounds memory per worker; larger batches
 /// mean fewer `fsync`s and fewer runs to merge (`benches/restore_throughput.rs`).
 const APPLY_BATCH_BYTES: usize = 4 << 20;
@@ -356,18 +356,12 @@ impl Deps {
             .map_err(err)
     }
 
-    /// Applies `ops` in one cluster transaction and clears them.
-    fn flush_rows(
-        &self,
-        tenant_id: u64,
-        ops: &mut Vec<RowOp>,
-        pending_bytes: &mut usize,
-    ) -> Result<(), TaskError> {
-        if !ops.is_empty() {
-            self.cluster.apply_rows(tenant_id, ops).map_err(err)?;
-            ops.clear();
+    /// Applies `batch` (one durable cluster batch) and clears it.
+    fn flush_rows(&self, tenant_id: u64, batch: &mut RowBatch) -> Result<(), TaskError> {
+        if !batch.is_empty() {
+            self.cluster.apply_batch(tenant_id, batch).map_err(err)?;
+            batch.clear();
         }
-        *pending_bytes = 0;
         Ok(())
     }
 
@@ -383,8 +377,7 @@ impl Deps {
     ) -> Result<(), TaskError> {
         let (data, _) = self.stores(plan)?;
         let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
-        let mut ops = Vec::with_capacity(APPLY_BATCH_ROWS);
-        let mut pending = 0usize;
+        let mut batch = RowBatch::new();
         let mut files_by_set: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for (set_id, file_index) in &group.files {
             files_by_set.entry(*set_id).or_default().push(*file_index);
@@ -399,36 +392,25 @@ impl Deps {
                 if !wanted.contains(&file.file_index) {
                     continue;
                 }
-                for block in data.read_data_file(&file, key.as_ref()).map_err(err)? {
+                let mut reader = data.read_data_file(&file, key.as_ref()).map_err(err)?;
+                while let Some(block) = reader.next_raw() {
                     if cancel.is_set() {
                         return Err(err("sub task cancelled"));
                     }
                     let block = block.map_err(err)?;
-                    for row in block.rows {
-                        if !tablets.contains(&row.tablet_id) {
-                            continue;
+                    for row in block.rows().map_err(err)? {
+                        if tablets.contains(&row.tablet_id) {
+                            batch.push(row.tablet_id, row.key, row.value);
                         }
-                        pending += row.key.len() + row.value.as_ref().map_or(0, Vec::len);
-                        ops.push(match row.value {
-                            Some(value) => RowOp::Put {
-                                tablet_id: row.tablet_id,
-                                key: row.key,
-                                value,
-                            },
-                            None => RowOp::Delete {
-                                tablet_id: row.tablet_id,
-                                key: row.key,
-                            },
-                        });
                     }
-                    if ops.len() >= APPLY_BATCH_ROWS || pending >= APPLY_BATCH_BYTES {
-                        self.flush_rows(tenant_id, &mut ops, &mut pending)?;
+                    if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+                        self.flush_rows(tenant_id, &mut batch)?;
                     }
                     let _ = progress.send(block.stored_bytes);
                 }
             }
         }
-        self.flush_rows(tenant_id, &mut ops, &mut pending)
+        self.flush_rows(tenant_id, &mut batch)
     }
 
     /// Replays L's archived log in `(from, restore_scn]`, reporting the SCN below which
@@ -446,37 +428,30 @@ impl Deps {
         let entries = archive
             .log_entries(&plan.piece_infos(), ls, Scn(from), plan.restore_scn)
             .map_err(err)?;
-        let mut ops = Vec::with_capacity(APPLY_BATCH_ROWS);
-        let mut pending = 0usize;
+        let mut batch = RowBatch::new();
         let mut last_scn;
         let mut applied = 0u64;
         for entry in entries {
             let entry = entry.map_err(err)?;
-            pending += entry.key.len() + entry.value.len();
-            ops.push(match entry.op {
-                LogOp::Insert | LogOp::Update => RowOp::Put {
-                    tablet_id: entry.tablet_id,
-                    key: entry.key,
-                    value: entry.value,
-                },
-                LogOp::Delete => RowOp::Delete {
-                    tablet_id: entry.tablet_id,
-                    key: entry.key,
-                },
-            });
+            match entry.op {
+                LogOp::Insert | LogOp::Update => {
+                    batch.put(entry.tablet_id, &entry.key, &entry.value)
+                }
+                LogOp::Delete => batch.delete(entry.tablet_id, &entry.key),
+            }
             last_scn = entry.scn.as_u64();
             applied += 1;
-            if ops.len() >= APPLY_BATCH_ROWS || pending >= APPLY_BATCH_BYTES {
+            if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
                 if cancel.is_set() {
                     return Err(err("sub task cancelled"));
                 }
-                self.flush_rows(tenant_id, &mut ops, &mut pending)?;
+                self.flush_rows(tenant_id, &mut batch)?;
                 // Entries at `last_scn` may continue in the next batch, so only what is
                 // strictly below it is known to be complete.
                 let _ = progress.send(last_scn.saturating_sub(1));
             }
         }
-        self.flush_rows(tenant_id, &mut ops, &mut pending)?;
+        self.flush_rows(tenant_id, &mut batch)?;
         let _ = progress.send(plan.restore_scn.as_u64());
         Ok(applied)
     }

@@ -19,7 +19,13 @@ fn start() -> DateTime<Utc> {
 
 fn open_at(path: &Path, clock: Arc<ManualClock>) -> SledCluster {
     let db = sled::open(path).unwrap();
-    SledCluster::new(&db, path.with_extension("rows"), &ClusterConfig::default(), clock).unwrap()
+    SledCluster::new(
+        &db,
+        path.with_extension("rows"),
+        &ClusterConfig::default(),
+        clock,
+    )
+    .unwrap()
 }
 
 fn open(dir: &tempfile::TempDir) -> (SledCluster, Arc<ManualClock>) {

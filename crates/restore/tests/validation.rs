@@ -17,7 +17,13 @@ fn cluster(dir: &tempfile::TempDir) -> SledCluster {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2024, 1, 9, 9, 0, 0).unwrap(),
     ));
-    let cluster = SledCluster::new(&db, dir.path().join("rows"), &ClusterConfig::default(), clock).unwrap();
+    let cluster = SledCluster::new(
+        &db,
+        dir.path().join("rows"),
+        &ClusterConfig::default(),
+        clock,
+    )
+    .unwrap();
     cluster.add_zone("z4", "default").unwrap();
     cluster
         .create_unit_config(&NewUnitConfig {

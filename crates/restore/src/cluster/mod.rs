@@ -13,6 +13,6 @@ pub use model::*;
 pub use rowstore::{RunStats, COMPACT_AT_RUNS, RUN_FORMAT_VERSION};
 pub use service::{RowVisitor, TenantService};
 pub use sled_store::{
-    agent_db_path, agent_rows_path, ClusterConfig, ServerSeed, SledCluster, ZoneSeed, AGENT_DB_FILE,
-    CLUSTER_FORMAT_VERSION, DEFAULT_UNIT_CONFIG,
+    agent_db_path, agent_rows_path, ClusterConfig, ServerSeed, SledCluster, ZoneSeed,
+    AGENT_DB_FILE, CLUSTER_FORMAT_VERSION, DEFAULT_UNIT_CONFIG,
 };

@@ -34,7 +34,7 @@
 //! `crc32` (IEEE, `crc32fast`) covers the records. Opening a run checks the header, the
 //! footer and the file length; reading it to the end checks the row count and the CRC.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ use std::sync::Mutex;
 use tracing::warn;
 
 use super::error::{ClusterError, ClusterResult};
-use super::model::RowOp;
+use super::model::RowBatch;
 
 /// Version of the run file format described in the module docs.
 pub const RUN_FORMAT_VERSION: u32 = 1;
@@ -106,7 +106,6 @@ struct State {
     inflight: BTreeSet<u64>,
     /// Committed runs per tenant, by `lo`.
     tenants: HashMap<u64, BTreeMap<u64, Run>>,
-    compacting: HashSet<u64>,
     /// Counter for unique `dropped-*` names.
     drops: u64,
 }
@@ -125,6 +124,9 @@ pub struct RunStats {
 pub struct RowStore {
     dir: PathBuf,
     state: Mutex<State>,
+    /// Held by a compaction for its whole run and by a drop, so that a compaction never
+    /// commits a merge of runs whose tenant directory was dropped meanwhile.
+    maintenance: Mutex<()>,
 }
 
 impl std::fmt::Debug for State {
@@ -158,8 +160,7 @@ impl RowStore {
                 removed_any = true;
                 continue;
             }
-            let Some(tenant_id) = name.strip_prefix('t').and_then(|t| t.parse::<u64>().ok())
-            else {
+            let Some(tenant_id) = name.strip_prefix('t').and_then(|t| t.parse::<u64>().ok()) else {
                 continue;
             };
             if !keep(tenant_id) {
@@ -182,11 +183,14 @@ impl RowStore {
         Ok(RowStore {
             dir,
             state: Mutex::new(state),
+            maintenance: Mutex::new(()),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn tenant_dir(&self, tenant_id: u64) -> PathBuf {
@@ -197,20 +201,19 @@ impl RowStore {
     ///
     /// # Errors
     /// `InvalidRow` for a key or value of 4 GiB or more; I/O failures.
-    pub fn apply(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
-        if ops.is_empty() {
+    pub fn apply(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<()> {
+        if batch.is_empty() {
             return Ok(());
         }
-        // Sort by (tablet, key), keeping the last op of each key (ops apply in order).
-        let mut order: Vec<u32> = (0..ops.len() as u32).collect();
-        fn key_of(op: &RowOp) -> (u64, &[u8]) {
-            match op {
-                RowOp::Put { tablet_id, key, .. } | RowOp::Delete { tablet_id, key } => {
-                    (*tablet_id, key.as_slice())
-                }
-            }
-        }
-        order.sort_by(|a, b| key_of(&ops[*a as usize]).cmp(&key_of(&ops[*b as usize])));
+        // Sorted by (tablet, key), stable, so that the last change of a key is the last of
+        // its equal run (changes apply in order).
+        let mut order: Vec<u32> = (0..batch.len() as u32).collect();
+        order.sort_by(|a, b| {
+            batch
+                .get(*a as usize)
+                .sort_key()
+                .cmp(&batch.get(*b as usize).sort_key())
+        });
         let seq = {
             let mut state = self.lock();
             let seq = state.next_seq;
@@ -219,22 +222,16 @@ impl RowStore {
             seq
         };
         let written = (|| {
-            let mut writer = RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, seq, seq)?;
+            let mut writer =
+                RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, seq, seq)?;
             for (position, index) in order.iter().enumerate() {
-                let op = &ops[*index as usize];
+                let change = batch.get(*index as usize);
                 if let Some(next) = order.get(position + 1) {
-                    if key_of(&ops[*next as usize]) == key_of(op) {
-                        continue; // a later op of the batch overrides this one
+                    if batch.get(*next as usize).sort_key() == change.sort_key() {
+                        continue; // a later change of the batch overrides this one
                     }
                 }
-                match op {
-                    RowOp::Put {
-                        tablet_id,
-                        key,
-                        value,
-                    } => writer.push(*tablet_id, key, Some(value))?,
-                    RowOp::Delete { tablet_id, key } => writer.push(*tablet_id, key, None)?,
-                }
+                writer.push(change.tablet_id, change.key, change.value)?;
             }
             writer.commit()
         })();
@@ -244,7 +241,7 @@ impl RowStore {
             let run = written?;
             let runs = state.tenants.entry(tenant_id).or_default();
             runs.insert(run.lo, run);
-            runs.len() > COMPACT_AT_RUNS && !state.compacting.contains(&tenant_id)
+            runs.len() > COMPACT_AT_RUNS
         };
         if due {
             if let Err(error) = self.compact(tenant_id) {
@@ -257,27 +254,33 @@ impl RowStore {
 
     /// Merges the tenant's committed runs below every in-flight batch into one run,
     /// dropping overridden versions and tombstones. Returns how many runs were merged
-    /// (0 when there was nothing to do or a compaction of the tenant is running).
+    /// (0 when there was nothing to do or another compaction is running).
     ///
     /// # Errors
     /// I/O failures, a corrupt run.
     pub fn compact(&self, tenant_id: u64) -> ClusterResult<usize> {
+        let _maintenance = match self.maintenance.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(0),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
         let (inputs, readers) = {
-            let mut state = self.lock();
-            if state.compacting.contains(&tenant_id) {
-                return Ok(0);
-            }
+            let state = self.lock();
             let below = state.inflight.first().copied().unwrap_or(u64::MAX);
             let inputs: Vec<Run> = state
                 .tenants
                 .get(&tenant_id)
-                .map(|runs| runs.values().filter(|run| run.hi < below).copied().collect())
+                .map(|runs| {
+                    runs.values()
+                        .filter(|run| run.hi < below)
+                        .copied()
+                        .collect()
+                })
                 .unwrap_or_default();
             if inputs.len() < 2 {
                 return Ok(0);
             }
             let readers = self.open_runs(tenant_id, &inputs)?;
-            state.compacting.insert(tenant_id);
             (inputs, readers)
         };
         let result = (|| {
@@ -293,16 +296,10 @@ impl RowStore {
             })?;
             writer.commit()
         })();
-        let mut state = self.lock();
-        state.compacting.remove(&tenant_id);
         let output = result?;
-        let Some(runs) = state.tenants.get_mut(&tenant_id) else {
-            // Dropped meanwhile: the output went with the directory or is garbage.
-            return Ok(0);
-        };
-        if inputs.iter().any(|run| runs.get(&run.lo) != Some(run)) {
-            return Ok(0);
-        }
+        let mut state = self.lock();
+        // Only this function removes runs other than a drop, which `maintenance` excludes.
+        let runs = state.tenants.entry(tenant_id).or_default();
         for run in &inputs {
             runs.remove(&run.lo);
         }
@@ -326,7 +323,14 @@ impl RowStore {
         let buffer = (MERGE_READ_BUDGET / runs.len().max(1)).clamp(16 << 10, 256 << 10);
         let dir = self.tenant_dir(tenant_id);
         runs.iter()
-            .map(|run| RunReader::open(&dir.join(run_name(run.lo, run.hi, "run")), tenant_id, *run, buffer))
+            .map(|run| {
+                RunReader::open(
+                    &dir.join(run_name(run.lo, run.hi, "run")),
+                    tenant_id,
+                    *run,
+                    buffer,
+                )
+            })
             .collect()
     }
 
@@ -376,6 +380,10 @@ impl RowStore {
     /// # Errors
     /// I/O failures.
     pub fn drop_tenant(&self, tenant_id: u64) -> ClusterResult<()> {
+        let _maintenance = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = self.tenant_dir(tenant_id);
         let doomed = {
             let mut state = self.lock();
@@ -384,9 +392,11 @@ impl RowStore {
                 return Ok(());
             }
             state.drops += 1;
-            let doomed = self
-                .dir
-                .join(format!("dropped-{tenant_id}-{}-{}", std::process::id(), state.drops));
+            let doomed = self.dir.join(format!(
+                "dropped-{tenant_id}-{}-{}",
+                std::process::id(),
+                state.drops
+            ));
             std::fs::rename(&dir, &doomed).map_err(|e| io_error(&dir, e))?;
             sync_dir(&self.dir)?;
             doomed
@@ -470,7 +480,13 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 
 /// Checks a run file's header and footer against its name and length; leaves the file
 /// positioned at the first record.
-fn read_frame(file: &mut File, path: &Path, tenant_id: u64, lo: u64, hi: u64) -> ClusterResult<Footer> {
+fn read_frame(
+    file: &mut File,
+    path: &Path,
+    tenant_id: u64,
+    lo: u64,
+    hi: u64,
+) -> ClusterResult<Footer> {
     let len = file.metadata().map_err(|e| io_error(path, e))?.len();
     if len < HEADER_LEN + FOOTER_LEN {
         return Err(io_error(path, format!("truncated run ({len} bytes)")));
@@ -512,7 +528,11 @@ fn read_frame(file: &mut File, path: &Path, tenant_id: u64, lo: u64, hi: u64) ->
             format!("run format version {version} (expected {RUN_FORMAT_VERSION})"),
         ));
     }
-    let (t, l, h) = (u64_at(&header, 16), u64_at(&header, 24), u64_at(&header, 32));
+    let (t, l, h) = (
+        u64_at(&header, 16),
+        u64_at(&header, 24),
+        u64_at(&header, 32),
+    );
     if (t, l, h) != (tenant_id, lo, hi) {
         return Err(io_error(
             path,
@@ -534,7 +554,13 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    fn create(root: &Path, dir: &Path, tenant_id: u64, lo: u64, hi: u64) -> ClusterResult<RunWriter> {
+    fn create(
+        root: &Path,
+        dir: &Path,
+        tenant_id: u64,
+        lo: u64,
+        hi: u64,
+    ) -> ClusterResult<RunWriter> {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
             sync_dir(root)?;
@@ -594,7 +620,9 @@ impl RunWriter {
         let value = value.unwrap_or_default();
         for part in [&head[..], key, value] {
             self.crc.update(part);
-            self.out.write_all(part).map_err(|e| io_error(&self.tmp, e))?;
+            self.out
+                .write_all(part)
+                .map_err(|e| io_error(&self.tmp, e))?;
         }
         self.records_len += (RECORD_HEADER_LEN + key.len() + value.len()) as u64;
         if value_len == TOMBSTONE {
@@ -685,7 +713,11 @@ impl RunReader {
         if len > self.remaining {
             return Err(self.corrupt("a record runs past the end of the records"));
         }
-        let buffer = if into_value { &mut self.value } else { &mut self.key };
+        let buffer = if into_value {
+            &mut self.value
+        } else {
+            &mut self.key
+        };
         buffer.clear();
         buffer.resize(len as usize, 0);
         self.input
@@ -702,7 +734,9 @@ impl RunReader {
             let crc = std::mem::take(&mut self.crc).finalize();
             let expected = self.footer.rows + self.footer.tombstones;
             if self.seen != expected {
-                return Err(self.corrupt(format!("{} records, the footer says {expected}", self.seen)));
+                return Err(
+                    self.corrupt(format!("{} records, the footer says {expected}", self.seen))
+                );
             }
             if crc != self.footer.crc {
                 return Err(self.corrupt(format!(

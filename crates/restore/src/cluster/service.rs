@@ -3,7 +3,8 @@
 use super::error::ClusterResult;
 use super::model::{
     NewRestoreJob, NewTenant, NewUnitConfig, PartProgress, PoolSpec, ResourcePool, RestoreJob,
-    RestoreJobPatch, RestoreOutcome, RowOp, Server, Tenant, TenantDigest, UnitConfig, Zone,
+    RestoreJobPatch, RestoreOutcome, RowBatch, RowOp, Server, Tenant, TenantDigest, UnitConfig,
+    Zone,
 };
 
 /// A row visitor: `(tablet_id, key, value)`.
@@ -167,11 +168,21 @@ pub trait TenantService: Send + Sync {
 
     // ---- rows ----
 
-    /// Applies `ops` in order as one atomic batch (put = upsert, delete = remove).
+    /// Applies `batch` in order as one atomic, durable batch (put = upsert, delete =
+    /// remove).
     ///
     /// # Errors
-    /// `TenantIdNotFound`, `TenantState` when DROPPING, storage failures.
-    fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()>;
+    /// `TenantIdNotFound`, `TenantState` when DROPPING, `InvalidRow` for a key or value
+    /// of 4 GiB or more, storage failures.
+    fn apply_batch(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<()>;
+
+    /// [`TenantService::apply_batch`] of `ops`.
+    ///
+    /// # Errors
+    /// As [`TenantService::apply_batch`].
+    fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
+        self.apply_batch(tenant_id, &RowBatch::from_ops(ops))
+    }
 
     /// Number of rows of the tenant (a scan).
     ///

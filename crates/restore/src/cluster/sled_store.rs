@@ -336,7 +336,12 @@ impl SledCluster {
     pub fn open(path: impl AsRef<Path>, config: &ClusterConfig) -> ClusterResult<SledCluster> {
         let path = path.as_ref();
         let db = sled::open(path)?;
-        SledCluster::new(&db, path.with_extension("rows"), config, Arc::new(SystemClock))
+        SledCluster::new(
+            &db,
+            path.with_extension("rows"),
+            config,
+            Arc::new(SystemClock),
+        )
     }
 
     /// Merges the tenant's row runs into one (what [`TenantService::apply_rows`] does by
@@ -977,7 +982,7 @@ impl TenantService for SledCluster {
         })
     }
 
-    fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
+    fn apply_batch(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<()> {
         match self.tenant_by_id(tenant_id)? {
             None => return Err(ClusterError::TenantIdNotFound(tenant_id)),
             Some(tenant) if tenant.status == TenantStatus::Dropping => {
@@ -989,7 +994,7 @@ impl TenantService for SledCluster {
             }
             Some(_) => {}
         }
-        self.rows.apply(tenant_id, ops)
+        self.rows.apply(tenant_id, batch)
     }
 
     fn row_count(&self, tenant_id: u64) -> ClusterResult<u64> {
