@@ -342,7 +342,7 @@ impl RowStore {
     pub fn for_each(
         &self,
         tenant_id: u64,
-        visit: &mut dyn FnMut(u64, &[u8], &[u8]),
+        visit: &mut super::service::RowVisitor<'_>,
     ) -> ClusterResult<()> {
         let readers = {
             let state = self.lock();
@@ -543,10 +543,13 @@ fn read_frame(
 }
 
 /// Writes one run: `push` rows in ascending order, then `commit`.
+///
+/// Dropped without a successful `commit`, it removes its `.tmp` file.
 struct RunWriter {
     dir: PathBuf,
     tmp: PathBuf,
-    out: BufWriter<File>,
+    out: Option<BufWriter<File>>,
+    committed: bool,
     crc: crc32fast::Hasher,
     run: Run,
     records_len: u64,
@@ -567,19 +570,11 @@ impl RunWriter {
         }
         let tmp = dir.join(run_name(lo, hi, "tmp"));
         let file = File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut header = Vec::with_capacity(HEADER_LEN as usize);
-        header.extend_from_slice(RUN_MAGIC);
-        header.extend_from_slice(&RUN_FORMAT_VERSION.to_le_bytes());
-        header.extend_from_slice(&0u32.to_le_bytes());
-        header.extend_from_slice(&tenant_id.to_le_bytes());
-        header.extend_from_slice(&lo.to_le_bytes());
-        header.extend_from_slice(&hi.to_le_bytes());
-        out.write_all(&header).map_err(|e| io_error(&tmp, e))?;
-        Ok(RunWriter {
+        let mut writer = RunWriter {
             dir: dir.to_path_buf(),
             tmp,
-            out,
+            out: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            committed: false,
             crc: crc32fast::Hasher::new(),
             run: Run {
                 lo,
@@ -589,7 +584,23 @@ impl RunWriter {
             },
             records_len: 0,
             last: None,
-        })
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(RUN_MAGIC);
+        header.extend_from_slice(&RUN_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&tenant_id.to_le_bytes());
+        header.extend_from_slice(&lo.to_le_bytes());
+        header.extend_from_slice(&hi.to_le_bytes());
+        writer.write(&header)?;
+        Ok(writer)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> ClusterResult<()> {
+        match self.out.as_mut() {
+            Some(out) => out.write_all(bytes).map_err(|e| io_error(&self.tmp, e)),
+            None => Err(io_error(&self.tmp, "run already finished")),
+        }
     }
 
     fn push(&mut self, tablet_id: u64, key: &[u8], value: Option<&[u8]>) -> ClusterResult<()> {
@@ -620,9 +631,7 @@ impl RunWriter {
         let value = value.unwrap_or_default();
         for part in [&head[..], key, value] {
             self.crc.update(part);
-            self.out
-                .write_all(part)
-                .map_err(|e| io_error(&self.tmp, e))?;
+            self.write(part)?;
         }
         self.records_len += (RECORD_HEADER_LEN + key.len() + value.len()) as u64;
         if value_len == TOMBSTONE {
@@ -650,18 +659,30 @@ impl RunWriter {
         footer.extend_from_slice(&self.records_len.to_le_bytes());
         footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
         footer.extend_from_slice(&0u32.to_le_bytes());
-        let tmp = self.tmp.clone();
-        self.out.write_all(&footer).map_err(|e| io_error(&tmp, e))?;
-        let file = self
-            .out
+        self.write(&footer)?;
+        let Some(out) = self.out.take() else {
+            return Err(io_error(&self.tmp, "run already finished"));
+        };
+        let file = out
             .into_inner()
-            .map_err(|e| io_error(&tmp, e.error()))?;
-        file.sync_data().map_err(|e| io_error(&tmp, e))?;
+            .map_err(|e| io_error(&self.tmp, e.error()))?;
+        file.sync_data().map_err(|e| io_error(&self.tmp, e))?;
         drop(file);
         let path = self.dir.join(run_name(self.run.lo, self.run.hi, "run"));
-        std::fs::rename(&tmp, &path).map_err(|e| io_error(&path, e))?;
+        std::fs::rename(&self.tmp, &path).map_err(|e| io_error(&path, e))?;
+        self.committed = true;
         sync_dir(&self.dir)?;
         Ok(self.run)
+    }
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            drop(self.out.take());
+            // Best effort: the next open removes a `.tmp` left behind as well.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -778,12 +799,12 @@ impl RunReader {
     }
 }
 
+/// What [`merge`] calls per key: `(tablet_id, key, newest value or None for a tombstone)`.
+type MergeSink<'a> = dyn FnMut(u64, &[u8], Option<&[u8]>) -> ClusterResult<()> + 'a;
+
 /// Merges `readers` (runs with disjoint sequence ranges), calling `emit` once per key in
 /// ascending order with the newest version (`None` for a tombstone).
-fn merge(
-    mut readers: Vec<RunReader>,
-    emit: &mut dyn FnMut(u64, &[u8], Option<&[u8]>) -> ClusterResult<()>,
-) -> ClusterResult<()> {
+fn merge(mut readers: Vec<RunReader>, emit: &mut MergeSink<'_>) -> ClusterResult<()> {
     let mut live: Vec<usize> = Vec::with_capacity(readers.len());
     let mut still_live: Vec<usize> = Vec::with_capacity(readers.len());
     let mut key: Vec<u8> = Vec::new();
