@@ -159,9 +159,9 @@ impl RestoreAgent {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             RestoreError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
-        // A small page cache instead of sled's default 1 GiB. It does not bound a
-        // restore's RSS by itself (sled's page table and in-memory nodes still grow with
-        // the rows; see docs/performance.md), but the cache is not what makes it fast.
+        // A small page cache instead of sled's default 1 GiB: sled holds the engine's
+        // records and the cluster's metadata; tenant rows live in run files
+        // (`cluster::rowstore`), so nothing in sled grows with the restored data.
         let db = sled::Config::new()
             .path(crate::cluster::agent_db_path(&config.data_dir))
             .cache_capacity(AGENT_DB_CACHE_BYTES)
