@@ -753,7 +753,11 @@ fn any_flipped_byte_of_a_run_is_an_error_never_a_wrong_digest() {
         "only the two runs: {:?}",
         names_in(&fx.tenant_dir(t))
     );
-    assert_row_file_error(&cluster.compact_rows(t).unwrap_err(), &file, "compaction again");
+    assert_row_file_error(
+        &cluster.compact_rows(t).unwrap_err(),
+        &file,
+        "compaction again",
+    );
     assert_eq!(names_in(&fx.tenant_dir(t)).len(), 2);
 
     // Every single byte: an error about the file, or (only for the reserved fields) the
