@@ -17,7 +17,7 @@ use serde::Serialize;
 /// Where the agent keeps its state, and how to print.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Agent data directory; the database is `<DATA_DIR>/obrestore.sled`.
+    /// Agent data directory: the database is `<DATA_DIR>/obrestore.sled`, the rows `<DATA_DIR>/obrestore.rows`.
     #[arg(long, env = "OBAGENT_DATA_DIR", default_value = "obagent-data")]
     pub data_dir: PathBuf,
     /// Print JSON instead of a table.
