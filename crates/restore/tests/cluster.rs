@@ -18,7 +18,20 @@ fn start() -> DateTime<Utc> {
 }
 
 fn open_at(path: &Path, clock: Arc<ManualClock>) -> SledCluster {
-    let db = sled::open(path).unwrap();
+    // sled releases its file lock from a background thread shortly after the last handle
+    // of a database is dropped, so a reopen right after a close may find it still taken.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::open(path) {
+            Err(error)
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => break result.unwrap(),
+        }
+    };
     SledCluster::new(
         &db,
         path.with_extension("rows"),
