@@ -41,6 +41,9 @@ fn try_start(data_dir: &Path, password_file: &Path, root: &Path, listen: &str) -
         .arg("--allow-root")
         .arg(root)
         .env_remove("OBAGENT_PASSWORD")
+        // A few ms per data block, so that the kill below lands inside `Restore data`
+        // however fast the restore has become.
+        .env("OBRESTORE_FAILPOINT_BLOCK_DELAY_MS", "3")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

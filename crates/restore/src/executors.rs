@@ -14,6 +14,7 @@
 //! values, creations carry a creator token), so a restart mid-stage re-runs it safely.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -46,6 +47,33 @@ const APPLY_BATCH_ROWS: usize = 16_384;
 /// (the run file is streamed from it), so this bounds memory per worker; larger batches
 /// mean fewer `fsync`s and fewer runs to merge (`benches/restore_throughput.rs`).
 const APPLY_BATCH_BYTES: usize = 4 << 20;
+
+/// Test failpoint: with `OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=N` in the environment (or
+/// after [`set_block_delay_failpoint`]), `Restore data` sleeps N ms after each data
+/// block, so that a test can reliably act in the middle of the stage however fast the
+/// machine is. Off (0) by default, when it costs one atomic load per block.
+pub const BLOCK_DELAY_FAILPOINT: &str = "OBRESTORE_FAILPOINT_BLOCK_DELAY_MS";
+
+/// `u64::MAX` until first read from the environment.
+static BLOCK_DELAY_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets the [`BLOCK_DELAY_FAILPOINT`] delay for the whole process (0 turns it off).
+pub fn set_block_delay_failpoint(ms: u64) {
+    BLOCK_DELAY_MS.store(ms, Ordering::Relaxed);
+}
+
+fn block_delay() -> Option<std::time::Duration> {
+    let mut ms = BLOCK_DELAY_MS.load(Ordering::Relaxed);
+    if ms == u64::MAX {
+        ms = std::env::var(BLOCK_DELAY_FAILPOINT)
+            .ok()
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .filter(|ms| *ms != u64::MAX)
+            .unwrap_or(0);
+        let _ = BLOCK_DELAY_MS.compare_exchange(u64::MAX, ms, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
 
 /// A cancellation flag the blocking workers poll between blocks.
 #[derive(Clone, Default)]
@@ -407,6 +435,9 @@ impl Deps {
                         self.flush_rows(tenant_id, &mut batch)?;
                     }
                     let _ = progress.send(block.stored_bytes);
+                    if let Some(delay) = block_delay() {
+                        std::thread::sleep(delay);
+                    }
                 }
             }
         }

@@ -5,7 +5,8 @@
 //!
 //! The agent keeps one sled database, `<data dir>/obrestore.sled`
 //! ([`cluster::agent_db_path`]), shared by the DAG engine and the cluster; the
-//! cluster's trees are prefixed `cluster/`.
+//! cluster's trees are prefixed `cluster/`. Restored rows are run files under
+//! `<data dir>/obrestore.rows` ([`cluster::agent_rows_path`]).
 
 pub mod agent;
 pub mod clock;

@@ -292,6 +292,10 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_restore_data_then_rollback() {
+    // 2 ms per data block keeps `Restore data` running long enough to be seen and
+    // cancelled however fast the machine is (the other tests of this binary are only
+    // slowed down by it).
+    obrestore_restore::executors::set_block_delay_failpoint(2);
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
@@ -318,6 +322,7 @@ async fn cancel_during_restore_data_then_rollback() {
     }
     assert!(seen, "Restore data never ran");
     let after = agent.cancel_restore("stop").await.unwrap().unwrap();
+    obrestore_restore::executors::set_block_delay_failpoint(0);
     assert_eq!(after.operator, "ROLLBACK");
     let settled = agent.engine().wait_settled(dag_id).await.unwrap();
     assert_eq!(
