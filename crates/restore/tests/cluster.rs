@@ -1,6 +1,8 @@
 //! The embedded cluster: seeding, capacity, idempotent create/drop, durability across
 //! reopen, rows and digest, restore jobs and history.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,20 +20,7 @@ fn start() -> DateTime<Utc> {
 }
 
 fn open_at(path: &Path, clock: Arc<ManualClock>) -> SledCluster {
-    // sled releases its file lock from a background thread shortly after the last handle
-    // of a database is dropped, so a reopen right after a close may find it still taken.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let db = loop {
-        match sled::open(path) {
-            Err(error)
-                if error.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            result => break result.unwrap(),
-        }
-    };
+    let db = common::retry_while_locked(|| sled::open(path)).unwrap();
     SledCluster::new(
         &db,
         path.with_extension("rows"),

@@ -7,9 +7,11 @@
 //! run files, leftovers of interrupted writes, compactions and drops, and tenant
 //! isolation.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{apply_model, model_rows, Model};
 use obrestore_restore::cluster::digest::digest_rows;
 use obrestore_restore::cluster::{
     ClusterResult, NewTenant, PoolSpec, ReplicaType, Row, RowBatch, RowOp, RunStats, TenantRole,
@@ -18,9 +20,6 @@ use obrestore_restore::cluster::{
 use obrestore_restore::{ClusterConfig, ClusterError, SledCluster, TenantService};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-/// `(tablet_id, key) -> value`: what the tenant's rows must be.
-type Model = BTreeMap<(u64, Vec<u8>), Vec<u8>>;
 
 fn put(tablet_id: u64, key: &[u8], value: &[u8]) -> RowOp {
     RowOp::Put {
@@ -37,23 +36,6 @@ fn del(tablet_id: u64, key: &[u8]) -> RowOp {
     }
 }
 
-fn apply_model(model: &mut Model, ops: &[RowOp]) {
-    for op in ops {
-        match op {
-            RowOp::Put {
-                tablet_id,
-                key,
-                value,
-            } => {
-                model.insert((*tablet_id, key.clone()), value.clone());
-            }
-            RowOp::Delete { tablet_id, key } => {
-                model.remove(&(*tablet_id, key.clone()));
-            }
-        }
-    }
-}
-
 /// Distinct `(tablet_id, key)` of a batch: the versions its run stores.
 fn distinct_keys(ops: &[RowOp]) -> u64 {
     let mut keys = std::collections::BTreeSet::new();
@@ -62,17 +44,6 @@ fn distinct_keys(ops: &[RowOp]) -> u64 {
         keys.insert((*tablet_id, key.clone()));
     }
     keys.len() as u64
-}
-
-fn model_rows(model: &Model) -> Vec<Row> {
-    model
-        .iter()
-        .map(|((tablet_id, key), value)| Row {
-            tablet_id: *tablet_id,
-            key: key.clone(),
-            value: value.clone(),
-        })
-        .collect()
 }
 
 fn scan(cluster: &SledCluster, tenant_id: u64) -> ClusterResult<Vec<Row>> {
@@ -126,23 +97,8 @@ fn check(cluster: &SledCluster, tenant_id: u64, model: &Model, context: &str) {
     );
 }
 
-/// `SledCluster::open`, retried while sled's lock on the database is still held: sled
-/// releases it from a background thread shortly after the last handle is dropped, so a
-/// reopen right after a close (or a child started right after the parent closed) can
-/// find it taken for a moment.
 fn open_cluster(path: &Path) -> ClusterResult<SledCluster> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match SledCluster::open(path, &ClusterConfig::default()) {
-            Err(error)
-                if error.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            result => return result,
-        }
-    }
+    common::retry_while_locked(|| SledCluster::open(path, &ClusterConfig::default()))
 }
 
 /// A cluster in a temporary directory that can be closed and reopened from its files.

@@ -13,6 +13,8 @@
 //! then restarts the child from batch `m + 1`.
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -21,10 +23,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{apply_model, model_rows, Model};
 use obrestore_restore::cluster::digest::digest_rows;
 use obrestore_restore::cluster::{
-    ClusterResult, NewTenant, PoolSpec, ReplicaType, Row, RowOp, TenantDigest, TenantRole,
-    TenantStatus, TenantZone,
+    ClusterResult, NewTenant, PoolSpec, ReplicaType, RowOp, TenantDigest, TenantRole, TenantStatus,
+    TenantZone,
 };
 use obrestore_restore::{ClusterConfig, SledCluster, TenantService};
 use rand::rngs::StdRng;
@@ -38,8 +41,6 @@ const KILLS: usize = 20;
 const KEYS: u64 = 1000;
 const SCRATCH_ROWS: u32 = 50;
 const SIGKILL: i32 = 9;
-
-type Model = BTreeMap<(u64, Vec<u8>), Vec<u8>>;
 
 /// Batch `k` of the main tenant: 200 puts of random keys (values of 1 to 4 KiB that
 /// encode `k`) and 20 deletes, shuffled, so that some keys are put and deleted within
@@ -89,29 +90,8 @@ fn scratch_batch(k: u64) -> Vec<RowOp> {
         .collect()
 }
 
-fn apply_model(model: &mut Model, ops: &[RowOp]) {
-    for op in ops {
-        match op {
-            RowOp::Put {
-                tablet_id,
-                key,
-                value,
-            } => {
-                model.insert((*tablet_id, key.clone()), value.clone());
-            }
-            RowOp::Delete { tablet_id, key } => {
-                model.remove(&(*tablet_id, key.clone()));
-            }
-        }
-    }
-}
-
 fn model_digest(model: &Model) -> TenantDigest {
-    digest_rows(model.iter().map(|((tablet_id, key), value)| Row {
-        tablet_id: *tablet_id,
-        key: key.clone(),
-        value: value.clone(),
-    }))
+    digest_rows(model_rows(model))
 }
 
 fn tenant_spec(name: &str, pool: &str, zone: &str) -> NewTenant {
@@ -150,23 +130,8 @@ fn ensure_tenants(cluster: &SledCluster) -> (u64, u64) {
     (main.id, scratch.id)
 }
 
-/// `SledCluster::open`, retried while sled's lock on the database is still held: sled
-/// releases it from a background thread shortly after the last handle is dropped, so a
-/// reopen right after a close (or a child started right after the parent closed) can
-/// find it taken for a moment.
 fn open_cluster(path: &Path) -> ClusterResult<SledCluster> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match SledCluster::open(path, &ClusterConfig::default()) {
-            Err(error)
-                if error.to_string().contains("could not acquire lock")
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            result => return result,
-        }
-    }
+    common::retry_while_locked(|| SledCluster::open(path, &ClusterConfig::default()))
 }
 
 fn say(line: &str) {

@@ -197,7 +197,7 @@ impl RowStore {
         self.dir.join(format!("t{tenant_id}"))
     }
 
-    /// Applies `ops` in order as one atomic, durable batch (put = upsert, delete = remove).
+    /// Applies `batch` in order as one atomic, durable batch (put = upsert, delete = remove).
     ///
     /// # Errors
     /// `InvalidRow` for a key or value of 4 GiB or more; I/O failures.
