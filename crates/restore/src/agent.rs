@@ -1,20 +1,27 @@
 //! The restore agent: the engine, the embedded cluster and the restore task types wired
-//! together. Binaries (the CLI, the HTTP daemon, the demo) drive restores through it.
+//! together. Binaries (the CLI, the HTTP daemon, the demo) drive restores and tenant
+//! operations through it, so that each policy ("no drop while a restore holds the
+//! tenant", obshell's cancel-restore rules) lives here once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use obrestore_backup::{AllowedRoots, BackupError};
 use obrestore_dag::{
-    AgentInfo, DagDetailDto, Engine, OpenError, OperateError, QueryError, SubmitError,
+    AgentInfo, DagDetailDto, Engine, LockConflict, Maintenance, OpenError, OperateError, Operator,
+    QueryError, State, SubmitError,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::cluster::{ClusterConfig, ClusterError, SledCluster, TenantService};
+use obrestore_dag::record::DagRecord;
+
+use crate::cluster::{ClusterConfig, ClusterError, RestoreJob, SledCluster, Tenant, TenantService};
 use crate::param::{RestoreParam, RestoreParamError};
 
 /// Page cache of the agent's sled database.
 pub const AGENT_DB_CACHE_BYTES: u64 = 16 << 20;
+/// How long cancelling a restore waits for its running steps to stop (obshell: 60 s).
+pub const CANCEL_WAIT: Duration = Duration::from_secs(60);
 
 /// How to open a [`RestoreAgent`].
 #[derive(Debug, Clone)]
@@ -31,100 +38,142 @@ pub struct AgentConfig {
     pub cluster: ClusterConfig,
 }
 
-/// Why a restore request failed.
+/// Why a restore or tenant operation was refused or failed. Typed so that frontends
+/// map it to their own codes (the HTTP layer to obshell's) without reading the text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestoreError {
-    /// A parameter is invalid (400); the message names the field.
+    /// A parameter is invalid; the error names the field.
     #[error(transparent)]
     Param(#[from] RestoreParamError),
-    /// The backup cannot serve the request (400): no usable set, not enough log, bad
+    /// The backup cannot serve the request: no usable set, not enough log, bad
     /// password, unreadable files.
     #[error("{0}")]
     Backup(#[from] BackupError),
-    /// The tenant's restore is already running (409).
-    #[error("a restore of tenant '{tenant}' is already running (dag {holder})")]
-    AlreadyRunning { tenant: String, holder: u64 },
+    /// Another DAG holds the tenant's (or the cluster's) maintenance lock: a restore or
+    /// another tenant operation is running.
+    #[error("{}", under_maintenance(.0))]
+    UnderMaintenance(LockConflict),
+    /// The operation is not allowed on the `sys` tenant.
+    #[error("System tenant is not allowed to perform this operation")]
+    SysTenant,
+    /// The tenant does not exist.
+    #[error("Tenant '{0}' does not exist.")]
+    TenantNotFound(String),
+    /// No restore of the tenant is known (overview).
+    #[error("Element not found: restore task")]
+    NoRestore { tenant: String },
+    /// Cancel restore: the tenant exists and is not being restored.
+    #[error("Tenant '{0}' is not in restore state")]
+    NotRecovering(String),
+    /// Cancel restore: the tenant's last maintenance DAG is not its restore.
+    #[error("there is no restore dag: {0}")]
+    NotRestoreDag(String),
+    /// Cancel restore: the restore's job already finished.
+    #[error("restore task was succeed, can not cancel")]
+    AlreadySucceed,
+    /// The tenant is not in the recycle bin.
+    #[error("Tenant '{0}' does not exist in recyclebin")]
+    NotInRecyclebin(String),
+    /// The cluster refused or failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The engine refused the DAG.
     #[error("engine: {0}")]
     Submit(#[from] SubmitError),
-    #[error("engine: {0}")]
+    /// The engine refused an operator.
+    #[error("{0}")]
     Operate(#[from] OperateError),
+    /// A query of the engine failed.
     #[error("engine: {0}")]
     Query(#[from] QueryError),
+    /// The engine could not open.
     #[error("engine: {0}")]
     Open(#[from] OpenError),
+    /// The agent key could not be read or used.
     #[error("agent key: {0}")]
     Keystore(String),
+    /// An internal fault.
     #[error("internal: {0}")]
     Internal(String),
 }
 
-impl RestoreError {
-    /// The HTTP status an API maps this error to.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            RestoreError::Param(err) => err.http_status(),
-            RestoreError::Backup(_) => 400,
-            RestoreError::AlreadyRunning { .. } => 409,
-            RestoreError::Cluster(err) => err.http_status(),
-            RestoreError::Operate(
-                OperateError::NotAllowed { .. } | OperateError::LockConflict { .. },
-            ) => 409,
-            RestoreError::Query(QueryError::NotFound { .. }) => 404,
-            _ => 500,
+fn under_maintenance(conflict: &LockConflict) -> String {
+    match &conflict.lock {
+        Maintenance::Tenant(tenant) => {
+            format!("Tenant '{tenant}' is under maintenance, please try again later.")
         }
-    }
-
-    /// obshell's dotted error code.
-    pub fn err_code(&self) -> &'static str {
-        match self {
-            RestoreError::Param(err) => err.err_code(),
-            RestoreError::Backup(BackupError::InvalidPassword { .. }) => {
-                "OB.Backup.PasswordInvalid"
-            }
-            RestoreError::Backup(_) => "Common.IllegalArgument",
-            RestoreError::AlreadyRunning { .. } => "Task.Dag.Maintenance.Conflict",
-            RestoreError::Cluster(err) => err.err_code(),
-            RestoreError::Operate(OperateError::NotAllowed { .. }) => {
-                "Task.Dag.Operator.NotAllowed"
-            }
-            RestoreError::Query(QueryError::NotFound { .. }) => "Task.NotFound",
-            _ => "Common.UnexpectedError",
-        }
+        _ => format!(
+            "OceanBase cluster is under maintenance by DAG: {}, please try again later",
+            conflict.holder_name
+        ),
     }
 }
 
-/// `GET /api/v1/tenant/:name/restore/overview`: the fields of CDB_OB_RESTORE_PROGRESS
-/// (running job) or CDB_OB_RESTORE_HISTORY (latest finished one).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl From<LockConflict> for RestoreError {
+    fn from(conflict: LockConflict) -> RestoreError {
+        RestoreError::UnderMaintenance(conflict)
+    }
+}
+
+/// A submit refused for a held lock is [`RestoreError::UnderMaintenance`].
+fn submit_error(err: SubmitError) -> RestoreError {
+    match err {
+        SubmitError::LockConflict(conflict) => RestoreError::UnderMaintenance(conflict),
+        other => RestoreError::Submit(other),
+    }
+}
+
+/// A restore job as `GET /api/v1/tenant/:name/restore/overview` and
+/// `GET /api/v1/restore/tasks` show it (CDB_OB_RESTORE_PROGRESS while it runs,
+/// CDB_OB_RESTORE_HISTORY once finished), with what the job does not carry itself.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RestoreOverview {
-    pub job_id: u64,
-    pub tenant_name: String,
-    pub tenant_id: Option<u64>,
-    pub restore_scn: u64,
-    pub restore_scn_display: String,
-    pub status: String,
-    pub backup_set_list: String,
-    pub backup_piece_list: String,
-    pub ls_count: u64,
-    pub finish_ls_count: u64,
-    pub tablet_count: u64,
-    pub finish_tablet_count: u64,
-    pub total_bytes: u64,
-    pub total_bytes_display: String,
-    pub finish_bytes: u64,
-    pub finish_bytes_display: String,
-    pub recover_scn: u64,
-    pub recover_scn_display: String,
-    pub recover_progress: f64,
-    pub restore_progress: f64,
-    pub start_timestamp: String,
-    pub finish_timestamp: Option<String>,
-    pub comment: String,
-    /// The restore DAG (generic id), when known.
+    pub job: RestoreJob,
+    /// Generic id of the restore DAG, when known.
     pub dag_id: Option<String>,
+}
+
+impl RestoreOverview {
+    /// `YYYY-MM-DD hh:mm:ss.ffffff` of an SCN, "" for 0.
+    pub fn scn_display(scn: u64) -> String {
+        if scn == 0 {
+            String::new()
+        } else {
+            obrestore_backup::Scn(scn).to_string()
+        }
+    }
+
+    /// `finish_bytes / total_bytes` as a percentage with two decimals ("45.10").
+    pub fn restore_progress(&self) -> String {
+        format!("{:.2}", self.job.restore_progress() * 100.0)
+    }
+
+    /// `finish_ls_count / ls_count` as a percentage with two decimals.
+    pub fn recover_progress(&self) -> String {
+        format!("{:.2}", self.job.recover_progress() * 100.0)
+    }
+}
+
+/// Which restore jobs [`RestoreAgent::restore_tasks`] lists (obshell's
+/// `QueryRestoreTasksParam`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestoreTaskFilter {
+    /// Jobs started at or after this time.
+    pub start_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Jobs started at or before this time.
+    pub end_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Upper-case job statuses; empty for all.
+    pub statuses: Vec<String>,
+}
+
+/// What a backup says about the tenant it was taken of
+/// (`POST /api/v1/restore/source-tenant-info`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceTenantInfo {
+    pub tenant_name: String,
+    pub cluster_name: String,
+    pub windows: Vec<obrestore_backup::RestoreWindow>,
 }
 
 /// The engine, the embedded cluster and the restore task types.
@@ -183,7 +232,8 @@ impl RestoreAgent {
             keystore.clone(),
         ));
         let mut registry = obrestore_dag::TaskRegistry::new();
-        crate::executors::register(&mut registry, deps);
+        crate::executors::register(&mut registry, Arc::clone(&deps));
+        crate::tenant_ops::register(&mut registry, deps);
         let store = obrestore_dag::SledStore::from_db(&db)
             .map_err(|e| RestoreError::Internal(e.to_string()))?;
         let engine_config = obrestore_dag::EngineConfig {
@@ -222,19 +272,39 @@ impl RestoreAgent {
         self.cluster.db()
     }
 
-    /// Validates `param` (SPEC §4.1), plans the sources (SPEC §5.3), and submits the
-    /// restore DAG under the tenant's maintenance lock. Returns the DAG without details.
+    /// The tenant maintenance lock's holder, if another DAG holds it now.
+    fn tenant_lock_holder(&self, tenant: &str) -> Result<Option<LockConflict>, RestoreError> {
+        let lock = Maintenance::Tenant(tenant.to_string());
+        Ok(match self.engine.lock_taker(&lock)? {
+            Some((dag, true)) => Some(LockConflict {
+                lock,
+                holder: dag.id,
+                holder_name: dag.name,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Validates `param` (obshell's rules and order, `crate::param`), plans the sources
+    /// (SPEC §5.3), and submits the restore DAG (a cluster DAG) under the tenant's
+    /// maintenance lock. Returns the DAG without details.
+    ///
+    /// A tenant whose lock another DAG holds is refused first, with
+    /// [`RestoreError::UnderMaintenance`]: obshell would validate first and answer
+    /// "tenant exists" for a restore that already created its tenant, which hides the
+    /// reason.
     ///
     /// # Errors
-    /// [`RestoreError::AlreadyRunning`] while the tenant's restore is unfinished, a
-    /// parameter or backup error naming the problem, or an engine failure.
+    /// [`RestoreError::UnderMaintenance`], a parameter or backup error naming the
+    /// problem, or an engine failure.
     ///
     /// # Cancel safety
     /// If dropped after validation, the DAG may or may not have been submitted.
     pub async fn start_restore(&self, param: RestoreParam) -> Result<DagDetailDto, RestoreError> {
-        let tenant = param.restore_tenant_name.clone();
-        if let Some(holder) = self.unfinished_restore_of(&tenant)? {
-            return Err(RestoreError::AlreadyRunning { tenant, holder });
+        if !param.restore_tenant_name.is_empty() {
+            if let Some(conflict) = self.tenant_lock_holder(&param.restore_tenant_name)? {
+                return Err(RestoreError::UnderMaintenance(conflict));
+            }
         }
         let cluster = Arc::clone(&self.cluster);
         let roots = self.roots.clone();
@@ -269,12 +339,13 @@ impl RestoreAgent {
                         }
                     }
                 }
-                let job = crate::executors::new_restore_job(&data, &plan, &validated)?;
+                let task_time = chrono::Utc::now().timestamp();
+                let job = crate::executors::new_restore_job(&data, &plan, &validated, task_time)?;
                 let params = crate::executors::RestoreDagParams {
                     decryption_sealed: (!passwords.is_empty())
                         .then(|| keystore.seal_passwords(&passwords)),
                     restore: validated,
-                    task_time: chrono::Utc::now().timestamp(),
+                    task_time,
                     user_ls: user_ls.into_iter().collect(),
                 };
                 Ok((params, job))
@@ -282,23 +353,32 @@ impl RestoreAgent {
             .await
             .map_err(|e| RestoreError::Internal(e.to_string()))??;
         let spec = crate::executors::restore_dag(&params);
-        let dag_id = match self.engine.submit(spec).await {
-            Ok(id) => id,
-            Err(SubmitError::LockConflict { holder, .. }) => {
-                return Err(RestoreError::AlreadyRunning {
-                    tenant: params.restore.restore_tenant_name,
-                    holder,
-                })
-            }
-            Err(other) => return Err(other.into()),
-        };
+        let dag_id = self.engine.submit(spec).await.map_err(submit_error)?;
         // The overview shows the restore from the moment it is accepted. "Pre restore
         // check" creates the same job (same creator) if this does not get there first.
+        // A job an older restore DAG of the tenant left unfinished is closed: that DAG
+        // released the lock when it failed, and this DAG took it, so the older one can
+        // only be PASSed (its operators are `Task.Expired`).
         let cluster = Arc::clone(&self.cluster);
         let creator = format!("dag:{dag_id}");
+        let tenant = params.restore.restore_tenant_name.clone();
+        let started = tokio::task::spawn_blocking(move || -> Result<(), ClusterError> {
+            if let Some(old) = cluster.active_restore_job(&tenant)? {
+                if old.creator != creator {
+                    let comment = format!("superseded by restore {creator}");
+                    cluster.finish_restore_job(
+                        old.job_id,
+                        crate::cluster::RestoreOutcome::Fail,
+                        Some(&comment),
+                    )?;
+                }
+            }
+            cluster.start_restore_job(&job, &creator).map(|_| ())
+        })
+        .await;
         // Best effort: the DAG exists now, and "Pre restore check" reports any problem.
-        match tokio::task::spawn_blocking(move || cluster.start_restore_job(&job, &creator)).await {
-            Ok(Ok(_)) => {}
+        match started {
+            Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::warn!(dag_id, error = %err, "restore job not created at submit")
             }
@@ -308,7 +388,7 @@ impl RestoreAgent {
         Ok(self.engine.dag_detail(dag_id, false)?)
     }
 
-    /// The id of the tenant's restore DAG that has not succeeded, if any.
+    /// The id of the tenant's newest restore DAG that has not succeeded, if any.
     ///
     /// # Errors
     /// The store cannot be read.
@@ -316,98 +396,322 @@ impl RestoreAgent {
         let name = crate::executors::dag_name(tenant);
         Ok(self
             .engine
-            .records()
-            .all_dags()
-            .map_err(|e| RestoreError::Internal(e.to_string()))?
+            .dags(None)?
             .into_iter()
-            .filter(|dag| dag.name == name && dag.state != obrestore_dag::State::Succeed)
+            .filter(|dag| dag.name == name && dag.state != State::Succeed)
             .map(|dag| dag.id)
             .max())
     }
 
-    /// Cancels the tenant's unfinished restore (if it runs) and rolls it back. `None` when
-    /// there is nothing to cancel.
+    /// The restore DAG that owns `job` (its creator), if it still exists.
+    fn dag_of_job(&self, job: &RestoreJob) -> Result<Option<DagRecord>, RestoreError> {
+        let Some(id) = job
+            .creator
+            .strip_prefix("dag:")
+            .and_then(|id| id.parse::<u64>().ok())
+        else {
+            return Ok(None);
+        };
+        match self.engine.dag_record(id) {
+            Ok(dag) => Ok(Some(dag)),
+            Err(QueryError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The restore job a restore DAG started, running or finished.
+    fn job_of_dag(&self, dag: &DagRecord) -> Result<Option<RestoreJob>, RestoreError> {
+        let creator = format!("dag:{}", dag.id);
+        if let Some(job) = self.cluster.active_restore_job(&restore_tenant_of(dag))? {
+            if job.creator == creator {
+                return Ok(Some(job));
+            }
+        }
+        Ok(self
+            .cluster
+            .restore_history(Some(&restore_tenant_of(dag)))?
+            .into_iter()
+            .rev()
+            .find(|job| job.creator == creator))
+    }
+
+    /// Cancels the tenant's restore and rolls it back, with obshell's rules
+    /// (`executor/ob/cancel_restore.go`): the restore DAG that took the tenant's lock
+    /// last is cancelled (waiting up to [`CANCEL_WAIT`] for it to stop) and rolled back;
+    /// a restore job without an unfinished restore DAG gets a `Cancel restore <tenant>`
+    /// DAG. Returns that DAG (with details), `None` when there is nothing to cancel.
     ///
     /// # Errors
-    /// The engine refuses (for example: activation already ran, so it cannot roll back).
+    /// [`RestoreError::SysTenant`]; [`RestoreError::NotRecovering`] for a tenant that is
+    /// not being restored; [`RestoreError::NotRestoreDag`] when the tenant's last
+    /// maintenance DAG is another operation; [`RestoreError::AlreadySucceed`] when the
+    /// restore job already finished; an engine refusal (e.g. ROLLBACK after the tenant
+    /// was activated).
     ///
     /// # Cancel safety
     /// If dropped, the cancel or the rollback may or may not have been applied.
     pub async fn cancel_restore(&self, tenant: &str) -> Result<Option<DagDetailDto>, RestoreError> {
-        let Some(dag_id) = self.unfinished_restore_of(tenant)? else {
-            return Ok(None);
-        };
-        let dag = self.engine.dag_record(dag_id)?;
-        if !dag.state.is_finished() {
-            match self
-                .engine
-                .operate(dag_id, obrestore_dag::Operator::Cancel)
-                .await
-            {
-                Ok(()) | Err(OperateError::NotAllowed { .. }) => {}
-                Err(other) => return Err(other.into()),
+        if tenant == "sys" {
+            return Err(RestoreError::SysTenant);
+        }
+        let job = self.cluster.active_restore_job(tenant)?;
+        let taker = self
+            .engine
+            .lock_taker(&Maintenance::Tenant(tenant.to_string()))?
+            .map(|(dag, _)| dag);
+        let restore_name = crate::executors::dag_name(tenant);
+        match (job, taker) {
+            (None, None) => self.nothing_to_cancel(tenant),
+            (None, Some(dag)) => {
+                // A restore that ended rolled back has nothing left to cancel.
+                if dag.state == State::Succeed && dag.operator == Operator::Rollback {
+                    return self.nothing_to_cancel(tenant);
+                }
+                if dag.name != restore_name {
+                    return Err(RestoreError::NotRestoreDag(format!(
+                        "{}({}) is not the restore dag",
+                        dag.name,
+                        self.engine.generic_id(&dag)
+                    )));
+                }
+                if self.job_of_dag(&dag)?.is_some() {
+                    return Err(RestoreError::AlreadySucceed);
+                }
+                self.cancel_and_roll_back(dag).await.map(Some)
             }
-            self.engine.wait_settled(dag_id).await?;
+            (Some(job), taker) => {
+                let owner = self.dag_of_job(&job)?;
+                match (owner, taker) {
+                    (Some(owner), _) if owner.state != State::Succeed => {
+                        self.cancel_and_roll_back(owner).await.map(Some)
+                    }
+                    (_, Some(dag)) if dag.state != State::Succeed => {
+                        Err(RestoreError::NotRestoreDag(format!(
+                            "{}({}) is not the restore backup task",
+                            dag.name,
+                            self.engine.generic_id(&dag)
+                        )))
+                    }
+                    // The job's DAG is gone or finished (e.g. passed): cancel the job
+                    // with a DAG of its own.
+                    _ => self.submit_cancel_restore(tenant).await.map(Some),
+                }
+            }
         }
-        let dag = self.engine.dag_record(dag_id)?;
-        if dag.state == obrestore_dag::State::Failed {
-            self.engine
-                .operate(dag_id, obrestore_dag::Operator::Rollback)
-                .await?;
-        }
-        Ok(Some(self.engine.dag_detail(dag_id, false)?))
     }
 
-    /// Progress of the tenant's running restore, else its latest finished one.
+    fn nothing_to_cancel(&self, tenant: &str) -> Result<Option<DagDetailDto>, RestoreError> {
+        if self.cluster.tenant(tenant)?.is_some() {
+            return Err(RestoreError::NotRecovering(tenant.to_string()));
+        }
+        Ok(None)
+    }
+
+    async fn cancel_and_roll_back(&self, dag: DagRecord) -> Result<DagDetailDto, RestoreError> {
+        let id = dag.id;
+        if !dag.state.is_finished() {
+            self.engine.operate(id, Operator::Cancel).await?;
+            // Bounded like obshell's wait; ROLLBACK below refuses a DAG still running.
+            let _ = tokio::time::timeout(CANCEL_WAIT, self.engine.wait_settled(id)).await;
+        }
+        self.engine.operate(id, Operator::Rollback).await?;
+        Ok(self.engine.dag_detail(id, true)?)
+    }
+
+    async fn submit_cancel_restore(&self, tenant: &str) -> Result<DagDetailDto, RestoreError> {
+        let Some(found) = self.cluster.tenant(tenant)? else {
+            return Err(RestoreError::TenantNotFound(tenant.to_string()));
+        };
+        let spec = crate::tenant_ops::cancel_restore_dag(&found);
+        let id = self.engine.submit(spec).await.map_err(submit_error)?;
+        Ok(self.engine.dag_detail(id, false)?)
+    }
+
+    /// Progress of the tenant's running restore, else its latest finished one, with
+    /// obshell's checks (`api/restore_route.go`): not `sys`, the tenant exists.
+    ///
+    /// # Errors
+    /// [`RestoreError::SysTenant`], [`RestoreError::TenantNotFound`],
+    /// [`RestoreError::NoRestore`], or the cluster cannot be read.
+    pub fn restore_overview(&self, tenant: &str) -> Result<RestoreOverview, RestoreError> {
+        if tenant == "sys" {
+            return Err(RestoreError::SysTenant);
+        }
+        if self.cluster.tenant(tenant)?.is_none() {
+            return Err(RestoreError::TenantNotFound(tenant.to_string()));
+        }
+        match self.cluster.restore_overview(tenant)? {
+            Some(job) => Ok(self.overview_of(job)),
+            None => Err(RestoreError::NoRestore {
+                tenant: tenant.to_string(),
+            }),
+        }
+    }
+
+    /// The tenant's running (else latest) restore job, without the tenant checks of
+    /// [`RestoreAgent::restore_overview`] (progress displays while the tenant is not
+    /// created yet).
     ///
     /// # Errors
     /// The cluster cannot be read.
-    pub fn restore_overview(&self, tenant: &str) -> Result<Option<RestoreOverview>, RestoreError> {
-        let Some(job) = self.cluster.restore_overview(tenant)? else {
-            return Ok(None);
-        };
+    pub fn restore_progress(&self, tenant: &str) -> Result<Option<RestoreOverview>, RestoreError> {
+        Ok(self
+            .cluster
+            .restore_overview(tenant)?
+            .map(|job| self.overview_of(job)))
+    }
+
+    fn overview_of(&self, job: RestoreJob) -> RestoreOverview {
         let dag_id = job
             .creator
             .strip_prefix("dag:")
             .and_then(|id| id.parse::<u64>().ok())
-            .map(|id| self.engine.dto().generic_id(id));
-        let display = |scn: u64| {
-            if scn == 0 {
-                String::new()
-            } else {
-                obrestore_backup::Scn(scn).to_string()
+            .map(|id| {
+                self.engine
+                    .dto()
+                    .generic_id(id, obrestore_dag::Scope::Cluster)
+            });
+        RestoreOverview { job, dag_id }
+    }
+
+    /// Running restore jobs, then finished ones (`GET /api/v1/restore/tasks`).
+    ///
+    /// # Errors
+    /// The cluster cannot be read.
+    pub fn restore_tasks(
+        &self,
+        filter: &RestoreTaskFilter,
+    ) -> Result<Vec<RestoreOverview>, RestoreError> {
+        let mut running = Vec::new();
+        for tenant in self.cluster.list_tenants()? {
+            if let Some(job) = self.cluster.active_restore_job(&tenant.name)? {
+                running.push(job);
             }
+        }
+        // Jobs whose tenant does not exist yet or any more.
+        for job in self.cluster.running_restore_jobs()? {
+            if !running.iter().any(|known| known.job_id == job.job_id) {
+                running.push(job);
+            }
+        }
+        running.sort_by_key(|job| job.job_id);
+        let history = self.cluster.restore_history(None)?;
+        Ok(running
+            .into_iter()
+            .chain(history)
+            .filter(|job| {
+                filter.start_time.is_none_or(|from| job.start_time >= from)
+                    && filter.end_time.is_none_or(|to| job.start_time <= to)
+                    && (filter.statuses.is_empty()
+                        || filter
+                            .statuses
+                            .iter()
+                            .any(|status| status == job.status.as_str()))
+            })
+            .map(|job| self.overview_of(job))
+            .collect())
+    }
+
+    /// The tenant a backup was taken of and its restorable windows
+    /// (`POST /api/v1/restore/source-tenant-info`).
+    ///
+    /// # Errors
+    /// A URI outside the allowed roots, an unreadable backup.
+    pub async fn source_tenant_info(
+        &self,
+        data_uri: &str,
+        archive_uri: &str,
+    ) -> Result<SourceTenantInfo, RestoreError> {
+        let roots = self.roots.clone();
+        let (data_uri, archive_uri) = (data_uri.to_string(), archive_uri.to_string());
+        tokio::task::spawn_blocking(move || {
+            let data = obrestore_backup::DataStore::open_uri(&data_uri, &roots)?;
+            let archive = obrestore_backup::ArchiveStore::open_uri(&archive_uri, &roots)?;
+            let windows = obrestore_backup::restore_windows(&data, &archive)?;
+            Ok(SourceTenantInfo {
+                tenant_name: data.format().tenant_name.clone(),
+                cluster_name: data.format().cluster_name.clone(),
+                windows,
+            })
+        })
+        .await
+        .map_err(|e| RestoreError::Internal(e.to_string()))?
+    }
+
+    /// Drops a tenant through a `Drop tenant` DAG (obshell's `DropTenant`): for good,
+    /// with its rows and pools, or into the recycle bin with `need_recycle`. `None`
+    /// when the tenant does not exist. A restore that holds the tenant refuses it with
+    /// [`RestoreError::UnderMaintenance`]; the unfinished job of a failed restore is
+    /// closed as CANCELED by the drop.
+    ///
+    /// # Errors
+    /// [`RestoreError::SysTenant`], [`RestoreError::UnderMaintenance`], engine failures.
+    ///
+    /// # Cancel safety
+    /// If dropped, the DAG may or may not have been submitted.
+    pub async fn drop_tenant(
+        &self,
+        name: &str,
+        need_recycle: bool,
+    ) -> Result<Option<DagDetailDto>, RestoreError> {
+        if name == "sys" {
+            return Err(RestoreError::SysTenant);
+        }
+        let Some(tenant) = self.cluster.tenant(name)? else {
+            return Ok(None);
         };
-        Ok(Some(RestoreOverview {
-            job_id: job.job_id,
-            tenant_name: job.restore_tenant_name.clone(),
-            tenant_id: job.restore_tenant_id,
-            restore_scn: job.restore_scn,
-            restore_scn_display: display(job.restore_scn),
-            status: job.status.to_string(),
-            backup_set_list: job.backup_set_list.join(","),
-            backup_piece_list: job.backup_piece_list.join(","),
-            ls_count: job.ls_count,
-            finish_ls_count: job.finish_ls_count,
-            tablet_count: job.tablet_count,
-            finish_tablet_count: job.finish_tablet_count,
-            total_bytes: job.total_bytes,
-            total_bytes_display: human_bytes(job.total_bytes),
-            finish_bytes: job.finish_bytes,
-            finish_bytes_display: human_bytes(job.finish_bytes),
-            recover_scn: job.recover_scn,
-            recover_scn_display: display(job.recover_scn),
-            recover_progress: if job.ls_count == 0 {
-                0.0
-            } else {
-                job.finish_ls_count as f64 / job.ls_count as f64
-            },
-            restore_progress: job.restore_progress(),
-            start_timestamp: obrestore_dag::dto::format_time(job.start_time),
-            finish_timestamp: job.finish_time.map(obrestore_dag::dto::format_time),
-            comment: job.comment.clone(),
-            dag_id,
-        }))
+        let spec = crate::tenant_ops::drop_tenant_dag(&tenant, need_recycle);
+        let id = self.engine.submit(spec).await.map_err(submit_error)?;
+        Ok(Some(self.engine.dag_detail(id, false)?))
+    }
+
+    /// Tenants in the recycle bin.
+    ///
+    /// # Errors
+    /// The cluster cannot be read.
+    pub fn recycled_tenants(&self) -> Result<Vec<Tenant>, RestoreError> {
+        Ok(self
+            .cluster
+            .list_tenants()?
+            .into_iter()
+            .filter(Tenant::in_recyclebin)
+            .collect())
+    }
+
+    /// Brings a tenant back from the recycle bin (by object or original name), under
+    /// `new_name` or its original name.
+    ///
+    /// # Errors
+    /// [`RestoreError::NotInRecyclebin`], `TenantExists` when the name is taken.
+    pub fn flashback_tenant(
+        &self,
+        name: &str,
+        new_name: Option<&str>,
+    ) -> Result<Tenant, RestoreError> {
+        if self.cluster.recycled_tenant(name)?.is_none() {
+            return Err(RestoreError::NotInRecyclebin(name.to_string()));
+        }
+        Ok(self.cluster.flashback_tenant(name, new_name)?)
+    }
+
+    /// Purges a tenant from the recycle bin through a `Wait tenant purge finished` DAG.
+    /// `None` when no such tenant is in the bin.
+    ///
+    /// # Errors
+    /// [`RestoreError::UnderMaintenance`], engine failures.
+    ///
+    /// # Cancel safety
+    /// If dropped, the DAG may or may not have been submitted.
+    pub async fn purge_recycled_tenant(
+        &self,
+        name: &str,
+    ) -> Result<Option<DagDetailDto>, RestoreError> {
+        let Some(tenant) = self.cluster.recycled_tenant(name)? else {
+            return Ok(None);
+        };
+        let spec = crate::tenant_ops::purge_tenant_dag(&tenant);
+        let id = self.engine.submit(spec).await.map_err(submit_error)?;
+        Ok(Some(self.engine.dag_detail(id, false)?))
     }
 
     /// Stops the engine: running sub-tasks get `grace` to finish, the rest resume at the
@@ -419,6 +723,14 @@ impl RestoreAgent {
         self.engine.shutdown(grace).await;
         let _ = self.db().flush_async().await;
     }
+}
+
+/// The tenant a restore DAG restores (its name is `Restore backup_<tenant>`).
+fn restore_tenant_of(dag: &DagRecord) -> String {
+    dag.name
+        .strip_prefix("Restore backup_")
+        .unwrap_or(&dag.name)
+        .to_string()
 }
 
 /// `1.50 GiB`-style sizes.

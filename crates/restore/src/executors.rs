@@ -23,7 +23,7 @@ use obrestore_backup::{
     SetKey,
 };
 use obrestore_dag::{
-    DagSpec, Flags, Maintenance, NodeSpec, Task, TaskContext, TaskError, TaskRegistry,
+    DagSpec, Flags, Maintenance, NodeSpec, Scope, Task, TaskContext, TaskError, TaskRegistry,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -141,6 +141,7 @@ pub fn dag_name(tenant: &str) -> String {
 pub fn restore_dag(params: &RestoreDagParams) -> DagSpec {
     let restore = &params.restore;
     let mut spec = DagSpec::new(dag_name(&restore.restore_tenant_name))
+        .scope(Scope::Cluster)
         .params(serde_json::to_value(params).unwrap_or(Value::Null))
         .maintenance(Maintenance::Tenant(restore.restore_tenant_name.clone()))
         .pool("restore_data", restore.concurrency.max(1))
@@ -189,7 +190,9 @@ pub fn restore_dag(params: &RestoreDagParams) -> DagSpec {
             NodeSpec::new("Upgrade tenant", UPGRADE),
         ],
     );
-    spec
+    // As obshell's restore context (`FAILURE_EXIT_MAINTENANCE`): a failed restore
+    // releases the tenant lock; an operator takes it back (or finds it `Task.Expired`).
+    spec.map_nodes(NodeSpec::failure_exit_maintenance)
 }
 
 fn groups_key(ls: u64) -> String {
@@ -236,13 +239,14 @@ pub fn register(registry: &mut TaskRegistry, deps: Arc<Deps>) {
         (UPGRADE, Step::Upgrade),
     ];
     for (name, step) in steps {
-        // Activation and upgrade cannot be undone (SPEC §4.3); nothing can be passed.
+        // Activation and upgrade cannot be undone (SPEC §4.3); every step can be
+        // passed, as obshell's restore tasks (`SetCanPass()`).
         let can_rollback = !matches!(step, Step::Activate | Step::Upgrade);
         let flags = Flags {
             can_retry: true,
             can_rollback,
             can_cancel: true,
-            can_pass: false,
+            can_pass: true,
             can_continue: true,
         };
         let deps = Arc::clone(&deps);
@@ -496,6 +500,7 @@ pub fn new_restore_job(
     data: &DataStore,
     plan: &RestorePlan,
     restore: &ValidatedRestore,
+    task_time: i64,
 ) -> Result<NewRestoreJob, BackupError> {
     let mut total_bytes = 0u64;
     let mut tablets = BTreeSet::new();
@@ -518,12 +523,32 @@ pub fn new_restore_job(
         backup_tenant_name: first.as_ref().map(|s| s.tenant_name.clone()),
         backup_tenant_id: first.as_ref().map(|s| s.tenant_id),
         backup_cluster_version: first.as_ref().map(|s| s.cluster_version.clone()),
+        backup_cluster_name: Some(data.format().cluster_name.clone()),
+        restore_option: restore_option(restore, task_time),
         backup_set_list: plan.sets.iter().map(|s| s.backup_dest.clone()).collect(),
         backup_piece_list: plan.pieces.iter().map(|p| p.backup_dest.clone()).collect(),
         ls_count: ls_ids.len() as u64,
         tablet_count: tablets.len() as u64,
         total_bytes,
     })
+}
+
+/// OceanBase's `RESTORE_OPTION` of a restore: `pool_list=..&locality=..&primary_zone=..
+/// &concurrency=..&ha_high_thread_score=..`.
+pub fn restore_option(restore: &ValidatedRestore, task_time: i64) -> String {
+    let pools: Vec<String> = restore
+        .pool_specs(task_time)
+        .into_iter()
+        .map(|pool| pool.name)
+        .collect();
+    format!(
+        "pool_list={}&locality={}&primary_zone={}&concurrency={}&ha_high_thread_score={}",
+        pools.join(","),
+        crate::cluster::locality(&restore.tenant_zones()),
+        restore.primary_zone,
+        restore.concurrency,
+        restore.ha_high_thread_score
+    )
 }
 
 /// Groups L's data files of the chain into connected components of tablets.
@@ -989,7 +1014,7 @@ impl RestoreStep {
                 };
                 let plan = obrestore_backup::plan_restore(&data, &archive, &target, &passwords)
                     .map_err(err)?;
-                let job = new_restore_job(&data, &plan, restore).map_err(err)?;
+                let job = new_restore_job(&data, &plan, restore, params.task_time).map_err(err)?;
                 let job = deps
                     .cluster
                     .start_restore_job(&job, &creator)

@@ -15,9 +15,12 @@ pub mod executors;
 pub mod keystore;
 pub mod param;
 pub mod secret;
+pub mod tenant_ops;
 pub mod verify;
 
-pub use agent::{AgentConfig, RestoreAgent, RestoreError, RestoreOverview};
+pub use agent::{
+    AgentConfig, RestoreAgent, RestoreError, RestoreOverview, RestoreTaskFilter, SourceTenantInfo,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::{ClusterConfig, ClusterError, SledCluster, TenantService};
 pub use param::{

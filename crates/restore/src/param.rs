@@ -1,29 +1,35 @@
 //! `RestoreParam` (the body of `POST /api/v1/tenant/restore`) and its validation.
 //!
-//! Field names are obshell's. [`RestoreParam::validate`] applies SPEC §4.1's defaults
-//! and rules **in SPEC order**, each rule over the whole `zone_list` before the next
-//! rule (so a param breaking two rules always reports the earlier rule):
+//! Field names are obshell's. [`RestoreParam::validate`] applies the defaults and the
+//! rules in obshell's order (`api/restore_route.go`, `param/restore.go`,
+//! `executor/ob/restore.go`, `executor/zone/check.go`), with obshell's messages
+//! (`assets/i18n/error/en.json`):
 //!
-//! 1. tenant name valid and not reserved;
-//! 2. tenant does not exist;
-//! 3. zone_list not empty;
-//! 4. not both timestamp and scn;
-//! 5. ha_high_thread_score, then concurrency, in `0..=100`;
-//! 6. replica_type FULL or READONLY;
-//! 7. no repeated zone;
-//! 8. unit_config_name not empty;
-//! 9. unit_num > 0, then equal in all zones;
-//! 10. zone exists;
-//! 11. unit config exists;
-//! 12. servers in the zone ≥ unit_num;
-//! 13. enough free capacity on those servers;
-//! 14. at least one FULL replica;
-//! 15. primary_zone zones in zone_list and not repeated;
-//! 16. data_backup_uri, then archive_log_uri, of a supported storage type.
+//! 0. binding: `data_backup_uri` and `restore_tenant_name` non-empty, `zone_list` not
+//!    null (every failing field is named);
+//! 1. `restore_tenant_name` is not `sys`;
+//! 2. the tenant does not exist;
+//! 3. `zone_list` is not empty;
+//! 4. defaults: scn 0 / zero time = unset; primary zone "" or any case of `random` →
+//!    `RANDOM`; archive URI = data URI; `ha_high_thread_score` 100;
+//! 5. not both timestamp and scn; 6. `ha_high_thread_score` in `0..=100`;
+//! 7. per zone, every check on zone *i* before zone *i+1*: repeated zone, empty unit
+//!    config name, replica type (FULL or READONLY, any case), `unit_num > 0`, the same
+//!    `unit_num` as the zone before;
+//! 8. per zone: the zone exists, the unit config exists, the zone has `unit_num` servers;
+//! 9. at least one FULL replica;
+//! 10. primary zone: its zones are in `zone_list` and not repeated; its first-priority
+//!     zones are in one region; with zones in several regions, that region has two FULL
+//!     replicas.
 //!
-//! Tenant names follow obshell (`agent/executor/tenant`): letters, digits and
-//! `- _ # ~ +`, no `$`, not `all`/`all_meta`/`all_user` (any case); plus not `sys` (any
-//! case, SPEC) and at most 64 characters (OceanBase's `OB_MAX_TENANT_NAME_LENGTH`).
+//! Then the checks obshell leaves to OceanBase, placed where OceanBase would fail
+//! (creating the pools, then running `ALTER SYSTEM RESTORE`):
+//!
+//! 11. enough free capacity on the zones' servers;
+//! 12. tenant name rules of `executor/tenant` (letters, digits and `- _ # ~ +`, no `$`,
+//!     not `sys`/`all`/`all_meta`/`all_user` in any case, at most 64 characters);
+//! 13. `data_backup_uri`, then `archive_log_uri`, of a supported storage type;
+//! 14. `concurrency` in `0..=100`.
 
 use chrono::{DateTime, FixedOffset};
 use obrestore_backup::{StorageUri, UriError};
@@ -85,8 +91,9 @@ pub struct RestoreParam {
     /// 0 means unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scn: Option<u64>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub zone_list: Vec<ZoneParam>,
+    /// Required: `null` or missing is a binding error, `[]` is "zone list is empty".
+    #[serde(default)]
+    pub zone_list: Option<Vec<ZoneParam>>,
     /// `RANDOM` (default; also for "" and any case of "random") or `z1;z2,z3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_zone: Option<String>,
@@ -269,92 +276,111 @@ impl ValidatedRestore {
     }
 }
 
-/// Why a restore request was refused. Every variant but `Cluster` is a 400 whose
-/// message starts with the field it is about.
+/// Why a restore request was refused: one variant per rule of the module docs, with
+/// obshell's message (`assets/i18n/error/en.json`). [`RestoreParamError::field`] names
+/// the request field.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestoreParamError {
-    #[error("restore_tenant_name: tenant name is empty")]
-    TenantNameEmpty,
-    #[error("restore_tenant_name: tenant name '{name}' is invalid: {reason}")]
-    TenantNameInvalid { name: String, reason: String },
-    #[error("restore_tenant_name: tenant '{name}' already exists")]
+    /// Required fields missing or empty (obshell's `binding:"required"`).
+    #[error("Bind JSON failed: {}", required_message(.fields))]
+    Required { fields: Vec<&'static str> },
+    /// `restore_tenant_name` is `sys`.
+    #[error("System tenant is not allowed to perform this operation")]
+    SysTenant,
+    #[error("Tenant {name} already exists")]
     TenantExists { name: String },
-    #[error("zone_list: zone_list is empty")]
+    #[error("Zone list is empty.")]
     ZoneListEmpty,
-    #[error("timestamp: timestamp and scn cannot be set at the same time")]
+    #[error("The input parameter 'timestamp or scn' is illegal: cannot be set at the same time")]
     TimestampAndScn,
-    #[error("timestamp: '{timestamp}' is outside the SCN range (1970-01-01 to 2262-04-11 UTC)")]
+    #[error("The input parameter 'timestamp' is illegal: '{timestamp}' is outside the SCN range (1970-01-01 to 2262-04-11 UTC)")]
     TimestampOutOfRange { timestamp: String },
-    #[error("ha_high_thread_score: {value} is out of range, should be in [0, 100]")]
+    #[error("The input parameter 'ha_high_thread_score' is illegal: should be in [0, 100]")]
     HaHighThreadScoreOutOfRange { value: i64 },
-    #[error("concurrency: {value} is out of range, should be in [0, 100]")]
-    ConcurrencyOutOfRange { value: i64 },
-    #[error(
-        "zone_list[{index}].replica_type: replica type '{value}' of zone '{zone}' is invalid, should be FULL or READONLY"
-    )]
+    #[error("Zone '{zone}' is repeated.")]
+    ZoneRepeated { index: usize, zone: String },
+    #[error("Unit config name is empty.")]
+    UnitConfigNameEmpty { index: usize, zone: String },
+    #[error("Replica type '{value}' is not supported")]
     ReplicaTypeInvalid {
         index: usize,
         zone: String,
         value: String,
     },
-    #[error("zone_list[{index}].name: zone '{zone}' is repeated")]
-    ZoneRepeated { index: usize, zone: String },
-    #[error("zone_list[{index}].unit_config_name: unit config name of zone '{zone}' is empty")]
-    UnitConfigNameEmpty { index: usize, zone: String },
-    #[error(
-        "zone_list[{index}].unit_num: unit num '{unit_num}' of zone '{zone}' is invalid, should be greater than 0"
-    )]
+    #[error("Unit number '{unit_num}' is invalid: unit num should be greater than 0")]
     UnitNumInvalid {
         index: usize,
         zone: String,
         unit_num: i64,
     },
-    #[error(
-        "zone_list[{index}].unit_num: unit num '{unit_num}' of zone '{zone}' differs from '{expected}' of zone '{first_zone}', it should be the same in all zones"
-    )]
+    /// `unit_num` differs from the zone before (`previous_zone`).
+    #[error("Unit number is inconsistent, should be the same in all zones.")]
     UnitNumInconsistent {
         index: usize,
         zone: String,
         unit_num: i64,
-        first_zone: String,
+        previous_zone: String,
         expected: i64,
     },
-    #[error("zone_list[{index}].name: zone '{zone}' does not exist")]
+    #[error("Zone '{zone}' does not exist")]
     ZoneNotExist { index: usize, zone: String },
-    #[error(
-        "zone_list[{index}].unit_config_name: unit config '{unit_config_name}' does not exist"
-    )]
+    #[error("Unit config '{unit_config_name}' does not exist.")]
     UnitConfigNotExist {
         index: usize,
         unit_config_name: String,
     },
-    #[error(
-        "zone_list[{index}].unit_num: unit num '{unit_num}' is bigger than server num '{servers}' in zone '{zone}'"
-    )]
+    #[error("Unit number '{unit_num}' is bigger than server number '{servers}' in zone '{zone}'.")]
     UnitNumExceedsServers {
         index: usize,
         zone: String,
         unit_num: i64,
         servers: usize,
     },
-    #[error("zone_list[{index}]: machine resource '{zone}' is not enough to hold a new unit")]
-    MachineResourceNotEnough { index: usize, zone: String },
-    #[error("zone_list: at least one zone should have a FULL replica")]
-    NoFullReplica,
-    #[error("primary_zone: primary zone '{primary_zone}' is invalid: {reason}")]
+    #[error("Tenant '{tenant}' has no paxos replica, please check tenant's replica info.")]
+    NoFullReplica { tenant: String },
+    #[error("Primary zone '{primary_zone}' is invalid: {reason}.")]
     PrimaryZoneInvalid {
         primary_zone: String,
         reason: String,
     },
-    #[error("{field}: {source}")]
+    #[error("Primary zone '{primary_zone}' crosses regions, please check tenant's primary zone.")]
+    PrimaryZoneCrossRegion { primary_zone: String },
+    #[error("The region {region} where the first priority of tenant zone is located needs to have at least 2 F replicas. In fact, there are only {full} full replicas.")]
+    PrimaryRegionFullReplicaNotEnough { region: String, full: usize },
+    /// Beyond obshell: OceanBase's `OB_MACHINE_RESOURCE_NOT_ENOUGH` when the pool is
+    /// created.
+    #[error("machine resource '{zone}' is not enough to hold a new unit")]
+    MachineResourceNotEnough { index: usize, zone: String },
+    /// Beyond obshell for a restore (obshell applies these rules to created tenants).
+    #[error("Tenant name '{name}' is invalid: {reason}")]
+    TenantNameInvalid { name: String, reason: String },
+    /// Beyond obshell: a storage type OceanBase cannot restore from here.
+    #[error("The input parameter '{field}' is illegal: {source}")]
     UriInvalid {
         field: &'static str,
         #[source]
         source: UriError,
     },
+    /// Beyond obshell: OceanBase refuses a restore `concurrency` outside `0..=100`.
+    #[error("The input parameter 'concurrency' is illegal: {value} is out of range, should be in [0, 100]")]
+    ConcurrencyOutOfRange { value: i64 },
+    /// Reading the cluster failed.
     #[error("reading the cluster failed: {0}")]
     Cluster(#[from] ClusterError),
+}
+
+/// gin's validation text for the fields, one line each.
+fn required_message(fields: &[&'static str]) -> String {
+    fields
+        .iter()
+        .map(|field| {
+            format!(
+                "Key: '{field}' Error:Field validation for '{field}' failed on the 'required' tag"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl RestoreParamError {
@@ -364,10 +390,11 @@ impl RestoreParamError {
         use RestoreParamError::*;
         let zone_field = |index: &usize, name: &str| format!("zone_list[{index}].{name}");
         Some(match self {
-            TenantNameEmpty | TenantNameInvalid { .. } | TenantExists { .. } => {
+            Required { fields } => fields.first().copied().unwrap_or_default().to_string(),
+            SysTenant | TenantExists { .. } | TenantNameInvalid { .. } => {
                 "restore_tenant_name".to_string()
             }
-            ZoneListEmpty | NoFullReplica => "zone_list".to_string(),
+            ZoneListEmpty | NoFullReplica { .. } => "zone_list".to_string(),
             TimestampAndScn | TimestampOutOfRange { .. } => "timestamp".to_string(),
             HaHighThreadScoreOutOfRange { .. } => "ha_high_thread_score".to_string(),
             ConcurrencyOutOfRange { .. } => "concurrency".to_string(),
@@ -380,53 +407,20 @@ impl RestoreParamError {
             | UnitNumInconsistent { index, .. }
             | UnitNumExceedsServers { index, .. } => zone_field(index, "unit_num"),
             MachineResourceNotEnough { index, .. } => format!("zone_list[{index}]"),
-            PrimaryZoneInvalid { .. } => "primary_zone".to_string(),
+            PrimaryZoneInvalid { .. }
+            | PrimaryZoneCrossRegion { .. }
+            | PrimaryRegionFullReplicaNotEnough { .. } => "primary_zone".to_string(),
             UriInvalid { field, .. } => (*field).to_string(),
             Cluster(_) => return None,
         })
     }
-
-    /// obshell's dotted error code for `error.errCode`.
-    pub fn err_code(&self) -> &'static str {
-        use RestoreParamError::*;
-        match self {
-            TenantNameEmpty => "OB.Tenant.Name.Empty",
-            TenantNameInvalid { .. } => "OB.Tenant.Name.Invalid",
-            TenantExists { .. } => "OB.Tenant.Existed",
-            ZoneListEmpty => "OB.Tenant.ZoneList.Empty",
-            TimestampAndScn
-            | TimestampOutOfRange { .. }
-            | HaHighThreadScoreOutOfRange { .. }
-            | ConcurrencyOutOfRange { .. } => "Common.IllegalArgument",
-            ReplicaTypeInvalid { .. } => "OB.Tenant.Replica.InvalidType",
-            ZoneRepeated { .. } => "OB.Tenant.Zone.Repeated",
-            UnitConfigNameEmpty { .. } => "OB.Resource.UnitConfig.Name.Empty",
-            UnitNumInvalid { .. } => "OB.Tenant.UnitNum.Invalid",
-            UnitNumInconsistent { .. } => "OB.Tenant.UnitNum.Inconsistent",
-            ZoneNotExist { .. } => "OB.Zone.NotExist",
-            UnitConfigNotExist { .. } => "OB.Resource.UnitConfig.NotExist",
-            UnitNumExceedsServers { .. } => "OB.Tenant.UnitNum.ExceedsLimit",
-            MachineResourceNotEnough { .. } => "OB.Tenant.ResourceNotEnough",
-            NoFullReplica => "OB.Tenant.NoPaxosReplica",
-            PrimaryZoneInvalid { .. } => "OB.Tenant.PrimaryZone.Invalid",
-            UriInvalid { .. } => "OB.Storage.URI.Invalid",
-            Cluster(err) => err.err_code(),
-        }
-    }
-
-    /// HTTP status: 400 for every validation error, the cluster error's status otherwise.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            RestoreParamError::Cluster(err) => err.http_status(),
-            _ => 400,
-        }
-    }
 }
 
-/// Checks a tenant name by the rules in the module docs.
+/// Checks a tenant name by the rules of obshell's `executor/tenant` (rule 12 of the
+/// module docs).
 ///
 /// # Errors
-/// `TenantNameEmpty` or `TenantNameInvalid` with the reason.
+/// `TenantNameInvalid` with the reason.
 pub fn check_tenant_name(name: &str) -> Result<(), RestoreParamError> {
     let invalid = |reason: &str| {
         Err(RestoreParamError::TenantNameInvalid {
@@ -435,7 +429,7 @@ pub fn check_tenant_name(name: &str) -> Result<(), RestoreParamError> {
         })
     };
     if name.is_empty() {
-        return Err(RestoreParamError::TenantNameEmpty);
+        return invalid("the name is empty");
     }
     if name.contains('$') {
         return invalid("a tenant name containing '$' is not supported");
@@ -469,16 +463,20 @@ pub fn normalize_primary_zone(primary_zone: Option<&str>) -> String {
     }
 }
 
-fn check_primary_zone(primary_zone: &str, zones: &[String]) -> Result<(), RestoreParamError> {
+/// obshell's `CheckPrimaryZone`: every zone of `primary_zone` is in `zones`, once.
+///
+/// # Errors
+/// `PrimaryZoneInvalid` naming the zone.
+pub fn check_primary_zone(primary_zone: &str, zones: &[String]) -> Result<(), RestoreParamError> {
     if primary_zone == PRIMARY_ZONE_RANDOM {
         return Ok(());
     }
     let mut seen: Vec<&str> = Vec::new();
     for zone in primary_zone.split(';').flat_map(|group| group.split(',')) {
         let reason = if !zones.iter().any(|name| name == zone) {
-            format!("zone '{zone}' is not in zone_list")
+            format!("Zone '{zone}' is not in zone_list")
         } else if seen.contains(&zone) {
-            format!("zone '{zone}' is repeated in primary_zone")
+            format!("Zone '{zone}' is repeated in primary_zone")
         } else {
             seen.push(zone);
             continue;
@@ -491,6 +489,60 @@ fn check_primary_zone(primary_zone: &str, zones: &[String]) -> Result<(), Restor
     Ok(())
 }
 
+/// obshell's `CheckPrimaryZoneAndLocality`: the first-priority zones of the primary
+/// zone lie in one region and, when the locality spans several regions, that region
+/// holds at least two FULL replicas. `locality` is `(zone, replica type, region)`.
+///
+/// # Errors
+/// `PrimaryZoneCrossRegion`, `PrimaryRegionFullReplicaNotEnough`.
+pub fn check_primary_zone_and_locality(
+    primary_zone: &str,
+    locality: &[(String, ReplicaType, String)],
+) -> Result<(), RestoreParamError> {
+    let region_of = |zone: &str| {
+        locality
+            .iter()
+            .find(|(name, _, _)| name == zone)
+            .map(|(_, _, region)| region.as_str())
+            .unwrap_or("")
+    };
+    let first: Vec<&str> = if primary_zone == PRIMARY_ZONE_RANDOM {
+        locality.iter().map(|(zone, _, _)| zone.as_str()).collect()
+    } else {
+        primary_zone
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .collect()
+    };
+    let Some(first_zone) = first.first() else {
+        return Ok(());
+    };
+    let region = region_of(first_zone);
+    if first.iter().any(|zone| region_of(zone) != region) {
+        return Err(RestoreParamError::PrimaryZoneCrossRegion {
+            primary_zone: primary_zone.to_string(),
+        });
+    }
+    if locality.iter().all(|(_, _, other)| other == region) {
+        return Ok(());
+    }
+    let full = locality
+        .iter()
+        .filter(|(_, replica, other)| other == region && *replica == ReplicaType::Full)
+        .count();
+    if full < 2 {
+        return Err(RestoreParamError::PrimaryRegionFullReplicaNotEnough {
+            region: region.to_string(),
+            full,
+        });
+    }
+    Ok(())
+}
+
+/// obshell's `RenderZoneParams` + `CheckReplicaType`: empty → FULL, otherwise
+/// upper-cased FULL or READONLY.
 fn parse_replica_type(index: usize, zone: &ZoneParam) -> Result<ReplicaType, RestoreParamError> {
     let Some(value) = zone
         .replica_type
@@ -502,28 +554,121 @@ fn parse_replica_type(index: usize, zone: &ZoneParam) -> Result<ReplicaType, Res
     match value.to_ascii_uppercase().as_str() {
         "FULL" => Ok(ReplicaType::Full),
         "READONLY" => Ok(ReplicaType::Readonly),
-        _ => Err(RestoreParamError::ReplicaTypeInvalid {
+        upper => Err(RestoreParamError::ReplicaTypeInvalid {
             index,
             zone: zone.name.clone(),
-            value: value.to_string(),
+            value: upper.to_string(),
         }),
     }
 }
 
-fn check_score(
-    value: Option<i64>,
-    error: fn(i64) -> RestoreParamError,
-) -> Result<u32, RestoreParamError> {
-    match value {
-        None => Ok(0),
-        Some(value) if (0..=100).contains(&value) => Ok(value as u32),
-        Some(value) => Err(error(value)),
+/// obshell's `StaticCheckForZoneParams` (rule 7): each zone's checks before the next
+/// zone's. Returns the replica types.
+fn check_zones_static(zones: &[ZoneParam]) -> Result<Vec<ReplicaType>, RestoreParamError> {
+    let mut replica_types = Vec::with_capacity(zones.len());
+    for (index, zone) in zones.iter().enumerate() {
+        if zones[..index]
+            .iter()
+            .any(|earlier| earlier.name == zone.name)
+        {
+            return Err(RestoreParamError::ZoneRepeated {
+                index,
+                zone: zone.name.clone(),
+            });
+        }
+        if zone.unit_config_name.is_empty() {
+            return Err(RestoreParamError::UnitConfigNameEmpty {
+                index,
+                zone: zone.name.clone(),
+            });
+        }
+        replica_types.push(parse_replica_type(index, zone)?);
+        if zone.unit_num <= 0 {
+            return Err(RestoreParamError::UnitNumInvalid {
+                index,
+                zone: zone.name.clone(),
+                unit_num: zone.unit_num,
+            });
+        }
+        if let Some(previous) = index.checked_sub(1).map(|i| &zones[i]) {
+            if zone.unit_num != previous.unit_num {
+                return Err(RestoreParamError::UnitNumInconsistent {
+                    index,
+                    zone: zone.name.clone(),
+                    unit_num: zone.unit_num,
+                    previous_zone: previous.name.clone(),
+                    expected: previous.unit_num,
+                });
+            }
+        }
     }
+    Ok(replica_types)
+}
+
+/// What rule 8 found about one zone.
+struct CheckedZone {
+    region: String,
+    unit_config: UnitConfig,
+    servers: Vec<crate::cluster::Server>,
+}
+
+/// obshell's `CheckZoneParams` (rule 8): per zone, it exists, its unit config exists,
+/// it has `unit_num` servers.
+fn check_zones_in_cluster(
+    zones: &[ZoneParam],
+    cluster: &dyn TenantService,
+) -> Result<Vec<CheckedZone>, RestoreParamError> {
+    let mut checked = Vec::with_capacity(zones.len());
+    for (index, zone) in zones.iter().enumerate() {
+        let Some(found) = cluster.zone(&zone.name)? else {
+            return Err(RestoreParamError::ZoneNotExist {
+                index,
+                zone: zone.name.clone(),
+            });
+        };
+        let Some(unit_config) = cluster.unit_config(&zone.unit_config_name)? else {
+            return Err(RestoreParamError::UnitConfigNotExist {
+                index,
+                unit_config_name: zone.unit_config_name.clone(),
+            });
+        };
+        let servers = cluster.servers_in_zone(&zone.name)?;
+        if (servers.len() as i64) < zone.unit_num {
+            return Err(RestoreParamError::UnitNumExceedsServers {
+                index,
+                zone: zone.name.clone(),
+                unit_num: zone.unit_num,
+                servers: servers.len(),
+            });
+        }
+        checked.push(CheckedZone {
+            region: found.region,
+            unit_config,
+            servers,
+        });
+    }
+    Ok(checked)
 }
 
 impl RestoreParam {
-    /// Applies the defaults and validates against `cluster`, in SPEC §4.1 order (see the
-    /// module docs).
+    /// The fields obshell's JSON binding requires (`binding:"required"`) that are
+    /// missing or empty, in declaration order.
+    pub fn missing_required(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.data_backup_uri.is_empty() {
+            missing.push("data_backup_uri");
+        }
+        if self.restore_tenant_name.is_empty() {
+            missing.push("restore_tenant_name");
+        }
+        if self.zone_list.is_none() {
+            missing.push("zone_list");
+        }
+        missing
+    }
+
+    /// Applies the defaults and validates against `cluster`, in obshell's order (see
+    /// the module docs).
     ///
     /// # Errors
     /// The first rule broken, as a [`RestoreParamError`] naming its field;
@@ -532,18 +677,25 @@ impl RestoreParam {
         self,
         cluster: &dyn TenantService,
     ) -> Result<ValidatedRestore, RestoreParamError> {
-        // 1-2. Tenant name.
-        check_tenant_name(&self.restore_tenant_name)?;
+        // 0. Binding.
+        let missing = self.missing_required();
+        if !missing.is_empty() {
+            return Err(RestoreParamError::Required { fields: missing });
+        }
+        let zones = self.zone_list.clone().unwrap_or_default();
+        // 1-3. Tenant and zone list.
+        if self.restore_tenant_name == "sys" {
+            return Err(RestoreParamError::SysTenant);
+        }
         if cluster.tenant(&self.restore_tenant_name)?.is_some() {
             return Err(RestoreParamError::TenantExists {
                 name: self.restore_tenant_name,
             });
         }
-        // 3. Zones given.
-        if self.zone_list.is_empty() {
+        if zones.is_empty() {
             return Err(RestoreParamError::ZoneListEmpty);
         }
-        // 4. Target.
+        // 4-6. Defaults, target, thread score.
         let target = match (self.timestamp, self.scn.filter(|scn| *scn != 0)) {
             (Some(_), Some(_)) => return Err(RestoreParamError::TimestampAndScn),
             (None, None) => RestoreTarget::Latest,
@@ -558,107 +710,37 @@ impl RestoreParam {
                 RestoreTarget::Timestamp { timestamp, scn }
             }
         };
-        // 5. Thread score, then concurrency.
         let score = match self.ha_high_thread_score {
             None => DEFAULT_HA_HIGH_THREAD_SCORE,
-            Some(value) => check_score(Some(value), |value| {
-                RestoreParamError::HaHighThreadScoreOutOfRange { value }
-            })?,
+            Some(value) if (0..=100).contains(&value) => value as u32,
+            Some(value) => return Err(RestoreParamError::HaHighThreadScoreOutOfRange { value }),
         };
-        let requested_concurrency = check_score(self.concurrency, |value| {
-            RestoreParamError::ConcurrencyOutOfRange { value }
-        })?;
-        // 6. Replica types.
-        let replica_types = self
-            .zone_list
+        // 7-8. Zones.
+        let replica_types = check_zones_static(&zones)?;
+        let checked = check_zones_in_cluster(&zones, cluster)?;
+        // 9. A FULL replica.
+        if !replica_types.contains(&ReplicaType::Full) {
+            return Err(RestoreParamError::NoFullReplica {
+                tenant: self.restore_tenant_name,
+            });
+        }
+        // 10. Primary zone.
+        let primary_zone = normalize_primary_zone(self.primary_zone.as_deref());
+        let zone_names: Vec<String> = zones.iter().map(|zone| zone.name.clone()).collect();
+        check_primary_zone(&primary_zone, &zone_names)?;
+        let locality: Vec<(String, ReplicaType, String)> = zones
             .iter()
-            .enumerate()
-            .map(|(index, zone)| parse_replica_type(index, zone))
-            .collect::<Result<Vec<_>, _>>()?;
-        // 7. Repeated zones.
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            if self.zone_list[..index]
+            .zip(&replica_types)
+            .zip(&checked)
+            .map(|((zone, replica), found)| (zone.name.clone(), *replica, found.region.clone()))
+            .collect();
+        check_primary_zone_and_locality(&primary_zone, &locality)?;
+        // 11. Free capacity (OceanBase, when the pools are created).
+        for (index, (zone, found)) in zones.iter().zip(&checked).enumerate() {
+            let holding = found
+                .servers
                 .iter()
-                .any(|earlier| earlier.name == zone.name)
-            {
-                return Err(RestoreParamError::ZoneRepeated {
-                    index,
-                    zone: zone.name.clone(),
-                });
-            }
-        }
-        // 8. Unit config names given.
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            if zone.unit_config_name.is_empty() {
-                return Err(RestoreParamError::UnitConfigNameEmpty {
-                    index,
-                    zone: zone.name.clone(),
-                });
-            }
-        }
-        // 9. Unit num positive, then the same everywhere.
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            if zone.unit_num <= 0 {
-                return Err(RestoreParamError::UnitNumInvalid {
-                    index,
-                    zone: zone.name.clone(),
-                    unit_num: zone.unit_num,
-                });
-            }
-        }
-        let first = &self.zone_list[0];
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            if zone.unit_num != first.unit_num {
-                return Err(RestoreParamError::UnitNumInconsistent {
-                    index,
-                    zone: zone.name.clone(),
-                    unit_num: zone.unit_num,
-                    first_zone: first.name.clone(),
-                    expected: first.unit_num,
-                });
-            }
-        }
-        // 10. Zones exist.
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            if cluster.zone(&zone.name)?.is_none() {
-                return Err(RestoreParamError::ZoneNotExist {
-                    index,
-                    zone: zone.name.clone(),
-                });
-            }
-        }
-        // 11. Unit configs exist.
-        let mut unit_configs: Vec<UnitConfig> = Vec::with_capacity(self.zone_list.len());
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            match cluster.unit_config(&zone.unit_config_name)? {
-                Some(config) => unit_configs.push(config),
-                None => {
-                    return Err(RestoreParamError::UnitConfigNotExist {
-                        index,
-                        unit_config_name: zone.unit_config_name.clone(),
-                    })
-                }
-            }
-        }
-        // 12. Enough servers.
-        let mut servers_by_zone = Vec::with_capacity(self.zone_list.len());
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            let servers = cluster.servers_in_zone(&zone.name)?;
-            if (servers.len() as i64) < zone.unit_num {
-                return Err(RestoreParamError::UnitNumExceedsServers {
-                    index,
-                    zone: zone.name.clone(),
-                    unit_num: zone.unit_num,
-                    servers: servers.len(),
-                });
-            }
-            servers_by_zone.push(servers);
-        }
-        // 13. Enough free capacity on them.
-        for (index, zone) in self.zone_list.iter().enumerate() {
-            let holding = servers_by_zone[index]
-                .iter()
-                .filter(|server| server.can_hold(&unit_configs[index]))
+                .filter(|server| server.can_hold(&found.unit_config))
                 .count();
             if (holding as i64) < zone.unit_num {
                 return Err(RestoreParamError::MachineResourceNotEnough {
@@ -667,19 +749,8 @@ impl RestoreParam {
                 });
             }
         }
-        // 14. A FULL replica.
-        if !replica_types.contains(&ReplicaType::Full) {
-            return Err(RestoreParamError::NoFullReplica);
-        }
-        // 15. Primary zone.
-        let primary_zone = normalize_primary_zone(self.primary_zone.as_deref());
-        let zone_names: Vec<String> = self
-            .zone_list
-            .iter()
-            .map(|zone| zone.name.clone())
-            .collect();
-        check_primary_zone(&primary_zone, &zone_names)?;
-        // 16. Storage types.
+        // 12-14. What `ALTER SYSTEM RESTORE` refuses.
+        check_tenant_name(&self.restore_tenant_name)?;
         let archive_log_uri = match self.archive_log_uri {
             Some(uri) if !uri.is_empty() => uri,
             _ => self.data_backup_uri.clone(),
@@ -694,11 +765,16 @@ impl RestoreParam {
             field: "archive_log_uri",
             source,
         })?;
+        let requested_concurrency = match self.concurrency {
+            None => 0,
+            Some(value) if (0..=100).contains(&value) => value as u32,
+            Some(value) => return Err(RestoreParamError::ConcurrencyOutOfRange { value }),
+        };
 
         let concurrency = if requested_concurrency == 0 {
-            let max_cpu = unit_configs
+            let max_cpu = checked
                 .iter()
-                .map(|config| config.max_cpu)
+                .map(|found| found.unit_config.max_cpu)
                 .fold(f64::INFINITY, f64::min);
             (max_cpu.ceil() as u32).clamp(1, 100)
         } else {
@@ -709,18 +785,17 @@ impl RestoreParam {
         } else {
             score
         };
-        let zone_list = self
-            .zone_list
+        let zone_list = zones
             .iter()
             .zip(replica_types)
-            .zip(&unit_configs)
-            .map(|((zone, replica_type), config)| ValidatedZone {
+            .zip(&checked)
+            .map(|((zone, replica_type), found)| ValidatedZone {
                 name: zone.name.clone(),
                 replica_type,
                 unit_config_name: zone.unit_config_name.clone(),
                 unit_num: zone.unit_num as u32,
-                unit_max_cpu: config.max_cpu,
-                unit_memory_size: config.memory_size,
+                unit_max_cpu: found.unit_config.max_cpu,
+                unit_memory_size: found.unit_config.memory_size,
             })
             .collect();
         let secrets = RestoreSecrets {
@@ -756,11 +831,11 @@ mod tests {
             ("A-b_c#d~e+f", None),
             ("1abc", None),
             (&"a".repeat(64), None),
-            ("", Some("restore_tenant_name: tenant name is empty")),
-            ("SYS", Some("restore_tenant_name: tenant name 'SYS' is invalid: the name is reserved")),
-            ("all_meta", Some("restore_tenant_name: tenant name 'all_meta' is invalid: the name is reserved")),
-            ("a$b", Some("restore_tenant_name: tenant name 'a$b' is invalid: a tenant name containing '$' is not supported")),
-            ("a b", Some("restore_tenant_name: tenant name 'a b' is invalid: tenant names may only contain letters, numbers, and special characters (- _ # ~ +)")),
+            ("", Some("Tenant name '' is invalid: the name is empty")),
+            ("SYS", Some("Tenant name 'SYS' is invalid: the name is reserved")),
+            ("all_meta", Some("Tenant name 'all_meta' is invalid: the name is reserved")),
+            ("a$b", Some("Tenant name 'a$b' is invalid: a tenant name containing '$' is not supported")),
+            ("a b", Some("Tenant name 'a b' is invalid: tenant names may only contain letters, numbers, and special characters (- _ # ~ +)")),
         ];
         for (name, expected) in cases {
             let got = check_tenant_name(name).err().map(|err| err.to_string());
@@ -769,7 +844,7 @@ mod tests {
         let long = "a".repeat(65);
         assert_eq!(
             check_tenant_name(&long).unwrap_err().to_string(),
-            format!("restore_tenant_name: tenant name '{long}' is invalid: a tenant name is at most 64 characters long")
+            format!("Tenant name '{long}' is invalid: a tenant name is at most 64 characters long")
         );
     }
 

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
-use obrestore_dag::{AgentInfo, Operator, State};
+use obrestore_dag::{AgentInfo, Maintenance, OperateError, Operator, State};
+use obrestore_restore::cluster::RestoreJobStatus;
 use obrestore_restore::{
-    AgentConfig, ClusterConfig, RestoreAgent, RestoreError, RestoreParam, TenantService,
+    AgentConfig, ClusterConfig, RestoreAgent, RestoreError, RestoreParam, RestoreParamError,
+    TenantService,
 };
 use serde_json::json;
 
@@ -64,14 +66,16 @@ async fn restore_and_verify(
 ) -> u64 {
     let dag = agent.start_restore(param).await.unwrap();
     assert_eq!(dag.name, format!("Restore backup_{tenant}"));
+    // A cluster DAG under the tenant's lock, as obshell's restore.
     assert_eq!(
         (dag.maintenance_type, dag.maintenance_key.as_str()),
-        (2, tenant)
+        (3, tenant)
     );
-    let dag_id = agent.engine().decode_id(&dag.id).unwrap();
-    // The overview exists as soon as the restore is accepted.
+    assert!(dag.id.starts_with('1'), "{}", dag.id);
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
+    // The restore job exists as soon as the restore is accepted.
     let early = agent
-        .restore_overview(tenant)
+        .restore_progress(tenant)
         .unwrap()
         .expect("overview right after submit");
     assert_eq!(early.dag_id.as_deref(), Some(dag.id.as_str()));
@@ -83,8 +87,8 @@ async fn restore_and_verify(
         "{}",
         serde_json::to_string_pretty(&detail).unwrap()
     );
-    let overview = agent.restore_overview(tenant).unwrap().unwrap();
-    assert_eq!(overview.status, "SUCCESS");
+    let overview = agent.restore_overview(tenant).unwrap().job;
+    assert_eq!(overview.status, RestoreJobStatus::Success);
     assert_eq!(overview.finish_ls_count, overview.ls_count);
     assert_eq!(overview.finish_bytes, overview.total_bytes);
     let verification = obrestore_restore::verify::verify_tenant(
@@ -207,7 +211,7 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
         .start_restore(param(&summary, "fix", json!({})))
         .await
         .unwrap();
-    let dag_id = agent.engine().decode_id(&dag.id).unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
     let settled = agent.engine().wait_settled(dag_id).await.unwrap();
     assert_eq!(settled.state, State::Failed);
     let detail = agent.engine().dag_detail(dag_id, true).unwrap();
@@ -223,10 +227,19 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
         .any(|l| l.contains("checksum") && l.contains(&victim.display().to_string()));
     assert!(named, "no log names the corrupt file: {logs:#?}");
 
-    // A second restore of the same tenant is refused while this one is unfinished.
+    // The failure released the tenant's lock (obshell's failure_exit_maintenance), so a
+    // second restore of the tenant gets as far as validation: the tenant exists.
+    let (_, held) = agent
+        .engine()
+        .lock_taker(&Maintenance::Tenant("fix".to_string()))
+        .unwrap()
+        .unwrap();
+    assert!(!held);
     match agent.start_restore(param(&summary, "fix", json!({}))).await {
-        Err(err @ RestoreError::AlreadyRunning { .. }) => assert_eq!(err.http_status(), 409),
-        other => panic!("expected 409, got {other:?}"),
+        Err(RestoreError::Param(RestoreParamError::TenantExists { name })) => {
+            assert_eq!(name, "fix")
+        }
+        other => panic!("expected the tenant to exist, got {other:?}"),
     }
 
     std::fs::write(&victim, &original).unwrap();
@@ -239,7 +252,7 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
         agent.engine().wait_settled(dag_id).await.unwrap().state,
         State::Succeed
     );
-    let overview = agent.restore_overview("fix").unwrap().unwrap();
+    let overview = agent.restore_overview("fix").unwrap().job;
     let verification = obrestore_restore::verify::verify_tenant(
         agent.cluster(),
         "fix",
@@ -268,7 +281,7 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
         .start_restore(param(&summary, "gone", json!({})))
         .await
         .unwrap();
-    let dag_id = agent.engine().decode_id(&dag.id).unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
     assert_eq!(
         agent.engine().wait_settled(dag_id).await.unwrap().state,
         State::Failed
@@ -286,8 +299,13 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
     );
     assert!(agent.cluster().tenant("gone").unwrap().is_none());
     assert_eq!(agent.cluster().list_pools().unwrap().len(), pools_before);
-    let overview = agent.restore_overview("gone").unwrap().unwrap();
-    assert_eq!(overview.status, "FAIL");
+    // The tenant is gone, so obshell's overview refuses it; the job ended FAIL.
+    assert!(matches!(
+        agent.restore_overview("gone"),
+        Err(RestoreError::TenantNotFound(_))
+    ));
+    let overview = agent.restore_progress("gone").unwrap().unwrap().job;
+    assert_eq!(overview.status, RestoreJobStatus::Fail);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +322,7 @@ async fn cancel_during_restore_data_then_rollback() {
         .start_restore(param(&summary, "stop", json!({"concurrency": 1})))
         .await
         .unwrap();
-    let dag_id = agent.engine().decode_id(&dag.id).unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
     // Wait for a Restore data node to run, then cancel + roll back through the agent.
     let mut seen = false;
     for _ in 0..4000 {
@@ -321,6 +339,20 @@ async fn cancel_during_restore_data_then_rollback() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(seen, "Restore data never ran");
+    // While the restore holds the tenant, a second one is refused with the lock holder.
+    match agent
+        .start_restore(param(&summary, "stop", json!({})))
+        .await
+    {
+        Err(RestoreError::UnderMaintenance(conflict)) => {
+            assert_eq!(conflict.holder, dag_id);
+            assert_eq!(
+                RestoreError::UnderMaintenance(conflict).to_string(),
+                "Tenant 'stop' is under maintenance, please try again later."
+            );
+        }
+        other => panic!("expected the lock holder, got {other:?}"),
+    }
     let after = agent.cancel_restore("stop").await.unwrap().unwrap();
     obrestore_restore::executors::set_block_delay_failpoint(0);
     assert_eq!(after.operator, "ROLLBACK");
@@ -364,7 +396,7 @@ async fn restore_pools_bound_data_and_replay_concurrency() {
         json!({"concurrency": 2, "ha_high_thread_score": 1}),
     );
     let dag = agent.start_restore(param).await.unwrap();
-    let dag_id = agent.engine().decode_id(&dag.id).unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
     // Count sub-tasks RUNNING at once per kind of node, from the durable event stream.
     let mut running: std::collections::HashMap<&str, std::collections::HashSet<u64>> =
         Default::default();
@@ -413,7 +445,7 @@ async fn restore_pools_bound_data_and_replay_concurrency() {
         "{max:?}"
     );
     assert_eq!(max["ha_high"], 1, "{max:?}");
-    let overview = agent.restore_overview("pools").unwrap().unwrap();
+    let overview = agent.restore_overview("pools").unwrap().job;
     let verification = obrestore_restore::verify::verify_tenant(
         agent.cluster(),
         "pools",
@@ -422,4 +454,137 @@ async fn restore_pools_bound_data_and_replay_concurrency() {
     )
     .unwrap();
     assert!(verification.matches(), "{verification:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_restore_released_to_a_drop_is_expired_and_pass_ends_it() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path(), None);
+    let agent = agent(state.path(), backup.path()).await;
+    let pools_before = agent.cluster().list_pools().unwrap().len();
+    let victim = walk(&summary.archive_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("logstream_1001/log/"))
+        .max()
+        .unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    let dag = agent
+        .start_restore(param(&summary, "stale", json!({})))
+        .await
+        .unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
+    assert_eq!(
+        agent.engine().wait_settled(dag_id).await.unwrap().state,
+        State::Failed
+    );
+    // The failed restore released the tenant: a drop goes through a DAG of its own.
+    let drop = agent.drop_tenant("stale", false).await.unwrap().unwrap();
+    assert_eq!(
+        (drop.name.as_str(), drop.maintenance_type),
+        ("Drop tenant", 3)
+    );
+    let drop_id = agent.engine().find_dag(&drop.id).unwrap().id;
+    let dropped = agent.engine().wait_settled(drop_id).await.unwrap();
+    assert_eq!(
+        (dropped.state, dropped.operator),
+        (State::Succeed, Operator::Run)
+    );
+    assert!(agent.cluster().tenant("stale").unwrap().is_none());
+    assert_eq!(agent.cluster().list_pools().unwrap().len(), pools_before);
+    // The drop closed the restore job.
+    let job = agent.restore_progress("stale").unwrap().unwrap().job;
+    assert_eq!(job.status, RestoreJobStatus::Canceled);
+    // The restore's work is stale now: RETRY and ROLLBACK are Task.Expired.
+    for operator in [Operator::Retry, Operator::Rollback] {
+        match agent.engine().operate(dag_id, operator).await {
+            Err(OperateError::Expired { dag_name, .. }) => {
+                assert_eq!(dag_name, "Restore backup_stale")
+            }
+            other => panic!("{operator}: expected Task.Expired, got {other:?}"),
+        }
+    }
+    // PASS does not take the lock, so it ends the stale DAG.
+    agent
+        .engine()
+        .operate(dag_id, Operator::Pass)
+        .await
+        .unwrap();
+    let passed = agent.engine().dag_record(dag_id).unwrap();
+    assert_eq!(
+        (passed.state, passed.operator),
+        (State::Succeed, Operator::Pass)
+    );
+    // A drop of a missing tenant is nothing to do; sys is refused.
+    assert!(agent.drop_tenant("stale", false).await.unwrap().is_none());
+    assert!(matches!(
+        agent.drop_tenant("sys", false).await,
+        Err(RestoreError::SysTenant)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passing_a_failed_restore_node_continues_downstream() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path(), None);
+    let agent = agent(state.path(), backup.path()).await;
+    // One data file of log stream 1002 goes missing: `Restore data 1002` fails.
+    let victim = walk(&summary.data_dir)
+        .into_iter()
+        .filter(|p| {
+            p.to_string_lossy().contains("logstream_1002")
+                && p.to_string_lossy().contains("macro_block_data")
+        })
+        .max()
+        .unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    let dag = agent
+        .start_restore(param(&summary, "passed", json!({})))
+        .await
+        .unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
+    assert_eq!(
+        agent.engine().wait_settled(dag_id).await.unwrap().state,
+        State::Failed
+    );
+    let nodes = agent
+        .engine()
+        .dag_detail(dag_id, true)
+        .unwrap()
+        .nodes
+        .unwrap();
+    let failed: Vec<_> = nodes.iter().filter(|n| n.state == "FAILED").collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].name, "Restore data 1002");
+    agent.engine().pass_node(failed[0].node_id).await.unwrap();
+    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+    assert_eq!(
+        (settled.state, settled.operator),
+        (State::Succeed, Operator::Run)
+    );
+    let nodes = agent
+        .engine()
+        .dag_detail(dag_id, true)
+        .unwrap()
+        .nodes
+        .unwrap();
+    let status = |name: &str| {
+        let node = nodes.iter().find(|n| n.name == name).unwrap();
+        (node.state.clone(), node.operator.clone())
+    };
+    assert_eq!(
+        status("Restore data 1002"),
+        ("SUCCEED".into(), "PASS".into())
+    );
+    for name in [
+        "Replay log 1002",
+        "Post check",
+        "Activate tenant",
+        "Upgrade tenant",
+    ] {
+        assert_eq!(status(name), ("SUCCEED".into(), "RUN".into()), "{name}");
+    }
+    let tenant = agent.cluster().tenant("passed").unwrap().unwrap();
+    assert_eq!(tenant.role.to_string(), "PRIMARY");
 }

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use obrestore_restore::cluster::ServerSeed;
 use obrestore_restore::cluster::{
     NewTenant, NewUnitConfig, PoolSpec, ReplicaType, TenantRole, TenantStatus, TenantZone, GIB,
 };
 use obrestore_restore::{
-    ClusterConfig, ManualClock, RestoreParam, RestoreSecrets, RestoreTarget, Secret, SledCluster,
-    TenantService, ValidatedRestore, ValidatedZone, ZoneParam,
+    ClusterConfig, ManualClock, RestoreParam, RestoreParamError, RestoreSecrets, RestoreTarget,
+    Secret, SledCluster, TenantService, ValidatedRestore, ValidatedZone, ZoneParam,
 };
 
 fn cluster(dir: &tempfile::TempDir) -> SledCluster {
@@ -80,106 +81,119 @@ fn valid_param() -> RestoreParam {
     RestoreParam {
         data_backup_uri: "file:///backup/data".into(),
         restore_tenant_name: "t1".into(),
-        zone_list: vec![zone("z1"), zone("z2"), zone("z3")],
+        zone_list: Some(vec![zone("z1"), zone("z2"), zone("z3")]),
         ..RestoreParam::default()
     }
 }
 
-type Mutation = fn(&mut RestoreParam);
+/// The zones of a param under mutation.
+fn zones(p: &mut RestoreParam) -> &mut Vec<ZoneParam> {
+    p.zone_list.get_or_insert_with(Vec::new)
+}
 
-/// (slot, mutation, message, field, errCode), in rule order. Mutations of the same
-/// slot touch the same field and are not combined in the order test.
-const CASES: &[(&str, Mutation, &str, &str, &str)] = &[
+type Mutation = fn(&mut RestoreParam);
+type Rule = fn(&RestoreParamError) -> bool;
+
+/// (slot, mutation, message, field, rule), in the order obshell checks them (each
+/// zone's static checks before the next zone's, then each zone's cluster checks), then
+/// our checks that OceanBase would make later. Mutations of the same slot touch the
+/// same field and are not combined in the order test.
+const CASES: &[(&str, Mutation, &str, &str, Rule)] = &[
+    ("data_uri", |p| p.data_backup_uri = String::new(),
+        "Bind JSON failed: Key: 'data_backup_uri' Error:Field validation for 'data_backup_uri' failed on the 'required' tag",
+        "data_backup_uri", |e| matches!(e, RestoreParamError::Required { .. })),
     ("name", |p| p.restore_tenant_name = String::new(),
-        "restore_tenant_name: tenant name is empty",
-        "restore_tenant_name", "OB.Tenant.Name.Empty"),
-    ("name", |p| p.restore_tenant_name = "Sys".into(),
-        "restore_tenant_name: tenant name 'Sys' is invalid: the name is reserved",
-        "restore_tenant_name", "OB.Tenant.Name.Invalid"),
-    ("name", |p| p.restore_tenant_name = "bad name".into(),
-        "restore_tenant_name: tenant name 'bad name' is invalid: tenant names may only contain letters, numbers, and special characters (- _ # ~ +)",
-        "restore_tenant_name", "OB.Tenant.Name.Invalid"),
+        "Bind JSON failed: Key: 'restore_tenant_name' Error:Field validation for 'restore_tenant_name' failed on the 'required' tag",
+        "restore_tenant_name", |e| matches!(e, RestoreParamError::Required { .. })),
+    ("zone_list", |p| p.zone_list = None,
+        "Bind JSON failed: Key: 'zone_list' Error:Field validation for 'zone_list' failed on the 'required' tag",
+        "zone_list", |e| matches!(e, RestoreParamError::Required { .. })),
+    ("name", |p| p.restore_tenant_name = "sys".into(),
+        "System tenant is not allowed to perform this operation",
+        "restore_tenant_name", |e| matches!(e, RestoreParamError::SysTenant)),
     ("name", |p| p.restore_tenant_name = "existing".into(),
-        "restore_tenant_name: tenant 'existing' already exists",
-        "restore_tenant_name", "OB.Tenant.Existed"),
-    ("zone_list", |p| p.zone_list.clear(),
-        "zone_list: zone_list is empty",
-        "zone_list", "OB.Tenant.ZoneList.Empty"),
+        "Tenant existing already exists",
+        "restore_tenant_name", |e| matches!(e, RestoreParamError::TenantExists { .. })),
+    ("zone_list", |p| zones(p).clear(),
+        "Zone list is empty.",
+        "zone_list", |e| matches!(e, RestoreParamError::ZoneListEmpty)),
     ("target", |p| {
         p.scn = Some(1_728_727_696_264_250_400);
         p.timestamp = Some(chrono::DateTime::parse_from_rfc3339("2024-10-12T18:08:16.264+08:00").unwrap());
     },
-        "timestamp: timestamp and scn cannot be set at the same time",
-        "timestamp", "Common.IllegalArgument"),
+        "The input parameter 'timestamp or scn' is illegal: cannot be set at the same time",
+        "timestamp", |e| matches!(e, RestoreParamError::TimestampAndScn)),
     ("score", |p| p.ha_high_thread_score = Some(101),
-        "ha_high_thread_score: 101 is out of range, should be in [0, 100]",
-        "ha_high_thread_score", "Common.IllegalArgument"),
+        "The input parameter 'ha_high_thread_score' is illegal: should be in [0, 100]",
+        "ha_high_thread_score", |e| matches!(e, RestoreParamError::HaHighThreadScoreOutOfRange { value: 101 })),
     ("score", |p| p.ha_high_thread_score = Some(-1),
-        "ha_high_thread_score: -1 is out of range, should be in [0, 100]",
-        "ha_high_thread_score", "Common.IllegalArgument"),
-    ("concurrency", |p| p.concurrency = Some(101),
-        "concurrency: 101 is out of range, should be in [0, 100]",
-        "concurrency", "Common.IllegalArgument"),
-    ("replica", |p| p.zone_list[1].replica_type = Some("learner".into()),
-        "zone_list[1].replica_type: replica type 'learner' of zone 'z2' is invalid, should be FULL or READONLY",
-        "zone_list[1].replica_type", "OB.Tenant.Replica.InvalidType"),
-    ("zone1", |p| p.zone_list[1].name = p.zone_list[0].name.clone(),
-        "zone_list[1].name: zone 'z1' is repeated",
-        "zone_list[1].name", "OB.Tenant.Zone.Repeated"),
-    ("config2", |p| p.zone_list[2].unit_config_name = String::new(),
-        "zone_list[2].unit_config_name: unit config name of zone 'z3' is empty",
-        "zone_list[2].unit_config_name", "OB.Resource.UnitConfig.Name.Empty"),
-    ("unit_num", |p| p.zone_list[0].unit_num = 0,
-        "zone_list[0].unit_num: unit num '0' of zone 'z1' is invalid, should be greater than 0",
-        "zone_list[0].unit_num", "OB.Tenant.UnitNum.Invalid"),
-    ("unit_num", |p| p.zone_list[1].unit_num = p.zone_list[0].unit_num + 1,
-        "zone_list[1].unit_num: unit num '2' of zone 'z2' differs from '1' of zone 'z1', it should be the same in all zones",
-        "zone_list[1].unit_num", "OB.Tenant.UnitNum.Inconsistent"),
-    ("zone2", |p| p.zone_list[2].name = "z9".into(),
-        "zone_list[2].name: zone 'z9' does not exist",
-        "zone_list[2].name", "OB.Zone.NotExist"),
-    ("config1", |p| p.zone_list[1].unit_config_name = "nope".into(),
-        "zone_list[1].unit_config_name: unit config 'nope' does not exist",
-        "zone_list[1].unit_config_name", "OB.Resource.UnitConfig.NotExist"),
-    ("unit_num", |p| p.zone_list.iter_mut().for_each(|z| z.unit_num = 2),
-        "zone_list[0].unit_num: unit num '2' is bigger than server num '1' in zone 'z1'",
-        "zone_list[0].unit_num", "OB.Tenant.UnitNum.ExceedsLimit"),
-    ("config0", |p| p.zone_list[0].unit_config_name = "huge".into(),
-        "zone_list[0]: machine resource 'z1' is not enough to hold a new unit",
-        "zone_list[0]", "OB.Tenant.ResourceNotEnough"),
-    ("replica", |p| p.zone_list.iter_mut().for_each(|z| z.replica_type = Some("READONLY".into())),
-        "zone_list: at least one zone should have a FULL replica",
-        "zone_list", "OB.Tenant.NoPaxosReplica"),
+        "The input parameter 'ha_high_thread_score' is illegal: should be in [0, 100]",
+        "ha_high_thread_score", |e| matches!(e, RestoreParamError::HaHighThreadScoreOutOfRange { value: -1 })),
+    ("unit_num", |p| zones(p)[0].unit_num = 0,
+        "Unit number '0' is invalid: unit num should be greater than 0",
+        "zone_list[0].unit_num", |e| matches!(e, RestoreParamError::UnitNumInvalid { .. })),
+    ("zone1", |p| zones(p)[1].name = "z1".into(),
+        "Zone 'z1' is repeated.",
+        "zone_list[1].name", |e| matches!(e, RestoreParamError::ZoneRepeated { .. })),
+    ("replica", |p| zones(p)[1].replica_type = Some("learner".into()),
+        "Replica type 'LEARNER' is not supported",
+        "zone_list[1].replica_type", |e| matches!(e, RestoreParamError::ReplicaTypeInvalid { .. })),
+    ("unit_num", |p| zones(p)[1].unit_num = 2,
+        "Unit number is inconsistent, should be the same in all zones.",
+        "zone_list[1].unit_num", |e| matches!(e, RestoreParamError::UnitNumInconsistent { .. })),
+    ("config2", |p| zones(p)[2].unit_config_name = String::new(),
+        "Unit config name is empty.",
+        "zone_list[2].unit_config_name", |e| matches!(e, RestoreParamError::UnitConfigNameEmpty { .. })),
+    ("unit_num", |p| zones(p).iter_mut().for_each(|z| z.unit_num = 2),
+        "Unit number '2' is bigger than server number '1' in zone 'z1'.",
+        "zone_list[0].unit_num", |e| matches!(e, RestoreParamError::UnitNumExceedsServers { .. })),
+    ("config1", |p| zones(p)[1].unit_config_name = "nope".into(),
+        "Unit config 'nope' does not exist.",
+        "zone_list[1].unit_config_name", |e| matches!(e, RestoreParamError::UnitConfigNotExist { .. })),
+    ("zone2", |p| zones(p)[2].name = "z9".into(),
+        "Zone 'z9' does not exist",
+        "zone_list[2].name", |e| matches!(e, RestoreParamError::ZoneNotExist { .. })),
+    ("replica", |p| zones(p).iter_mut().for_each(|z| z.replica_type = Some("READONLY".into())),
+        "Tenant 't1' has no paxos replica, please check tenant's replica info.",
+        "zone_list", |e| matches!(e, RestoreParamError::NoFullReplica { .. })),
     ("primary", |p| p.primary_zone = Some("z1;z9".into()),
-        "primary_zone: primary zone 'z1;z9' is invalid: zone 'z9' is not in zone_list",
-        "primary_zone", "OB.Tenant.PrimaryZone.Invalid"),
+        "Primary zone 'z1;z9' is invalid: Zone 'z9' is not in zone_list.",
+        "primary_zone", |e| matches!(e, RestoreParamError::PrimaryZoneInvalid { .. })),
     ("primary", |p| p.primary_zone = Some("z1,z2;z1".into()),
-        "primary_zone: primary zone 'z1,z2;z1' is invalid: zone 'z1' is repeated in primary_zone",
-        "primary_zone", "OB.Tenant.PrimaryZone.Invalid"),
-    ("uri", |p| p.data_backup_uri = String::new(),
-        "data_backup_uri: uri is empty",
-        "data_backup_uri", "OB.Storage.URI.Invalid"),
-    ("uri", |p| p.data_backup_uri = "s3://bucket/data".into(),
-        "data_backup_uri: unsupported storage type 's3' in uri 's3://bucket/data'",
-        "data_backup_uri", "OB.Storage.URI.Invalid"),
-    ("uri", |p| p.archive_log_uri = Some("oss://bucket/clog?host=h".into()),
-        "archive_log_uri: unsupported storage type 'oss' in uri 'oss://bucket/clog?host=h'",
-        "archive_log_uri", "OB.Storage.URI.Invalid"),
+        "Primary zone 'z1,z2;z1' is invalid: Zone 'z1' is repeated in primary_zone.",
+        "primary_zone", |e| matches!(e, RestoreParamError::PrimaryZoneInvalid { .. })),
+    ("config0", |p| zones(p)[0].unit_config_name = "huge".into(),
+        "machine resource 'z1' is not enough to hold a new unit",
+        "zone_list[0]", |e| matches!(e, RestoreParamError::MachineResourceNotEnough { .. })),
+    ("name", |p| p.restore_tenant_name = "Sys".into(),
+        "Tenant name 'Sys' is invalid: the name is reserved",
+        "restore_tenant_name", |e| matches!(e, RestoreParamError::TenantNameInvalid { .. })),
+    ("name", |p| p.restore_tenant_name = "bad name".into(),
+        "Tenant name 'bad name' is invalid: tenant names may only contain letters, numbers, and special characters (- _ # ~ +)",
+        "restore_tenant_name", |e| matches!(e, RestoreParamError::TenantNameInvalid { .. })),
+    ("data_uri", |p| p.data_backup_uri = "s3://bucket/data".into(),
+        "The input parameter 'data_backup_uri' is illegal: unsupported storage type 's3' in uri 's3://bucket/data'",
+        "data_backup_uri", |e| matches!(e, RestoreParamError::UriInvalid { field: "data_backup_uri", .. })),
+    ("archive_uri", |p| p.archive_log_uri = Some("oss://bucket/clog?host=h".into()),
+        "The input parameter 'archive_log_uri' is illegal: unsupported storage type 'oss' in uri 'oss://bucket/clog?host=h'",
+        "archive_log_uri", |e| matches!(e, RestoreParamError::UriInvalid { field: "archive_log_uri", .. })),
+    ("concurrency", |p| p.concurrency = Some(101),
+        "The input parameter 'concurrency' is illegal: 101 is out of range, should be in [0, 100]",
+        "concurrency", |e| matches!(e, RestoreParamError::ConcurrencyOutOfRange { value: 101 })),
 ];
 
 #[test]
-fn every_rule_reports_its_message_field_and_code() {
+fn every_rule_reports_its_message_field_and_variant() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(&dir);
     assert!(valid_param().validate(&cluster).is_ok());
-    for (_, mutate, message, field, code) in CASES {
+    for (_, mutate, message, field, rule) in CASES {
         let mut param = valid_param();
         mutate(&mut param);
         let err = param.validate(&cluster).unwrap_err();
         assert_eq!(err.to_string(), *message);
         assert_eq!(err.field().as_deref(), Some(*field), "{message}");
-        assert_eq!(err.err_code(), *code, "{message}");
-        assert_eq!(err.http_status(), 400, "{message}");
+        assert!(rule(&err), "{message}: got {err:?}");
     }
 }
 
@@ -188,7 +202,7 @@ fn a_param_breaking_two_rules_reports_the_earlier_one() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(&dir);
     let mut pairs = 0;
-    for (earlier_index, (earlier_slot, earlier, message, field, code)) in CASES.iter().enumerate() {
+    for (earlier_index, (earlier_slot, earlier, message, field, rule)) in CASES.iter().enumerate() {
         for (later_slot, later, later_message, _, _) in &CASES[earlier_index + 1..] {
             if earlier_slot == later_slot {
                 continue;
@@ -197,17 +211,83 @@ fn a_param_breaking_two_rules_reports_the_earlier_one() {
             later(&mut param);
             earlier(&mut param);
             let err = param.validate(&cluster).unwrap_err();
-            // The rule is identified by field and code; the text may name a zone the
+            // The rule is identified by field and variant; the text may name a zone the
             // later mutation renamed.
-            assert_eq!(
-                (err.field().as_deref(), err.err_code()),
-                (Some(*field), *code),
+            assert!(
+                err.field().as_deref() == Some(*field) && rule(&err),
                 "{message} combined with {later_message}: got {err}"
             );
             pairs += 1;
         }
     }
-    assert_eq!(pairs, 261);
+    assert_eq!(pairs, 307);
+}
+
+#[test]
+fn every_failing_required_field_is_named_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster(&dir);
+    let err = RestoreParam::default().validate(&cluster).unwrap_err();
+    match &err {
+        RestoreParamError::Required { fields } => assert_eq!(
+            fields,
+            &["data_backup_uri", "restore_tenant_name", "zone_list"]
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        err.to_string().lines().count(),
+        3,
+        "one line per field: {err}"
+    );
+}
+
+#[test]
+fn primary_zone_regions_follow_obshell() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster(&dir);
+    cluster.add_zone("z5", "r2").unwrap();
+    cluster
+        .add_server(
+            "z5",
+            &ServerSeed {
+                ip: "127.0.0.1".into(),
+                port: 2890,
+                cpu_capacity: 16.0,
+                memory_capacity: 64 * GIB,
+            },
+        )
+        .unwrap();
+    let mut param = valid_param();
+    zones(&mut param).push(zone("z5"));
+    // The first-priority zones must be in one region.
+    param.primary_zone = Some("z1,z5;z2".into());
+    let err = param.clone().validate(&cluster).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Primary zone 'z1,z5;z2' crosses regions, please check tenant's primary zone."
+    );
+    assert!(matches!(
+        err,
+        RestoreParamError::PrimaryZoneCrossRegion { .. }
+    ));
+    // With two regions, the primary region needs two FULL replicas.
+    param.primary_zone = Some("z1".into());
+    assert!(param.clone().validate(&cluster).is_ok());
+    zones(&mut param)[1].replica_type = Some("READONLY".into());
+    zones(&mut param)[2].replica_type = Some("READONLY".into());
+    let err = param.clone().validate(&cluster).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "The region default where the first priority of tenant zone is located needs to have at least 2 F replicas. In fact, there are only 1 full replicas."
+    );
+    assert_eq!(err.field().as_deref(), Some("primary_zone"));
+    // RANDOM over two regions is cross-region.
+    param.primary_zone = None;
+    assert!(matches!(
+        param.validate(&cluster).unwrap_err(),
+        RestoreParamError::PrimaryZoneCrossRegion { .. }
+    ));
 }
 
 #[test]
@@ -226,10 +306,10 @@ fn capacity_rule_follows_allocations() {
         })
         .unwrap();
     let mut param = valid_param();
-    param.zone_list = vec![ZoneParam {
+    param.zone_list = Some(vec![ZoneParam {
         unit_config_name: "half".into(),
         ..zone("z2")
-    }];
+    }]);
     assert!(param.clone().validate(&cluster).is_ok());
     cluster
         .create_pools(
@@ -257,7 +337,7 @@ fn capacity_rule_follows_allocations() {
         .unwrap();
     assert_eq!(
         param.validate(&cluster).unwrap_err().to_string(),
-        "zone_list[0]: machine resource 'z2' is not enough to hold a new unit"
+        "machine resource 'z2' is not enough to hold a new unit"
     );
 }
 
@@ -266,10 +346,10 @@ fn zone_without_servers_exceeds_limit() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(&dir);
     let mut param = valid_param();
-    param.zone_list = vec![zone("z4")];
+    param.zone_list = Some(vec![zone("z4")]);
     assert_eq!(
         param.validate(&cluster).unwrap_err().to_string(),
-        "zone_list[0].unit_num: unit num '1' is bigger than server num '0' in zone 'z4'"
+        "Unit number '1' is bigger than server number '0' in zone 'z4'."
     );
 }
 
@@ -278,7 +358,7 @@ fn defaults_are_applied() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(&dir);
     let mut param = valid_param();
-    param.zone_list[2].replica_type = Some("readonly".into());
+    zones(&mut param)[2].replica_type = Some("readonly".into());
     param.primary_zone = Some("Random".into());
     param.scn = Some(0);
     param.decryption = vec![Secret::new("pw1"), Secret::new("pw2")];
@@ -426,7 +506,8 @@ fn json_uses_obshell_names_and_the_time_stamp_alias() {
     )
     .unwrap();
     assert_eq!(param.timestamp, None);
-    assert!(param.zone_list.is_empty());
+    // `null` is "missing" (a binding error), unlike `[]`.
+    assert!(param.zone_list.is_none());
     let bad = serde_json::from_str::<RestoreParam>(r#"{"timestamp":"yesterday"}"#).unwrap_err();
     assert!(
         bad.to_string()
@@ -440,7 +521,7 @@ fn tenant_zone_locality_of_validated_restore() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(&dir);
     let mut param = valid_param();
-    param.zone_list[1].replica_type = Some("READONLY".into());
+    zones(&mut param)[1].replica_type = Some("READONLY".into());
     param.primary_zone = Some("z1;z3".into());
     let validated = param.validate(&cluster).unwrap();
     let tenant = validated.restoring_tenant(vec!["p1".into()], "4.2.1.0");
