@@ -64,6 +64,10 @@ pub struct GenerateArgs {
     /// Tenant creation time (RFC 3339); default 2024-04-01T00:00:00Z.
     #[arg(long)]
     start: Option<String>,
+    /// The tenant's system time zone recorded in the backup, a UTC offset such as +08:00
+    /// or -05:00; a restore timestamp without an offset is read in it.
+    #[arg(long, default_value = "+08:00", allow_hyphen_values = true)]
+    time_zone: String,
     #[arg(long, default_value = "obcluster")]
     cluster_name: String,
     #[arg(long, default_value_t = 1_704_259_760)]
@@ -166,6 +170,7 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     config.tenant_name = args.tenant_name;
     config.overwrite = args.force;
     config.delete_pieces = args.delete_pieces;
+    config.time_zone = args.time_zone.parse().context("--time-zone")?;
     if let Some(start) = &args.start {
         config.base_scn = Scn::from_timestamp(start)?;
     }
@@ -215,6 +220,7 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let summary = obrestore_backup::generate(&config).context("generating the backup failed")?;
     println!("data backup uri:  {}", summary.data_uri);
     println!("archive log uri:  {}", summary.archive_uri);
+    println!("time zone:        {}", config.time_zone);
     println!(
         "truth workload:   {}",
         summary

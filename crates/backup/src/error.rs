@@ -71,12 +71,20 @@ pub enum BackupError {
     /// An encrypted set is read without a key, or a key of another set is given.
     #[error("backup set {set_id} is encrypted: a decryption key is required")]
     KeyRequired { set_id: u64 },
-    /// OB_BACKUP_INVALID_PASSWORD: no given password matches a chosen encrypted set.
+    /// OB_BACKUP_INVALID_PASSWORD: no given password matches an encrypted set that the
+    /// planner's scan visits (not only the sets it keeps, as in OceanBase), or that a
+    /// reader is asked to unlock.
     #[error("backup set password is invalid")]
     InvalidPassword { set_id: u64 },
-    /// No usable backup set for the target (OceanBase's wording).
-    #[error("no full backup set can be used to restore to given time, minimum restorable time is {}", display_opt(.min_restorable))]
-    NoFullBackupSet { min_restorable: Option<Scn> },
+    /// OB_RESTORE_SOURCE_NOT_ENOUGH with usable FULL sets: none of them starts early enough
+    /// for the target. `min_restorable` is the smallest `min_restore_scn` of the usable
+    /// (SUCCESS and AVAILABLE) FULL sets (OceanBase's wording).
+    #[error("no full backup set can be used to restore to given time, minimum restorable time is {min_restorable}")]
+    NoFullBackupSet { min_restorable: Scn },
+    /// OB_RESTORE_SOURCE_NOT_ENOUGH without any usable (SUCCESS and AVAILABLE) FULL set in
+    /// the destination (OceanBase's wording, `rootserver/restore/ob_restore_util.cpp`).
+    #[error("no full backup set exists")]
+    NoFullBackupSetExists,
     /// The archive has no piece that covers `restore_start_scn`.
     #[error("no enough log for restore")]
     NoEnoughLog,
@@ -86,16 +94,12 @@ pub enum BackupError {
     /// A target timestamp could not be parsed or converted to an SCN.
     #[error("invalid restore target '{input}': {reason}")]
     InvalidTarget { input: String, reason: String },
+    /// A time zone is not a UTC offset `±hh:mm` within OceanBase's range (-12:59 to +13:00).
+    #[error("invalid time zone '{input}': {reason}")]
+    InvalidTimeZone { input: String, reason: String },
     /// Generator configuration that cannot be satisfied.
     #[error("invalid generator config: {0}")]
     InvalidConfig(String),
-}
-
-fn display_opt(scn: &Option<Scn>) -> String {
-    match scn {
-        Some(scn) => scn.to_string(),
-        None => "unknown (no usable full backup set)".to_string(),
-    }
 }
 
 /// Result alias of the crate.

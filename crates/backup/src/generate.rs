@@ -24,7 +24,7 @@ use crate::meta::{
     ListingMarker, LsAttr, LsAttrInfo, LsId, MacroRangeEntry, MacroRangeIndex, PieceInfo,
     PieceStatus, SetStatus, TabletId, TenantArchivePieceInfos, TenantBackupSetInfos,
 };
-use crate::scn::Scn;
+use crate::scn::{Scn, UtcOffset};
 use crate::truth::TruthWriter;
 use crate::uri::StorageUri;
 
@@ -82,6 +82,9 @@ pub struct GenerateConfig {
     pub log_file_bytes: u64,
     pub block_bytes: usize,
     pub kdf_iterations: u32,
+    /// The tenant's system time zone, recorded in both `format.obbak` files; restore
+    /// planning reads a timestamp without an offset in it. Default `+08:00`.
+    pub time_zone: UtcOffset,
     /// Remove existing `data`, `clog` and `truth` directories first.
     pub overwrite: bool,
 }
@@ -91,7 +94,7 @@ pub const DEFAULT_BASE_SCN: Scn = Scn(1_711_929_600 * NANOS_PER_SEC);
 
 impl GenerateConfig {
     /// Demo defaults: 256 MiB, seed 42, LS 1 + 3 user LS × 4 tablets, 48 h of workload,
-    /// 6 h pieces, sets FULL, INC, INC, FULL, INC evenly spread.
+    /// 6 h pieces, sets FULL, INC, INC, FULL, INC evenly spread, time zone `+08:00`.
     pub fn new(dir: impl Into<PathBuf>) -> GenerateConfig {
         GenerateConfig {
             dir: dir.into(),
@@ -114,6 +117,7 @@ impl GenerateConfig {
             log_file_bytes: 64 << 20,
             block_bytes: 2 << 20,
             kdf_iterations: crypto::DEFAULT_KDF_ITERATIONS,
+            time_zone: UtcOffset::OCEANBASE_DEFAULT,
             overwrite: false,
         }
     }
@@ -601,6 +605,7 @@ pub fn generate(config: &GenerateConfig) -> Result<GenerateSummary> {
         incarnation: 1,
         cluster_version: config.cluster_version.clone(),
         dest_id,
+        time_zone: Some(config.time_zone),
     };
     write_meta(
         &data_dir.join(layout::FORMAT_FILE),

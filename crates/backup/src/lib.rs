@@ -53,11 +53,11 @@ pub use meta::{
     PieceStatus, SetStatus, TabletId,
 };
 pub use plan::{
-    choose_sources, compute_windows, plan_restore, restore_windows, PlannedPiece, PlannedSet,
-    PreviewBackupType, RestorePlan, RestorePreviewItem, RestoreTarget, RestoreWindow,
+    choose_sources, compute_windows, plan_restore, restore_windows, visited_sets, PlannedPiece,
+    PlannedSet, PreviewBackupType, RestorePlan, RestorePreviewItem, RestoreTarget, RestoreWindow,
     RestoreWindowsDto,
 };
-pub use scn::Scn;
+pub use scn::{Scn, UtcOffset};
 pub use store::{
     ArchiveStore, DataBlock, DataFileReader, DataFileRef, DataStore, LogEntries, LogFileRef,
     RawDataBlock,

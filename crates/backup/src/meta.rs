@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BackupError, Result};
-use crate::scn::Scn;
+use crate::scn::{Scn, UtcOffset};
 
 /// Magic string of every metadata envelope.
 pub const META_MAGIC: &str = "OBRESTORE-META";
@@ -149,10 +149,26 @@ pub struct FormatInfo {
     /// The archive dest id (`d<dest_id>` in piece names); 0 for a data destination.
     #[serde(default)]
     pub dest_id: u64,
+    /// The tenant's system time zone when it was backed up, `±hh:mm` (e.g. `+08:00`).
+    /// Restore planning reads a target timestamp without an offset in the data
+    /// destination's zone. `None` in files written before the field existed: see
+    /// [`FormatInfo::effective_time_zone`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<UtcOffset>,
 }
 
 impl MetaBody for FormatInfo {
     const KIND: &'static str = "format";
+}
+
+impl FormatInfo {
+    /// The backup's time zone: `time_zone`, or [`UtcOffset::OCEANBASE_DEFAULT`] (`+08:00`)
+    /// when the file does not record one. OceanBase reads a backup that records no zone
+    /// (made before 4.2.0) as `+08:00` too, so the default does not depend on the agent's
+    /// local zone.
+    pub fn effective_time_zone(&self) -> UtcOffset {
+        self.time_zone.unwrap_or(UtcOffset::OCEANBASE_DEFAULT)
+    }
 }
 
 /// FULL or INCREMENTAL.
@@ -373,6 +389,45 @@ impl MetaBody for CheckpointInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_time_zone_is_optional_and_checked() {
+        let path = Path::new("/x/format.obbak");
+        let mut format = FormatInfo {
+            dest_type: DestType::Data,
+            tenant_id: 1002,
+            tenant_name: "t".to_string(),
+            cluster_name: "c".to_string(),
+            cluster_id: 1,
+            incarnation: 1,
+            cluster_version: "4.2.1.0".to_string(),
+            dest_id: 0,
+            time_zone: Some("-05:00".parse().unwrap()),
+        };
+        let bytes = encode_meta(&format);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""time_zone": "-05:00""#), "{text}");
+        let parsed = parse_meta::<FormatInfo>(&bytes, path).unwrap();
+        assert_eq!(parsed, format);
+        assert_eq!(parsed.effective_time_zone().to_string(), "-05:00");
+        // A file written before the field existed has no `time_zone`: it reads as +08:00.
+        format.time_zone = None;
+        let old = encode_meta(&format);
+        assert!(!String::from_utf8(old.clone())
+            .unwrap()
+            .contains("time_zone"));
+        let parsed = parse_meta::<FormatInfo>(&old, path).unwrap();
+        assert_eq!(parsed.time_zone, None);
+        assert_eq!(parsed.effective_time_zone(), UtcOffset::OCEANBASE_DEFAULT);
+        // A zone that is not an offset is bad metadata naming the file.
+        let named = text.replace(r#""-05:00""#, r#""Asia/Shanghai""#);
+        let err = parse_meta::<FormatInfo>(named.as_bytes(), path).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("bad metadata in '/x/format.obbak': invalid format: invalid time zone 'Asia/Shanghai'"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn envelope_round_trips_and_refuses_wrong_kind_and_version() {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::SetKey;
 use crate::error::{BackupError, Result};
-use crate::meta::{BackupSetInfo, BackupType, FileStatus, PieceInfo};
-use crate::scn::Scn;
+use crate::meta::{BackupSetInfo, BackupType, FileStatus, PieceInfo, SetStatus};
+use crate::scn::{Scn, UtcOffset};
 use crate::store::{ArchiveStore, DataStore};
 
 /// What to restore to.
@@ -18,7 +18,8 @@ pub enum RestoreTarget {
     Latest,
     /// An exact SCN.
     Scn(Scn),
-    /// An RFC 3339 timestamp, converted exactly to an SCN.
+    /// An RFC 3339 timestamp, converted exactly to an SCN; or `YYYY-MM-DD hh:mm:ss[.f]`
+    /// without an offset, which [`plan_restore`] reads in the backup's time zone.
     Timestamp(String),
 }
 
@@ -41,14 +42,34 @@ impl RestoreTarget {
         }
     }
 
-    /// The target SCN given the destination's pieces.
+    /// The target SCN given the destination's pieces. A timestamp without an offset is
+    /// read in the agent's local time zone; planning uses
+    /// [`RestoreTarget::resolve_in_zone`] with the backup's zone instead.
     ///
     /// # Errors
     /// A bad timestamp; [`BackupError::NoEnoughLog`] for `Latest` without any available piece.
     pub fn resolve(&self, pieces: &[PieceInfo]) -> Result<Scn> {
+        self.resolve_with(pieces, Scn::from_timestamp)
+    }
+
+    /// The target SCN given the destination's pieces, reading a timestamp without an
+    /// offset in `zone`, the backup's system time zone ([`DataStore::time_zone`]), as
+    /// OceanBase does. RFC 3339 timestamps with an offset convert exactly.
+    ///
+    /// # Errors
+    /// A bad timestamp; [`BackupError::NoEnoughLog`] for `Latest` without any available piece.
+    pub fn resolve_in_zone(&self, pieces: &[PieceInfo], zone: UtcOffset) -> Result<Scn> {
+        self.resolve_with(pieces, |text| Scn::from_timestamp_in(text, zone))
+    }
+
+    fn resolve_with(
+        &self,
+        pieces: &[PieceInfo],
+        parse: impl FnOnce(&str) -> Result<Scn>,
+    ) -> Result<Scn> {
         match self {
             RestoreTarget::Scn(scn) => Ok(*scn),
-            RestoreTarget::Timestamp(text) => Scn::from_timestamp(text),
+            RestoreTarget::Timestamp(text) => parse(text),
             RestoreTarget::Latest => pieces
                 .iter()
                 .filter(|piece| piece.file_status == FileStatus::Available)
@@ -67,35 +88,35 @@ pub struct SourceChoice {
     pub restore_start_scn: Scn,
 }
 
-/// OceanBase's source selection over in-memory infos (no I/O, no password check).
+/// The sets OceanBase's scan reads for a target, and the chain it keeps.
+struct SetScan {
+    /// Every set whose password the scan checks, by id ascending.
+    visited: Vec<usize>,
+    /// The kept chain: a FULL set, then its INCREMENTALs.
+    chain: Vec<usize>,
+}
+
+/// OceanBase's set scan (`ObBackupDataStore::do_get_backup_set_array_`).
 ///
-/// Sets are taken by id ascending: unusable ones (not SUCCESS or not AVAILABLE) are
-/// skipped, the scan stops at the first with `min_restore_scn > target`, a FULL set
-/// resets the chain and an INCREMENTAL joins only if its `prev_full_backup_set_id` (a
-/// FULL) and `prev_inc_backup_set_id` are in the chain. `restore_start_scn` is the last
-/// kept set's `start_replay_scn`.
-///
-/// Pieces are taken by (round, piece): non-AVAILABLE ones and those with `end_scn <=
-/// restore_start_scn` are dropped; once a piece is kept, a piece with `start_scn >= target`
-/// ends the scan (its logs are all after the target, as in OceanBase); a piece whose
-/// `start_scn` differs from the previous kept piece's `end_scn` restarts the list at
-/// itself; the first kept piece must have `start_scn <= restore_start_scn`; the last kept
-/// piece's `checkpoint_scn` must reach the target.
-///
-/// # Errors
-/// [`BackupError::NoFullBackupSet`], [`BackupError::NoEnoughLog`],
-/// [`BackupError::NoEnoughLogUntil`] with OceanBase's messages.
-pub fn choose_sources(
-    sets: &[BackupSetInfo],
-    pieces: &[PieceInfo],
-    target: Scn,
-) -> Result<SourceChoice> {
+/// OceanBase lists only the sets with an `end_success` placeholder, so a FAILED or DOING
+/// set is never read. It reads every listed set by id ascending and checks its password
+/// first, before the `min_restore_scn > target` stop test and before the status test, so
+/// the set that stops the scan and the DELETED sets before it are visited too. Here a set
+/// that is not AVAILABLE is visited but skipped before the stop test (OceanBase would stop
+/// at a DELETED set with `min_restore_scn > target`); the two orders differ only when set
+/// ids and `min_restore_scn`s disagree (see `docs/backup-format.md` §6).
+fn scan_sets(sets: &[BackupSetInfo], target: Scn) -> SetScan {
     let mut set_order: Vec<usize> = (0..sets.len()).collect();
     set_order.sort_by_key(|&index| sets[index].backup_set_id);
+    let mut visited: Vec<usize> = Vec::new();
     let mut chain: Vec<usize> = Vec::new();
     for index in set_order {
         let set = &sets[index];
-        if !set.is_usable() {
+        if set.status != SetStatus::Success {
+            continue;
+        }
+        visited.push(index);
+        if set.file_status != FileStatus::Available {
             continue;
         }
         if set.min_restore_scn > target {
@@ -117,13 +138,54 @@ pub fn choose_sources(
             }
         }
     }
+    SetScan { visited, chain }
+}
+
+/// The sets whose decryption password OceanBase checks when planning a restore to
+/// `target`, as indices into `sets`, by id ascending: every SUCCESS set (FAILED and DOING
+/// sets are never listed) up to and including the first usable one with
+/// `min_restore_scn > target`, DELETED ones included. The sets [`choose_sources`] keeps
+/// are always among them.
+pub fn visited_sets(sets: &[BackupSetInfo], target: Scn) -> Vec<usize> {
+    scan_sets(sets, target).visited
+}
+
+/// OceanBase's source selection over in-memory infos (no I/O, no password check).
+///
+/// Sets are taken by id ascending: unusable ones (not SUCCESS or not AVAILABLE) are
+/// skipped, the scan stops at the first with `min_restore_scn > target`, a FULL set
+/// resets the chain and an INCREMENTAL joins only if its `prev_full_backup_set_id` (a
+/// FULL) and `prev_inc_backup_set_id` are in the chain. `restore_start_scn` is the last
+/// kept set's `start_replay_scn`.
+///
+/// Pieces are taken by (round, piece): non-AVAILABLE ones and those with `end_scn <=
+/// restore_start_scn` are dropped; once a piece is kept, a piece with `start_scn >= target`
+/// ends the scan (its logs are all after the target, as in OceanBase); a piece whose
+/// `start_scn` differs from the previous kept piece's `end_scn` restarts the list at
+/// itself; the first kept piece must have `start_scn <= restore_start_scn`; the last kept
+/// piece's `checkpoint_scn` must reach the target.
+///
+/// # Errors
+/// With OceanBase's messages: [`BackupError::NoFullBackupSetExists`] when no FULL set is
+/// usable at all, [`BackupError::NoFullBackupSet`] when usable FULL sets exist but none
+/// starts a chain for the target, [`BackupError::NoEnoughLog`],
+/// [`BackupError::NoEnoughLogUntil`].
+pub fn choose_sources(
+    sets: &[BackupSetInfo],
+    pieces: &[PieceInfo],
+    target: Scn,
+) -> Result<SourceChoice> {
+    let chain = scan_sets(sets, target).chain;
     let Some(&last_set) = chain.last() else {
         let min_restorable = sets
             .iter()
             .filter(|set| set.is_usable() && set.backup_type == BackupType::Full)
             .map(|set| set.min_restore_scn)
             .min();
-        return Err(BackupError::NoFullBackupSet { min_restorable });
+        return Err(match min_restorable {
+            Some(min_restorable) => BackupError::NoFullBackupSet { min_restorable },
+            None => BackupError::NoFullBackupSetExists,
+        });
     };
     let restore_start_scn = sets[last_set].start_replay_scn;
 
@@ -228,11 +290,17 @@ impl RestorePlan {
 
 /// Plans a restore: target SCN, set chain, password check, pieces (SPEC §5.3).
 ///
+/// A target timestamp without an offset is read in the backup's time zone
+/// ([`DataStore::time_zone`]). As in OceanBase, the decryption password is checked for
+/// every set the scan visits ([`visited_sets`]), not only the sets kept, and during the
+/// scan, so a wrong or missing password is reported before a missing full set or
+/// missing logs.
+///
 /// # Errors
 /// Storage errors while reading infos; [`BackupError::InvalidTarget`];
-/// [`BackupError::NoFullBackupSet`]; [`BackupError::InvalidPassword`] when a chosen
-/// encrypted set matches none of `passwords`; [`BackupError::NoEnoughLog`];
-/// [`BackupError::NoEnoughLogUntil`].
+/// [`BackupError::InvalidPassword`] when a visited encrypted set matches none of
+/// `passwords`; [`BackupError::NoFullBackupSetExists`]; [`BackupError::NoFullBackupSet`];
+/// [`BackupError::NoEnoughLog`]; [`BackupError::NoEnoughLogUntil`].
 #[tracing::instrument(skip_all, fields(data = %data.root().display(), archive = %archive.root().display(), ?target))]
 pub fn plan_restore(
     data: &DataStore,
@@ -242,24 +310,17 @@ pub fn plan_restore(
 ) -> Result<RestorePlan> {
     let sets = data.list_sets()?;
     let pieces = archive.pieces()?;
-    let restore_scn = target.resolve(&pieces)?;
-    // Sets first, so a missing full set is reported before missing logs, then passwords.
-    let chain_only = choose_sources(&sets, &[], restore_scn);
-    if let Err(err @ BackupError::NoFullBackupSet { .. }) = chain_only {
-        return Err(err);
-    }
-    let choice = match choose_sources(&sets, &pieces, restore_scn) {
-        Ok(choice) => choice,
-        Err(err) => {
-            let chosen = match chain_only {
-                Ok(choice) => choice.set_indices,
-                Err(_) => Vec::new(),
-            };
-            check_passwords(data, &sets, &chosen, passwords)?;
-            return Err(err);
-        }
-    };
-    let keys = check_passwords(data, &sets, &choice.set_indices, passwords)?;
+    let restore_scn = target.resolve_in_zone(&pieces, data.time_zone())?;
+    // Passwords first, as OceanBase checks them while it scans the sets; the kept chain
+    // is always among the visited sets, so its keys come from the same pass.
+    let mut keys = check_passwords(data, &sets, &visited_sets(&sets, restore_scn), passwords)?;
+    let choice = choose_sources(&sets, &pieces, restore_scn)?;
+    keys.retain(|set_id, _| {
+        choice
+            .set_indices
+            .iter()
+            .any(|&index| sets[index].backup_set_id == *set_id)
+    });
     tracing::debug!(
         restore_scn = restore_scn.as_u64(),
         sets = choice.set_indices.len(),
@@ -291,14 +352,15 @@ pub fn plan_restore(
     })
 }
 
+/// Unlocks every set of `indices` in order; the first that no password opens fails.
 fn check_passwords(
     data: &DataStore,
     sets: &[BackupSetInfo],
-    chosen: &[usize],
+    indices: &[usize],
     passwords: &[String],
 ) -> Result<BTreeMap<u64, SetKey>> {
     let mut keys = BTreeMap::new();
-    for &index in chosen {
+    for &index in indices {
         if let Some(key) = data.unlock(&sets[index], passwords)? {
             keys.insert(sets[index].backup_set_id, key);
         }
@@ -440,7 +502,7 @@ pub fn compute_windows(sets: &[BackupSetInfo], pieces: &[PieceInfo]) -> Vec<Rest
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{PieceStatus, SetStatus};
+    use crate::meta::PieceStatus;
 
     fn set(
         id: u64,
@@ -542,6 +604,116 @@ mod tests {
                 start: Scn(110),
                 end: Scn(550)
             }]
+        );
+    }
+
+    #[test]
+    fn no_full_set_exists_versus_none_usable_for_the_target() {
+        use BackupType::{Full, Incremental as Inc};
+        let pieces = vec![piece(1, 1, 0, 1000, 1000)];
+        let no_full = |sets: &[BackupSetInfo]| {
+            let err = choose_sources(sets, &pieces, Scn(900)).unwrap_err();
+            assert!(matches!(err, BackupError::NoFullBackupSetExists), "{err}");
+            assert_eq!(err.to_string(), "no full backup set exists");
+            assert!(compute_windows(sets, &pieces).is_empty());
+        };
+        // No set at all.
+        no_full(&[]);
+        // The only FULL set is DELETED: its INCREMENTAL is usable but cannot chain.
+        let mut deleted_full = vec![set(1, Full, 0, 0, 100, 110), set(2, Inc, 1, 1, 200, 210)];
+        deleted_full[0].file_status = FileStatus::Deleted;
+        no_full(&deleted_full);
+        // The only FULL set FAILED.
+        let mut failed_full = vec![set(1, Full, 0, 0, 100, 110)];
+        failed_full[0].status = SetStatus::Failed;
+        no_full(&failed_full);
+        // Usable FULL sets exist, but all after the target: the minimum is the earliest
+        // usable FULL, not the deleted one before it.
+        let mut late = vec![
+            set(1, Full, 0, 0, 100, 110),
+            set(2, Full, 0, 0, 300, 310),
+            set(3, Full, 0, 0, 500, 510),
+        ];
+        late[0].file_status = FileStatus::Deleted;
+        let err = choose_sources(&late, &pieces, Scn(200)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackupError::NoFullBackupSet {
+                    min_restorable: Scn(310)
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no full backup set can be used to restore to given time, minimum restorable time is {}",
+                Scn(310)
+            )
+        );
+    }
+
+    #[test]
+    fn visited_sets_include_the_stopping_set_and_skip_unlisted_ones() {
+        use BackupType::{Full, Incremental as Inc};
+        let mut sets = vec![
+            set(1, Full, 0, 0, 100, 110),
+            set(2, Inc, 1, 1, 200, 210),
+            set(3, Inc, 1, 1, 300, 310),
+            set(4, Full, 0, 0, 400, 410),
+            set(5, Full, 0, 0, 500, 510),
+            set(6, Inc, 5, 5, 600, 610),
+        ];
+        sets[1].status = SetStatus::Failed;
+        sets[3].file_status = FileStatus::Deleted;
+        // Given out of order: the scan goes by id.
+        sets.reverse();
+        let visited = |target: u64| -> Vec<u64> {
+            visited_sets(&sets, Scn(target))
+                .into_iter()
+                .map(|index| sets[index].backup_set_id)
+                .collect()
+        };
+        // Set 1 stops the scan and is visited; nothing after it is.
+        assert_eq!(visited(100), vec![1]);
+        // The FAILED set 2 is never visited; the DELETED set 4 is; set 5 stops the scan.
+        assert_eq!(visited(450), vec![1, 3, 4, 5]);
+        assert_eq!(visited(10_000), vec![1, 3, 4, 5, 6]);
+        // The kept chain is always among the visited sets.
+        let pieces = vec![piece(1, 1, 0, 10_000, 10_000)];
+        for target in [110, 310, 450, 510, 610, 10_000] {
+            let choice = choose_sources(&sets, &pieces, Scn(target)).unwrap();
+            let seen = visited_sets(&sets, Scn(target));
+            assert!(
+                choice.set_indices.iter().all(|index| seen.contains(index)),
+                "target {target}"
+            );
+        }
+        let choice = choose_sources(&sets, &pieces, Scn(450)).unwrap();
+        assert_eq!(ids(&choice, &sets, &pieces).0, vec![1, 3]);
+    }
+
+    #[test]
+    fn zone_less_target_uses_the_given_zone() {
+        let pieces = vec![piece(1, 1, 0, 10, 10)];
+        let target = RestoreTarget::Timestamp("2024-04-06 14:16:02".to_string());
+        let plus_eight = target
+            .resolve_in_zone(&pieces, UtcOffset::OCEANBASE_DEFAULT)
+            .unwrap();
+        let utc = target.resolve_in_zone(&pieces, UtcOffset::UTC).unwrap();
+        assert_eq!(plus_eight, Scn(1_712_384_162_000_000_000));
+        assert_eq!(utc.as_u64() - plus_eight.as_u64(), 8 * 3600 * 1_000_000_000);
+        let exact = RestoreTarget::Timestamp("2024-04-06T14:16:02+08:00".to_string());
+        assert_eq!(
+            exact.resolve_in_zone(&pieces, UtcOffset::UTC).unwrap(),
+            plus_eight
+        );
+        assert_eq!(
+            RestoreTarget::Latest
+                .resolve_in_zone(&pieces, UtcOffset::UTC)
+                .unwrap(),
+            Scn(10)
         );
     }
 

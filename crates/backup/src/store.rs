@@ -16,7 +16,7 @@ use crate::meta::{
     read_meta, BackupSetInfo, CheckpointInfo, DestType, FormatInfo, LsAttr, LsAttrInfo, LsId,
     MacroRangeIndex, PieceInfo, TabletId,
 };
-use crate::scn::Scn;
+use crate::scn::{Scn, UtcOffset};
 use crate::uri::{AllowedRoots, StorageUri};
 
 /// Read buffer of block files.
@@ -231,6 +231,12 @@ impl DataStore {
     /// The destination's `format.obbak`.
     pub fn format(&self) -> &FormatInfo {
         &self.format
+    }
+
+    /// The backup's system time zone (`format.obbak`'s `time_zone`, `+08:00` when absent),
+    /// in which restore planning reads a timestamp without an offset.
+    pub fn time_zone(&self) -> UtcOffset {
+        self.format.effective_time_zone()
     }
 
     /// Every set listed in `backup_sets/`, by id ascending, with its info file.

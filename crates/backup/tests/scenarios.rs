@@ -5,7 +5,11 @@ mod common;
 
 use common::{fixture, gap, Fixture, HOUR};
 use obrestore_backup::generate::sets_from_pattern;
-use obrestore_backup::{BackupError, PreviewBackupType, RestoreTarget, RestoreWindow, Scn};
+use obrestore_backup::meta::{read_meta, write_meta};
+use obrestore_backup::{
+    plan_restore, BackupError, DataStore, FormatInfo, PreviewBackupType, RestoreTarget,
+    RestoreWindow, Scn, UtcOffset,
+};
 
 enum Want {
     Chosen(Vec<u64>, Vec<u64>),
@@ -290,15 +294,29 @@ fn encrypted_sets_need_the_right_password() {
     let invalid = || Want::Error("backup set password is invalid".to_string());
     let cases: Vec<(&str, RestoreTarget, Vec<&str>, Want)> = vec![
         (
-            "right password",
+            // The scan visits set 1 on its way to set 4, and OceanBase checks every
+            // visited set: the kept chain's password alone is not enough.
+            "right password for the kept chain only",
             RestoreTarget::Latest,
             vec!["pw-four"],
+            invalid(),
+        ),
+        (
+            "one of several, still missing set 1's",
+            RestoreTarget::Latest,
+            vec!["x", "pw-four"],
+            invalid(),
+        ),
+        (
+            "right passwords of every visited set",
+            RestoreTarget::Latest,
+            vec!["pw-one", "pw-four"],
             chosen(&[4, 5], &[7, 8]),
         ),
         (
-            "one of several",
+            "among others, in any order",
             RestoreTarget::Latest,
-            vec!["x", "pw-four"],
+            vec!["pw-four", "x", "pw-one"],
             chosen(&[4, 5], &[7, 8]),
         ),
         (
@@ -315,10 +333,28 @@ fn encrypted_sets_need_the_right_password() {
             invalid(),
         ),
         (
+            // The scan stops at set 3 (after 20 h): set 4 is never visited.
             "older chain",
             RestoreTarget::Scn(f.at_hours(20.0)),
             vec!["pw-one"],
             chosen(&[1, 2], &[3, 4]),
+        ),
+        (
+            // Set 1 stops the scan, but OceanBase checks its password before the stop
+            // test, so the password error comes before the missing full set.
+            "before set 1 without its password",
+            RestoreTarget::Scn(f.at_hours(8.0)),
+            vec![],
+            invalid(),
+        ),
+        (
+            "before set 1 with its password",
+            RestoreTarget::Scn(f.at_hours(8.0)),
+            vec!["pw-one"],
+            Want::Error(format!(
+                "no full backup set can be used to restore to given time, minimum restorable time is {}",
+                f.summary.set(1).unwrap().min_restore_scn
+            )),
         ),
     ];
     for (name, target, passwords, want) in cases {
@@ -341,6 +377,231 @@ fn encrypted_sets_need_the_right_password() {
         matches!(err, BackupError::KeyRequired { set_id: 4 }),
         "{err}"
     );
+}
+
+#[test]
+fn every_visited_set_needs_its_password_not_only_the_kept_ones() {
+    // Set 3 (INC at 24 h) is encrypted; the chains around it are not.
+    let f = fixture(|config| config.sets[2].password = Some("pw-three".to_string()));
+    let invalid = || Want::Error("backup set password is invalid".to_string());
+    let cases: Vec<(&str, RestoreTarget, Vec<&str>, Want)> = vec![
+        (
+            "set 3 stops the scan at 20 h and is visited first",
+            RestoreTarget::Scn(f.at_hours(20.0)),
+            vec![],
+            invalid(),
+        ),
+        (
+            "with set 3's password",
+            RestoreTarget::Scn(f.at_hours(20.0)),
+            vec!["pw-three"],
+            chosen(&[1, 2], &[3, 4]),
+        ),
+        (
+            "set 3 is visited on the way to set 4 but not kept",
+            RestoreTarget::Scn(f.at_hours(35.0)),
+            vec![],
+            invalid(),
+        ),
+        (
+            "wrong password for the visited set 3",
+            RestoreTarget::Latest,
+            vec!["pw-one"],
+            invalid(),
+        ),
+        (
+            "latest with set 3's password",
+            RestoreTarget::Latest,
+            vec!["pw-three"],
+            chosen(&[4, 5], &[7, 8]),
+        ),
+        (
+            "the scan stops at set 1 before set 3",
+            RestoreTarget::Scn(f.at_hours(9.0)),
+            vec![],
+            chosen(&[1], &[2]),
+        ),
+    ];
+    for (name, target, passwords, want) in cases {
+        check(&f, name, target, &passwords, want);
+    }
+    // The plan holds keys of kept encrypted sets only.
+    let plan = f.plan(RestoreTarget::Latest, &["pw-three"]).unwrap();
+    assert!(plan.key(3).is_none());
+    let plan = f
+        .plan(RestoreTarget::Scn(f.at_hours(25.0)), &["pw-three"])
+        .unwrap();
+    assert!(plan.key(3).is_some());
+}
+
+#[test]
+fn failed_encrypted_set_is_not_visited_but_a_deleted_one_is() {
+    // OceanBase lists only sets with an end_success placeholder: a FAILED set is never read.
+    let failed = fixture(|config| {
+        config.sets[3].fail = true;
+        config.sets[3].password = Some("pw-four".to_string());
+    });
+    check(
+        &failed,
+        "failed encrypted set 4 needs no password",
+        RestoreTarget::Latest,
+        &[],
+        chosen(&[1, 2, 3, 5], &[7, 8]),
+    );
+    // A DELETED set is listed and read, so its password is checked although it is skipped.
+    let deleted = fixture(|config| {
+        config.sets[3].delete = true;
+        config.sets[3].password = Some("pw-four".to_string());
+    });
+    check(
+        &deleted,
+        "deleted encrypted set 4 without its password",
+        RestoreTarget::Latest,
+        &[],
+        Want::Error("backup set password is invalid".to_string()),
+    );
+    check(
+        &deleted,
+        "deleted encrypted set 4 with its password",
+        RestoreTarget::Latest,
+        &["pw-four"],
+        chosen(&[1, 2, 3], &[5, 6, 7, 8]),
+    );
+}
+
+#[test]
+fn no_full_backup_set_exists_versus_none_usable_for_the_time() {
+    let exists = || Want::Error("no full backup set exists".to_string());
+    // The only FULL set is deleted; its INCREMENTAL is still there.
+    let deleted = fixture(|config| {
+        config.sets = sets_from_pattern("FI").unwrap();
+        config.sets[0].delete = true;
+    });
+    // The only set failed.
+    let failed = fixture(|config| {
+        config.sets = sets_from_pattern("F").unwrap();
+        config.sets[0].fail = true;
+    });
+    // No backup set at all.
+    let empty = fixture(|config| config.sets = Vec::new());
+    for (name, f) in [
+        ("deleted", &deleted),
+        ("failed", &failed),
+        ("empty", &empty),
+    ] {
+        for target in [RestoreTarget::Latest, RestoreTarget::Scn(f.at_hours(1.0))] {
+            check(f, name, target, &[], exists());
+        }
+        assert_eq!(
+            obrestore_backup::restore_windows(&f.data, &f.archive).unwrap(),
+            Vec::new(),
+            "{name}"
+        );
+    }
+    // Usable FULL sets exist, but the target is before all of them.
+    let f = fixture(|_| {});
+    check(
+        &f,
+        "full sets exist",
+        RestoreTarget::Scn(f.at_hours(1.0)),
+        &[],
+        Want::Error(format!(
+            "no full backup set can be used to restore to given time, minimum restorable time is {}",
+            f.summary.set(1).unwrap().min_restore_scn
+        )),
+    );
+}
+
+/// `text` without an offset, as the wall clock in `zone` shows `scn`.
+fn wall_clock(scn: Scn, zone: &str) -> String {
+    let offset = zone.parse::<UtcOffset>().unwrap().to_fixed_offset();
+    scn.to_utc()
+        .with_timezone(&offset)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+#[test]
+fn zone_less_timestamps_are_read_in_the_backups_time_zone() {
+    let east = fixture(|_| {});
+    let west = fixture(|config| config.time_zone = "-05:00".parse().unwrap());
+    assert_eq!(east.data.time_zone().to_string(), "+08:00");
+    assert_eq!(west.data.time_zone().to_string(), "-05:00");
+    for (f, zone) in [(&east, "+08:00"), (&west, "-05:00")] {
+        for dir in [&f.summary.data_dir, &f.summary.archive_dir] {
+            let text = std::fs::read_to_string(dir.join("format.obbak")).unwrap();
+            assert!(
+                text.contains(&format!("\"time_zone\": \"{zone}\"")),
+                "{text}"
+            );
+        }
+    }
+    // 20 h after the start is 04:00 the next day on a +08:00 wall clock.
+    let text = wall_clock(east.at_hours(20.0), "+08:00");
+    assert_eq!(text, "2024-04-02 04:00:00");
+    let east_plan = east
+        .plan(RestoreTarget::Timestamp(text.clone()), &[])
+        .unwrap();
+    let west_plan = west
+        .plan(RestoreTarget::Timestamp(text.clone()), &[])
+        .unwrap();
+    // The same wall-clock text is 13 h later in the -05:00 backup.
+    assert_eq!(east_plan.restore_scn, east.at_hours(20.0));
+    assert_eq!(west_plan.restore_scn, west.at_hours(33.0));
+    check(
+        &east,
+        "+08:00 backup",
+        RestoreTarget::Timestamp(text.clone()),
+        &[],
+        chosen(&[1, 2], &[3, 4]),
+    );
+    check(
+        &west,
+        "-05:00 backup",
+        RestoreTarget::Timestamp(text),
+        &[],
+        chosen(&[4], &[6]),
+    );
+    // An RFC 3339 timestamp carries its offset: both backups give the same SCN.
+    let exact = east.at_hours(20.0).to_rfc3339();
+    for f in [&east, &west] {
+        let plan = f
+            .plan(RestoreTarget::Timestamp(exact.clone()), &[])
+            .unwrap();
+        assert_eq!(plan.restore_scn, f.at_hours(20.0));
+    }
+    // In the -05:00 backup, the -05:00 wall clock of 20 h gives 20 h.
+    let west_text = wall_clock(west.at_hours(20.0), "-05:00");
+    let plan = west.plan(RestoreTarget::Timestamp(west_text), &[]).unwrap();
+    assert_eq!(plan.restore_scn, west.at_hours(20.0));
+}
+
+#[test]
+fn format_without_time_zone_reads_as_plus_eight() {
+    // A backup written before `time_zone` existed: rewrite format.obbak without the field.
+    let f = fixture(|config| config.time_zone = "-05:00".parse().unwrap());
+    let path = f.summary.data_dir.join("format.obbak");
+    let mut format: FormatInfo = read_meta(&path).unwrap();
+    format.time_zone = None;
+    write_meta(&path, &format).unwrap();
+    assert!(!std::fs::read_to_string(&path)
+        .unwrap()
+        .contains("time_zone"));
+    let data = DataStore::open(&f.summary.data_dir).unwrap();
+    assert_eq!(data.format().time_zone, None);
+    assert_eq!(data.time_zone(), UtcOffset::OCEANBASE_DEFAULT);
+    let text = wall_clock(f.at_hours(20.0), "+08:00");
+    let plan = plan_restore(
+        &data,
+        &f.archive,
+        &RestoreTarget::Timestamp(text.clone()),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(plan.restore_scn, f.at_hours(20.0));
+    // The recorded zone was -05:00: with the field, the same text meant 33 h.
+    let plan = f.plan(RestoreTarget::Timestamp(text), &[]).unwrap();
+    assert_eq!(plan.restore_scn, f.at_hours(33.0));
 }
 
 #[test]
