@@ -171,11 +171,19 @@ pub fn run_dag(command: DagCommand) -> anyhow::Result<()> {
                 };
                 if on_node {
                     let client = conn.client()?;
-                    let node: NodeDetailDto = client
-                        .data(
+                    // Like obshell's, the operator answers without data; read the node.
+                    client
+                        .data::<Value>(
                             Method::POST,
                             &format!("/api/v1/task/node/{id}"),
                             Some(&json!({"operator": "PASS"})),
+                        )
+                        .await?;
+                    let node: NodeDetailDto = client
+                        .data(
+                            Method::GET,
+                            &format!("/api/v1/task/node/{id}?show_details=false"),
+                            None,
                         )
                         .await?
                         .context("no data")?;
@@ -221,11 +229,19 @@ async fn resolve_pass_target(conn: &ClientConn, id: &str) -> anyhow::Result<bool
 
 async fn operate(conn: &ClientConn, id: &str, operator: &str) -> anyhow::Result<()> {
     let client = conn.client()?;
-    let dag: DagDetailDto = client
-        .data(
+    // Like obshell's, the operator answers without data; read the DAG.
+    client
+        .data::<Value>(
             Method::POST,
             &format!("/api/v1/task/dag/{id}"),
             Some(&json!({"operator": operator})),
+        )
+        .await?;
+    let dag: DagDetailDto = client
+        .data(
+            Method::GET,
+            &format!("/api/v1/task/dag/{id}?show_details=false"),
+            None,
         )
         .await?
         .context("no data")?;
@@ -272,7 +288,10 @@ pub async fn remote_restore_overview(
         .await
     {
         Ok(overview) => Ok(overview),
+        // 404: no restore of the tenant; 400 OB.Tenant.NotExist: no such tenant (yet,
+        // or any more), as obshell answers.
         Err(ClientError::Api { status: 404, .. }) => Ok(None),
+        Err(ClientError::Api { err_code, .. }) if err_code == "OB.Tenant.NotExist" => Ok(None),
         Err(err) => Err(err.into()),
     }
 }

@@ -119,7 +119,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let events = agent.engine().subscribe();
         let dag = agent.start_restore(param).await?;
-        let dag_id = agent.engine().decode_id(&dag.id)?;
+        let dag_id = agent.engine().find_dag(&dag.id)?.id;
         let report = crate::cli::restore::follow(&agent, dag_id, "demo", events).await?;
         let elapsed = started.elapsed();
         println!("== 3/4 summary");

@@ -171,7 +171,7 @@ pub fn run_start(args: StartArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let events = agent.engine().subscribe();
         let dag = agent.start_restore(param).await?;
-        let dag_id = agent.engine().decode_id(&dag.id)?;
+        let dag_id = agent.engine().find_dag(&dag.id)?.id;
         eprintln!("restore dag {} ({}) submitted", dag.id, dag.name);
         let report = follow(&agent, dag_id, &args.tenant, events).await?;
         let detail = agent.engine().dag_detail(dag_id, true)?;
@@ -296,7 +296,8 @@ pub async fn follow(
             .map(|n| n.name.as_str())
             .collect();
         stages.set_message(running.join(", "));
-        if let Some(overview) = agent.restore_overview(tenant)? {
+        if let Some(overview) = agent.restore_progress(tenant)? {
+            let overview = &overview.job;
             bytes.set_length(overview.total_bytes.max(1));
             bytes.set_position(overview.finish_bytes);
             bytes.set_message(format!(
@@ -341,22 +342,20 @@ pub fn print_summary(
         report.dag.operator,
         elapsed.as_secs_f64()
     );
-    if let Some(overview) = agent.restore_overview(tenant)? {
+    if let Some(overview) = agent.restore_progress(tenant)? {
+        let overview = &overview.job;
         println!(
             "  restore_scn      {} ({})",
-            overview.restore_scn, overview.restore_scn_display
+            overview.restore_scn,
+            obrestore::restore::RestoreOverview::scn_display(overview.restore_scn)
         );
         println!(
             "  backup sets      {}",
-            overview
-                .backup_set_list
-                .replace(',', "\n                   ")
+            overview.backup_set_list.join("\n                   ")
         );
         println!(
             "  backup pieces    {}",
-            overview
-                .backup_piece_list
-                .replace(',', "\n                   ")
+            overview.backup_piece_list.join("\n                   ")
         );
         println!(
             "  log streams      {}/{}, tablets {}/{}",
@@ -368,7 +367,7 @@ pub fn print_summary(
         let mb = overview.finish_bytes as f64 / 1e6;
         println!(
             "  data restored    {} ({:.1} MB/s over the whole restore)",
-            overview.finish_bytes_display,
+            obrestore::restore::agent::human_bytes(overview.finish_bytes),
             mb / elapsed.as_secs_f64().max(1e-9)
         );
     }

@@ -98,7 +98,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             "off (no password)"
         };
         let daemon = Daemon::bind(config).await.context("starting the agent")?;
-        let unfinished = daemon.agent().engine().unfinished_dags()?.len();
+        let unfinished = daemon.agent().engine().unfinished_dags(None, false)?.len();
         println!(
             "obagent listening on http://{} (auth {auth}, {unfinished} unfinished dag(s))",
             daemon.local_addr()

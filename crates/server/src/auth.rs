@@ -1,6 +1,8 @@
-//! obshell's "API hybrid encryption" (SPEC §3): the agent's RSA key, the v2 header
-//! `X-OCS-Header`, the v1 header `X-OCS-Auth`, AES-128-CBC request bodies, and the
-//! failed-auth limiter that guards the RSA decryption (see `docs/security.md`).
+//! obshell's "API hybrid encryption" (SPEC §3): the agent's RSA key, the v2 headers
+//! `X-OCS-Header` and `X-OCS-Agent-Header`, AES-128-CBC request bodies, and the
+//! failed-auth limiter that guards the RSA decryption (see `docs/security.md`). Like
+//! obshell (`/api/v1/info` lists `supportedAuth: ["v2"]`), the agent no longer accepts
+//! the v1 header `X-OCS-Auth`.
 //!
 //! Both sides live here so that the server and the CLI client share one implementation:
 //! [`Authenticator`] verifies, [`ClientCredentials`] produces headers and bodies.
@@ -29,7 +31,10 @@ use subtle::ConstantTimeEq;
 
 /// The v2 header (RSA-encrypted JSON with password, expiry, URI and the body key).
 pub const HEADER_V2: &str = "X-OCS-Header";
-/// The v1 header (RSA-encrypted JSON with password and expiry).
+/// The v2 header obshell's SDKs send with the agent password (same format).
+pub const HEADER_AGENT_V2: &str = "X-OCS-Agent-Header";
+/// The v1 header, which obshell (and this agent) no longer accepts: a request that
+/// carries only it is unauthenticated.
 pub const HEADER_V1: &str = "X-OCS-Auth";
 /// File name of the agent's RSA private key (PKCS#1 PEM, mode 0600) in the data dir.
 pub const KEY_FILE: &str = "api_rsa_key.pem";
@@ -231,7 +236,7 @@ pub fn parse_public_key(base64: &str) -> Result<RsaPublicKey, String> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    #[error("request is not authenticated: header X-OCS-Header (or X-OCS-Auth) is missing")]
+    #[error("Authentication failed: header X-OCS-Header is missing")]
     Missing,
     #[error("decrypt auth header failed")]
     DecryptFailed,
@@ -256,7 +261,7 @@ impl AuthError {
             AuthError::Expired { .. } => "Security.Authentication.Expired",
             AuthError::UriMismatch { .. } => "Security.Authentication.Header.UriMismatch",
             AuthError::WrongPassword => "Security.Authentication.IncorrectOceanbasePassword",
-            AuthError::BodyDecryptFailed => "Security.Authentication.Body.DecryptFailed",
+            AuthError::BodyDecryptFailed => "Common.Unauthorized",
             AuthError::RateLimited { .. } => "Security.Authentication.TooManyFailures",
         }
     }
@@ -584,16 +589,6 @@ impl Authenticator {
         self.check_password(field(&map, "auth").and_then(Value::as_str))?;
         Ok(VerifiedV2 { body })
     }
-
-    /// Verifies a v1 `X-OCS-Auth` header: decryptable, not expired, right password.
-    ///
-    /// # Errors
-    /// The [`AuthError`] naming the first failed check.
-    pub fn verify_v1(&self, header: &str) -> Result<(), AuthError> {
-        let map = self.open_header(header)?;
-        self.check_expiry(field(&map, "ts"))?;
-        self.check_password(field(&map, "password").and_then(Value::as_str))
-    }
 }
 
 /// What a client needs to authenticate: the agent's public key and the password.
@@ -630,19 +625,6 @@ impl ClientCredentials {
         });
         let header = encrypt_chunked(&self.public_key, plain.to_string().as_bytes())?;
         Ok((header, body))
-    }
-
-    /// A v1 header valid until `now + validity`.
-    ///
-    /// # Errors
-    /// RSA encryption failed.
-    pub fn v1_header(&self, now_unix: i64) -> Result<String, rsa::Error> {
-        let expiry = now_unix + self.validity.as_secs() as i64;
-        let plain = serde_json::json!({
-            "password": self.password.expose(),
-            "ts": expiry,
-        });
-        encrypt_chunked(&self.public_key, plain.to_string().as_bytes())
     }
 }
 
@@ -724,12 +706,20 @@ mod tests {
             auth.verify_v2(&header, "/a").unwrap_err(),
             AuthError::DecryptFailed
         );
-        let v1 = creds.v1_header(1_000).unwrap();
-        auth.verify_v1(&v1).unwrap();
+        // A v1-shaped header (`{password, ts}`) no longer authenticates: it has no body
+        // key, as obshell's v2-only agents see it.
+        let v1 = encrypt_chunked(
+            &creds.public_key,
+            serde_json::json!({"password": "pw", "ts": 1_060}).to_string().as_bytes(),
+        )
+        .unwrap();
         assert_eq!(
-            auth.verify_v1(&wrong.v1_header(1_000).unwrap())
-                .unwrap_err(),
-            AuthError::WrongPassword
+            auth.verify_v2(&v1, "/a").unwrap_err(),
+            AuthError::DecryptFailed
+        );
+        assert_eq!(
+            auth.verify_v2(&v1, "/b").unwrap_err(),
+            AuthError::DecryptFailed
         );
     }
 

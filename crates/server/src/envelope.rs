@@ -1,21 +1,28 @@
-//! obshell's response envelope and the one [`AppError`] that maps domain errors to it.
+//! obshell's response envelope and [`AppError`], the one place where the typed errors
+//! of the engine, the backup, the cluster and the restore map to an HTTP status,
+//! obshell's `errCode` and a message (texts from obshell's
+//! `ob/agent/assets/i18n/error/en.json` where obshell has the error).
 //!
-//! `{successful, timestamp, duration, status, traceId, data?, error?{code, errCode,
-//! message, subErrors}}`. The trace id and start time of the request live in a
+//! `{successful, timestamp, duration, status, traceId, data?, error?{code?, errCode,
+//! message, subErrors?}}`. The trace id and start time of the request live in a
 //! task-local set by the [`crate::app`] middleware, so handlers only return data.
+//!
+//! Status codes are obshell's (most refusals are 400), except that a maintenance-lock
+//! conflict, which obshell answers 500 although the client caused it, is 409 here.
 
 use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obrestore_backup::BackupError;
-use obrestore_dag::{OperateError, Operator, QueryError};
+use obrestore_dag::{LockConflict, Maintenance, OperateError, QueryError, Refusal, SubmitError};
 use obrestore_restore::agent::RestoreError;
-use obrestore_restore::ClusterError;
+use obrestore_restore::{ClusterError, RestoreParamError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
+use crate::bind::BindError;
 
 /// Per-request data the envelope needs.
 #[derive(Debug, Clone)]
@@ -63,17 +70,29 @@ pub struct Envelope<T> {
     pub error: Option<ApiError>,
 }
 
-/// `error` of a failed response.
+/// `error` of a failed response (obshell's `ApiError`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApiError {
-    /// obshell's numeric code where it has one, else the HTTP status.
-    pub code: i64,
+    /// obshell's old numeric code, only for authentication errors (1, 10008).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
     /// obshell's dotted code, e.g. `Task.GenericID.Invalid`.
     #[serde(rename = "errCode")]
     pub err_code: String,
     pub message: String,
-    #[serde(rename = "subErrors")]
-    pub sub_errors: Vec<serde_json::Value>,
+    /// For a refused parameter: `[{tag, field, message}]` naming the field.
+    #[serde(rename = "subErrors", skip_serializing_if = "Vec::is_empty")]
+    pub sub_errors: Vec<FieldError>,
+}
+
+/// obshell's `ApiFieldError`: the field a refusal is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The errCode of the rule.
+    pub tag: String,
+    /// The request field, e.g. `zone_list[1].unit_num`.
+    pub field: String,
+    pub message: String,
 }
 
 /// `data` of a listing: `{contents: [...]}`.
@@ -100,10 +119,12 @@ fn envelope_response<T: Serialize>(
     (status, axum::Json(envelope)).into_response()
 }
 
-/// A successful reply: 200 with `data`, or 204 with no body ("nothing to do").
+/// A successful reply: 200 with `data`, 200 without (obshell's `SendResponse(c, nil,
+/// nil)`), or 204 with no body ("nothing to do").
 #[derive(Debug)]
 pub enum Reply<T> {
     Ok(T),
+    Done,
     NoContent,
 }
 
@@ -111,6 +132,7 @@ impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         match self {
             Reply::Ok(data) => envelope_response(StatusCode::OK, Some(data), None),
+            Reply::Done => envelope_response::<()>(StatusCode::OK, None, None),
             Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
         }
     }
@@ -119,164 +141,379 @@ impl<T: Serialize> IntoResponse for Reply<T> {
 /// A handler result.
 pub type ApiResult<T> = Result<Reply<T>, AppError>;
 
-/// Every way a request fails, mapped to status, codes and a message in one place.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AppError {
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error(transparent)]
-    Query(#[from] QueryError),
-    #[error(transparent)]
-    Operate(#[from] OperateError),
-    /// An operator on a node (`POST /api/v1/task/node/:id`), with node codes.
-    #[error("{0}")]
-    NodeOperate(OperateError),
-    #[error(transparent)]
-    Restore(#[from] RestoreError),
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    /// The body is not the JSON the endpoint takes.
-    #[error("{0}")]
-    BindJson(String),
-    /// A value is invalid; the message names it.
-    #[error("{message}")]
-    IllegalArgument {
-        err_code: &'static str,
-        message: String,
-    },
-    /// A name or id is unknown.
-    #[error("{message}")]
-    NotFound {
-        err_code: &'static str,
-        message: String,
-    },
-    /// The request conflicts with the state (a maintenance, a use).
-    #[error("{message}")]
-    Conflict {
-        err_code: &'static str,
-        message: String,
-    },
-    /// A real internal fault.
-    #[error("internal error: {0}")]
-    Internal(String),
+/// A refused or failed request: status, obshell's codes and the message.
+#[derive(Debug, Clone)]
+pub struct AppError {
+    pub status: StatusCode,
+    /// obshell's old numeric code (authentication errors only).
+    pub code: Option<i64>,
+    pub err_code: &'static str,
+    pub message: String,
+    /// The request field the error is about.
+    pub field: Option<String>,
+    /// `Retry-After` seconds (429).
+    pub retry_after: Option<u64>,
 }
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.err_code, self.message)
+    }
+}
+
+impl std::error::Error for AppError {}
 
 impl AppError {
-    /// 400 `Common.IllegalArgument` with `message`.
-    pub fn illegal(message: impl Into<String>) -> AppError {
-        AppError::IllegalArgument {
-            err_code: "Common.IllegalArgument",
+    /// An error with `status`, `err_code` and `message`.
+    pub fn new(status: StatusCode, err_code: &'static str, message: impl Into<String>) -> AppError {
+        AppError {
+            status,
+            code: None,
+            err_code,
             message: message.into(),
+            field: None,
+            retry_after: None,
         }
     }
 
-    /// (status, code, errCode) of the error.
-    pub fn classify(&self) -> (StatusCode, i64, &'static str) {
-        let status =
-            |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let plain = |code: u16, err_code: &'static str| (status(code), i64::from(code), err_code);
-        match self {
-            AppError::Auth(err) => (status(err.http_status()), err.code(), err.err_code()),
-            AppError::Query(err) => query_parts(err),
-            AppError::Operate(err) => operate_parts(err, false),
-            AppError::NodeOperate(err) => operate_parts(err, true),
-            AppError::Restore(err) => match err {
-                RestoreError::Query(query) => query_parts(query),
-                RestoreError::Operate(operate) => operate_parts(operate, false),
-                other => plain(other.http_status(), other.err_code()),
-            },
-            AppError::Cluster(err) => plain(err.http_status(), err.err_code()),
-            AppError::Backup(BackupError::InvalidPassword { .. }) => {
-                plain(400, "OB.Backup.PasswordInvalid")
-            }
-            AppError::Backup(err) if is_backup_internal(err) => plain(500, "Common.Unexpected"),
-            AppError::Backup(_) => plain(400, "Common.IllegalArgument"),
-            AppError::BindJson(_) => plain(400, "Common.BindJsonFailed"),
-            AppError::IllegalArgument { err_code, .. } => plain(400, err_code),
-            AppError::NotFound { err_code, .. } => plain(404, err_code),
-            AppError::Conflict { err_code, .. } => plain(409, err_code),
-            AppError::Internal(_) => plain(500, "Common.Unexpected"),
+    /// The same error about `field`.
+    pub fn with_field(mut self, field: impl Into<String>) -> AppError {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 400 `Common.IllegalArgument`: "The input parameter '<field>' is illegal: <why>".
+    pub fn illegal(field: &str, why: impl std::fmt::Display) -> AppError {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "Common.IllegalArgument",
+            format!("The input parameter '{field}' is illegal: {why}"),
+        )
+        .with_field(field)
+    }
+
+    /// 400 `Common.BindJsonFailed`.
+    pub fn bind(err: &BindError) -> AppError {
+        let error = AppError::new(
+            StatusCode::BAD_REQUEST,
+            "Common.BindJsonFailed",
+            format!("Bind JSON failed: {err}"),
+        );
+        match err.path() {
+            path if path.is_empty() => error,
+            path => error.with_field(path),
         }
     }
 
-    /// Like [`From<OperateError>`] but for the node endpoint (its codes differ).
+    /// 404 `Common.NotFound` ("Element not found: ...").
+    pub fn not_found(what: impl std::fmt::Display) -> AppError {
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "Common.NotFound",
+            format!("Element not found: {what}"),
+        )
+    }
+
+    /// 500 `Common.Unexpected`: a real internal fault.
+    pub fn internal(what: impl std::fmt::Display) -> AppError {
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Common.Unexpected",
+            format!("Unexpected error: {what}"),
+        )
+    }
+
+    /// 400 `MySQL.Error`: what OceanBase would refuse in SQL (the embedded cluster's
+    /// refusals that obshell has no code of its own for).
+    fn mysql(what: impl std::fmt::Display) -> AppError {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "MySQL.Error",
+            format!("MySQL error: {what}"),
+        )
+    }
+
+    /// An operator on a node (`POST /api/v1/task/node/:id`): obshell's node codes.
     pub fn node_operate(err: OperateError) -> AppError {
-        AppError::NodeOperate(err)
+        operate_error(err, true)
     }
 }
 
-/// Backup errors that are faults of the agent rather than of the request. Everything
-/// else (missing files, no usable set, not enough log, corrupt blocks) is about the
-/// backup the caller pointed at, hence 400.
-fn is_backup_internal(_err: &BackupError) -> bool {
-    false
+fn bad_request(err_code: &'static str, message: impl Into<String>) -> AppError {
+    AppError::new(StatusCode::BAD_REQUEST, err_code, message)
 }
 
-fn query_parts(err: &QueryError) -> (StatusCode, i64, &'static str) {
-    match err {
-        QueryError::InvalidId(_) => (StatusCode::BAD_REQUEST, 400, "Task.GenericID.Invalid"),
-        QueryError::ForeignId(_) => (StatusCode::NOT_FOUND, 404, "Task.NotFound"),
-        QueryError::NotFound { .. } => (StatusCode::NOT_FOUND, 404, "Task.NotFound"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, 500, "Common.Unexpected"),
+/// A held lock: 409 (obshell answers 500 `known`; the client caused it).
+pub fn lock_error(conflict: &LockConflict) -> AppError {
+    match &conflict.lock {
+        Maintenance::Tenant(tenant) => AppError::new(
+            StatusCode::CONFLICT,
+            "OB.Tenant.UnderMaintenance",
+            format!("Tenant '{tenant}' is under maintenance, please try again later."),
+        ),
+        _ => AppError::new(
+            StatusCode::CONFLICT,
+            "OB.Cluster.UnderMaintenanceWithDag",
+            format!(
+                "OceanBase cluster is under maintenance by DAG: {}, please try again later",
+                conflict.holder_name
+            ),
+        ),
     }
 }
 
-/// obshell's operator codes, chosen from the operator and the engine's reason.
-fn operate_parts(err: &OperateError, node: bool) -> (StatusCode, i64, &'static str) {
-    let conflict = |code| (StatusCode::CONFLICT, 409, code);
+impl From<AuthError> for AppError {
+    fn from(err: AuthError) -> AppError {
+        let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        let retry_after = match &err {
+            AuthError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        AppError {
+            status,
+            code: Some(err.code()),
+            err_code: err.err_code(),
+            message: err.to_string(),
+            field: None,
+            retry_after,
+        }
+    }
+}
+
+impl From<BindError> for AppError {
+    fn from(err: BindError) -> AppError {
+        AppError::bind(&err)
+    }
+}
+
+impl From<QueryError> for AppError {
+    fn from(err: QueryError) -> AppError {
+        match err {
+            QueryError::InvalidId(invalid) => bad_request(
+                "Task.GenericID.Invalid",
+                format!("Invalid ID: {}: {}", invalid.id, invalid.reason),
+            ),
+            QueryError::ForeignId(_) | QueryError::NotFound { .. } => AppError::new(
+                StatusCode::NOT_FOUND,
+                "Task.NotFound",
+                format!("Task not found: {err}"),
+            ),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<OperateError> for AppError {
+    fn from(err: OperateError) -> AppError {
+        operate_error(err, false)
+    }
+}
+
+fn operate_error(err: OperateError, node: bool) -> AppError {
+    let message = err.to_string();
     match err {
-        OperateError::DagNotFound(_) | OperateError::NodeNotFound(_) => {
-            (StatusCode::NOT_FOUND, 404, "Task.NotFound")
+        OperateError::DagNotFound(_) | OperateError::NodeNotFound(_) => AppError::new(
+            StatusCode::NOT_FOUND,
+            "Task.NotFound",
+            format!("Task not found: {message}"),
+        ),
+        OperateError::NotAllowed { reason, .. } => bad_request(refusal_code(&reason, node), message),
+        OperateError::LockConflict(conflict) => lock_error(&conflict),
+        OperateError::Expired { .. } => AppError::new(StatusCode::CONFLICT, "Task.Expired", message),
+        OperateError::ShutDown => {
+            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "Common.Unexpected", message)
         }
-        OperateError::LockConflict { .. } => conflict("OB.Tenant.UnderMaintenance"),
-        OperateError::NotAllowed { operator, reason } => {
-            // The engine's reasons: "dag N is S, not FAILED", "dag N is already finished
-            // (S+O)", "the dag of node 'x' is already finished", "node 'x' is S, not FAILED".
-            let not_failed = reason.contains("not FAILED") || reason.contains("already finished");
-            let about_dag = reason.starts_with("dag") || reason.starts_with("the dag");
-            conflict(match (operator, node) {
-                (Operator::Pass, true) if about_dag && not_failed => {
-                    "Task.Node.Operator.PassNotFailedDag"
-                }
-                (Operator::Pass, true) if not_failed => "Task.Node.Operator.PassNotFailedNode",
-                (Operator::Pass, true) => "Task.Node.Operator.PassNotAllowed",
-                (Operator::Cancel, _) if reason.contains("finished") => {
-                    "Task.Dag.Operator.CancelFinishedDag"
-                }
-                (Operator::Cancel, _) => "Task.Dag.Operator.CancelNotAllowed",
-                (Operator::Rollback, _) if not_failed => "Task.Dag.Operator.RollbackNotFailedDag",
-                (Operator::Rollback, _) => "Task.Dag.Operator.RollbackNotAllowed",
-                (Operator::Retry, _) if not_failed => "Task.Dag.Operator.RetryNotFailedDag",
-                (Operator::Retry, _) => "Task.Dag.Operator.RetryNotAllowed",
-                (Operator::Pass, false) if not_failed => "Task.Dag.Operator.PassNotFailedDag",
-                (Operator::Pass, false) => "Task.Dag.Operator.PassNotAllowed",
-                (Operator::Run, _) => "Task.Dag.Operator.NotSupport",
-            })
+        other => AppError::internal(other),
+    }
+}
+
+/// obshell's errCode of an operator refusal.
+fn refusal_code(reason: &Refusal, node: bool) -> &'static str {
+    match reason {
+        Refusal::NotSupported(_) if node => "Task.Node.Operator.NotSupport",
+        Refusal::NotSupported(_) => "Task.Dag.Operator.NotSupport",
+        Refusal::CancelFinishedDag => "Task.Dag.Operator.CancelFinishedDag",
+        Refusal::CancelNotAllowed { .. } => "Task.Dag.Operator.CancelNotAllowed",
+        Refusal::RollbackNotFailedDag => "Task.Dag.Operator.RollbackNotFailedDag",
+        Refusal::RollbackNotAllowed { .. } => "Task.Dag.Operator.RollbackNotAllowed",
+        Refusal::RetryNotFailedDag => "Task.Dag.Operator.RetryNotFailedDag",
+        Refusal::RetryNotAllowed { .. } => "Task.Dag.Operator.RetryNotAllowed",
+        Refusal::PassNotFailedDag => "Task.Dag.Operator.PassNotFailedDag",
+        Refusal::PassNotAllowed { .. } => "Task.Dag.Operator.PassNotAllowed",
+        Refusal::PassNodeNotFailedDag => "Task.Node.Operator.PassNotFailedDag",
+        Refusal::PassNodeNotFailedNode { .. } => "Task.Node.Operator.PassNotFailedNode",
+        Refusal::PassNodeNotAllowed { .. } => "Task.Node.Operator.PassNotAllowed",
+        _ => "Task.Dag.State.Invalid",
+    }
+}
+
+impl From<SubmitError> for AppError {
+    fn from(err: SubmitError) -> AppError {
+        match err {
+            SubmitError::LockConflict(conflict) => lock_error(&conflict),
+            SubmitError::ShutDown => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Common.Unexpected",
+                err.to_string(),
+            ),
+            other => AppError::internal(other),
         }
-        OperateError::ShutDown => (StatusCode::SERVICE_UNAVAILABLE, 503, "Common.Unexpected"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, 500, "Common.Unexpected"),
+    }
+}
+
+impl From<RestoreParamError> for AppError {
+    fn from(err: RestoreParamError) -> AppError {
+        use RestoreParamError::*;
+        if let Cluster(cluster) = err {
+            return cluster.into();
+        }
+        let err_code = match &err {
+            Required { .. } => "Common.BindJsonFailed",
+            SysTenant => "OB.Tenant.SysOperationNotAllowed",
+            TenantExists { .. } => "OB.Tenant.Existed",
+            ZoneListEmpty => "OB.Tenant.ZoneList.Empty",
+            TimestampAndScn
+            | TimestampOutOfRange { .. }
+            | HaHighThreadScoreOutOfRange { .. }
+            | ConcurrencyOutOfRange { .. } => "Common.IllegalArgument",
+            ZoneRepeated { .. } => "OB.Tenant.Zone.Repeated",
+            UnitConfigNameEmpty { .. } => "OB.Resource.UnitConfig.Name.Empty",
+            ReplicaTypeInvalid { .. } => "OB.Tenant.Replica.InvalidType",
+            UnitNumInvalid { .. } => "OB.Tenant.UnitNum.Invalid",
+            UnitNumInconsistent { .. } => "OB.Tenant.UnitNum.Inconsistent",
+            ZoneNotExist { .. } => "OB.Zone.NotExist",
+            UnitConfigNotExist { .. } => "OB.Resource.UnitConfig.NotExist",
+            UnitNumExceedsServers { .. } => "OB.Tenant.UnitNum.ExceedsLimit",
+            NoFullReplica { .. } => "OB.Tenant.NoPaxosReplica",
+            PrimaryZoneInvalid { .. } => "OB.Tenant.PrimaryZone.Invalid",
+            PrimaryZoneCrossRegion { .. } => "OB.Tenant.PrimaryZone.CrossRegion",
+            PrimaryRegionFullReplicaNotEnough { .. } => {
+                "OB.Tenant.PrimaryRegion.FullReplica.NotEnough"
+            }
+            MachineResourceNotEnough { .. } => "OB.Tenant.ResourceNotEnough",
+            TenantNameInvalid { .. } => "OB.Tenant.Name.Invalid",
+            UriInvalid { .. } => "OB.Storage.URI.Invalid",
+            _ => "Common.IllegalArgument",
+        };
+        let field = err.field();
+        let error = bad_request(err_code, err.to_string());
+        match field {
+            Some(field) => error.with_field(field),
+            None => error,
+        }
+    }
+}
+
+impl From<ClusterError> for AppError {
+    fn from(err: ClusterError) -> AppError {
+        use ClusterError::*;
+        match &err {
+            Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } | RowFile { .. } => {
+                AppError::internal(err)
+            }
+            ZoneNotFound(zone) => {
+                bad_request("OB.Zone.NotExist", format!("Zone '{zone}' does not exist"))
+            }
+            UnitConfigNotFound(name) => bad_request(
+                "OB.Resource.UnitConfig.NotExist",
+                format!("Unit config '{name}' does not exist."),
+            ),
+            UnitConfigExists(name) => bad_request(
+                "OB.Resource.UnitConfig.Existed",
+                format!("Unit config '{name}' already exists"),
+            ),
+            PoolGranted { pool, .. } => bad_request(
+                "OB.Resource.Pool.Granted",
+                format!("Resource pool '{pool}' has already been granted to a tenant."),
+            ),
+            TenantNotFound(name) => bad_request(
+                "OB.Tenant.NotExist",
+                format!("Tenant '{name}' does not exist."),
+            ),
+            TenantIdNotFound(id) => bad_request(
+                "OB.Tenant.NotExist",
+                format!("Tenant '{id}' does not exist."),
+            ),
+            TenantExists(name) => {
+                bad_request("OB.Tenant.Existed", format!("Tenant {name} already exists"))
+            }
+            RecycledTenantNotFound(name) => bad_request(
+                "OB.Recyclebin.Tenant.NotExist",
+                format!("Tenant '{name}' does not exist in recyclebin"),
+            ),
+            InvalidUnitConfig { .. } => bad_request("Common.IllegalArgument", err.to_string()),
+            PoolNotFound(_) | RestoreJobNotFound(_) => AppError::not_found(&err),
+            _ => AppError::mysql(&err),
+        }
+    }
+}
+
+impl From<BackupError> for AppError {
+    fn from(err: BackupError) -> AppError {
+        // Everything about the backup the caller pointed at (missing files, no usable
+        // set, not enough log, corrupt blocks, a wrong password) is a 400.
+        let err_code = match &err {
+            BackupError::InvalidPassword { .. } => "OB.Backup.PasswordInvalid",
+            _ => "Common.IllegalArgument",
+        };
+        bad_request(err_code, err.to_string())
+    }
+}
+
+impl From<RestoreError> for AppError {
+    fn from(err: RestoreError) -> AppError {
+        let message = err.to_string();
+        match err {
+            RestoreError::Param(param) => param.into(),
+            RestoreError::Backup(backup) => backup.into(),
+            RestoreError::UnderMaintenance(conflict) => lock_error(&conflict),
+            RestoreError::SysTenant => bad_request("OB.Tenant.SysOperationNotAllowed", message),
+            RestoreError::TenantNotFound(_) => bad_request("OB.Tenant.NotExist", message),
+            RestoreError::NoRestore { .. } => AppError::not_found("restore task"),
+            RestoreError::NotRecovering(_) => bad_request("OB.Restore.NotRecovering", message),
+            RestoreError::NotRestoreDag(_) => bad_request("OB.Restore.Task.NotExist", message),
+            RestoreError::AlreadySucceed => bad_request("OB.Restore.Task.AlreadySucceed", message),
+            RestoreError::NotInRecyclebin(_) => {
+                bad_request("OB.Recyclebin.Tenant.NotExist", message)
+            }
+            RestoreError::Cluster(cluster) => cluster.into(),
+            RestoreError::Submit(submit) => submit.into(),
+            RestoreError::Operate(operate) => operate.into(),
+            RestoreError::Query(query) => query.into(),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<sled::Error> for AppError {
+    fn from(err: sled::Error) -> AppError {
+        AppError::internal(format!("storage: {err}"))
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, code, err_code) = self.classify();
-        let message = self.to_string();
+        let sub_errors = self
+            .field
+            .iter()
+            .map(|field| FieldError {
+                tag: self.err_code.to_string(),
+                field: field.clone(),
+                message: self.message.clone(),
+            })
+            .collect();
         let mut response = envelope_response::<()>(
-            status,
+            self.status,
             None,
             Some(ApiError {
-                code,
-                err_code: err_code.to_string(),
-                message,
-                sub_errors: Vec::new(),
+                code: self.code,
+                err_code: self.err_code.to_string(),
+                message: self.message,
+                sub_errors,
             }),
         );
-        if let AppError::Auth(AuthError::RateLimited { retry_after_secs }) = &self {
-            if let Ok(value) = retry_after_secs.to_string().parse() {
+        if let Some(seconds) = self.retry_after {
+            if let Ok(value) = seconds.to_string().parse() {
                 response.headers_mut().insert("retry-after", value);
             }
         }

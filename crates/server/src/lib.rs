@@ -2,7 +2,10 @@
 //!
 //! - [`app`]: `app(state) -> Router` with every endpoint, the envelope and auth
 //!   middleware, and the OpenAPI document generated from the handlers.
-//! - [`auth`]: API hybrid encryption (RSA key, v1/v2 headers, AES-128-CBC bodies,
+//! - [`routes`]: the handlers, one module per area of obshell's API.
+//! - [`bind`]: request binding as obshell's (case-insensitive JSON keys, field paths in
+//!   errors, Go's `ParseBool`).
+//! - [`auth`]: API hybrid encryption (RSA key, v2 headers, AES-128-CBC bodies,
 //!   failed-auth limiter), both the verifying and the client side.
 //! - [`envelope`]: the response envelope and the one `AppError`.
 //! - [`client`]: an HTTP client that authenticates like obshell's SDKs.
@@ -12,11 +15,13 @@
 
 pub mod app;
 pub mod auth;
+pub mod bind;
 pub mod client;
 pub mod daemon;
 pub mod dto;
 pub mod envelope;
 pub mod openapi;
+pub mod routes;
 
 pub use app::{app, openapi, AppState, ServerError};
 pub use auth::{AgentKey, AuthConfig, AuthError, Authenticator, ClientCredentials, LimiterConfig};

@@ -71,14 +71,18 @@ pub struct TaskDetailSchema {
     task_logs: Vec<String>,
 }
 
-/// One log row (mirror of `obrestore_dag::TaskLogDto`).
+/// One log row (mirror of `obrestore_dag::TaskLogDto`, obshell's `bo.SubTaskLog`).
 #[derive(ToSchema)]
 #[schema(as = TaskLog)]
 pub struct TaskLogSchema {
-    task_id: u64,
+    /// The row's sequence number within its sub-task, from 1.
+    id: u64,
+    sub_task_id: u64,
     execute_times: u32,
     log_content: String,
-    time: String,
+    is_sync: bool,
+    create_time: String,
+    update_time: String,
 }
 
 /// OCP's `RestorePreviewItem` (mirror of `obrestore_backup::RestorePreviewItem`).
@@ -130,42 +134,12 @@ pub struct RestoreParamSchema {
     /// RFC 3339 (also accepted as `time_stamp`).
     timestamp: Option<String>,
     scn: Option<u64>,
-    zone_list: Vec<ZoneParamSchema>,
+    zone_list: Option<Vec<ZoneParamSchema>>,
     primary_zone: Option<String>,
     concurrency: Option<i64>,
     ha_high_thread_score: Option<i64>,
     decryption: Option<Vec<String>>,
     kms_encrypt_info: Option<String>,
-}
-
-/// Restore progress/history (mirror of `obrestore_restore::agent::RestoreOverview`).
-#[derive(ToSchema)]
-#[schema(as = RestoreOverview)]
-pub struct RestoreOverviewSchema {
-    job_id: u64,
-    tenant_name: String,
-    tenant_id: Option<u64>,
-    restore_scn: u64,
-    restore_scn_display: String,
-    status: String,
-    backup_set_list: String,
-    backup_piece_list: String,
-    ls_count: u64,
-    finish_ls_count: u64,
-    tablet_count: u64,
-    finish_tablet_count: u64,
-    total_bytes: u64,
-    total_bytes_display: String,
-    finish_bytes: u64,
-    finish_bytes_display: String,
-    recover_scn: u64,
-    recover_scn_display: String,
-    recover_progress: f64,
-    restore_progress: f64,
-    start_timestamp: String,
-    finish_timestamp: Option<String>,
-    comment: String,
-    dag_id: Option<String>,
 }
 
 /// Adds the auth headers as security schemes.
@@ -183,10 +157,10 @@ impl Modify for AuthSchemes {
             ))),
         );
         components.add_security_scheme(
-            "v1",
+            "v2_agent",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                crate::auth::HEADER_V1,
-                "base64(RSA-PKCS1v1.5 of {password, ts}); body plain",
+                crate::auth::HEADER_AGENT_V2,
+                "the same as X-OCS-Header, sent by obshell's SDKs with the agent password",
             ))),
         );
     }
@@ -197,14 +171,14 @@ impl Modify for AuthSchemes {
 #[openapi(
     info(
         title = "obrestore agent API (obshell-compatible)",
-        description = "Responses are wrapped in {successful, timestamp, duration, status, traceId, data?, error?}; listings put items under data.contents. All endpoints but info, secret, status and openapi.json need API hybrid-encryption auth when the agent has a password.",
+        description = "Responses are wrapped in {successful, timestamp, duration, status, traceId, data?, error?}; listings put items under data.contents. All endpoints but info, secret, status and openapi.json need API hybrid-encryption auth (v2) when the agent has a password. Unknown routes answer 404 and unknown methods 405, both with errCode Common.NotFound.",
     ),
-    security(("v2" = []), ("v1" = [])),
+    security(("v2" = []), ("v2_agent" = [])),
     modifiers(&AuthSchemes),
     components(schemas(
         DagDetailSchema, NodeDetailSchema, TaskDetailSchema, TaskLogSchema, AgentAddressSchema,
         RestorePreviewItemSchema, RestoreWindowsSchema, RestoreWindowSchema, RestoreParamSchema,
-        ZoneParamSchema, RestoreOverviewSchema, crate::envelope::ApiError,
+        ZoneParamSchema, crate::envelope::ApiError, crate::envelope::FieldError,
     ))
 )]
 pub struct ApiDoc;
