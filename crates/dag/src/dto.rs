@@ -1,10 +1,17 @@
 //! obshell's DTOs (JSON names exact), built from records at the boundary.
+//!
+//! `additional_data` is shown where obshell shows it (`engine/task/task_dto.go`,
+//! `SetVisible`): a DAG detail carries the merge of all its sub-tasks' data and its
+//! nodes and sub-tasks carry none; a node detail carries the merge of its sub-tasks';
+//! only a sub-task detail shows the sub-task's own. Without details a DAG has neither
+//! nodes nor additional data.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::id::GenericId;
+use crate::id::{GenericId, IdOrigin};
+use crate::model::Scope;
 use crate::record::{DagRecord, LogRecord, NodeRecord, TaskRecord};
 use crate::AgentInfo;
 
@@ -56,13 +63,19 @@ pub struct TaskDetailDto {
     pub task_logs: Vec<String>,
 }
 
-/// One row of `GET /api/v1/task/sub_task/:id/logs`.
+/// One row of `GET /api/v1/task/sub_task/:id/logs` (obshell's `bo.SubTaskLog`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskLogDto {
-    pub task_id: u64,
+    /// The row's sequence number within its sub-task, from 1.
+    pub id: u64,
+    pub sub_task_id: u64,
     pub execute_times: u32,
     pub log_content: String,
-    pub time: String,
+    /// Whether the row reached the agent that owns the DAG; always true here, where
+    /// every sub-task runs on that agent.
+    pub is_sync: bool,
+    pub create_time: String,
+    pub update_time: String,
 }
 
 /// Formats a time as RFC 3339 with an offset.
@@ -106,6 +119,15 @@ pub fn merge_context(into: &mut Map<String, Value>, from: &Map<String, Value>) {
     }
 }
 
+/// Merges the additional data of `items` in order.
+fn merged<'a>(items: impl IntoIterator<Item = &'a Map<String, Value>>) -> Map<String, Value> {
+    let mut merged = Map::new();
+    for data in items {
+        merge_additional(&mut merged, data);
+    }
+    merged
+}
+
 /// Builds DTOs for one agent.
 #[derive(Debug, Clone)]
 pub struct DtoBuilder {
@@ -113,15 +135,23 @@ pub struct DtoBuilder {
 }
 
 impl DtoBuilder {
-    pub fn generic_id(&self, id: u64) -> String {
-        GenericId::agent(self.agent.ip, self.agent.port, id).encode()
+    /// The generic id of an object of a DAG of `scope`.
+    pub fn generic_id(&self, id: u64, scope: Scope) -> String {
+        match scope {
+            Scope::Agent => GenericId::agent(self.agent.ip, self.agent.port, id).encode(),
+            Scope::Cluster => GenericId {
+                origin: IdOrigin::Cluster,
+                id,
+            }
+            .encode(),
+        }
     }
 
-    /// A sub-task's DTO with its logs.
-    pub fn task(&self, task: &TaskRecord, logs: &[LogRecord]) -> TaskDetailDto {
+    /// A sub-task's DTO with its logs and its own additional data (a sub-task detail).
+    pub fn task(&self, task: &TaskRecord, logs: &[LogRecord], scope: Scope) -> TaskDetailDto {
         let (start_time, end_time) = times(task.create_time, task.start_time, task.end_time);
         TaskDetailDto {
-            id: self.generic_id(task.id),
+            id: self.generic_id(task.id, scope),
             task_id: task.id,
             name: task.name.clone(),
             state: task.state.to_string(),
@@ -135,20 +165,29 @@ impl DtoBuilder {
         }
     }
 
-    /// A node's DTO; its additional data is the merge of its sub-tasks'.
-    pub fn node(&self, node: &NodeRecord, tasks: Option<Vec<TaskDetailDto>>) -> NodeDetailDto {
+    /// A node's DTO (a node detail): its additional data is the merge of its
+    /// sub-tasks', which carry none themselves. `tasks` pairs each sub-task with its
+    /// logs; `None` leaves `sub_tasks` and the data out.
+    pub fn node(
+        &self,
+        node: &NodeRecord,
+        tasks: Option<&[(TaskRecord, Vec<LogRecord>)]>,
+        scope: Scope,
+    ) -> NodeDetailDto {
         let (start_time, end_time) = times(node.create_time, node.start_time, node.end_time);
-        let additional_data = tasks.as_ref().map(|tasks| {
-            let mut merged = Map::new();
-            for task in tasks {
-                if let Some(data) = &task.additional_data {
-                    merge_additional(&mut merged, data);
-                }
-            }
-            merged
+        let additional_data =
+            tasks.map(|tasks| merged(tasks.iter().map(|(task, _)| &task.additional_data)));
+        let sub_tasks = tasks.map(|tasks| {
+            tasks
+                .iter()
+                .map(|(task, logs)| TaskDetailDto {
+                    additional_data: None,
+                    ..self.task(task, logs, scope)
+                })
+                .collect()
         });
         NodeDetailDto {
-            id: self.generic_id(node.id),
+            id: self.generic_id(node.id, scope),
             node_id: node.id,
             name: node.name.clone(),
             state: node.state.to_string(),
@@ -156,27 +195,37 @@ impl DtoBuilder {
             start_time,
             end_time,
             additional_data,
-            sub_tasks: tasks,
+            sub_tasks,
         }
     }
 
-    /// A DAG's DTO. `nodes` carry their merged data, which is folded into the DAG's and
-    /// then cleared on the nodes. With `show_details` false, `nodes` is null.
+    /// A DAG's DTO. With details, `nodes` pairs each node with its sub-tasks and logs:
+    /// the DAG carries the merge of every sub-task's additional data and the nodes carry
+    /// none. Without (`None`), `nodes` and `additional_data` are null.
     pub fn dag(
         &self,
         dag: &DagRecord,
-        mut nodes: Vec<NodeDetailDto>,
-        show_details: bool,
+        nodes: Option<&[(NodeRecord, Vec<(TaskRecord, Vec<LogRecord>)>)]>,
     ) -> DagDetailDto {
         let (start_time, end_time) = times(dag.create_time, dag.start_time, dag.end_time);
-        let mut merged = Map::new();
-        for node in &mut nodes {
-            if let Some(data) = node.additional_data.take() {
-                merge_additional(&mut merged, &data);
-            }
-        }
+        let additional_data = nodes.map(|nodes| {
+            merged(
+                nodes
+                    .iter()
+                    .flat_map(|(_, tasks)| tasks.iter().map(|(task, _)| &task.additional_data)),
+            )
+        });
+        let nodes = nodes.map(|nodes| {
+            nodes
+                .iter()
+                .map(|(node, tasks)| NodeDetailDto {
+                    additional_data: None,
+                    ..self.node(node, Some(tasks), dag.scope)
+                })
+                .collect()
+        });
         DagDetailDto {
-            id: self.generic_id(dag.id),
+            id: self.generic_id(dag.id, dag.scope),
             dag_id: dag.id,
             name: dag.name.clone(),
             stage: dag.stage,
@@ -187,19 +236,23 @@ impl DtoBuilder {
             operator: dag.operator.to_string(),
             start_time,
             end_time,
-            additional_data: Some(merged),
-            nodes: show_details.then_some(nodes),
+            additional_data,
+            nodes,
         }
     }
 
     /// Log rows of a sub-task.
     pub fn logs(&self, logs: &[LogRecord]) -> Vec<TaskLogDto> {
         logs.iter()
-            .map(|log| TaskLogDto {
-                task_id: log.task_id,
+            .enumerate()
+            .map(|(index, log)| TaskLogDto {
+                id: index as u64 + 1,
+                sub_task_id: log.task_id,
                 execute_times: log.execute_times,
                 log_content: log.content.clone(),
-                time: format_time(log.time),
+                is_sync: true,
+                create_time: format_time(log.time),
+                update_time: format_time(log.time),
             })
             .collect()
     }

@@ -26,10 +26,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::dto::{
     merge_context, DagDetailDto, DtoBuilder, NodeDetailDto, TaskDetailDto, TaskLogDto,
 };
-use crate::error::{OpenError, OperateError, QueryError, SubmitError};
+use crate::error::{LockConflict, OpenError, OperateError, QueryError, Refusal, SubmitError};
 use crate::event::{Event, Subject};
 use crate::id::{GenericId, IdOrigin};
-use crate::model::{DagSpec, FanOut, Flags, Maintenance, Operator, State};
+use crate::model::{DagSpec, FanOut, Flags, Maintenance, Operator, Scope, State};
 use crate::record::{
     keys, Counters, DagRecord, LockRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION,
 };
@@ -349,58 +349,117 @@ impl Engine {
         &self.shared.dto
     }
 
-    /// Decodes a generic id naming an object of this agent.
+    /// Decodes a generic id naming an object of this agent (`"2…"`/`"3…"` with this
+    /// agent's address) or of the cluster (`"1…"`), and says which scope it names.
     ///
     /// # Errors
-    /// Malformed ids and ids of another agent or of the cluster.
-    pub fn decode_id(&self, generic: &str) -> Result<u64, QueryError> {
+    /// Malformed ids ([`QueryError::InvalidId`]) and ids of another agent
+    /// ([`QueryError::ForeignId`]).
+    pub fn decode_id(&self, generic: &str) -> Result<(u64, Scope), QueryError> {
         let decoded = GenericId::decode(generic)?;
         let ours = IdOrigin::Agent {
             ip: self.shared.dto.agent.ip,
             port: self.shared.dto.agent.port,
         };
-        if decoded.origin != ours {
-            return Err(QueryError::ForeignId(generic.to_string()));
+        match decoded.origin {
+            IdOrigin::Cluster => Ok((decoded.id, Scope::Cluster)),
+            origin if origin == ours => Ok((decoded.id, Scope::Agent)),
+            _ => Err(QueryError::ForeignId(generic.to_string())),
         }
-        Ok(decoded.id)
     }
 
-    /// `DagDetailDTO` of a DAG.
+    /// The DAG a generic id names. A DAG of the other scope is not found, as in obshell
+    /// ("dag id not match").
+    ///
+    /// # Errors
+    /// A bad id, [`QueryError::NotFound`], or a store failure.
+    pub fn find_dag(&self, generic: &str) -> Result<DagRecord, QueryError> {
+        let (id, scope) = self.decode_id(generic)?;
+        let not_found = QueryError::NotFound { kind: "dag", id };
+        match self.shared.records.dag(id)? {
+            Some(dag) if dag.scope == scope => Ok(dag),
+            _ => Err(not_found),
+        }
+    }
+
+    /// The node a generic id names (see [`Engine::find_dag`]).
+    ///
+    /// # Errors
+    /// A bad id, [`QueryError::NotFound`], or a store failure.
+    pub fn find_node(&self, generic: &str) -> Result<NodeRecord, QueryError> {
+        let (id, scope) = self.decode_id(generic)?;
+        let node = self.shared.records.node(id)?;
+        match node {
+            Some(node) if self.scope_of(node.dag_id)? == Some(scope) => Ok(node),
+            _ => Err(QueryError::NotFound { kind: "node", id }),
+        }
+    }
+
+    /// The sub-task a generic id names (see [`Engine::find_dag`]).
+    ///
+    /// # Errors
+    /// A bad id, [`QueryError::NotFound`], or a store failure.
+    pub fn find_task(&self, generic: &str) -> Result<TaskRecord, QueryError> {
+        let (id, scope) = self.decode_id(generic)?;
+        let task = self.shared.records.task(id)?;
+        match task {
+            Some(task) if self.scope_of(task.dag_id)? == Some(scope) => Ok(task),
+            _ => Err(QueryError::NotFound {
+                kind: "sub_task",
+                id,
+            }),
+        }
+    }
+
+    fn scope_of(&self, dag_id: u64) -> Result<Option<Scope>, QueryError> {
+        Ok(self.shared.records.dag(dag_id)?.map(|dag| dag.scope))
+    }
+
+    /// The generic id of a DAG.
+    pub fn generic_id(&self, dag: &DagRecord) -> String {
+        self.shared.dto.generic_id(dag.id, dag.scope)
+    }
+
+    /// `DagDetailDTO` of a DAG; with `show_details`, its nodes and sub-tasks too.
     ///
     /// # Errors
     /// [`QueryError::NotFound`] or a store failure.
     pub fn dag_detail(&self, dag_id: u64, show_details: bool) -> Result<DagDetailDto, QueryError> {
         let dag = self.dag_record(dag_id)?;
+        self.dag_dto(&dag, show_details)
+    }
+
+    fn dag_dto(&self, dag: &DagRecord, show_details: bool) -> Result<DagDetailDto, QueryError> {
+        if !show_details {
+            return Ok(self.shared.dto.dag(dag, None));
+        }
         let records = &self.shared.records;
         let mut nodes = Vec::new();
-        for node in records.nodes_of(&dag)? {
-            nodes.push(self.node_dto(&node, show_details)?);
+        for node in records.nodes_of(dag)? {
+            let tasks = self.tasks_with_logs(&node)?;
+            nodes.push((node, tasks));
         }
-        Ok(self.shared.dto.dag(&dag, nodes, show_details))
+        Ok(self.shared.dto.dag(dag, Some(&nodes)))
     }
 
-    fn node_dto(&self, node: &NodeRecord, with_tasks: bool) -> Result<NodeDetailDto, QueryError> {
+    fn tasks_with_logs(
+        &self,
+        node: &NodeRecord,
+    ) -> Result<Vec<(TaskRecord, Vec<LogRecord>)>, QueryError> {
+        let records = &self.shared.records;
         let mut tasks = Vec::new();
-        for task in self.shared.records.tasks_of(node)? {
-            let logs = if with_tasks {
-                self.shared.records.logs(task.id)?
-            } else {
-                Vec::new()
-            };
-            tasks.push(self.shared.dto.task(&task, &logs));
+        for task in records.tasks_of(node)? {
+            let logs = records.logs(task.id)?;
+            tasks.push((task, logs));
         }
-        let mut dto = self.shared.dto.node(node, Some(tasks));
-        if !with_tasks {
-            dto.sub_tasks = None;
-        }
-        Ok(dto)
+        Ok(tasks)
     }
 
-    /// `NodeDetailDTO` of a node, with its sub-tasks.
+    /// `NodeDetailDTO` of a node; with `show_details`, its sub-tasks too.
     ///
     /// # Errors
     /// [`QueryError::NotFound`] or a store failure.
-    pub fn node_detail(&self, node_id: u64) -> Result<NodeDetailDto, QueryError> {
+    pub fn node_detail(&self, node_id: u64, show_details: bool) -> Result<NodeDetailDto, QueryError> {
         let node = self
             .shared
             .records
@@ -409,10 +468,16 @@ impl Engine {
                 kind: "node",
                 id: node_id,
             })?;
-        self.node_dto(&node, true)
+        let scope = self.scope_of(node.dag_id)?.unwrap_or_default();
+        let tasks = if show_details {
+            Some(self.tasks_with_logs(&node)?)
+        } else {
+            None
+        };
+        Ok(self.shared.dto.node(&node, tasks.as_deref(), scope))
     }
 
-    /// `TaskDetailDTO` of a sub-task, with its logs.
+    /// `TaskDetailDTO` of a sub-task, with its logs and additional data.
     ///
     /// # Errors
     /// [`QueryError::NotFound`] or a store failure.
@@ -425,8 +490,9 @@ impl Engine {
                 kind: "sub_task",
                 id: task_id,
             })?;
+        let scope = self.scope_of(task.dag_id)?.unwrap_or_default();
         let logs = self.shared.records.logs(task_id)?;
-        Ok(self.shared.dto.task(&task, &logs))
+        Ok(self.shared.dto.task(&task, &logs, scope))
     }
 
     /// Log rows of a sub-task, all execute_times, in order.
@@ -443,18 +509,84 @@ impl Engine {
         Ok(self.shared.dto.logs(&self.shared.records.logs(task_id)?))
     }
 
-    /// DAGs that are not SUCCEED (running, waiting, or FAILED awaiting an operator).
+    /// Every DAG of `scope` (all scopes for `None`), oldest first.
     ///
     /// # Errors
     /// A store failure.
-    pub fn unfinished_dags(&self) -> Result<Vec<DagDetailDto>, QueryError> {
-        let mut out = Vec::new();
-        for dag in self.shared.records.all_dags()? {
-            if dag.state != State::Succeed {
-                out.push(self.dag_detail(dag.id, false)?);
-            }
-        }
-        Ok(out)
+    pub fn dags(&self, scope: Option<Scope>) -> Result<Vec<DagRecord>, QueryError> {
+        Ok(self
+            .shared
+            .records
+            .all_dags()?
+            .into_iter()
+            .filter(|dag| scope.is_none_or(|scope| dag.scope == scope))
+            .collect())
+    }
+
+    /// DTOs of every DAG of `scope`.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn dag_details(
+        &self,
+        scope: Option<Scope>,
+        show_details: bool,
+    ) -> Result<Vec<DagDetailDto>, QueryError> {
+        self.dags(scope)?
+            .iter()
+            .map(|dag| self.dag_dto(dag, show_details))
+            .collect()
+    }
+
+    /// DAGs of `scope` that are unfinished in obshell's sense (`is_finished = false`,
+    /// `service/task/dag.go`): not SUCCEED, and not FAILED without a maintenance lock.
+    /// A FAILED maintenance DAG still waits for an operator, so it is listed.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn unfinished_dags(
+        &self,
+        scope: Option<Scope>,
+        show_details: bool,
+    ) -> Result<Vec<DagDetailDto>, QueryError> {
+        self.dags(scope)?
+            .iter()
+            .filter(|dag| dag.is_unfinished())
+            .map(|dag| self.dag_dto(dag, show_details))
+            .collect()
+    }
+
+    /// The newest maintenance DAG of `scope` (obshell's `GetLastMaintenanceDag`),
+    /// finished or not.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn last_maintenance_dag(&self, scope: Scope) -> Result<Option<DagRecord>, QueryError> {
+        Ok(self
+            .dags(Some(scope))?
+            .into_iter()
+            .rev()
+            .find(|dag| dag.maintenance.is_maintenance()))
+    }
+
+    /// The DAG that took the maintenance lock `lock` last, if its record still exists
+    /// (obshell's lock row `dag_id`), and whether it still holds the lock.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn lock_taker(&self, lock: &Maintenance) -> Result<Option<(DagRecord, bool)>, QueryError> {
+        let Some(key) = keys::lock(lock) else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.shared.records.kv.get(&key)? else {
+            return Ok(None);
+        };
+        let record: LockRecord = decode(&key, &bytes)?;
+        Ok(self
+            .shared
+            .records
+            .dag(record.dag_id)?
+            .map(|dag| (dag, record.held)))
     }
 
     /// Deletes SUCCEED DAGs that ended before `now - retention`. Returns how many.
@@ -571,12 +703,31 @@ struct Txn {
     replies: Vec<Reply>,
 }
 
+/// A held maintenance lock, by lock key.
+#[derive(Debug, Clone)]
+struct Holder {
+    dag_id: u64,
+    dag_name: String,
+}
+
+/// The DAG that took a lock last (whether or not it still holds it).
+#[derive(Debug, Clone, Copy)]
+struct Taker {
+    dag_id: u64,
+    scope: Scope,
+}
+
 /// Resources shared by all DAGs.
 struct Sched {
     now: DateTime<Utc>,
     running_total: usize,
     worker_limit: usize,
-    locks: HashMap<Vec<u8>, u64>,
+    /// Locks held now.
+    locks: HashMap<Vec<u8>, Holder>,
+    /// The last taker of every lock ever taken.
+    takers: HashMap<Vec<u8>, Taker>,
+    /// Generic ids (for messages that name DAGs).
+    ids: DtoBuilder,
     wakes: Vec<(u64, u32, Duration)>,
     /// Sequence number of the batch being decided.
     batch_seq: u64,
@@ -613,44 +764,63 @@ struct ActiveDag {
     node_start_seq: HashMap<u64, u64>,
 }
 
-fn lock_name(maintenance: &Maintenance) -> String {
-    match maintenance {
-        Maintenance::None => String::new(),
-        Maintenance::Global => "GLOBAL".to_string(),
-        Maintenance::Tenant(name) => format!("TENANT:{name}"),
-    }
-}
-
 /// Which held lock, if any, keeps `maintenance` from being taken by `dag_id`.
 fn lock_conflict(
-    locks: &HashMap<Vec<u8>, u64>,
+    locks: &HashMap<Vec<u8>, Holder>,
     maintenance: &Maintenance,
     dag_id: Option<u64>,
-) -> Option<(String, u64)> {
-    let others = |holder: &u64| Some(*holder) != dag_id;
+) -> Option<LockConflict> {
+    let others = |holder: &&Holder| Some(holder.dag_id) != dag_id;
+    let conflict = |lock: Maintenance, holder: &Holder| LockConflict {
+        lock,
+        holder: holder.dag_id,
+        holder_name: holder.dag_name.clone(),
+    };
     let global = keys::lock(&Maintenance::Global).unwrap_or_default();
     match maintenance {
         Maintenance::None => None,
         Maintenance::Global => locks
             .iter()
             .filter(|(_, holder)| others(holder))
-            .min_by_key(|(_, holder)| **holder)
-            .map(|(key, holder)| {
-                let name = String::from_utf8_lossy(key.strip_prefix(b"k/").unwrap_or(key))
-                    .replacen("T/", "TENANT:", 1);
-                (name, *holder)
-            }),
+            .min_by_key(|(_, holder)| holder.dag_id)
+            .map(|(key, holder)| conflict(keys::lock_of(key), holder)),
         Maintenance::Tenant(_) => {
-            if let Some(holder) = locks.get(&global).filter(|h| others(h)) {
-                return Some(("GLOBAL".to_string(), *holder));
+            if let Some(holder) = locks.get(&global).filter(others) {
+                return Some(conflict(Maintenance::Global, holder));
             }
             let key = keys::lock(maintenance).unwrap_or_default();
             locks
                 .get(&key)
-                .filter(|h| others(h))
-                .map(|holder| (lock_name(maintenance), *holder))
+                .filter(others)
+                .map(|holder| conflict(maintenance.clone(), holder))
         }
     }
+}
+
+/// Records that `dag` holds the lock at `key` (in memory and in the batch).
+fn take_lock(txn: &mut Txn, sched: &mut Sched, key: Vec<u8>, dag: &DagRecord) {
+    sched.locks.insert(
+        key.clone(),
+        Holder {
+            dag_id: dag.id,
+            dag_name: dag.name.clone(),
+        },
+    );
+    sched.takers.insert(
+        key.clone(),
+        Taker {
+            dag_id: dag.id,
+            scope: dag.scope,
+        },
+    );
+    txn.batch.put_json(
+        key,
+        &LockRecord {
+            v: RECORD_VERSION,
+            dag_id: dag.id,
+            held: true,
+        },
+    );
 }
 
 impl ActiveDag {
@@ -1202,16 +1372,26 @@ impl ActiveDag {
             return;
         }
         if let Some(key) = keys::lock(&self.rec.maintenance) {
-            if sched.locks.get(&key) == Some(&self.rec.id) {
+            if sched.locks.get(&key).map(|holder| holder.dag_id) == Some(self.rec.id) {
                 sched.locks.remove(&key);
-                txn.batch.delete(key);
+                // The record stays: it remembers who took the lock last.
+                txn.batch.put_json(
+                    key,
+                    &LockRecord {
+                        v: RECORD_VERSION,
+                        dag_id: self.rec.id,
+                        held: false,
+                    },
+                );
             }
         }
         self.rec.lock_held = false;
         txn.dirty_dags.insert(self.id());
     }
 
-    /// Takes the lock again (after a failure released it) or says who holds it.
+    /// Takes the lock again (after a failure released it), as obshell's
+    /// `StartMaintenance` + `UpdateMaintenanceTask` do: refused while another DAG holds
+    /// it, and `Expired` when a newer DAG has taken a tenant lock in between.
     fn reacquire_lock(&mut self, txn: &mut Txn, sched: &mut Sched) -> Result<(), OperateError> {
         if self.rec.lock_held {
             return Ok(());
@@ -1219,19 +1399,22 @@ impl ActiveDag {
         let Some(key) = keys::lock(&self.rec.maintenance) else {
             return Ok(());
         };
-        if let Some((lock, holder)) =
+        if let Some(conflict) =
             lock_conflict(&sched.locks, &self.rec.maintenance, Some(self.rec.id))
         {
-            return Err(OperateError::LockConflict { lock, holder });
+            return Err(OperateError::LockConflict(conflict));
         }
-        sched.locks.insert(key.clone(), self.rec.id);
-        txn.batch.put_json(
-            key,
-            &LockRecord {
-                v: RECORD_VERSION,
-                dag_id: self.rec.id,
-            },
-        );
+        if let Maintenance::Tenant(lock_key) = &self.rec.maintenance {
+            if let Some(taker) = sched.takers.get(&key).filter(|t| t.dag_id != self.rec.id) {
+                return Err(OperateError::Expired {
+                    lock_key: lock_key.clone(),
+                    holder: sched.ids.generic_id(taker.dag_id, taker.scope),
+                    dag: sched.ids.generic_id(self.rec.id, self.rec.scope),
+                    dag_name: self.rec.name.clone(),
+                });
+            }
+        }
+        take_lock(txn, sched, key, &self.rec);
         self.rec.lock_held = true;
         txn.dirty_dags.insert(self.id());
         Ok(())
@@ -1504,6 +1687,11 @@ impl ActiveDag {
     }
 
     // ---- operators ----
+    //
+    // obshell's rules (`ob/agent/service/task/dag.go`, `node.go`): every operator but
+    // CANCEL needs a FAILED DAG, whatever its operator (a failed rollback and a cancelled
+    // DAG included); CANCEL needs an unfinished one. One method per operator; each
+    // checks everything before it changes anything, so a refusal changes nothing.
 
     fn operate(
         &mut self,
@@ -1511,159 +1699,227 @@ impl ActiveDag {
         sched: &mut Sched,
         operator: Operator,
     ) -> Result<(), OperateError> {
-        let not_allowed = |reason: String| OperateError::NotAllowed { operator, reason };
-        let state = self.rec.state;
         match operator {
-            Operator::Run => Err(not_allowed(
-                "RUN is applied when the dag is submitted".to_string(),
-            )),
-            Operator::Cancel => {
-                if state.is_finished() {
-                    return Err(not_allowed(format!(
-                        "dag {} is already finished ({state})",
-                        self.rec.id
-                    )));
-                }
-                if self.rec.operator == Operator::Rollback {
-                    return Err(not_allowed("dag is rolling back".to_string()));
-                }
-                if self.rec.operator == Operator::Cancel {
-                    return Err(not_allowed("dag is already being cancelled".to_string()));
-                }
-                for node in self.nodes.values() {
-                    let runs = node.task_ids.iter().any(|id| self.running.contains_key(id));
-                    if runs && !self.node_flags(node).can_cancel {
-                        return Err(not_allowed(format!(
-                            "running node '{}' cannot be cancelled",
-                            node.name
-                        )));
-                    }
-                }
-                self.rec.operator = Operator::Cancel;
-                txn.dirty_dags.insert(self.id());
-                self.event(txn, Subject::Dag, state, Operator::Cancel);
-                for token in self.running.values() {
-                    token.cancel();
-                }
-                self.ready.clear();
-                self.settle(txn, sched);
-                Ok(())
-            }
-            Operator::Retry => {
-                self.require_failed_forward(operator)?;
-                let failed: Vec<u64> = self
-                    .nodes
-                    .values()
-                    .filter(|n| n.state == State::Failed)
-                    .map(|n| n.id)
-                    .collect();
-                for id in &failed {
-                    if let Some(node) = self.nodes.get(id) {
-                        if !self.node_flags(node).can_retry {
-                            return Err(not_allowed(format!(
-                                "node '{}' cannot be retried",
-                                node.name
-                            )));
-                        }
-                    }
-                }
-                self.reacquire_lock(txn, sched)?;
-                for node_id in failed {
-                    let Some(node) = self.nodes.get(&node_id).cloned() else {
-                        continue;
-                    };
-                    if !node.expanded {
-                        for task_id in &node.task_ids {
-                            self.tasks.remove(task_id);
-                            txn.batch.delete(keys::task(*task_id));
-                        }
-                        if let Some(n) = self.nodes.get_mut(&node_id) {
-                            n.task_ids.clear();
-                        }
-                        self.unfinished_tasks.insert(node_id, 0);
-                        self.inputs.remove(&node_id);
-                        self.set_node(txn, sched, node_id, State::Pending, Operator::Retry);
-                        continue;
-                    }
-                    for task_id in &node.task_ids {
-                        if self
-                            .tasks
-                            .get(task_id)
-                            .is_some_and(|t| t.state == State::Failed)
-                        {
-                            if let Some(task) = self.tasks.get_mut(task_id) {
-                                task.auto_retries = 0;
-                            }
-                            self.set_task(txn, sched, *task_id, State::Pending, Operator::Retry);
-                        }
-                    }
-                    self.set_node(txn, sched, node_id, State::Ready, Operator::Retry);
-                }
-                self.set_dag(txn, sched, State::Ready, Operator::Retry);
-                self.rescan();
-                Ok(())
-            }
-            Operator::Rollback => {
-                if state != State::Failed {
-                    return Err(not_allowed(format!(
-                        "dag {} is {state}, not FAILED",
-                        self.rec.id
-                    )));
-                }
-                for node in self.nodes.values() {
-                    if ActiveDag::node_ran(node)
-                        && !ActiveDag::rolled_back(node)
-                        && !self.node_flags(node).can_rollback
-                    {
-                        return Err(not_allowed(format!(
-                            "node '{}' cannot be rolled back",
-                            node.name
-                        )));
-                    }
-                }
-                self.reacquire_lock(txn, sched)?;
-                self.set_dag(txn, sched, State::Running, Operator::Rollback);
-                Ok(())
-            }
-            Operator::Pass => {
-                self.require_failed_forward(operator)?;
-                for node in self.nodes.values() {
-                    if node.state != State::Succeed && !self.node_flags(node).can_pass {
-                        return Err(not_allowed(format!(
-                            "node '{}' cannot be passed",
-                            node.name
-                        )));
-                    }
-                }
-                let node_ids: Vec<u64> = self
-                    .nodes
-                    .values()
-                    .filter(|n| n.state != State::Succeed)
-                    .map(|n| n.id)
-                    .collect();
-                for node_id in node_ids {
-                    self.pass_node_tasks(txn, sched, node_id);
-                }
-                self.set_dag(txn, sched, State::Succeed, Operator::Pass);
-                self.release_lock(txn, sched);
-                Ok(())
-            }
+            Operator::Run => Err(refuse(Operator::Run, Refusal::NotSupported(Operator::Run))),
+            Operator::Cancel => self.cancel(txn, sched),
+            Operator::Retry => self.retry(txn, sched),
+            Operator::Rollback => self.rollback(txn, sched),
+            Operator::Pass => self.pass(txn, sched),
         }
     }
 
-    fn require_failed_forward(&self, operator: Operator) -> Result<(), OperateError> {
+    /// Nodes in stage order: by layer, then id.
+    fn nodes_in_stage_order(&self) -> Vec<&NodeRecord> {
+        let mut nodes: Vec<&NodeRecord> = self.nodes.values().collect();
+        nodes.sort_by_key(|node| (node.layer, node.id));
+        nodes
+    }
+
+    /// Whether any node carries ROLLBACK: the DAG was (partly) rolled back.
+    fn rolled_back_any(&self) -> bool {
+        self.nodes
+            .values()
+            .any(|node| node.operator == Operator::Rollback)
+    }
+
+    fn cancel(&mut self, txn: &mut Txn, sched: &mut Sched) -> Result<(), OperateError> {
+        let state = self.rec.state;
+        if state.is_finished() {
+            return Err(refuse(Operator::Cancel, Refusal::CancelFinishedDag));
+        }
+        if self.rec.operator == Operator::Cancel {
+            // Already being cancelled: obshell's compare-and-set on the current state
+            // succeeds again; nothing more to do.
+            return Ok(());
+        }
+        // obshell checks the nodes in stage order up to the first unfinished one; with
+        // parallel branches every node that is running is checked as well.
+        for node in self.nodes_in_stage_order() {
+            if !self.node_flags(node).can_cancel {
+                return Err(refuse(
+                    Operator::Cancel,
+                    Refusal::CancelNotAllowed {
+                        node: node.name.clone(),
+                    },
+                ));
+            }
+            if !node.state.is_finished() {
+                break;
+            }
+        }
+        for node in self.nodes.values() {
+            let runs = node.task_ids.iter().any(|id| self.running.contains_key(id));
+            if runs && !self.node_flags(node).can_cancel {
+                return Err(refuse(
+                    Operator::Cancel,
+                    Refusal::CancelNotAllowed {
+                        node: node.name.clone(),
+                    },
+                ));
+            }
+        }
+        // A rollback in progress is cancelled too: its running sub-tasks stop and the
+        // DAG ends FAILED+CANCEL; RETRY or ROLLBACK continue it later.
+        self.rec.operator = Operator::Cancel;
+        txn.dirty_dags.insert(self.id());
+        self.event(txn, Subject::Dag, state, Operator::Cancel);
+        for token in self.running.values() {
+            token.cancel();
+        }
+        self.ready.clear();
+        self.settle(txn, sched);
+        Ok(())
+    }
+
+    fn retry(&mut self, txn: &mut Txn, sched: &mut Sched) -> Result<(), OperateError> {
         if self.rec.state != State::Failed {
-            return Err(OperateError::NotAllowed {
-                operator,
-                reason: format!("dag {} is {}, not FAILED", self.rec.id, self.rec.state),
-            });
+            return Err(refuse(Operator::Retry, Refusal::RetryNotFailedDag));
         }
-        if self.rec.operator == Operator::Rollback {
-            return Err(OperateError::NotAllowed {
-                operator,
-                reason: "the dag's rollback failed; only ROLLBACK can continue it".to_string(),
-            });
+        let failed: Vec<u64> = self
+            .nodes
+            .values()
+            .filter(|n| n.state == State::Failed)
+            .map(|n| n.id)
+            .collect();
+        for id in &failed {
+            if let Some(node) = self.nodes.get(id) {
+                if !self.node_flags(node).can_retry {
+                    return Err(refuse(
+                        Operator::Retry,
+                        Refusal::RetryNotAllowed {
+                            node: node.name.clone(),
+                        },
+                    ));
+                }
+            }
         }
+        self.reacquire_lock(txn, sched)?;
+        for node_id in failed {
+            self.reset_failed_node(txn, sched, node_id);
+        }
+        // After a (failed or cancelled) rollback, the nodes it undid run again.
+        self.reset_rolled_back(txn, sched);
+        // As obshell: the DAG runs again (RUN), the retried nodes carry RETRY, so a
+        // retried DAG ends SUCCEED+RUN.
+        self.set_dag(txn, sched, State::Ready, Operator::Run);
+        self.rescan();
+        Ok(())
+    }
+
+    /// A FAILED node goes back to READY+RETRY with its failed sub-tasks PENDING (a node
+    /// that failed before its dynamic sub-tasks existed goes back to PENDING).
+    fn reset_failed_node(&mut self, txn: &mut Txn, sched: &mut Sched, node_id: u64) {
+        let Some(node) = self.nodes.get(&node_id).cloned() else {
+            return;
+        };
+        if !node.expanded {
+            for task_id in &node.task_ids {
+                self.tasks.remove(task_id);
+                txn.batch.delete(keys::task(*task_id));
+            }
+            if let Some(n) = self.nodes.get_mut(&node_id) {
+                n.task_ids.clear();
+            }
+            self.unfinished_tasks.insert(node_id, 0);
+            self.inputs.remove(&node_id);
+            self.set_node(txn, sched, node_id, State::Pending, Operator::Retry);
+            return;
+        }
+        for task_id in &node.task_ids {
+            let Some(task) = self.tasks.get_mut(task_id) else {
+                continue;
+            };
+            let undone = task.operator == Operator::Rollback;
+            if task.state == State::Failed || undone {
+                task.auto_retries = 0;
+                if undone {
+                    // Its rollback ran (or failed): execute it afresh.
+                    task.rollback_before_retry = false;
+                }
+                self.set_task(txn, sched, *task_id, State::Pending, Operator::Retry);
+            }
+        }
+        self.set_node(txn, sched, node_id, State::Ready, Operator::Retry);
+    }
+
+    /// Every node a rollback undid (or was undoing) goes back to PENDING+RUN with its
+    /// sub-tasks PENDING, so that the DAG executes it again going forward.
+    fn reset_rolled_back(&mut self, txn: &mut Txn, sched: &mut Sched) {
+        if !self.rolled_back_any() {
+            return;
+        }
+        let undone: Vec<u64> = self
+            .nodes
+            .values()
+            .filter(|n| n.operator == Operator::Rollback)
+            .map(|n| n.id)
+            .collect();
+        for node_id in undone {
+            let tasks = self
+                .nodes
+                .get(&node_id)
+                .map(|n| n.task_ids.clone())
+                .unwrap_or_default();
+            for task_id in tasks {
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.auto_retries = 0;
+                    task.rollback_before_retry = false;
+                }
+                self.set_task(txn, sched, task_id, State::Pending, Operator::Run);
+            }
+            self.set_node(txn, sched, node_id, State::Pending, Operator::Run);
+        }
+        // Upstream outputs will be produced again.
+        self.inputs.clear();
+    }
+
+    fn rollback(&mut self, txn: &mut Txn, sched: &mut Sched) -> Result<(), OperateError> {
+        if self.rec.state != State::Failed {
+            return Err(refuse(Operator::Rollback, Refusal::RollbackNotFailedDag));
+        }
+        for node in self.nodes_in_stage_order() {
+            if ActiveDag::node_ran(node)
+                && !ActiveDag::rolled_back(node)
+                && !self.node_flags(node).can_rollback
+            {
+                return Err(refuse(
+                    Operator::Rollback,
+                    Refusal::RollbackNotAllowed {
+                        node: node.name.clone(),
+                    },
+                ));
+            }
+        }
+        self.reacquire_lock(txn, sched)?;
+        self.set_dag(txn, sched, State::Running, Operator::Rollback);
+        Ok(())
+    }
+
+    fn pass(&mut self, txn: &mut Txn, sched: &mut Sched) -> Result<(), OperateError> {
+        if self.rec.state != State::Failed {
+            return Err(refuse(Operator::Pass, Refusal::PassNotFailedDag));
+        }
+        for node in self.nodes_in_stage_order() {
+            if node.state != State::Succeed && !self.node_flags(node).can_pass {
+                return Err(refuse(
+                    Operator::Pass,
+                    Refusal::PassNotAllowed {
+                        node: node.name.clone(),
+                    },
+                ));
+            }
+        }
+        let node_ids: Vec<u64> = self
+            .nodes
+            .values()
+            .filter(|n| n.state != State::Succeed)
+            .map(|n| n.id)
+            .collect();
+        for node_id in node_ids {
+            self.pass_node_tasks(txn, sched, node_id);
+        }
+        self.set_dag(txn, sched, State::Succeed, Operator::Pass);
+        self.release_lock(txn, sched);
         Ok(())
     }
 
@@ -1691,21 +1947,27 @@ impl ActiveDag {
         sched: &mut Sched,
         node_id: u64,
     ) -> Result<(), OperateError> {
-        self.require_failed_forward(Operator::Pass)?;
+        if self.rec.state != State::Failed {
+            return Err(refuse(Operator::Pass, Refusal::PassNodeNotFailedDag));
+        }
         let Some(node) = self.nodes.get(&node_id) else {
             return Err(OperateError::NodeNotFound(node_id));
         };
         if node.state != State::Failed {
-            return Err(OperateError::NotAllowed {
-                operator: Operator::Pass,
-                reason: format!("node '{}' is {}, not FAILED", node.name, node.state),
-            });
+            return Err(refuse(
+                Operator::Pass,
+                Refusal::PassNodeNotFailedNode {
+                    node: node.name.clone(),
+                },
+            ));
         }
         if !self.node_flags(node).can_pass {
-            return Err(OperateError::NotAllowed {
-                operator: Operator::Pass,
-                reason: format!("node '{}' cannot be passed", node.name),
-            });
+            return Err(refuse(
+                Operator::Pass,
+                Refusal::PassNodeNotAllowed {
+                    node: node.name.clone(),
+                },
+            ));
         }
         let others_failed = self
             .nodes
@@ -1716,6 +1978,9 @@ impl ActiveDag {
         }
         self.pass_node_tasks(txn, sched, node_id);
         if !others_failed {
+            // As obshell: the DAG runs again from the passed node (after a rollback, the
+            // nodes it undid run again too).
+            self.reset_rolled_back(txn, sched);
             self.set_dag(txn, sched, State::Ready, Operator::Run);
             self.rescan();
         }
@@ -1791,6 +2056,21 @@ impl ActiveDag {
     }
 }
 
+fn refuse(operator: Operator, reason: Refusal) -> OperateError {
+    OperateError::NotAllowed { operator, reason }
+}
+
+/// The refusal of `operator` on a DAG that is not FAILED (nor running, for CANCEL).
+fn not_failed(operator: Operator) -> Refusal {
+    match operator {
+        Operator::Run => Refusal::NotSupported(Operator::Run),
+        Operator::Cancel => Refusal::CancelFinishedDag,
+        Operator::Retry => Refusal::RetryNotFailedDag,
+        Operator::Rollback => Refusal::RollbackNotFailedDag,
+        Operator::Pass => Refusal::PassNotFailedDag,
+    }
+}
+
 fn outcome_message(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Succeeded => "sub task succeeded".to_string(),
@@ -1833,11 +2113,6 @@ impl Actor {
                 ..Counters::default()
             },
         };
-        let mut locks = HashMap::new();
-        for (key, value) in kv.scan_prefix(keys::LOCK)? {
-            let lock: LockRecord = decode(&key, &value)?;
-            locks.insert(key, lock.dag_id);
-        }
         let mut dags = BTreeMap::new();
         let mut task_dag = HashMap::new();
         let mut node_dag = HashMap::new();
@@ -1862,6 +2137,32 @@ impl Actor {
             }
             dags.insert(dag.id, ActiveDag::from_records(dag, nodes, tasks));
         }
+        let mut locks = HashMap::new();
+        let mut takers = HashMap::new();
+        for (key, value) in kv.scan_prefix(keys::LOCK)? {
+            let lock: LockRecord = decode(&key, &value)?;
+            let taker = match records.dag(lock.dag_id)? {
+                Some(dag) => dag,
+                // The taker was pruned: nobody can be expired by it any more.
+                None => continue,
+            };
+            if lock.held {
+                locks.insert(
+                    key.clone(),
+                    Holder {
+                        dag_id: taker.id,
+                        dag_name: taker.name.clone(),
+                    },
+                );
+            }
+            takers.insert(
+                key,
+                Taker {
+                    dag_id: taker.id,
+                    scope: taker.scope,
+                },
+            );
+        }
         Ok(Actor {
             kv,
             registry,
@@ -1875,6 +2176,10 @@ impl Actor {
                 running_total: 0,
                 worker_limit: config.worker_limit.max(1),
                 locks,
+                takers,
+                ids: DtoBuilder {
+                    agent: config.agent.clone(),
+                },
                 wakes: Vec::new(),
                 batch_seq: 1,
                 committed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -2110,12 +2415,10 @@ impl Actor {
         let records = Records::new(Arc::clone(&self.kv));
         match records.dag(dag_id)? {
             None => Err(OperateError::DagNotFound(dag_id)),
-            Some(dag) => Err(OperateError::NotAllowed {
+            // Only SUCCEED DAGs leave the actor: every operator finds a finished DAG.
+            Some(_) => Err(OperateError::NotAllowed {
                 operator,
-                reason: format!(
-                    "dag {dag_id} is already finished ({}+{})",
-                    dag.state, dag.operator
-                ),
+                reason: not_failed(operator),
             }),
         }
     }
@@ -2124,17 +2427,17 @@ impl Actor {
         let records = Records::new(Arc::clone(&self.kv));
         match records.node(node_id)? {
             None => Err(OperateError::NodeNotFound(node_id)),
-            Some(node) => Err(OperateError::NotAllowed {
+            Some(_) => Err(OperateError::NotAllowed {
                 operator: Operator::Pass,
-                reason: format!("the dag of node '{}' is already finished", node.name),
+                reason: Refusal::PassNodeNotFailedDag,
             }),
         }
     }
 
     fn submit(&mut self, txn: &mut Txn, spec: DagSpec) -> Result<u64, SubmitError> {
         let layers = validate(&spec, &self.registry)?;
-        if let Some((lock, holder)) = lock_conflict(&self.sched.locks, &spec.maintenance, None) {
-            return Err(SubmitError::LockConflict { lock, holder });
+        if let Some(conflict) = lock_conflict(&self.sched.locks, &spec.maintenance, None) {
+            return Err(SubmitError::LockConflict(conflict));
         }
         let now = self.sched.now;
         self.counters.next_dag += 1;
@@ -2153,6 +2456,7 @@ impl Actor {
             v: RECORD_VERSION,
             id: dag_id,
             name: spec.name.clone(),
+            scope: spec.scope,
             state: State::Ready,
             operator: Operator::Run,
             stage: 1,
@@ -2230,14 +2534,7 @@ impl Actor {
             self.task_dag.insert(*task_id, dag_id);
         }
         if let Some(key) = keys::lock(&spec.maintenance) {
-            self.sched.locks.insert(key.clone(), dag_id);
-            txn.batch.put_json(
-                key,
-                &LockRecord {
-                    v: RECORD_VERSION,
-                    dag_id,
-                },
-            );
+            take_lock(txn, &mut self.sched, key, &dag.rec);
             dag.rec.lock_held = true;
         }
         txn.dirty_dags.insert(dag_id);

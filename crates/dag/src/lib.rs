@@ -20,9 +20,11 @@ pub mod task;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dto::{DagDetailDto, NodeDetailDto, TaskDetailDto, TaskLogDto};
 pub use engine::{AgentInfo, Engine, EngineConfig};
-pub use error::{OpenError, OperateError, QueryError, SubmitError};
+pub use error::{LockConflict, OpenError, OperateError, QueryError, Refusal, SubmitError};
 pub use event::{Event, Subject};
 pub use id::{GenericId, IdOrigin, InvalidGenericId};
-pub use model::{DagSpec, Flags, Maintenance, NodeIndex, NodeSpec, Operator, RetryPolicy, State};
+pub use model::{
+    DagSpec, Flags, Maintenance, NodeIndex, NodeSpec, Operator, RetryPolicy, Scope, State,
+};
 pub use store::{KvStore, MemStore, SledStore, StoreError};
 pub use task::{Task, TaskContext, TaskError, TaskRegistry};

@@ -152,13 +152,19 @@ pub enum Maintenance {
 }
 
 impl Maintenance {
-    /// obshell's numeric maintenance type: 0 none, 1 global, 2 tenant.
+    /// obshell's numeric maintenance type (`engine/task/maintenance_type.go`):
+    /// 0 NOT_BOOTSTRAP, 1 NONE, 2 GLOBAL, 3 TENANT, 4 OBPROXY.
     pub fn type_code(&self) -> i32 {
         match self {
-            Maintenance::None => 0,
-            Maintenance::Global => 1,
-            Maintenance::Tenant(_) => 2,
+            Maintenance::None => 1,
+            Maintenance::Global => 2,
+            Maintenance::Tenant(_) => 3,
         }
+    }
+
+    /// Whether the DAG takes a lock (obshell's `IsMaintenance`).
+    pub fn is_maintenance(&self) -> bool {
+        !matches!(self, Maintenance::None)
     }
 
     /// The lock key ("" for none and global).
@@ -168,6 +174,19 @@ impl Maintenance {
             _ => "",
         }
     }
+}
+
+/// Where a DAG lives, as obshell's generic ids tell: cluster DAGs (restore, tenant
+/// operations; `"1" + id`) or agent-local ones (`"2" + ip + port + id`). The engine
+/// runs both the same way; the scope decides the ids and the lists a DAG appears in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Scope {
+    /// Local to this agent.
+    #[default]
+    Agent,
+    /// An OceanBase-level DAG.
+    Cluster,
 }
 
 /// Automatic retry of a failed sub-task before its node fails.
@@ -289,6 +308,7 @@ pub struct NodeIndex(pub(crate) usize);
 #[derive(Debug, Clone)]
 pub struct DagSpec {
     pub(crate) name: String,
+    pub(crate) scope: Scope,
     pub(crate) params: Value,
     pub(crate) maintenance: Maintenance,
     pub(crate) pools: BTreeMap<String, u32>,
@@ -301,12 +321,19 @@ impl DagSpec {
     pub fn new(name: impl Into<String>) -> DagSpec {
         DagSpec {
             name: name.into(),
+            scope: Scope::Agent,
             params: Value::Null,
             maintenance: Maintenance::None,
             pools: BTreeMap::new(),
             nodes: Vec::new(),
             edges: Vec::new(),
         }
+    }
+
+    /// Where the DAG lives (default [`Scope::Agent`]).
+    pub fn scope(mut self, scope: Scope) -> DagSpec {
+        self.scope = scope;
+        self
     }
 
     /// Write-once DAG parameters visible to every sub-task.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{FanOut, Flags, Maintenance, Operator, RetryPolicy, State};
+use crate::model::{FanOut, Flags, Maintenance, Operator, RetryPolicy, Scope, State};
 
 /// Format version written into every record.
 pub const RECORD_VERSION: u32 = 1;
@@ -18,6 +18,9 @@ pub struct DagRecord {
     pub v: u32,
     pub id: u64,
     pub name: String,
+    /// Agent-local or cluster DAG (records written before scopes existed are agent DAGs).
+    #[serde(default)]
+    pub scope: Scope,
     pub state: State,
     pub operator: Operator,
     pub stage: u32,
@@ -31,6 +34,18 @@ pub struct DagRecord {
     pub create_time: DateTime<Utc>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
+}
+
+impl DagRecord {
+    /// obshell's `is_finished = false`: not SUCCEED, and not FAILED without a
+    /// maintenance lock (a FAILED maintenance DAG waits for an operator).
+    pub fn is_unfinished(&self) -> bool {
+        match self.state {
+            State::Succeed => false,
+            State::Failed => self.maintenance.is_maintenance(),
+            _ => true,
+        }
+    }
 }
 
 /// A node as stored.
@@ -101,11 +116,22 @@ pub struct LogRecord {
     pub content: String,
 }
 
-/// A held maintenance lock.
+/// A maintenance lock: the DAG that took it last, and whether that DAG still holds it.
+/// Kept after release (as obshell's lock row is), so that an operator on an older DAG
+/// can tell that a newer one took the lock in between (`Task.Expired`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockRecord {
     pub v: u32,
+    /// The DAG that took the lock last.
     pub dag_id: u64,
+    /// Whether it still holds the lock. Records written before release was recorded
+    /// only existed while held.
+    #[serde(default = "held_by_default")]
+    pub held: bool,
+}
+
+fn held_by_default() -> bool {
+    true
 }
 
 /// Id counters.
@@ -172,6 +198,17 @@ pub mod keys {
                 key.extend_from_slice(name.as_bytes());
                 Some(key)
             }
+        }
+    }
+
+    /// The lock a key of [`lock`] names (the inverse of [`lock`]).
+    pub fn lock_of(key: &[u8]) -> crate::model::Maintenance {
+        match key.strip_prefix(b"k/T/") {
+            Some(name) => {
+                crate::model::Maintenance::Tenant(String::from_utf8_lossy(name).into_owned())
+            }
+            None if key == b"k/GLOBAL" => crate::model::Maintenance::Global,
+            None => crate::model::Maintenance::None,
         }
     }
 }

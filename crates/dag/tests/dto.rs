@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
-use obrestore_dag::{DagSpec, NodeSpec};
+use obrestore_dag::{DagSpec, Maintenance, NodeSpec, QueryError, Scope};
 use serde_json::{json, Value};
 use support::*;
 
@@ -92,6 +92,8 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
         json!({"ip": "127.0.0.1", "port": 2886})
     );
     assert_eq!(task["task_logs"], json!(["executing a1"]));
+    // Inside a DAG detail, sub-tasks carry no additional data of their own (obshell).
+    assert_eq!(task["additional_data"], Value::Null);
     // RFC 3339 with an offset.
     let start = detail["start_time"].as_str().unwrap();
     assert!(
@@ -101,19 +103,119 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
 
     let brief = serde_json::to_value(engine.dag_detail(id, false).unwrap()).unwrap();
     assert_eq!(brief["nodes"], Value::Null);
-    // Node detail carries its own merged data.
+    // Without details obshell shows no additional data either.
+    assert_eq!(brief["additional_data"], Value::Null);
+    // Node detail carries its own merged data, its sub-tasks none.
     let node_id = detail["nodes"][0]["node_id"].as_u64().unwrap();
-    let node = serde_json::to_value(engine.node_detail(node_id).unwrap()).unwrap();
+    let node = serde_json::to_value(engine.node_detail(node_id, true).unwrap()).unwrap();
     assert_eq!(node["additional_data"]["files"], json!(["x", "y"]));
+    assert_eq!(node["sub_tasks"][0]["additional_data"], Value::Null);
+    let bare = serde_json::to_value(engine.node_detail(node_id, false).unwrap()).unwrap();
+    assert_eq!(
+        (&bare["sub_tasks"], &bare["additional_data"]),
+        (&Value::Null, &Value::Null)
+    );
+    // A sub-task detail shows the sub-task's own data.
+    let task_id = node["sub_tasks"][1]["task_id"].as_u64().unwrap();
+    let task = serde_json::to_value(engine.task_detail(task_id).unwrap()).unwrap();
+    assert_eq!(
+        task["additional_data"],
+        json!({"bytes": 20, "files": ["y"]})
+    );
     // Generic ids decode back to the ids.
     assert_eq!(
         engine.decode_id(detail["id"].as_str().unwrap()).unwrap(),
-        id
+        (id, Scope::Agent)
     );
     assert_eq!(
         engine.decode_id(node["id"].as_str().unwrap()).unwrap(),
-        node_id
+        (node_id, Scope::Agent)
     );
-    assert!(engine.decode_id("142").is_err(), "cluster ids are not ours");
+    assert_eq!(engine.decode_id("142").unwrap(), (42, Scope::Cluster));
+    // This agent DAG is not found under its cluster id.
+    assert!(matches!(
+        engine.find_dag(&format!("1{id}")),
+        Err(QueryError::NotFound { .. })
+    ));
     assert!(engine.decode_id("2213070643302886x").is_err());
+    // Another agent's id.
+    assert!(matches!(
+        engine.decode_id("22130706433028879"),
+        Err(QueryError::ForeignId(_))
+    ));
+    // Log rows in obshell's shape.
+    let logs = serde_json::to_value(engine.task_logs(task_id).unwrap()).unwrap();
+    assert_eq!(
+        keys(&logs[0]),
+        [
+            "create_time",
+            "execute_times",
+            "id",
+            "is_sync",
+            "log_content",
+            "sub_task_id",
+            "update_time"
+        ]
+    );
+    assert_eq!(
+        (&logs[0]["id"], &logs[0]["sub_task_id"], &logs[0]["log_content"]),
+        (&json!(1), &json!(task_id), &json!("executing a2"))
+    );
+}
+
+#[tokio::test]
+async fn cluster_dags_have_cluster_ids_and_obshell_maintenance_types() {
+    let world = Arc::new(World::default());
+    let (engine, _) = mem_engine(&world).await;
+    let mut spec = DagSpec::new("Drop tenant")
+        .scope(Scope::Cluster)
+        .maintenance(Maintenance::Tenant("t1".to_string()));
+    spec.add_node(script("A"));
+    let cluster = engine.submit(spec).await.unwrap();
+    let agent = engine.submit(chain(&["B"])).await.unwrap();
+    engine.wait_settled(cluster).await.unwrap();
+    engine.wait_settled(agent).await.unwrap();
+    let detail = engine.dag_detail(cluster, true).unwrap();
+    assert_eq!(detail.id, format!("1{cluster}"));
+    let nodes = detail.nodes.unwrap();
+    assert_eq!(nodes[0].id, format!("1{}", nodes[0].node_id));
+    let task = &nodes[0].sub_tasks.as_ref().unwrap()[0];
+    assert_eq!(task.id, format!("1{}", task.task_id));
+    assert_eq!(engine.find_dag(&detail.id).unwrap().id, cluster);
+    assert_eq!(engine.find_node(&nodes[0].id).unwrap().id, nodes[0].node_id);
+    assert_eq!(engine.find_task(&task.id).unwrap().id, task.task_id);
+    // Under this agent's prefix the cluster DAG does not exist.
+    let as_agent = format!("2213070643302886{cluster}");
+    assert!(matches!(
+        engine.find_dag(&as_agent),
+        Err(QueryError::NotFound { .. })
+    ));
+    // obshell's numbers: 1 NONE, 2 GLOBAL, 3 TENANT.
+    assert_eq!(
+        (detail.maintenance_type, detail.maintenance_key.as_str()),
+        (3, "t1")
+    );
+    assert_eq!(engine.dag_detail(agent, false).unwrap().maintenance_type, 1);
+    // Lists by scope.
+    let ids = |scope| -> Vec<u64> {
+        engine
+            .dags(Some(scope))
+            .unwrap()
+            .iter()
+            .map(|dag| dag.id)
+            .collect()
+    };
+    assert_eq!(ids(Scope::Cluster), vec![cluster]);
+    assert_eq!(ids(Scope::Agent), vec![agent]);
+    assert_eq!(
+        engine
+            .last_maintenance_dag(Scope::Cluster)
+            .unwrap()
+            .map(|dag| dag.id),
+        Some(cluster)
+    );
+    assert!(engine
+        .last_maintenance_dag(Scope::Agent)
+        .unwrap()
+        .is_none());
 }

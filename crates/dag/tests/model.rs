@@ -131,13 +131,13 @@ async fn open(store: &Arc<dyn KvStore>, journal: &Arc<Journal>) -> Engine {
         .unwrap()
 }
 
-/// The reference model of what an operator may do to a settled DAG.
-fn model_allows(op: &Op, dag_state: State, dag_operator: Operator, node_states: &[State]) -> bool {
-    let forward_failed = dag_state == State::Failed && dag_operator != Operator::Rollback;
+/// The reference model of what an operator may do to a settled DAG: obshell's rule,
+/// a FAILED DAG whatever its operator (a failed rollback included).
+fn model_allows(op: &Op, dag_state: State, _dag_operator: Operator, node_states: &[State]) -> bool {
+    let failed = dag_state == State::Failed;
     match op {
-        Op::Retry | Op::Pass => forward_failed,
-        Op::Rollback => dag_state == State::Failed,
-        Op::PassNode(i) => forward_failed && node_states.get(*i) == Some(&State::Failed),
+        Op::Retry | Op::Pass | Op::Rollback => failed,
+        Op::PassNode(i) => failed && node_states.get(*i) == Some(&State::Failed),
         Op::Restart => true,
     }
 }

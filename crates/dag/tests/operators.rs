@@ -5,7 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use obrestore_dag::{DagSpec, Maintenance, NodeSpec, OperateError, Operator, SubmitError};
+use obrestore_dag::{
+    DagSpec, Maintenance, NodeSpec, OperateError, Operator, Refusal, SubmitError,
+};
 use serde_json::json;
 use support::*;
 
@@ -17,9 +19,10 @@ fn n(name: &str, state: &str, operator: &str) -> (String, String, String) {
     (name.to_string(), state.to_string(), operator.to_string())
 }
 
+/// The refusal's message (obshell's `en.json` text).
 fn refused(result: Result<(), OperateError>) -> String {
     match result {
-        Err(OperateError::NotAllowed { reason, .. }) => reason,
+        Err(OperateError::NotAllowed { reason, .. }) => reason.to_string(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -89,7 +92,12 @@ async fn retry_reruns_only_failed_sub_tasks_after_rolling_them_back() {
     let dag = engine.wait_settled(id).await.unwrap();
     assert_eq!(
         (dag.state.to_string(), dag.operator.to_string()),
-        s("SUCCEED", "RETRY")
+        s("SUCCEED", "RUN")
+    );
+    // The retried node carries RETRY (obshell: DAG back to RUN, node RETRY).
+    assert_eq!(
+        node_status(&engine, id),
+        vec![n("A", "SUCCEED", "RUN"), n("D", "SUCCEED", "RETRY")]
     );
     assert_eq!(world.executions_of("A"), 1);
     assert_eq!(world.executions_of("D1"), 1);
@@ -105,7 +113,10 @@ async fn retry_reruns_only_failed_sub_tasks_after_rolling_them_back() {
     assert_eq!(d2.execute_times, 2);
     assert_eq!(d2.task_logs[1], "ERROR: D2 failed on purpose");
     // Nothing to retry on a finished DAG.
-    assert!(refused(engine.operate(id, Operator::Retry).await).contains("already finished"));
+    assert_eq!(
+        refused(engine.operate(id, Operator::Retry).await),
+        "Failed to set DAG retry: DAG state is not failed"
+    );
 }
 
 #[tokio::test]
@@ -119,15 +130,15 @@ async fn retry_is_refused_when_a_failed_node_cannot_retry() {
     engine.wait_settled(id).await.unwrap();
     assert_eq!(
         refused(engine.operate(id, Operator::Retry).await),
-        "node 'L' cannot be retried"
+        "Failed to set DAG retry: node L cannot retry"
     );
     assert_eq!(
         refused(engine.operate(id, Operator::Rollback).await),
-        "node 'L' cannot be rolled back"
+        "Failed to set DAG rollback: node L cannot rollback"
     );
     assert_eq!(
         refused(engine.operate(id, Operator::Pass).await),
-        "node 'L' cannot be passed"
+        "Failed to pass DAG: node L cannot pass"
     );
     assert_eq!(dag_status(&engine, id), s("FAILED", "RUN"));
 }
@@ -152,7 +163,7 @@ async fn rollback_undoes_finished_nodes_in_reverse_topological_order() {
     engine.wait_settled(id).await.unwrap();
     assert_eq!(
         refused(engine.operate(id, Operator::Run).await),
-        "RUN is applied when the dag is submitted"
+        "Operator RUN is not supported"
     );
 
     engine.operate(id, Operator::Rollback).await.unwrap();
@@ -178,7 +189,7 @@ async fn rollback_undoes_finished_nodes_in_reverse_topological_order() {
 }
 
 #[tokio::test]
-async fn a_failed_rollback_ends_failed_rollback_and_only_rollback_continues_it() {
+async fn a_failed_rollback_ends_failed_rollback_and_rollback_continues_it() {
     let world = Arc::new(World::default());
     let (engine, _) = mem_engine(&world).await;
     world.fail("B", 1);
@@ -195,12 +206,13 @@ async fn a_failed_rollback_ends_failed_rollback_and_only_rollback_continues_it()
         node_status(&engine, id),
         vec![n("A", "FAILED", "ROLLBACK"), n("B", "SUCCEED", "ROLLBACK")]
     );
-    let reason = refused(engine.operate(id, Operator::Retry).await);
+    // The failed rollback released nothing and changed nothing else: CANCEL finds a
+    // finished DAG.
     assert_eq!(
-        reason,
-        "the dag's rollback failed; only ROLLBACK can continue it"
+        refused(engine.operate(id, Operator::Cancel).await),
+        "Failed to cancel DAG: DAG is finished"
     );
-    refused(engine.operate(id, Operator::Pass).await);
+    assert_eq!(dag_status(&engine, id), s("FAILED", "ROLLBACK"));
 
     world.heal_rollback();
     engine.operate(id, Operator::Rollback).await.unwrap();
@@ -220,8 +232,14 @@ async fn rollback_is_refused_unless_failed() {
     let (engine, _) = mem_engine(&world).await;
     let id = engine.submit(chain(&["A"])).await.unwrap();
     engine.wait_settled(id).await.unwrap();
-    assert!(refused(engine.operate(id, Operator::Rollback).await).contains("already finished"));
-    assert!(refused(engine.operate(id, Operator::Cancel).await).contains("already finished"));
+    assert_eq!(
+        refused(engine.operate(id, Operator::Rollback).await),
+        "Failed to set DAG rollback: DAG state is not failed"
+    );
+    assert_eq!(
+        refused(engine.operate(id, Operator::Cancel).await),
+        "Failed to cancel DAG: DAG is finished"
+    );
     assert!(matches!(
         engine.operate(999, Operator::Cancel).await,
         Err(OperateError::DagNotFound(999))
@@ -251,12 +269,15 @@ async fn cancel_stops_running_sub_tasks_and_then_retry_rollback_pass_apply() {
         }
     }
     engine.operate(id, Operator::Cancel).await.unwrap();
-    // A second CANCEL is refused: either still cancelling or already settled.
-    let again = refused(engine.operate(id, Operator::Cancel).await);
-    assert!(
-        again.contains("already being cancelled") || again.contains("already finished"),
-        "{again}"
-    );
+    // A second CANCEL succeeds while the DAG is still being cancelled (obshell's
+    // compare-and-set on the current state) and is refused once it has settled.
+    match engine.operate(id, Operator::Cancel).await {
+        Ok(()) => {}
+        Err(OperateError::NotAllowed { reason, .. }) => {
+            assert_eq!(reason, Refusal::CancelFinishedDag)
+        }
+        Err(other) => panic!("{other:?}"),
+    }
     let dag = engine.wait_settled(id).await.unwrap();
     assert_eq!(
         (dag.state.to_string(), dag.operator.to_string()),
@@ -276,7 +297,10 @@ async fn cancel_stops_running_sub_tasks_and_then_retry_rollback_pass_apply() {
         b.sub_tasks.unwrap()[0].task_logs.last().unwrap(),
         "sub task cancelled"
     );
-    assert!(refused(engine.operate(id, Operator::Cancel).await).contains("already finished"));
+    assert_eq!(
+        refused(engine.operate(id, Operator::Cancel).await),
+        "Failed to cancel DAG: DAG is finished"
+    );
     // PASS the whole DAG: B and C become SUCCEED+PASS.
     engine.operate(id, Operator::Pass).await.unwrap();
     assert_eq!(dag_status(&engine, id), s("SUCCEED", "PASS"));
@@ -304,12 +328,12 @@ async fn cancel_is_refused_when_a_running_node_cannot_cancel() {
         if let Err(OperateError::NotAllowed { reason: r, .. }) =
             engine.operate(id, Operator::Cancel).await
         {
-            reason = r;
+            reason = r.to_string();
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    assert_eq!(reason, "running node 'L' cannot be cancelled");
+    assert_eq!(reason, "Failed to cancel DAG: node L cannot cancel");
     assert_eq!(
         engine.wait_settled(id).await.unwrap().state.to_string(),
         "SUCCEED"
@@ -333,7 +357,7 @@ async fn pass_dag_needs_every_remaining_node_passable() {
     engine.wait_settled(id).await.unwrap();
     assert_eq!(
         refused(engine.operate(id, Operator::Pass).await),
-        "node 'B' cannot be passed"
+        "Failed to pass DAG: node B cannot pass"
     );
     assert_eq!(dag_status(&engine, id), s("FAILED", "RUN"));
 }
@@ -349,7 +373,7 @@ async fn pass_node_continues_downstream() {
     // Refused: A is not FAILED.
     assert_eq!(
         refused(engine.pass_node(nodes[0].node_id).await),
-        "node 'A' is SUCCEED, not FAILED"
+        "Failed to pass node: node A is not failed"
     );
     engine.pass_node(nodes[1].node_id).await.unwrap();
     let dag = engine.wait_settled(id).await.unwrap();
@@ -369,7 +393,10 @@ async fn pass_node_continues_downstream() {
     // Refused on a running or finished DAG.
     assert!(matches!(
         engine.pass_node(nodes[1].node_id).await,
-        Err(OperateError::NotAllowed { .. })
+        Err(OperateError::NotAllowed {
+            reason: Refusal::PassNodeNotFailedDag,
+            ..
+        })
     ));
     assert!(matches!(
         engine.pass_node(12345).await,
@@ -401,31 +428,33 @@ async fn maintenance_locks_are_taken_with_the_dag_and_released_on_success() {
     engine.wait_settled(first).await.unwrap();
     // Failed: still holds its lock.
     match engine.submit(tenant("t1")).await {
-        Err(SubmitError::LockConflict { lock, holder }) => {
-            assert_eq!((lock.as_str(), holder), ("TENANT:t1", first))
-        }
+        Err(SubmitError::LockConflict(conflict)) => assert_eq!(
+            (conflict.lock, conflict.holder),
+            (Maintenance::Tenant("t1".to_string()), first)
+        ),
         other => panic!("{other:?}"),
     }
     match engine
         .submit(chain(&["A"]).maintenance(Maintenance::Global))
         .await
     {
-        Err(SubmitError::LockConflict { lock, holder }) => {
-            assert_eq!((lock.as_str(), holder), ("TENANT:t1", first))
-        }
+        Err(SubmitError::LockConflict(conflict)) => assert_eq!(
+            (conflict.lock, conflict.holder, conflict.holder_name.as_str()),
+            (Maintenance::Tenant("t1".to_string()), first, "chain")
+        ),
         other => panic!("{other:?}"),
     }
     let other = engine.submit(tenant("t2")).await.unwrap();
     engine.wait_settled(other).await.unwrap();
     engine.operate(first, Operator::Retry).await.unwrap();
     engine.wait_settled(first).await.unwrap();
-    assert_eq!(dag_status(&engine, first), s("SUCCEED", "RETRY"));
+    assert_eq!(dag_status(&engine, first), s("SUCCEED", "RUN"));
     let again = engine.submit(tenant("t1")).await.unwrap();
     engine.wait_settled(again).await.unwrap();
     let detail = engine.dag_detail(again, false).unwrap();
     assert_eq!(
         (detail.maintenance_type, detail.maintenance_key.as_str()),
-        (2, "t1")
+        (3, "t1")
     );
 }
 
@@ -448,7 +477,7 @@ async fn failure_exit_maintenance_releases_the_lock_on_failure() {
     if settled.end_time.is_some() {
         // The new DAG may have finished first; then RETRY succeeded and re-took the lock.
         if let Err(err) = result {
-            assert!(matches!(err, OperateError::LockConflict { .. }), "{err:?}");
+            assert!(matches!(err, OperateError::LockConflict(_)), "{err:?}");
         }
     }
 }
@@ -487,4 +516,229 @@ async fn invalid_specs_are_refused_with_reasons() {
             .to_string(),
         "invalid dag: a dag needs at least one node"
     );
+}
+
+#[tokio::test]
+async fn retry_after_a_failed_rollback_runs_the_undone_nodes_again() {
+    let world = Arc::new(World::default());
+    let (engine, _) = mem_engine(&world).await;
+    world.fail("C", 1);
+    world.fail_rollback("B");
+    let id = engine.submit(chain(&["A", "B", "C"])).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    engine.operate(id, Operator::Rollback).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    assert_eq!(dag_status(&engine, id), s("FAILED", "ROLLBACK"));
+    assert_eq!(
+        node_status(&engine, id),
+        vec![
+            n("A", "SUCCEED", "RUN"),
+            n("B", "FAILED", "ROLLBACK"),
+            n("C", "SUCCEED", "ROLLBACK")
+        ]
+    );
+    // obshell allows RETRY after a failed rollback: B is retried and C, which the
+    // rollback undid, runs again; A was never undone and does not.
+    engine.operate(id, Operator::Retry).await.unwrap();
+    let dag = engine.wait_settled(id).await.unwrap();
+    assert_eq!(
+        (dag.state.to_string(), dag.operator.to_string()),
+        s("SUCCEED", "RUN")
+    );
+    assert_eq!(
+        node_status(&engine, id),
+        vec![
+            n("A", "SUCCEED", "RUN"),
+            n("B", "SUCCEED", "RETRY"),
+            n("C", "SUCCEED", "RUN")
+        ]
+    );
+    assert_eq!(
+        (
+            world.executions_of("A"),
+            world.executions_of("B"),
+            world.executions_of("C")
+        ),
+        (1, 2, 2)
+    );
+    // B's failed rollback is not attempted again before it executes.
+    assert_eq!(world.rollbacks_of("B"), 0);
+}
+
+#[tokio::test]
+async fn pass_and_node_pass_apply_after_a_failed_rollback() {
+    let world = Arc::new(World::default());
+    let (engine, _) = mem_engine(&world).await;
+    world.fail("C", 1);
+    world.fail_rollback("B");
+    let id = engine.submit(chain(&["A", "B", "C"])).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    engine.operate(id, Operator::Rollback).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    // PASS of the one failed node: the DAG runs forward again from it.
+    let b = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].node_id;
+    engine.pass_node(b).await.unwrap();
+    let dag = engine.wait_settled(id).await.unwrap();
+    assert_eq!(
+        (dag.state.to_string(), dag.operator.to_string()),
+        s("SUCCEED", "RUN")
+    );
+    assert_eq!(
+        node_status(&engine, id),
+        vec![
+            n("A", "SUCCEED", "RUN"),
+            n("B", "SUCCEED", "PASS"),
+            n("C", "SUCCEED", "RUN")
+        ]
+    );
+
+    // PASS of the whole DAG after a failed rollback.
+    world.fail("Z", 1);
+    world.fail_rollback("Y");
+    let id = engine.submit(chain(&["Y", "Z"])).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    engine.operate(id, Operator::Rollback).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    assert_eq!(dag_status(&engine, id), s("FAILED", "ROLLBACK"));
+    engine.operate(id, Operator::Pass).await.unwrap();
+    assert_eq!(dag_status(&engine, id), s("SUCCEED", "PASS"));
+    assert_eq!(
+        node_status(&engine, id),
+        vec![n("Y", "SUCCEED", "PASS"), n("Z", "SUCCEED", "ROLLBACK")]
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_a_rollback_and_rollback_continues_it() {
+    let world = Arc::new(World::default());
+    let (engine, _) = mem_engine(&world).await;
+    world.fail("B", 1);
+    let mut spec = DagSpec::new("cancel-rollback");
+    spec.chain(
+        None,
+        vec![
+            script_with("A", json!({"rollback_wait_cancel": true})),
+            script("B"),
+        ],
+    );
+    let id = engine.submit(spec).await.unwrap();
+    engine.wait_settled(id).await.unwrap();
+    engine.operate(id, Operator::Rollback).await.unwrap();
+    // Wait until A's rollback runs (B's is done first).
+    for _ in 0..500 {
+        if node_status(&engine, id)[0] == n("A", "RUNNING", "ROLLBACK") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(node_status(&engine, id)[0], n("A", "RUNNING", "ROLLBACK"));
+    engine.operate(id, Operator::Cancel).await.unwrap();
+    let dag = engine.wait_settled(id).await.unwrap();
+    assert_eq!(
+        (dag.state.to_string(), dag.operator.to_string()),
+        s("FAILED", "CANCEL")
+    );
+    assert_eq!(
+        node_status(&engine, id),
+        vec![n("A", "FAILED", "ROLLBACK"), n("B", "SUCCEED", "ROLLBACK")]
+    );
+    // RETRY from here runs both again.
+    engine.operate(id, Operator::Retry).await.unwrap();
+    let dag = engine.wait_settled(id).await.unwrap();
+    assert_eq!(
+        (dag.state.to_string(), dag.operator.to_string()),
+        s("SUCCEED", "RUN")
+    );
+    assert_eq!((world.executions_of("A"), world.executions_of("B")), (2, 2));
+}
+
+#[tokio::test]
+async fn cancel_checks_the_nodes_up_to_the_running_one_in_stage_order() {
+    let world = Arc::new(World::default());
+    let (engine, _) = mem_engine(&world).await;
+    // A finished node that cannot be cancelled blocks CANCEL (obshell's
+    // `getNodeCanCancel` walks the stages up to the first unfinished node).
+    let mut spec = DagSpec::new("walk");
+    spec.chain(
+        None,
+        vec![
+            NodeSpec::new("L", "script_locked").sub_tasks(vec![json!({"name": "L"})]),
+            script_with("W", json!({"wait_cancel": true})),
+        ],
+    );
+    let id = engine.submit(spec).await.unwrap();
+    for _ in 0..500 {
+        if node_status(&engine, id)[1].1 == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        refused(engine.operate(id, Operator::Cancel).await),
+        "Failed to cancel DAG: node L cannot cancel"
+    );
+    assert_eq!(dag_status(&engine, id), s("RUNNING", "RUN"));
+    // Nodes after the running one are not checked.
+    let mut spec = DagSpec::new("later");
+    spec.chain(
+        None,
+        vec![
+            script_with("V", json!({"wait_cancel": true})),
+            NodeSpec::new("M", "script_locked").sub_tasks(vec![json!({"name": "M"})]),
+        ],
+    );
+    let id = engine.submit(spec).await.unwrap();
+    for _ in 0..500 {
+        if node_status(&engine, id)[0].1 == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    engine.operate(id, Operator::Cancel).await.unwrap();
+    assert_eq!(
+        engine.wait_settled(id).await.unwrap().operator,
+        Operator::Cancel
+    );
+}
+
+#[tokio::test]
+async fn an_operator_on_a_dag_whose_lock_a_newer_dag_took_is_expired() {
+    let world = Arc::new(World::default());
+    let (engine, _) = mem_engine(&world).await;
+    world.fail("A", 1);
+    let tenant = |spec: DagSpec| spec.maintenance(Maintenance::Tenant("t1".to_string()));
+    let mut failing = tenant(DagSpec::new("Restore backup_t1"));
+    failing.add_node(script("A").failure_exit_maintenance());
+    let old = engine.submit(failing).await.unwrap();
+    engine.wait_settled(old).await.unwrap();
+    // The failure released the lock: a newer DAG takes it.
+    let mut newer = tenant(DagSpec::new("Drop tenant"));
+    newer.add_node(script_with("N", json!({"sleep_ms": 300})));
+    let newer = engine.submit(newer).await.unwrap();
+    // While the newer DAG holds the lock, the operator is a lock conflict.
+    match engine.operate(old, Operator::Retry).await {
+        Err(OperateError::LockConflict(conflict)) => {
+            assert_eq!(
+                (conflict.holder, conflict.holder_name.as_str()),
+                (newer, "Drop tenant")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    engine.wait_settled(newer).await.unwrap();
+    // Once it is done, the old DAG's work is stale: Task.Expired.
+    let expired = engine.operate(old, Operator::Retry).await.unwrap_err();
+    assert_eq!(
+        expired.to_string(),
+        format!(
+            "t1 has already executed task 2213070643302886{newer}. '2213070643302886{old}: Restore backup_t1' cannot be executed. Please submit a new request"
+        )
+    );
+    assert!(matches!(
+        engine.operate(old, Operator::Rollback).await,
+        Err(OperateError::Expired { .. })
+    ));
+    // PASS does not take the lock back, so it still ends the stale DAG.
+    engine.operate(old, Operator::Pass).await.unwrap();
+    assert_eq!(dag_status(&engine, old), s("SUCCEED", "PASS"));
 }

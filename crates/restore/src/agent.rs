@@ -284,10 +284,10 @@ impl RestoreAgent {
         let spec = crate::executors::restore_dag(&params);
         let dag_id = match self.engine.submit(spec).await {
             Ok(id) => id,
-            Err(SubmitError::LockConflict { holder, .. }) => {
+            Err(SubmitError::LockConflict(conflict)) => {
                 return Err(RestoreError::AlreadyRunning {
                     tenant: params.restore.restore_tenant_name,
-                    holder,
+                    holder: conflict.holder,
                 })
             }
             Err(other) => return Err(other.into()),
@@ -370,7 +370,7 @@ impl RestoreAgent {
             .creator
             .strip_prefix("dag:")
             .and_then(|id| id.parse::<u64>().ok())
-            .map(|id| self.engine.dto().generic_id(id));
+            .map(|id| self.engine.dto().generic_id(id, obrestore_dag::Scope::Cluster));
         let display = |scn: u64| {
             if scn == 0 {
                 String::new()

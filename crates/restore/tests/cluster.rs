@@ -148,6 +148,7 @@ fn first_start_seeds_zones_servers_and_unit_config() {
     assert_eq!(
         cluster.list_unit_configs().unwrap(),
         [UnitConfig {
+            id: 1001,
             name: "s1".into(),
             memory_size: 4 * GIB,
             max_cpu: 2.0,
@@ -156,6 +157,7 @@ fn first_start_seeds_zones_servers_and_unit_config() {
             max_iops: 10_000,
             min_iops: 10_000,
             created_at: start(),
+            modified_at: None,
         }]
     );
 }
@@ -771,7 +773,7 @@ fn another_format_version_is_refused() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cluster store format version 1 is not supported (expected 2)"
+        "cluster store format version 1 is not supported (expected 3)"
     );
 }
 
@@ -797,4 +799,105 @@ fn shares_a_db_with_other_trees() {
         Some(&b"v"[..])
     );
     assert_eq!(usage(&cluster, "z1"), (0.0, 0, 4.0, 8 * GIB, 0));
+}
+
+#[test]
+fn format_2_is_upgraded_by_giving_unit_configs_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let (cluster, _) = open(&dir);
+        cluster
+            .create_unit_config(&unit_config("u2", 1.0, GIB))
+            .unwrap();
+    }
+    // Rewrite the store as a format-2 agent left it: no ids.
+    {
+        let db = common::retry_while_locked(|| sled::open(&path)).unwrap();
+        let meta = db.open_tree("cluster/meta").unwrap();
+        meta.insert("format_version", &2u64.to_be_bytes()).unwrap();
+        meta.remove("next_unit_config_id").unwrap();
+        let configs = db.open_tree("cluster/unit_configs").unwrap();
+        for entry in configs.iter() {
+            let (key, value) = entry.unwrap();
+            let mut record: serde_json::Value = serde_json::from_slice(&value).unwrap();
+            let object = record.as_object_mut().unwrap();
+            object.remove("id");
+            object.remove("modified_at");
+            configs.insert(key, serde_json::to_vec(&record).unwrap()).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let (cluster, _) = open(&dir);
+    let ids: Vec<(String, u64)> = cluster
+        .list_unit_configs()
+        .unwrap()
+        .into_iter()
+        .map(|config| (config.name, config.id))
+        .collect();
+    assert_eq!(ids, [("s1".to_string(), 1001), ("u2".to_string(), 1002)]);
+    // New configs continue the sequence.
+    let next = cluster
+        .create_unit_config(&unit_config("u3", 1.0, GIB))
+        .unwrap();
+    assert_eq!(next.id, 1003);
+}
+
+#[test]
+fn recycle_bin_flashback_and_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, clock) = open(&dir);
+    cluster.create_pools(&[pool("p1", "s1", &["z1"])], "c").unwrap();
+    let tenant = cluster
+        .create_tenant(&new_tenant("t1", &["p1"], &["z1"]), "c")
+        .unwrap();
+    cluster.apply_rows(tenant.id, &[put(1, "k", "v")]).unwrap();
+    clock.advance(Duration::seconds(5));
+    let recycled = cluster.recycle_tenant(tenant.id).unwrap();
+    let object_name = format!(
+        "__recycle_$_{}_{}",
+        tenant.id,
+        (start() + Duration::seconds(5)).timestamp_micros()
+    );
+    assert_eq!(recycled.name, object_name);
+    assert!(recycled.in_recyclebin());
+    assert_eq!(recycled.recycled.as_ref().unwrap().original_name, "t1");
+    // Recycling twice is harmless.
+    assert_eq!(cluster.recycle_tenant(tenant.id).unwrap(), recycled);
+    assert!(cluster.tenant("t1").unwrap().is_none());
+    assert_eq!(cluster.tenant(&object_name).unwrap().unwrap().id, tenant.id);
+    // Found by object name and by original name; rows and pools stay.
+    assert_eq!(cluster.recycled_tenant("t1").unwrap().unwrap().id, tenant.id);
+    assert_eq!(
+        cluster.recycled_tenant(&object_name).unwrap().unwrap().id,
+        tenant.id
+    );
+    assert_eq!(cluster.row_count(tenant.id).unwrap(), 1);
+    assert_eq!(cluster.pool("p1").unwrap().unwrap().tenant_id, Some(tenant.id));
+    assert!(matches!(
+        cluster.flashback_tenant("nope", None),
+        Err(ClusterError::RecycledTenantNotFound(_))
+    ));
+    // The name is free meanwhile; a flashback onto a taken name is refused.
+    cluster.create_pools(&[pool("p2", "s1", &["z2"])], "c").unwrap();
+    cluster
+        .create_tenant(&new_tenant("t1", &["p2"], &["z2"]), "c")
+        .unwrap();
+    assert!(matches!(
+        cluster.flashback_tenant("t1", None),
+        Err(ClusterError::TenantExists(name)) if name == "t1"
+    ));
+    let back = cluster.flashback_tenant(&object_name, Some("t1b")).unwrap();
+    assert_eq!((back.name.as_str(), back.id), ("t1b", tenant.id));
+    assert!(!back.in_recyclebin());
+    assert_eq!(cluster.row_count(tenant.id).unwrap(), 1);
+    assert!(cluster.recycled_tenant("t1").unwrap().is_none());
+    // Lock and unlock.
+    assert!(cluster.set_tenant_locked("t1b", true).unwrap().locked);
+    assert!(cluster.tenant("t1b").unwrap().unwrap().locked);
+    assert!(!cluster.set_tenant_locked("t1b", false).unwrap().locked);
+    assert!(matches!(
+        cluster.set_tenant_locked("nope", true),
+        Err(ClusterError::TenantNotFound(_))
+    ));
 }

@@ -73,7 +73,8 @@ impl World {
     }
 }
 
-/// Params: `{"name": .., "sleep_ms": .., "pool": .., "output": {..}, "wait_cancel": bool}`.
+/// Params: `{"name": .., "sleep_ms": .., "pool": .., "output": {..}, "wait_cancel": bool,
+/// "rollback_wait_cancel": bool}`.
 pub struct Script {
     pub world: Arc<World>,
     pub params: Value,
@@ -157,6 +158,15 @@ impl Task for Script {
     async fn rollback(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         let name = self.name();
         ctx.info(format!("rolling back {name}"));
+        let wait_cancel = self
+            .params
+            .get("rollback_wait_cancel")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if wait_cancel {
+            ctx.cancelled().cancelled().await;
+            return Err(TaskError::new("rollback observed cancellation"));
+        }
         if self.world.rollback_failing.lock().unwrap().contains(&name) {
             return Err(TaskError::new(format!(
                 "rollback of {name} failed on purpose"

@@ -62,6 +62,8 @@ pub enum ClusterError {
     RowFile { path: String, reason: String },
     #[error("row of tablet {tablet_id} is invalid: {reason}")]
     InvalidRow { tablet_id: u64, reason: String },
+    #[error("Tenant '{0}' does not exist in recyclebin")]
+    RecycledTenantNotFound(String),
     #[error("restore job {0} does not exist")]
     RestoreJobNotFound(u64),
     #[error("tenant '{tenant}' already has an unfinished restore job {job_id}")]
@@ -96,6 +98,7 @@ impl ClusterError {
             MachineResourceNotEnough { .. } => "OB.Tenant.ResourceNotEnough",
             TenantNotFound(_) | TenantIdNotFound(_) => "OB.Tenant.NotExist",
             TenantExists(_) => "OB.Tenant.Existed",
+            RecycledTenantNotFound(_) => "OB.Recyclebin.Tenant.NotExist",
             TenantState { .. } => "OB.Tenant.StatusNotNormal",
             RestoreJobNotFound(_) => "OB.Restore.Task.NotExist",
             RestoreJobConflict { .. } => "OB.Tenant.UnderMaintenance",
@@ -114,6 +117,7 @@ impl ClusterError {
             | PoolNotFound(_)
             | TenantNotFound(_)
             | TenantIdNotFound(_)
+            | RecycledTenantNotFound(_)
             | RestoreJobNotFound(_) => 404,
             ZoneExists(_)
             | ServerExists(_)

@@ -81,6 +81,10 @@ pub fn server_address(ip: &str, port: u16) -> String {
 /// A resource unit specification, like OceanBase's `CREATE RESOURCE UNIT`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnitConfig {
+    /// `UNIT_CONFIG_ID`: 1001, 1002, ... (assigned when cluster format 2 is upgraded
+    /// to 3 for configs created before ids existed).
+    #[serde(default)]
+    pub id: u64,
     pub name: String,
     /// Bytes.
     pub memory_size: u64,
@@ -91,6 +95,9 @@ pub struct UnitConfig {
     pub max_iops: u64,
     pub min_iops: u64,
     pub created_at: DateTime<Utc>,
+    /// Last change (`MODIFY_TIME`); the creation time until then.
+    #[serde(default)]
+    pub modified_at: Option<DateTime<Utc>>,
 }
 
 /// What creating a unit config takes; the optional fields get OceanBase's defaults
@@ -235,9 +242,29 @@ pub struct Tenant {
     pub creator: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `DBA_OB_TENANTS.LOCKED`: a locked tenant refuses connections.
+    #[serde(default)]
+    pub locked: bool,
+    /// Set while the tenant is in the recycle bin (`DROP TENANT` without `PURGE`); its
+    /// `name` is then the recycle-bin object name.
+    #[serde(default)]
+    pub recycled: Option<Recycled>,
+}
+
+/// A tenant in the recycle bin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recycled {
+    /// The name it had before it was dropped.
+    pub original_name: String,
+    pub recycled_at: DateTime<Utc>,
 }
 
 impl Tenant {
+    /// Whether the tenant is in the recycle bin (`DBA_OB_TENANTS.IN_RECYCLEBIN`).
+    pub fn in_recyclebin(&self) -> bool {
+        self.recycled.is_some()
+    }
+
     /// OceanBase locality string, e.g. `FULL{1}@z1, READONLY{1}@z2`.
     pub fn locality(&self) -> String {
         locality(&self.zone_list)

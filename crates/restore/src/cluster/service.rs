@@ -147,6 +147,35 @@ pub trait TenantService: Send + Sync {
     /// Storage failures.
     fn drop_tenant(&self, name: &str) -> ClusterResult<bool>;
 
+    /// Moves a tenant to the recycle bin (OceanBase's `DROP TENANT` with the recycle bin
+    /// on): it keeps its rows and pools and takes its object name
+    /// `__recycle_$_<tenant id>_<microseconds>`. A tenant already in the bin is returned
+    /// as is, so a repeated call is harmless.
+    ///
+    /// # Errors
+    /// `TenantIdNotFound`, `TenantState` when DROPPING, storage failures.
+    fn recycle_tenant(&self, tenant_id: u64) -> ClusterResult<Tenant>;
+
+    /// The tenant in the recycle bin named `name`, by object name or else by original
+    /// name (the most recently recycled one).
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn recycled_tenant(&self, name: &str) -> ClusterResult<Option<Tenant>>;
+
+    /// Brings a tenant back from the recycle bin (`FLASHBACK TENANT .. TO BEFORE DROP
+    /// [RENAME TO ..]`) under `new_name`, or its original name.
+    ///
+    /// # Errors
+    /// `RecycledTenantNotFound`, `TenantExists` when the name is taken, storage failures.
+    fn flashback_tenant(&self, name: &str, new_name: Option<&str>) -> ClusterResult<Tenant>;
+
+    /// Locks or unlocks a tenant (`ALTER TENANT .. LOCK|UNLOCK`). Idempotent.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, storage failures.
+    fn set_tenant_locked(&self, name: &str, locked: bool) -> ClusterResult<Tenant>;
+
     /// Records that log stream `ls_id` of the tenant is restored up to `scn` (set, not
     /// max, so that it is idempotent) and recomputes `sync_scn` as the minimum.
     ///

@@ -43,7 +43,7 @@ use super::service::{RowVisitor, TenantService};
 use crate::clock::{Clock, SystemClock};
 
 /// Version of the on-disk format described in the module docs.
-pub const CLUSTER_FORMAT_VERSION: u64 = 2;
+pub const CLUSTER_FORMAT_VERSION: u64 = 3;
 
 /// File name of the agent's sled database inside its data directory: `D/obrestore.sled`.
 pub const AGENT_DB_FILE: &str = "obrestore.sled";
@@ -384,6 +384,9 @@ impl SledCluster {
 
     fn init(&self, config: &ClusterConfig) -> ClusterResult<()> {
         let now = self.clock.now();
+        if self.get_meta_u64(b"format_version")? == Some(2) {
+            self.upgrade_from_format_2()?;
+        }
         self.transact(|tx| {
             match tx.get_u64(T::Meta, b"format_version")? {
                 Some(CLUSTER_FORMAT_VERSION) => return Ok(()),
@@ -426,6 +429,33 @@ impl SledCluster {
     pub fn add_server(&self, zone: &str, server: &ServerSeed) -> ClusterResult<Server> {
         let now = self.clock.now();
         self.transact(|tx| insert_server(tx, zone, server, now))
+    }
+
+    fn get_meta_u64(&self, key: &[u8]) -> ClusterResult<Option<u64>> {
+        self.tree(T::Meta)
+            .get(key)?
+            .map(|bytes| decode_u64(T::Meta, &bytes))
+            .transpose()
+    }
+
+    /// Cluster format 2 → 3: every unit config gets an id (in name order); nothing
+    /// else changed.
+    fn upgrade_from_format_2(&self) -> ClusterResult<()> {
+        let configs: Vec<UnitConfig> = self.scan(T::UnitConfigs)?;
+        self.transact(|tx| {
+            if tx.get_u64(T::Meta, b"format_version")? != Some(2) {
+                return Ok(());
+            }
+            for config in &configs {
+                let mut config = config.clone();
+                if config.id == 0 {
+                    config.id = tx.next_id("unit_config_id", FIRST_UNIT_CONFIG_ID, 1)?;
+                    tx.put(T::UnitConfigs, config.name.as_bytes(), &config)?;
+                }
+            }
+            tx.put_u64(T::Meta, b"format_version", CLUSTER_FORMAT_VERSION)?;
+            Ok(())
+        })
     }
 
     fn scan<V: DeserializeOwned>(&self, tree: T) -> ClusterResult<Vec<V>> {
@@ -544,6 +574,7 @@ fn build_unit_config(
         return Err(invalid("min_iops must be at most max_iops"));
     }
     Ok(UnitConfig {
+        id: 0,
         name: config.name.clone(),
         memory_size: config.memory_size,
         max_cpu: round_cpu(config.max_cpu),
@@ -552,15 +583,19 @@ fn build_unit_config(
         max_iops,
         min_iops,
         created_at: now,
+        modified_at: None,
     })
 }
+
+/// First `UNIT_CONFIG_ID` (OceanBase numbers user unit configs from 1001).
+const FIRST_UNIT_CONFIG_ID: u64 = 1001;
 
 fn insert_unit_config(
     tx: &Tx<'_>,
     config: &NewUnitConfig,
     now: chrono::DateTime<chrono::Utc>,
 ) -> TxResult<UnitConfig> {
-    let unit_config = match build_unit_config(config, now) {
+    let mut unit_config = match build_unit_config(config, now) {
         Ok(unit_config) => unit_config,
         Err(err) => return abort(err),
     };
@@ -571,6 +606,7 @@ fn insert_unit_config(
     {
         return abort(ClusterError::UnitConfigExists(unit_config.name));
     }
+    unit_config.id = tx.next_id("unit_config_id", FIRST_UNIT_CONFIG_ID, 1)?;
     tx.put(T::UnitConfigs, unit_config.name.as_bytes(), &unit_config)?;
     Ok(unit_config)
 }
@@ -892,6 +928,8 @@ impl TenantService for SledCluster {
                 creator: Some(creator.to_string()),
                 created_at: now,
                 updated_at: now,
+                locked: false,
+                recycled: None,
             };
             tx.put_tenant(&record)?;
             tx.put_u64(T::TenantNames, tenant.name.as_bytes(), id)?;
@@ -939,6 +977,91 @@ impl TenantService for SledCluster {
             Ok(())
         })?;
         Ok(true)
+    }
+
+    #[instrument(skip(self))]
+    fn recycle_tenant(&self, tenant_id: u64) -> ClusterResult<Tenant> {
+        let now = self.clock.now();
+        self.transact(|tx| {
+            let mut tenant = tx.live_tenant(tenant_id)?;
+            if tenant.in_recyclebin() {
+                return Ok(tenant);
+            }
+            let object_name = format!("__recycle_$_{}_{}", tenant.id, now.timestamp_micros());
+            if tx.tenant_id_by_name(&tenant.name)? == Some(tenant_id) {
+                tx.remove(T::TenantNames, tenant.name.as_bytes())?;
+            }
+            tenant.recycled = Some(Recycled {
+                original_name: std::mem::replace(&mut tenant.name, object_name.clone()),
+                recycled_at: now,
+            });
+            tenant.updated_at = now;
+            tx.put_tenant(&tenant)?;
+            tx.put_u64(T::TenantNames, object_name.as_bytes(), tenant_id)?;
+            Ok(tenant)
+        })
+    }
+
+    fn recycled_tenant(&self, name: &str) -> ClusterResult<Option<Tenant>> {
+        if let Some(tenant) = self.tenant(name)? {
+            if tenant.in_recyclebin() {
+                return Ok(Some(tenant));
+            }
+        }
+        Ok(self
+            .list_tenants()?
+            .into_iter()
+            .filter(|tenant| {
+                tenant
+                    .recycled
+                    .as_ref()
+                    .is_some_and(|recycled| recycled.original_name == name)
+            })
+            .max_by_key(|tenant| tenant.recycled.as_ref().map(|r| r.recycled_at)))
+    }
+
+    #[instrument(skip(self))]
+    fn flashback_tenant(&self, name: &str, new_name: Option<&str>) -> ClusterResult<Tenant> {
+        let Some(found) = self.recycled_tenant(name)? else {
+            return Err(ClusterError::RecycledTenantNotFound(name.to_string()));
+        };
+        let now = self.clock.now();
+        self.transact(|tx| {
+            let mut tenant = tx.live_tenant(found.id)?;
+            let Some(recycled) = tenant.recycled.clone() else {
+                return abort(ClusterError::RecycledTenantNotFound(name.to_string()));
+            };
+            let target = new_name.unwrap_or(&recycled.original_name).to_string();
+            if tx.tenant_id_by_name(&target)?.is_some() {
+                return abort(ClusterError::TenantExists(target));
+            }
+            if tx.tenant_id_by_name(&tenant.name)? == Some(tenant.id) {
+                tx.remove(T::TenantNames, tenant.name.as_bytes())?;
+            }
+            tenant.name = target;
+            tenant.recycled = None;
+            tenant.updated_at = now;
+            tx.put_tenant(&tenant)?;
+            tx.put_u64(T::TenantNames, tenant.name.as_bytes(), tenant.id)?;
+            Ok(tenant)
+        })
+    }
+
+    #[instrument(skip(self))]
+    fn set_tenant_locked(&self, name: &str, locked: bool) -> ClusterResult<Tenant> {
+        let now = self.clock.now();
+        self.transact(|tx| {
+            let Some(id) = tx.tenant_id_by_name(name)? else {
+                return abort(ClusterError::TenantNotFound(name.to_string()));
+            };
+            let mut tenant = tx.live_tenant(id)?;
+            if tenant.locked != locked {
+                tenant.locked = locked;
+                tenant.updated_at = now;
+                tx.put_tenant(&tenant)?;
+            }
+            Ok(tenant)
+        })
     }
 
     fn set_ls_sync_scn(&self, tenant_id: u64, ls_id: u64, scn: u64) -> ClusterResult<Tenant> {
