@@ -1158,7 +1158,12 @@ mod tests {
 
     #[test]
     fn charset_resolution() {
-        let cases: &[(Option<&str>, Option<&str>, Result<(&str, &str), &str>)] = &[
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Result<(&'a str, &'a str), &'a str>,
+        );
+        let cases: &[Case<'_>] = &[
             (None, None, Ok(("utf8mb4", "utf8mb4_general_ci"))),
             (Some(""), Some(""), Ok(("utf8mb4", "utf8mb4_general_ci"))),
             (Some("GBK"), None, Ok(("gbk", "gbk_chinese_ci"))),
@@ -1228,7 +1233,8 @@ mod tests {
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect()
         };
-        let cases: &[(&[(&str, &str)], SetAt, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], SetAt, &'a str);
+        let cases: &[Case<'_>] = &[
             (&[("", "1"), ("nope", "1")], SetAt::Alter, "Tenant variable name or value is empty."),
             (&[("nope", "1"), ("autocommit", "x")], SetAt::Alter, "Tenant variable 'nope' does not exist."),
             (&[("autocommit", "x")], SetAt::Alter, "Tenant variable 'autocommit' is invalid: value 'x' is not a boolean."),

@@ -24,6 +24,11 @@
 //! returns. Tenant ids are never reused, so rows of a dropped tenant can never show up in
 //! a new one; at open, the row directories of tenants that no longer exist are removed.
 //! Version 1 kept one sled entry per row in `cluster/rows`; it is not migrated.
+//!
+//! Tenant administration added fields to [`Tenant`] (mode, charset, collation, comment,
+//! read_only, variables, parameters, the root-password verifier and whether it is
+//! persisted) without a format change: each has a serde default, so a record written
+//! before reads as a MySQL tenant with `utf8mb4`, nothing set and no password.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
