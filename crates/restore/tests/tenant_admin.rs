@@ -14,9 +14,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use obrestore_restore::cluster::catalog::{self, PARAMETERS, VARIABLES};
 use obrestore_restore::cluster::{
-    ClusterResult, NewTenant, NewUnitConfig, PoolSpec, ReplicaModify, ReplicaSpec, ReplicaType,
-    ResourcePool, ServerSeed, Tenant, TenantMode, TenantOptions, TenantParameter, TenantRole,
-    TenantStatus, TenantVariable, TenantZone, ZoneSeed, GIB, ROOT_PASSWORD_KDF_ITERATIONS,
+    ClusterResult, NewRestoreJob, NewTenant, NewUnitConfig, PoolSpec, ReplicaModify, ReplicaSpec,
+    ReplicaType, ResourcePool, RestoreOutcome, ServerSeed, Tenant, TenantMode, TenantOptions,
+    TenantParameter, TenantRole, TenantStatus, TenantVariable, TenantZone, ZoneSeed, GIB,
+    ROOT_PASSWORD_KDF_ITERATIONS,
 };
 use obrestore_restore::{
     ClusterConfig, ClusterError, ManualClock, Secret, SledCluster, TenantService,
@@ -718,6 +719,13 @@ fn rename_refusals() {
     let fx = fx.with_tenant_record_edited(dropping.id, |record| {
         record.insert("status".into(), "DROPPING".into());
     });
+    // Activated but its restore job not finished yet (the Upgrade step is left).
+    fx.tenant("activated", &[("z1", F)]);
+    let job = NewRestoreJob {
+        restore_tenant_name: "activated".into(),
+        ..NewRestoreJob::default()
+    };
+    let job = fx.cluster.start_restore_job(&job, "dag-1").unwrap();
     let before = snapshot(&fx.cluster);
     let rename = |from: &str, to: &str| fx.cluster.rename_tenant(from, to);
     check_refusals(vec![
@@ -748,6 +756,15 @@ fn rename_refusals() {
         ("missing", rename("nope", "t9"), ("OB.Tenant.NotExist", 404, "tenant 'nope' does not exist")),
         ("taken", rename("t1", "t2"), ("OB.Tenant.Existed", 409, "tenant 't2' already exists")),
         (
+            "restore job unfinished",
+            rename("activated", "t9"),
+            (
+                "OB.Tenant.UnderMaintenance",
+                409,
+                format!("tenant 'activated' already has an unfinished restore job {}", job.job_id).as_str(),
+            ),
+        ),
+        (
             "restoring",
             rename("restoring", "t9"),
             ("OB.Tenant.StatusNotNormal", 409, "tenant 'restoring' is RESTORE, the operation needs NORMAL"),
@@ -769,6 +786,14 @@ fn rename_refusals() {
         ("recycled, by original name", rename("gone", "t9"), ("OB.Tenant.NotExist", 404, "tenant 'gone' does not exist")),
     ]);
     assert_eq!(snapshot(&fx.cluster), before);
+    // Once the job is in history the name is free to change.
+    fx.cluster
+        .finish_restore_job(job.job_id, RestoreOutcome::Success, None)
+        .unwrap();
+    assert_eq!(
+        fx.cluster.rename_tenant("activated", "t9").unwrap().name,
+        "t9"
+    );
 }
 
 // ---- primary zone ----

@@ -494,6 +494,13 @@ pub(super) fn rename_tenant(
         if tenant.name == new_name {
             return Ok(tenant);
         }
+        // The unfinished restore job is found by the tenant's name.
+        if let Some(job_id) = tx.get_u64(T::JobActive, tenant.name.as_bytes())? {
+            return abort(ClusterError::RestoreJobConflict {
+                tenant: tenant.name.clone(),
+                job_id,
+            });
+        }
         if tx.tenant_id_by_name(new_name)?.is_some() {
             return abort(ClusterError::TenantExists(new_name.to_string()));
         }

@@ -231,13 +231,14 @@ pub trait TenantService: Send + Sync {
     // NORMAL on `GET .../variables` and `.../parameters`, which is theirs to check.
 
     /// Renames a tenant (`ALTER TENANT .. RENAME GLOBAL_NAME TO ..`). Renaming to its
-    /// own name returns it unchanged. A RESTORE tenant is refused too: its restore job
-    /// is keyed by its name.
+    /// own name returns it unchanged. A tenant with an unfinished restore job is
+    /// refused, since the job is found by the tenant's name (a RESTORE tenant already
+    /// is, by its status).
     ///
     /// # Errors
     /// `TenantNameEmpty`, `TenantNameInvalid` (obshell's rules for `new_name`),
-    /// `TenantNotFound`, `TenantState`, `TenantExists` when `new_name` is taken,
-    /// storage failures.
+    /// `TenantNotFound`, `TenantState`, `RestoreJobConflict`, `TenantExists` when
+    /// `new_name` is taken, storage failures.
     fn rename_tenant(&self, name: &str, new_name: &str) -> ClusterResult<Tenant>;
 
     /// Sets the primary zone. Empty or any case of `random` is `RANDOM`; otherwise

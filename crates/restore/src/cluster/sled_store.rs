@@ -210,7 +210,7 @@ impl Tx<'_> {
         }
     }
 
-    fn get_u64(&self, tree: T, key: &[u8]) -> TxResult<Option<u64>> {
+    pub(super) fn get_u64(&self, tree: T, key: &[u8]) -> TxResult<Option<u64>> {
         match self.tree(tree).get(key)? {
             None => Ok(None),
             Some(bytes) => match decode_u64(tree, &bytes) {
