@@ -70,6 +70,119 @@ pub enum ClusterError {
     RestoreJobConflict { tenant: String, job_id: u64 },
     #[error("restore job {0} is already finished")]
     RestoreJobFinished(u64),
+
+    // ---- tenant administration (texts: obshell's en.json with the args filled in) ----
+    /// A tenant name that is empty.
+    #[error("Tenant name is empty")]
+    TenantNameEmpty,
+    /// A new tenant name that breaks obshell's rules (`check_tenant_name`).
+    #[error("Tenant name '{name}' is invalid: {reason}")]
+    TenantNameInvalid { name: String, reason: String },
+    /// An operation that needs a connection to the tenant while it is locked.
+    #[error("Tenant {0} is locked")]
+    TenantLocked(String),
+    /// An empty list of zones.
+    #[error("Zone list is empty.")]
+    ZoneListEmpty,
+    /// A zone given twice.
+    #[error("Zone '{0}' is repeated.")]
+    ZoneRepeated(String),
+    /// A replica without a unit config name.
+    #[error("Unit config name is empty.")]
+    UnitConfigNameEmpty,
+    /// A unit num of 0.
+    #[error("Unit number '{unit_num}' is invalid: {reason}")]
+    UnitNumInvalid { unit_num: u32, reason: String },
+    /// Unit nums that differ between zones, or from the tenant's.
+    #[error("Unit number is inconsistent, should be the same in all zones.")]
+    UnitNumInconsistent,
+    /// A unit num change for some but not all of the tenant's zones.
+    #[error("Cannot modify unit number partially.")]
+    ModifyUnitNumPartially,
+    /// Adding a replica in a zone that has one.
+    #[error("Zone '{0}' already has a replica.")]
+    ZoneAlreadyHasReplica(String),
+    /// Changing the replica of a zone that has none.
+    #[error("Zone '{0}' does not have a replica.")]
+    ZoneWithoutReplica(String),
+    /// Adding a replica in a zone where the tenant already has a resource pool.
+    #[error("Tenant already has a pool located in zone '{0}'.")]
+    HasPoolOnZone(String),
+    /// Removing the only replica of a tenant.
+    #[error("Tenant '{0}' only has one replica")]
+    ReplicaOnlyOne(String),
+    /// Removing every replica of a tenant.
+    #[error("Cannot delete all replicas")]
+    ReplicaDeleteAll,
+    /// A locality change that leaves no FULL replica, or one FULL replica out of several.
+    #[error("Violate locality principal not allowed.")]
+    LocalityPrincipalNotAllowed,
+    /// A primary zone naming a zone outside the tenant's zones, or one zone twice.
+    #[error("Primary zone '{primary_zone}' is invalid: {reason}.")]
+    PrimaryZoneInvalid {
+        primary_zone: String,
+        reason: String,
+    },
+    /// First-priority primary zones in more than one region.
+    #[error("Primary zone '{0}' crosses regions, please check tenant's primary zone.")]
+    PrimaryZoneCrossRegion(String),
+    /// A multi-region locality whose first-priority region has fewer than 2 FULL replicas.
+    #[error(
+        "The region {region} where the first priority of tenant zone is located needs to have at least 2 F replicas. In fact, there are only {full_replicas} full replicas."
+    )]
+    PrimaryRegionFullReplicaNotEnough {
+        region: String,
+        full_replicas: usize,
+    },
+    /// A change that needs the tenant parameter `enable_rebalance` while it is False.
+    #[error("{operation} is not allowed when tenant 'enable_rebalance' is disabled.")]
+    RebalanceDisabled { operation: String },
+    /// A root password that is not the tenant's.
+    #[error("The provided password is unable to connect to the tenant")]
+    RootPasswordIncorrect { tenant: String },
+    /// A variable with an empty name.
+    #[error("Tenant variable name or value is empty.")]
+    VariableEmpty,
+    /// Asking for a variable without a name.
+    #[error("Tenant variable name is empty.")]
+    VariableNameEmpty,
+    /// A variable the catalogue does not have.
+    #[error("Tenant variable '{0}' does not exist.")]
+    VariableNotExist(String),
+    /// A variable value of the wrong type, out of range, or a variable that cannot be set.
+    #[error("Tenant variable '{name}' is invalid: {reason}.")]
+    VariableInvalid { name: String, reason: String },
+    /// A parameter with an empty name.
+    #[error("Tenant parameter name or value is empty.")]
+    ParameterEmpty,
+    /// Asking for a parameter without a name.
+    #[error("Tenant parameter name is empty.")]
+    ParameterNameEmpty,
+    /// A parameter the catalogue does not have.
+    #[error("Tenant parameter '{0}' does not exist.")]
+    ParameterNotExist(String),
+    /// A parameter value of the wrong type or out of range (obshell's
+    /// `Common.IllegalArgument` with message).
+    #[error("The input parameter '{name}' is illegal: {reason}")]
+    ParameterInvalid { name: String, reason: String },
+    /// An unknown character set or collation, or a pair that does not match.
+    #[error("{}", charset_message(charset.as_deref(), collation.as_deref()))]
+    CharsetCollationInvalid {
+        charset: Option<String>,
+        collation: Option<String>,
+    },
+}
+
+/// obshell's `checkCharsetAndCollation` texts.
+fn charset_message(charset: Option<&str>, collation: Option<&str>) -> String {
+    match (charset, collation) {
+        (Some(charset), Some(collation)) => {
+            format!("Charset '{charset}' and Collation '{collation}' is not match.")
+        }
+        (Some(charset), None) => format!("Charset '{charset}' is not exist."),
+        (None, Some(collation)) => format!("Collation '{collation}' is not exist."),
+        (None, None) => "Invalid collation: ''.".to_string(),
+    }
 }
 
 impl ClusterError {
@@ -103,11 +216,45 @@ impl ClusterError {
             RestoreJobNotFound(_) => "OB.Restore.Task.NotExist",
             RestoreJobConflict { .. } => "OB.Tenant.UnderMaintenance",
             RestoreJobFinished(_) => "OB.Restore.Task.AlreadySucceed",
+            TenantNameEmpty => "OB.Tenant.Name.Empty",
+            TenantNameInvalid { .. } => "OB.Tenant.Name.Invalid",
+            TenantLocked(_) => "OB.Tenant.Locked",
+            ZoneListEmpty => "OB.Tenant.ZoneList.Empty",
+            ZoneRepeated(_) => "OB.Tenant.Zone.Repeated",
+            UnitConfigNameEmpty => "OB.Resource.UnitConfig.Name.Empty",
+            UnitNumInvalid { .. } => "OB.Tenant.UnitNum.Invalid",
+            UnitNumInconsistent => "OB.Tenant.UnitNum.Inconsistent",
+            ModifyUnitNumPartially => "OB.Tenant.ModifyUnitNumPartially",
+            ZoneAlreadyHasReplica(_) => "OB.Tenant.ZoneAlreadyHasReplica",
+            ZoneWithoutReplica(_) => "OB.Tenant.ZoneWithoutReplica",
+            HasPoolOnZone(_) => "OB.Tenant.HasPoolOnZone",
+            ReplicaOnlyOne(_) => "OB.Tenant.OnlyOneReplica",
+            ReplicaDeleteAll => "OB.Tenant.Replica.DeleteAll",
+            LocalityPrincipalNotAllowed => "OB.Tenant.Locality.PrincipalNotAllowed",
+            PrimaryZoneInvalid { .. } => "OB.Tenant.PrimaryZone.Invalid",
+            PrimaryZoneCrossRegion(_) => "OB.Tenant.PrimaryZone.CrossRegion",
+            PrimaryRegionFullReplicaNotEnough { .. } => {
+                "OB.Tenant.PrimaryRegion.FullReplica.NotEnough"
+            }
+            RebalanceDisabled { .. } => "OB.Tenant.RebalanceDisabled",
+            RootPasswordIncorrect { .. } => "OB.Tenant.RootPasswordIncorrect",
+            VariableEmpty => "OB.Tenant.Variable.Empty",
+            VariableNameEmpty => "OB.Tenant.Variable.Name.Empty",
+            VariableNotExist(_) => "OB.Tenant.Variable.NotExist",
+            VariableInvalid { .. } => "OB.Tenant.Variable.Invalid",
+            ParameterEmpty => "OB.Tenant.Parameter.Empty",
+            ParameterNameEmpty => "OB.Tenant.Parameter.Name.Empty",
+            ParameterNotExist(_) => "OB.Tenant.Parameter.NotExist",
+            ParameterInvalid { .. } => "Common.IllegalArgument",
+            CharsetCollationInvalid { .. } => "OB.Tenant.Collation.Invalid",
         }
     }
 
     /// HTTP status for the error (SPEC §3): 404 unknown name, 409 conflict, 400 bad
-    /// input, 500 internal fault.
+    /// input, 500 internal fault. Tenant administration: 404 for an unknown variable or
+    /// parameter; 409 when the tenant's state refuses the change (locked, a zone that
+    /// already has a replica or a pool, `enable_rebalance` off); 400 for everything the
+    /// request itself gets wrong.
     pub fn http_status(&self) -> u16 {
         use ClusterError::*;
         match self {
@@ -118,7 +265,9 @@ impl ClusterError {
             | TenantNotFound(_)
             | TenantIdNotFound(_)
             | RecycledTenantNotFound(_)
-            | RestoreJobNotFound(_) => 404,
+            | RestoreJobNotFound(_)
+            | VariableNotExist(_)
+            | ParameterNotExist(_) => 404,
             ZoneExists(_)
             | ServerExists(_)
             | UnitConfigExists(_)
@@ -128,7 +277,11 @@ impl ClusterError {
             | TenantExists(_)
             | TenantState { .. }
             | RestoreJobConflict { .. }
-            | RestoreJobFinished(_) => 409,
+            | RestoreJobFinished(_)
+            | TenantLocked(_)
+            | ZoneAlreadyHasReplica(_)
+            | HasPoolOnZone(_)
+            | RebalanceDisabled { .. } => 409,
             _ => 400,
         }
     }

@@ -1,15 +1,19 @@
 //! The embedded cluster: zones, servers, unit configs, resource pools, tenants with
 //! their rows, restore jobs and restore history, behind [`TenantService`].
 
+mod admin;
+pub mod catalog;
 pub mod digest;
 mod error;
 mod model;
+mod password;
 mod rowstore;
 mod service;
 mod sled_store;
 
 pub use error::{ClusterError, ClusterResult};
 pub use model::*;
+pub use password::ROOT_PASSWORD_KDF_ITERATIONS;
 pub use rowstore::{RunStats, COMPACT_AT_RUNS, RUN_FORMAT_VERSION};
 pub use service::{RowVisitor, TenantService};
 pub use sled_store::{

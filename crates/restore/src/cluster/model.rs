@@ -213,6 +213,7 @@ display_as_serde_name! {
     TenantStatus => { Normal = "NORMAL", Restore = "RESTORE", Dropping = "DROPPING" }
     TenantRole => { Primary = "PRIMARY", Standby = "STANDBY" }
     ReplicaType => { Full = "FULL", Readonly = "READONLY" }
+    TenantMode => { Mysql = "MYSQL", Oracle = "ORACLE" }
 }
 
 /// A zone of a tenant's locality.
@@ -249,6 +250,82 @@ pub struct Tenant {
     /// `name` is then the recycle-bin object name.
     #[serde(default)]
     pub recycled: Option<Recycled>,
+    /// `DBA_OB_TENANTS.COMPATIBILITY_MODE`, fixed at creation.
+    #[serde(default)]
+    pub mode: TenantMode,
+    /// The tenant's character set, fixed at creation (lower case, e.g. `utf8mb4`).
+    #[serde(default = "default_charset")]
+    pub charset: String,
+    /// The tenant's collation, fixed at creation (lower case, e.g. `utf8mb4_general_ci`).
+    #[serde(default = "default_collation")]
+    pub collation: String,
+    /// `CREATE TENANT .. COMMENT`.
+    #[serde(default)]
+    pub comment: String,
+    /// The system variable `read_only`, kept equal to `variables["read_only"] == "1"`.
+    #[serde(default)]
+    pub read_only: bool,
+    /// System variables set on the tenant (lower-case name → normalized value); the
+    /// others have the catalogue default ([`crate::cluster::catalog`]).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Tenant parameters set on the tenant (lower-case name → normalized value); the
+    /// others have the catalogue default.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// A salted verifier of the tenant's `root` password, `None` while it has none (an
+    /// empty password). The password itself is never stored.
+    #[serde(default)]
+    pub root_password: Option<PasswordVerifier>,
+    /// Whether the agent holds the current root password (obshell's
+    /// `persist_tenant_root_password`, or a password given at creation).
+    #[serde(default)]
+    pub root_password_persisted: bool,
+}
+
+/// The character set of tenants created before tenants had one, and the default.
+pub const DEFAULT_CHARSET: &str = "utf8mb4";
+/// The collation of tenants created before tenants had one, and the default.
+pub const DEFAULT_COLLATION: &str = "utf8mb4_general_ci";
+
+fn default_charset() -> String {
+    DEFAULT_CHARSET.to_string()
+}
+
+fn default_collation() -> String {
+    DEFAULT_COLLATION.to_string()
+}
+
+/// A tenant's compatibility mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TenantMode {
+    #[default]
+    Mysql,
+    Oracle,
+}
+
+/// A salted, iterated verifier of a password (PBKDF2-HMAC-SHA256, the backup crate's
+/// [`obrestore_backup::crypto`] verifier): enough to check a password, useless to
+/// recover it. `Debug` shows neither salt nor verifier.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordVerifier {
+    /// Always `PBKDF2-HMAC-SHA256`.
+    pub kdf: String,
+    pub iterations: u32,
+    /// 16 random bytes, hex.
+    pub salt_hex: String,
+    /// HMAC-SHA256 of a constant under a key derived from the password, hex.
+    pub verifier_hex: String,
+}
+
+impl fmt::Debug for PasswordVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordVerifier")
+            .field("kdf", &self.kdf)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A tenant in the recycle bin.
@@ -291,6 +368,88 @@ pub struct NewTenant {
     pub zone_list: Vec<TenantZone>,
     /// Pools granted to the tenant; they must exist, be free and cover `zone_list`.
     pub pool_names: Vec<String>,
+}
+
+/// The create-tenant options of obshell's `CreateTenantParam` beyond what [`NewTenant`]
+/// holds, for [`crate::TenantService::create_tenant_with`]. The default is what
+/// obshell does when the request leaves them out: MySQL mode, `utf8mb4` /
+/// `utf8mb4_general_ci`, no comment, writable, no variables or parameters, whitelist
+/// `127.0.0.1`, no root password.
+///
+/// `root_password` is never serialized: a DAG that must survive a restart seals it
+/// (see [`crate::keystore`]) instead of keeping it in its parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantOptions {
+    #[serde(default)]
+    pub mode: TenantMode,
+    /// A character set of [`crate::cluster::catalog::CHARSETS`], any case; `None` is the
+    /// collation's character set, or `utf8mb4`.
+    #[serde(default)]
+    pub charset: Option<String>,
+    /// A collation of that character set, any case; `None` is its default collation.
+    #[serde(default)]
+    pub collation: Option<String>,
+    #[serde(default)]
+    pub comment: String,
+    /// Sets the variable `read_only` to 1, unless `variables` sets it.
+    #[serde(default)]
+    pub read_only: bool,
+    /// System variables, validated like [`crate::TenantService::set_variables`]; the
+    /// create-only `lower_case_table_names` may be set here.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Tenant parameters, validated like [`crate::TenantService::set_parameters`].
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// The IP whitelist (`ob_tcp_invited_nodes`), merged with `127.0.0.1` as obshell
+    /// does ([`crate::cluster::catalog::merge_whitelist`]). `None` takes
+    /// `variables["ob_tcp_invited_nodes"]`, else just `127.0.0.1`.
+    #[serde(default)]
+    pub whitelist: Option<String>,
+    /// The `root` password; `None` or empty leaves the tenant without one.
+    #[serde(skip)]
+    pub root_password: Option<crate::secret::Secret>,
+}
+
+/// A replica to add to a tenant in `zone` (obshell's `ZoneParam` of
+/// `POST /api/v1/tenant/:name/replicas`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSpec {
+    pub zone: String,
+    pub replica_type: ReplicaType,
+    pub unit_config_name: String,
+    pub unit_num: u32,
+}
+
+/// A change to the replica of a tenant in `zone` (obshell's `ModifyReplicaZoneParam`
+/// of `PATCH /api/v1/tenant/:name/replicas`); `None` leaves that part unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaModify {
+    pub zone: String,
+    #[serde(default)]
+    pub replica_type: Option<ReplicaType>,
+    #[serde(default)]
+    pub unit_config_name: Option<String>,
+    #[serde(default)]
+    pub unit_num: Option<u32>,
+}
+
+/// A system variable of a tenant, as `CDB_OB_SYS_VARIABLES` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantVariable {
+    pub name: String,
+    pub value: String,
+    pub info: String,
+}
+
+/// A parameter of a tenant, as `GV$OB_PARAMETERS` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantParameter {
+    pub name: String,
+    pub value: String,
+    pub data_type: String,
+    pub info: String,
+    pub edit_level: String,
 }
 
 /// One change to a tenant's rows. `Put` is an upsert, `Delete` of a missing row is a no-op.

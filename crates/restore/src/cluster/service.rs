@@ -1,11 +1,14 @@
 //! The boundary between restore and the cluster it restores into.
 
-use super::error::ClusterResult;
+use std::collections::BTreeMap;
+
+use super::error::{ClusterError, ClusterResult};
 use super::model::{
-    NewRestoreJob, NewTenant, NewUnitConfig, PartProgress, PoolSpec, ResourcePool, RestoreJob,
-    RestoreJobPatch, RestoreOutcome, RowBatch, RowOp, Server, Tenant, TenantDigest, UnitConfig,
-    Zone,
+    NewRestoreJob, NewTenant, NewUnitConfig, PartProgress, PoolSpec, ReplicaModify, ReplicaSpec,
+    ResourcePool, RestoreJob, RestoreJobPatch, RestoreOutcome, RowBatch, RowOp, Server, Tenant,
+    TenantDigest, TenantOptions, TenantParameter, TenantVariable, UnitConfig, Zone,
 };
+use super::password;
 
 /// A row visitor: `(tablet_id, key, value)`.
 pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
@@ -130,11 +133,29 @@ pub trait TenantService: Send + Sync {
 
     /// Creates a tenant on free pools covering its zones and grants them to it. Ids are
     /// 1002, 1004, ... (OceanBase's user tenant ids). A tenant of that name created by
-    /// the same `creator` with the same pools is returned as is.
+    /// the same `creator` with the same pools is returned as is. The tenant gets
+    /// [`TenantOptions::default`]: [`TenantService::create_tenant_with`] of it.
     ///
     /// # Errors
     /// `InvalidTenant`, `TenantExists`, `PoolNotFound`, `PoolGranted`.
     fn create_tenant(&self, tenant: &NewTenant, creator: &str) -> ClusterResult<Tenant>;
+
+    /// [`TenantService::create_tenant`] with obshell's other create-tenant options
+    /// (`CREATE TENANT .. CHARSET .. COLLATE .. COMMENT .. SET ..`, then the whitelist,
+    /// variables, parameters and root password nodes of obshell's create DAG, all in
+    /// the one transaction). The options are checked before anything is written; the
+    /// idempotent return of an existing tenant does not compare them.
+    ///
+    /// # Errors
+    /// As [`TenantService::create_tenant`]; `CharsetCollationInvalid`;
+    /// `VariableEmpty`, `VariableNotExist`, `VariableInvalid`; `ParameterEmpty`,
+    /// `ParameterNotExist`, `ParameterInvalid`.
+    fn create_tenant_with(
+        &self,
+        tenant: &NewTenant,
+        options: &TenantOptions,
+        creator: &str,
+    ) -> ClusterResult<Tenant>;
 
     /// Drops a tenant and all its rows and releases (does not drop) its pools. The tenant
     /// is marked DROPPING first (after which `apply_rows` refuses it), so a crash in the
@@ -194,6 +215,192 @@ pub trait TenantService: Send + Sync {
     /// # Errors
     /// `TenantIdNotFound`, `TenantState` when DROPPING.
     fn upgrade_tenant(&self, tenant_id: u64, data_version: &str) -> ClusterResult<Tenant>;
+
+    // ---- tenant administration (obshell's tenant API) ----
+    //
+    // Which tenants a write accepts follows OceanBase and obshell, the same way for all:
+    // a tenant in the recycle bin is `TenantState` (OceanBase refuses `ALTER TENANT` on
+    // it; it is found only by its recycle-bin object name), a DROPPING one is
+    // `TenantState`, and so is one whose status is not NORMAL (obshell's
+    // `tenantStatusHandlerWrapper`; a RESTORE tenant is a standby being restored) —
+    // except `set_parameters`, which OceanBase also applies to a restoring tenant. A
+    // locked tenant refuses only what obshell does over a connection to the tenant
+    // (root password, and variables such as `character_set_server`): `TenantLocked`.
+    // Everything else is DDL in the sys tenant, which OceanBase applies to a locked
+    // tenant. Reads accept any existing tenant; obshell's HTTP routes also ask for
+    // NORMAL on `GET .../variables` and `.../parameters`, which is theirs to check.
+
+    /// Renames a tenant (`ALTER TENANT .. RENAME GLOBAL_NAME TO ..`). Renaming to its
+    /// own name returns it unchanged. A tenant with an unfinished restore job is
+    /// refused, since the job is found by the tenant's name (a RESTORE tenant already
+    /// is, by its status).
+    ///
+    /// # Errors
+    /// `TenantNameEmpty`, `TenantNameInvalid` (obshell's rules for `new_name`),
+    /// `TenantNotFound`, `TenantState`, `RestoreJobConflict`, `TenantExists` when
+    /// `new_name` is taken, storage failures.
+    fn rename_tenant(&self, name: &str, new_name: &str) -> ClusterResult<Tenant>;
+
+    /// Sets the primary zone. Empty or any case of `random` is `RANDOM`; otherwise
+    /// `z1;z2,z3` over the tenant's zones, each at most once. As obshell: changing the
+    /// first-priority zones needs `enable_rebalance`; first-priority zones must share a
+    /// region, and a locality spanning regions needs 2 FULL replicas in that region.
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, `TenantState`, `PrimaryZoneInvalid`, `RebalanceDisabled`,
+    /// `PrimaryZoneCrossRegion`, `PrimaryRegionFullReplicaNotEnough`.
+    fn set_primary_zone(&self, name: &str, primary_zone: &str) -> ClusterResult<Tenant>;
+
+    /// Adds a replica in each of `zones` (obshell's scale-out): one new resource pool
+    /// per zone, named `<tenant>_<zone>_<unix seconds>` as obshell names them (with
+    /// `_2`, `_3`, ... if that is taken), created by `creator`, granted to the tenant,
+    /// and the zone appended to the locality, all in one transaction. Idempotent: a zone
+    /// that already has a replica of that type on a pool `creator` made to that spec
+    /// counts as added.
+    ///
+    /// # Errors
+    /// In obshell's order: `ZoneListEmpty`, `ZoneRepeated`, `UnitConfigNameEmpty`,
+    /// `UnitNumInvalid`, `UnitNumInconsistent` (between the zones); `TenantNotFound`,
+    /// `TenantState`; `ZoneNotFound`, `UnitConfigNotFound`, `UnitNumExceedsServers`;
+    /// `ZoneAlreadyHasReplica`; `UnitNumInconsistent` (with the tenant's unit num);
+    /// `HasPoolOnZone`; `RebalanceDisabled`, `PrimaryZoneCrossRegion`,
+    /// `PrimaryRegionFullReplicaNotEnough`; `MachineResourceNotEnough`.
+    fn add_replicas(
+        &self,
+        name: &str,
+        zones: &[ReplicaSpec],
+        creator: &str,
+    ) -> ClusterResult<Tenant>;
+
+    /// Removes the tenant's replicas in `zones` (obshell's scale-in): their locality
+    /// entries go, and so do their pools, whose units give their capacity back. A pool
+    /// that spans removed and kept zones is first split into one pool per zone, named
+    /// `<tenant id>_<zone>_<unix seconds>` as obshell splits them. Zones without a
+    /// replica are skipped, as obshell filters them, so a repeated call succeeds and
+    /// removing nothing returns the tenant unchanged.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, `TenantState`; `ReplicaOnlyOne` (removing a tenant's only
+    /// replica), `ReplicaDeleteAll` (removing all of several); `LocalityPrincipalNotAllowed`
+    /// (no FULL replica left, or one left of several); `PrimaryZoneInvalid` (the
+    /// primary zone names a removed zone); `RebalanceDisabled`, `PrimaryZoneCrossRegion`,
+    /// `PrimaryRegionFullReplicaNotEnough`.
+    fn remove_replicas(&self, name: &str, zones: &[String]) -> ClusterResult<Tenant>;
+
+    /// Changes the replica type, unit config or unit num of the tenant's replicas in
+    /// `zones`, in one transaction. A unit config change resizes the zone's units in
+    /// place on their servers (splitting a pool shared with zones that keep their
+    /// config). A unit num change applies to every pool (OceanBase's
+    /// `ALTER RESOURCE TENANT .. UNIT_NUM`): more units go to the free servers with the
+    /// most memory, fewer drop the newest units. Capacity is charged and given back
+    /// accordingly. Idempotent: asking for what is already there changes nothing.
+    ///
+    /// # Errors
+    /// In obshell's order: `ZoneListEmpty`; `TenantNotFound`, `TenantState`;
+    /// `ZoneWithoutReplica`; `ZoneRepeated`, `UnitNumInvalid`, `UnitNumExceedsServers`,
+    /// `UnitNumInconsistent`, `UnitConfigNameEmpty`, `UnitConfigNotFound`;
+    /// `ModifyUnitNumPartially` (a unit num change for some of the tenant's zones);
+    /// `RebalanceDisabled`; `LocalityPrincipalNotAllowed`; `PrimaryZoneCrossRegion`,
+    /// `PrimaryRegionFullReplicaNotEnough`; `MachineResourceNotEnough`.
+    fn modify_replicas(&self, name: &str, zones: &[ReplicaModify]) -> ClusterResult<Tenant>;
+
+    /// Sets system variables (`ALTER TENANT .. SET VARIABLES`), all or none. Names are
+    /// case-insensitive; values are checked and normalized by the catalogue
+    /// ([`crate::cluster::catalog`]). The whitelist is `ob_tcp_invited_nodes` (obshell's
+    /// whitelist route sets [`crate::cluster::catalog::merge_whitelist`] of its input).
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// `VariableEmpty` (an empty name), `VariableNotExist`, `VariableInvalid` (a bad
+    /// value, a create-only or read-only variable); `TenantNotFound`, `TenantState`;
+    /// `TenantLocked` for a variable obshell sets over a tenant connection.
+    fn set_variables(
+        &self,
+        name: &str,
+        variables: &BTreeMap<String, String>,
+    ) -> ClusterResult<Tenant>;
+
+    /// All system variables of the catalogue with the tenant's values, by name.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, storage failures.
+    fn variables(&self, name: &str) -> ClusterResult<Vec<TenantVariable>> {
+        Ok(named_tenant(self, name)?.system_variables())
+    }
+
+    /// One system variable of the tenant.
+    ///
+    /// # Errors
+    /// `VariableNameEmpty`, `TenantNotFound`, `VariableNotExist`.
+    fn variable(&self, name: &str, variable: &str) -> ClusterResult<TenantVariable> {
+        if variable.trim().is_empty() {
+            return Err(ClusterError::VariableNameEmpty);
+        }
+        named_tenant(self, name)?.system_variable(variable)
+    }
+
+    /// Sets tenant parameters (`ALTER SYSTEM SET .. TENANT = ..`), all or none, like
+    /// [`TenantService::set_variables`]. A RESTORE tenant is accepted too. Idempotent.
+    ///
+    /// # Errors
+    /// `ParameterEmpty`, `ParameterNotExist`, `ParameterInvalid`; `TenantNotFound`,
+    /// `TenantState`.
+    fn set_parameters(
+        &self,
+        name: &str,
+        parameters: &BTreeMap<String, String>,
+    ) -> ClusterResult<Tenant>;
+
+    /// All tenant parameters of the catalogue with the tenant's values, by name.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, storage failures.
+    fn parameters(&self, name: &str) -> ClusterResult<Vec<TenantParameter>> {
+        Ok(named_tenant(self, name)?.tenant_parameters())
+    }
+
+    /// One tenant parameter.
+    ///
+    /// # Errors
+    /// `ParameterNameEmpty`, `TenantNotFound`, `ParameterNotExist`.
+    fn parameter(&self, name: &str, parameter: &str) -> ClusterResult<TenantParameter> {
+        if parameter.trim().is_empty() {
+            return Err(ClusterError::ParameterNameEmpty);
+        }
+        named_tenant(self, name)?.tenant_parameter(parameter)
+    }
+
+    /// Sets the root password to `new` (empty: no password). `old` must be the current
+    /// one, `None` meaning empty — OceanBase's login with the old password. If `new`
+    /// already is the password, the tenant is returned unchanged (so a re-executed step
+    /// succeeds). Only a salted verifier is stored; the agent no longer holds the
+    /// password afterwards (`root_password_persisted` becomes false).
+    ///
+    /// # Errors
+    /// `TenantNotFound`, `TenantState`, `TenantLocked`, `RootPasswordIncorrect`.
+    fn set_root_password(&self, name: &str, new: &str, old: Option<&str>) -> ClusterResult<Tenant>;
+
+    /// Whether `password` is the tenant's root password (the empty one when it has
+    /// none). Locks and status do not matter.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, storage failures.
+    fn check_root_password(&self, name: &str, password: &str) -> ClusterResult<bool> {
+        let tenant = named_tenant(self, name)?;
+        Ok(password::is_current(
+            tenant.root_password.as_ref(),
+            password,
+        ))
+    }
+
+    /// Records that the agent holds the root password (obshell's
+    /// `persist_tenant_root_password`, which first logs in with it). Idempotent.
+    ///
+    /// # Errors
+    /// `TenantNotFound`, `TenantState`, `TenantLocked` (no login possible),
+    /// `RootPasswordIncorrect`.
+    fn persist_root_password(&self, name: &str, password: &str) -> ClusterResult<Tenant>;
 
     // ---- rows ----
 
@@ -319,4 +526,11 @@ pub trait TenantService: Send + Sync {
         }
         Ok(self.restore_history(Some(tenant_name))?.pop())
     }
+}
+
+/// The tenant `name`, or `TenantNotFound`.
+fn named_tenant<S: TenantService + ?Sized>(service: &S, name: &str) -> ClusterResult<Tenant> {
+    service
+        .tenant(name)?
+        .ok_or_else(|| ClusterError::TenantNotFound(name.to_string()))
 }

@@ -24,6 +24,11 @@
 //! returns. Tenant ids are never reused, so rows of a dropped tenant can never show up in
 //! a new one; at open, the row directories of tenants that no longer exist are removed.
 //! Version 1 kept one sled entry per row in `cluster/rows`; it is not migrated.
+//!
+//! Tenant administration added fields to [`Tenant`] (mode, charset, collation, comment,
+//! read_only, variables, parameters, the root-password verifier and whether it is
+//! persisted) without a format change: each has a serde default, so a record written
+//! before reads as a MySQL tenant with `utf8mb4`, nothing set and no password.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +43,7 @@ use tracing::instrument;
 use super::digest::RowDigest;
 use super::error::{ClusterError, ClusterResult};
 use super::model::*;
+use super::password::ROOT_PASSWORD_KDF_ITERATIONS;
 use super::rowstore::RowStore;
 use super::service::{RowVisitor, TenantService};
 use crate::clock::{Clock, SystemClock};
@@ -127,7 +133,7 @@ impl Default for ClusterConfig {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum T {
+pub(super) enum T {
     Meta = 0,
     Zones,
     Servers,
@@ -154,13 +160,13 @@ const TREE_NAMES: [&str; 10] = [
 ];
 
 type Abort = ConflictableTransactionError<ClusterError>;
-type TxResult<R> = Result<R, Abort>;
+pub(super) type TxResult<R> = Result<R, Abort>;
 
-fn abort<R>(error: ClusterError) -> TxResult<R> {
+pub(super) fn abort<R>(error: ClusterError) -> TxResult<R> {
     Err(ConflictableTransactionError::Abort(error))
 }
 
-fn corrupt(tree: T, reason: impl Into<String>) -> ClusterError {
+pub(super) fn corrupt(tree: T, reason: impl Into<String>) -> ClusterError {
     ClusterError::Corrupt {
         tree: TREE_NAMES[tree as usize].to_string(),
         reason: reason.into(),
@@ -185,16 +191,16 @@ fn decode_u64(tree: T, bytes: &[u8]) -> ClusterResult<u64> {
 }
 
 /// A view of all non-row trees inside one transaction.
-struct Tx<'a> {
+pub(super) struct Tx<'a> {
     trees: &'a [TransactionalTree],
 }
 
 impl Tx<'_> {
-    fn tree(&self, tree: T) -> &TransactionalTree {
+    pub(super) fn tree(&self, tree: T) -> &TransactionalTree {
         &self.trees[tree as usize]
     }
 
-    fn get<V: DeserializeOwned>(&self, tree: T, key: &[u8]) -> TxResult<Option<V>> {
+    pub(super) fn get<V: DeserializeOwned>(&self, tree: T, key: &[u8]) -> TxResult<Option<V>> {
         match self.tree(tree).get(key)? {
             None => Ok(None),
             Some(bytes) => match decode(tree, &bytes) {
@@ -204,7 +210,7 @@ impl Tx<'_> {
         }
     }
 
-    fn get_u64(&self, tree: T, key: &[u8]) -> TxResult<Option<u64>> {
+    pub(super) fn get_u64(&self, tree: T, key: &[u8]) -> TxResult<Option<u64>> {
         match self.tree(tree).get(key)? {
             None => Ok(None),
             Some(bytes) => match decode_u64(tree, &bytes) {
@@ -214,7 +220,7 @@ impl Tx<'_> {
         }
     }
 
-    fn put<V: Serialize>(&self, tree: T, key: &[u8], value: &V) -> TxResult<()> {
+    pub(super) fn put<V: Serialize>(&self, tree: T, key: &[u8], value: &V) -> TxResult<()> {
         let bytes = match encode(tree, value) {
             Ok(bytes) => bytes,
             Err(err) => return abort(err),
@@ -223,29 +229,29 @@ impl Tx<'_> {
         Ok(())
     }
 
-    fn put_u64(&self, tree: T, key: &[u8], value: u64) -> TxResult<()> {
+    pub(super) fn put_u64(&self, tree: T, key: &[u8], value: u64) -> TxResult<()> {
         self.tree(tree).insert(key, &value.to_be_bytes())?;
         Ok(())
     }
 
-    fn remove(&self, tree: T, key: &[u8]) -> TxResult<()> {
+    pub(super) fn remove(&self, tree: T, key: &[u8]) -> TxResult<()> {
         self.tree(tree).remove(key)?;
         Ok(())
     }
 
     /// Next value of counter `name`: `first`, then `first + step`, ...
-    fn next_id(&self, name: &str, first: u64, step: u64) -> TxResult<u64> {
+    pub(super) fn next_id(&self, name: &str, first: u64, step: u64) -> TxResult<u64> {
         let key = format!("next_{name}");
         let id = self.get_u64(T::Meta, key.as_bytes())?.unwrap_or(first);
         self.put_u64(T::Meta, key.as_bytes(), id + step)?;
         Ok(id)
     }
 
-    fn tenant_by_id(&self, tenant_id: u64) -> TxResult<Option<Tenant>> {
+    pub(super) fn tenant_by_id(&self, tenant_id: u64) -> TxResult<Option<Tenant>> {
         self.get(T::Tenants, &tenant_id.to_be_bytes())
     }
 
-    fn tenant_id_by_name(&self, name: &str) -> TxResult<Option<u64>> {
+    pub(super) fn tenant_id_by_name(&self, name: &str) -> TxResult<Option<u64>> {
         self.get_u64(T::TenantNames, name.as_bytes())
     }
 
@@ -264,7 +270,7 @@ impl Tx<'_> {
         }
     }
 
-    fn put_tenant(&self, tenant: &Tenant) -> TxResult<()> {
+    pub(super) fn put_tenant(&self, tenant: &Tenant) -> TxResult<()> {
         self.put(T::Tenants, &tenant.id.to_be_bytes(), tenant)
     }
 
@@ -290,7 +296,9 @@ pub struct SledCluster {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     rows: Arc<RowStore>,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// PBKDF2 iterations of new root-password verifiers.
+    pub(super) password_kdf_iterations: u32,
 }
 
 impl SledCluster {
@@ -322,6 +330,7 @@ impl SledCluster {
             trees,
             rows: Arc::new(RowStore::open(rows_dir, |id| existing.contains(&id))?),
             clock,
+            password_kdf_iterations: ROOT_PASSWORD_KDF_ITERATIONS,
         };
         cluster.init(config)?;
         Ok(cluster)
@@ -342,6 +351,15 @@ impl SledCluster {
             config,
             Arc::new(SystemClock),
         )
+    }
+
+    /// The same cluster, deriving new root-password verifiers with `iterations` rounds
+    /// of PBKDF2 instead of [`ROOT_PASSWORD_KDF_ITERATIONS`] (clamped to 1..=10 000 000).
+    /// Verifiers already stored keep their own count. Meant for tests and small
+    /// devices, where 100 000 rounds take seconds in an unoptimized build.
+    pub fn with_password_kdf_iterations(mut self, iterations: u32) -> SledCluster {
+        self.password_kdf_iterations = iterations;
+        self
     }
 
     /// Merges the tenant's row runs into one (what [`TenantService::apply_rows`] does by
@@ -369,7 +387,7 @@ impl SledCluster {
     }
 
     /// Runs `f` as one transaction over all non-row trees, then flushes.
-    fn transact<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> ClusterResult<R> {
+    pub(super) fn transact<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> ClusterResult<R> {
         let trees: Vec<&sled::Tree> = self.trees.iter().collect();
         let result = trees[..].transaction(|view: &Vec<TransactionalTree>| f(&Tx { trees: view }));
         match result {
@@ -633,7 +651,7 @@ fn check_pool_spec(spec: &PoolSpec) -> ClusterResult<()> {
     Ok(())
 }
 
-fn create_pool(
+pub(super) fn create_pool(
     tx: &Tx<'_>,
     spec: &PoolSpec,
     creator: &str,
@@ -655,57 +673,15 @@ fn create_pool(
             spec.unit_config_name.clone(),
         ));
     };
-    let wanted = spec.unit_num as usize;
     let mut units = Vec::new();
     for zone_name in &spec.zone_list {
-        let Some(zone) = tx.get::<Zone>(T::Zones, zone_name.as_bytes())? else {
-            return abort(ClusterError::ZoneNotFound(zone_name.clone()));
-        };
-        if zone.servers.len() < wanted {
-            return abort(ClusterError::UnitNumExceedsServers {
-                unit_num: spec.unit_num,
-                servers: zone.servers.len(),
-                zone: zone_name.clone(),
-            });
-        }
-        let mut candidates = Vec::new();
-        for address in &zone.servers {
-            match tx.get::<Server>(T::Servers, address.as_bytes())? {
-                Some(server) if server.can_hold(&unit_config) => candidates.push(server),
-                Some(_) => {}
-                None => {
-                    return abort(corrupt(
-                        T::Zones,
-                        format!("zone '{zone_name}' lists missing server '{address}'"),
-                    ))
-                }
-            }
-        }
-        if candidates.len() < wanted {
-            return abort(ClusterError::MachineResourceNotEnough {
-                zone: zone_name.clone(),
-            });
-        }
-        candidates.sort_by(|a, b| {
-            b.memory_free()
-                .cmp(&a.memory_free())
-                .then_with(|| a.address().cmp(&b.address()))
-        });
-        for mut server in candidates.into_iter().take(wanted) {
-            let unit_id = tx.next_id("unit_id", 1001, 1)?;
-            server.cpu_assigned = round_cpu(server.cpu_assigned + unit_config.max_cpu);
-            server.memory_assigned += unit_config.memory_size;
-            server.unit_count += 1;
-            tx.put(T::Servers, server.address().as_bytes(), &server)?;
-            units.push(Unit {
-                id: unit_id,
-                zone: zone_name.clone(),
-                server: server.address(),
-                max_cpu: unit_config.max_cpu,
-                min_cpu: unit_config.min_cpu,
-                memory_size: unit_config.memory_size,
-            });
-        }
+        units.extend(place_units(
+            tx,
+            zone_name,
+            &unit_config,
+            spec.unit_num as usize,
+            &[],
+        )?);
     }
     let pool = ResourcePool {
         id: tx.next_id("pool_id", 1001, 1)?,
@@ -720,6 +696,89 @@ fn create_pool(
     };
     tx.put(T::Pools, spec.name.as_bytes(), &pool)?;
     Ok(pool)
+}
+
+/// Places `count` more units of `unit_config` in zone `zone_name` and charges their
+/// servers: on the servers that can hold one and host none of `occupied` (the servers
+/// of the pool's units already there), most free memory first, ties by address.
+///
+/// # Errors
+/// `ZoneNotFound`; `UnitNumExceedsServers` when the zone has fewer servers than the
+/// pool's units would then number; `MachineResourceNotEnough` when too few servers can
+/// hold a unit.
+pub(super) fn place_units(
+    tx: &Tx<'_>,
+    zone_name: &str,
+    unit_config: &UnitConfig,
+    count: usize,
+    occupied: &[String],
+) -> TxResult<Vec<Unit>> {
+    let Some(zone) = tx.get::<Zone>(T::Zones, zone_name.as_bytes())? else {
+        return abort(ClusterError::ZoneNotFound(zone_name.to_string()));
+    };
+    let total = occupied.len() + count;
+    if zone.servers.len() < total {
+        return abort(ClusterError::UnitNumExceedsServers {
+            unit_num: u32::try_from(total).unwrap_or(u32::MAX),
+            servers: zone.servers.len(),
+            zone: zone_name.to_string(),
+        });
+    }
+    let mut candidates = Vec::new();
+    for address in zone
+        .servers
+        .iter()
+        .filter(|address| !occupied.contains(address))
+    {
+        match tx.get::<Server>(T::Servers, address.as_bytes())? {
+            Some(server) if server.can_hold(unit_config) => candidates.push(server),
+            Some(_) => {}
+            None => {
+                return abort(corrupt(
+                    T::Zones,
+                    format!("zone '{zone_name}' lists missing server '{address}'"),
+                ))
+            }
+        }
+    }
+    if candidates.len() < count {
+        return abort(ClusterError::MachineResourceNotEnough {
+            zone: zone_name.to_string(),
+        });
+    }
+    candidates.sort_by(|a, b| {
+        b.memory_free()
+            .cmp(&a.memory_free())
+            .then_with(|| a.address().cmp(&b.address()))
+    });
+    let mut units = Vec::with_capacity(count);
+    for mut server in candidates.into_iter().take(count) {
+        let unit_id = tx.next_id("unit_id", 1001, 1)?;
+        server.cpu_assigned = round_cpu(server.cpu_assigned + unit_config.max_cpu);
+        server.memory_assigned += unit_config.memory_size;
+        server.unit_count += 1;
+        tx.put(T::Servers, server.address().as_bytes(), &server)?;
+        units.push(Unit {
+            id: unit_id,
+            zone: zone_name.to_string(),
+            server: server.address(),
+            max_cpu: unit_config.max_cpu,
+            min_cpu: unit_config.min_cpu,
+            memory_size: unit_config.memory_size,
+        });
+    }
+    Ok(units)
+}
+
+/// Gives the resources of `unit` back to its server (a missing server is skipped).
+pub(super) fn release_unit(tx: &Tx<'_>, unit: &Unit) -> TxResult<()> {
+    let Some(mut server) = tx.get::<Server>(T::Servers, unit.server.as_bytes())? else {
+        return Ok(());
+    };
+    server.cpu_assigned = round_cpu((server.cpu_assigned - unit.max_cpu).max(0.0));
+    server.memory_assigned = server.memory_assigned.saturating_sub(unit.memory_size);
+    server.unit_count = server.unit_count.saturating_sub(1);
+    tx.put(T::Servers, unit.server.as_bytes(), &server)
 }
 
 impl TenantService for SledCluster {
@@ -824,15 +883,7 @@ impl TenantService for SledCluster {
                     }
                 }
                 for unit in &pool.units {
-                    let Some(mut server) = tx.get::<Server>(T::Servers, unit.server.as_bytes())?
-                    else {
-                        continue;
-                    };
-                    server.cpu_assigned = round_cpu((server.cpu_assigned - unit.max_cpu).max(0.0));
-                    server.memory_assigned =
-                        server.memory_assigned.saturating_sub(unit.memory_size);
-                    server.unit_count = server.unit_count.saturating_sub(1);
-                    tx.put(T::Servers, unit.server.as_bytes(), &server)?;
+                    release_unit(tx, unit)?;
                 }
                 tx.remove(T::Pools, name.as_bytes())?;
                 dropped += 1;
@@ -856,8 +907,18 @@ impl TenantService for SledCluster {
         self.scan(T::Tenants)
     }
 
-    #[instrument(skip(self, tenant), fields(name = %tenant.name))]
     fn create_tenant(&self, tenant: &NewTenant, creator: &str) -> ClusterResult<Tenant> {
+        self.create_tenant_with(tenant, &TenantOptions::default(), creator)
+    }
+
+    #[instrument(skip(self, tenant, options), fields(name = %tenant.name))]
+    fn create_tenant_with(
+        &self,
+        tenant: &NewTenant,
+        options: &TenantOptions,
+        creator: &str,
+    ) -> ClusterResult<Tenant> {
+        let settings = super::admin::TenantSettings::new(options, self.password_kdf_iterations)?;
         let now = self.clock.now();
         self.transact(|tx| {
             let invalid = |reason: String| ClusterError::InvalidTenant {
@@ -930,11 +991,78 @@ impl TenantService for SledCluster {
                 updated_at: now,
                 locked: false,
                 recycled: None,
+                mode: settings.mode,
+                charset: settings.charset.clone(),
+                collation: settings.collation.clone(),
+                comment: settings.comment.clone(),
+                read_only: settings.read_only,
+                variables: settings.variables.clone(),
+                parameters: settings.parameters.clone(),
+                root_password: settings.root_password.clone(),
+                root_password_persisted: settings.root_password.is_some(),
             };
             tx.put_tenant(&record)?;
             tx.put_u64(T::TenantNames, tenant.name.as_bytes(), id)?;
             Ok(record)
         })
+    }
+
+    #[instrument(skip(self))]
+    fn rename_tenant(&self, name: &str, new_name: &str) -> ClusterResult<Tenant> {
+        super::admin::rename_tenant(self, name, new_name)
+    }
+
+    #[instrument(skip(self))]
+    fn set_primary_zone(&self, name: &str, primary_zone: &str) -> ClusterResult<Tenant> {
+        super::admin::set_primary_zone(self, name, primary_zone)
+    }
+
+    #[instrument(skip(self, zones), fields(zones = zones.len()))]
+    fn add_replicas(
+        &self,
+        name: &str,
+        zones: &[ReplicaSpec],
+        creator: &str,
+    ) -> ClusterResult<Tenant> {
+        super::admin::add_replicas(self, name, zones, creator)
+    }
+
+    #[instrument(skip(self))]
+    fn remove_replicas(&self, name: &str, zones: &[String]) -> ClusterResult<Tenant> {
+        super::admin::remove_replicas(self, name, zones)
+    }
+
+    #[instrument(skip(self, zones), fields(zones = zones.len()))]
+    fn modify_replicas(&self, name: &str, zones: &[ReplicaModify]) -> ClusterResult<Tenant> {
+        super::admin::modify_replicas(self, name, zones)
+    }
+
+    #[instrument(skip(self, variables), fields(variables = variables.len()))]
+    fn set_variables(
+        &self,
+        name: &str,
+        variables: &std::collections::BTreeMap<String, String>,
+    ) -> ClusterResult<Tenant> {
+        super::admin::set_variables(self, name, variables)
+    }
+
+    #[instrument(skip(self, parameters), fields(parameters = parameters.len()))]
+    fn set_parameters(
+        &self,
+        name: &str,
+        parameters: &std::collections::BTreeMap<String, String>,
+    ) -> ClusterResult<Tenant> {
+        super::admin::set_parameters(self, name, parameters)
+    }
+
+    #[instrument(skip(self, new, old))]
+    fn set_root_password(&self, name: &str, new: &str, old: Option<&str>) -> ClusterResult<Tenant> {
+        super::admin::set_root_password(self, name, new, old)
+    }
+
+    #[instrument(skip(self, password))]
+    fn persist_root_password(&self, name: &str, password: &str) -> ClusterResult<Tenant> {
+        super::admin::persist_root_password(self, name, password)
     }
 
     #[instrument(skip(self))]
