@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use obrestore_dag::record::DagRecord;
 use obrestore_dag::{AgentInfo, State, Subject};
-use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam};
+use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreError, RestoreParam};
 use serde_json::{json, Value};
 
 /// Options of `obagent restore start`.
@@ -170,7 +170,7 @@ pub fn run_start(args: StartArgs) -> anyhow::Result<()> {
         let agent = open_agent(&args.data_dir, roots, args.workers).await?;
         let started = Instant::now();
         let events = agent.engine().subscribe();
-        let dag = agent.start_restore(param).await?;
+        let dag = agent.start_restore(param).await.map_err(naming_the_field)?;
         let dag_id = agent.engine().find_dag(&dag.id)?.id;
         eprintln!("restore dag {} ({}) submitted", dag.id, dag.name);
         let report = follow(&agent, dag_id, &args.tenant, events).await?;
@@ -376,4 +376,15 @@ pub fn print_summary(
         println!("    {name:<32} {seconds:>8.3} s");
     }
     Ok(())
+}
+
+/// obshell's validation messages do not name the field ("Tenant t1 already exists");
+/// on the command line the field leads the message, as the HTTP API's `subErrors` do.
+fn naming_the_field(error: RestoreError) -> anyhow::Error {
+    if let RestoreError::Param(param) = &error {
+        if let Some(field) = param.field() {
+            return anyhow::anyhow!("{field}: {error}");
+        }
+    }
+    error.into()
 }

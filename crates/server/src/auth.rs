@@ -269,7 +269,7 @@ impl AuthError {
     /// obshell's numeric code (SPEC §3).
     pub fn code(&self) -> i64 {
         match self {
-            AuthError::DecryptFailed | AuthError::BodyDecryptFailed => 1,
+            AuthError::DecryptFailed => 1,
             _ => 10008,
         }
     }
@@ -710,7 +710,9 @@ mod tests {
         // key, as obshell's v2-only agents see it.
         let v1 = encrypt_chunked(
             &creds.public_key,
-            serde_json::json!({"password": "pw", "ts": 1_060}).to_string().as_bytes(),
+            serde_json::json!({"password": "pw", "ts": 1_060})
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         assert_eq!(

@@ -175,7 +175,10 @@ pub struct ValueDeserializer<'a>(pub &'a Value);
 
 /// The object with its keys renamed to `fields` where they match only by case. When
 /// several keys map to one field, the exact one wins, else the last (Go's rule).
-fn fold_keys<'a>(object: &'a Map<String, Value>, fields: &[&'static str]) -> Vec<(String, &'a Value)> {
+fn fold_keys<'a>(
+    object: &'a Map<String, Value>,
+    fields: &[&'static str],
+) -> Vec<(String, &'a Value)> {
     let mut out: Vec<(String, &'a Value, bool)> = Vec::with_capacity(object.len());
     for (key, value) in object {
         let (name, exact) = if fields.contains(&key.as_str()) {
@@ -191,7 +194,9 @@ fn fold_keys<'a>(object: &'a Map<String, Value>, fields: &[&'static str]) -> Vec
             None => out.push((name, value, exact)),
         }
     }
-    out.into_iter().map(|(name, value, _)| (name, value)).collect()
+    out.into_iter()
+        .map(|(name, value, _)| (name, value))
+        .collect()
 }
 
 struct MapAccess<'a> {
@@ -202,7 +207,10 @@ struct MapAccess<'a> {
 impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
     type Error = BindError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, BindError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, BindError> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -227,7 +235,10 @@ struct SeqAccess<'a> {
 impl<'de, 'a> de::SeqAccess<'de> for SeqAccess<'a> {
     type Error = BindError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, BindError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, BindError> {
         let Some((index, item)) = self.items.next() else {
             return Ok(None);
         };
@@ -377,7 +388,10 @@ mod tests {
                 "decryption: invalid type: string, expected a sequence",
             ),
             (br#"{"zone_list":[]}"#, "restore_tenant_name: missing field"),
-            (br#"{"restore_tenant_name":"t""#, "invalid JSON at line 1 column 26: unexpected end of input"),
+            (
+                br#"{"restore_tenant_name":"t""#,
+                "invalid JSON at line 1 column 26: unexpected end of input",
+            ),
             (br#"[1]"#, "invalid type: sequence, expected struct Param"),
         ];
         for (body, expected) in cases {

@@ -58,10 +58,16 @@ impl ApiReply {
             return Ok(None);
         };
         if let Some(error) = envelope.get("error") {
+            let message = error["message"].as_str().unwrap_or_default();
+            // obshell's messages rarely name the field; `subErrors` does.
+            let message = match error["subErrors"][0]["field"].as_str() {
+                Some(field) if !message.contains(field) => format!("{field}: {message}"),
+                _ => message.to_string(),
+            };
             return Err(ClientError::Api {
                 status: self.status,
                 err_code: error["errCode"].as_str().unwrap_or_default().to_string(),
-                message: error["message"].as_str().unwrap_or_default().to_string(),
+                message,
             });
         }
         match envelope.get("data") {

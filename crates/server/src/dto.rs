@@ -376,7 +376,9 @@ impl Capacity {
     fn bytes(&self, field: &str) -> Result<u64, AppError> {
         match self {
             Capacity::Bytes(bytes) => Ok(*bytes),
-            Capacity::Text(text) => parse_capacity(text).map_err(|_| AppError::illegal(field, text)),
+            Capacity::Text(text) => {
+                parse_capacity(text).map_err(|_| AppError::illegal(field, text))
+            }
         }
     }
 }
@@ -925,7 +927,10 @@ mod tests {
 
     #[test]
     fn cluster_version_numbers_are_oceanbases() {
-        assert_eq!(cluster_version_number("4.2.1.0"), (4 << 32) | (2 << 16) | (1 << 8));
+        assert_eq!(
+            cluster_version_number("4.2.1.0"),
+            (4 << 32) | (2 << 16) | (1 << 8)
+        );
         assert_eq!(cluster_version_number("4.2.4.0"), 17_180_001_280);
         assert_eq!(cluster_version_number(""), 0);
     }

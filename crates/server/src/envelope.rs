@@ -317,12 +317,18 @@ fn operate_error(err: OperateError, node: bool) -> AppError {
             "Task.NotFound",
             format!("Task not found: {message}"),
         ),
-        OperateError::NotAllowed { reason, .. } => bad_request(refusal_code(&reason, node), message),
-        OperateError::LockConflict(conflict) => lock_error(&conflict),
-        OperateError::Expired { .. } => AppError::new(StatusCode::CONFLICT, "Task.Expired", message),
-        OperateError::ShutDown => {
-            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "Common.Unexpected", message)
+        OperateError::NotAllowed { reason, .. } => {
+            bad_request(refusal_code(&reason, node), message)
         }
+        OperateError::LockConflict(conflict) => lock_error(&conflict),
+        OperateError::Expired { .. } => {
+            AppError::new(StatusCode::CONFLICT, "Task.Expired", message)
+        }
+        OperateError::ShutDown => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Common.Unexpected",
+            message,
+        ),
         other => AppError::internal(other),
     }
 }

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use crate::app::{AppState, IDENTITY, OBSHELL_COMPAT_VERSION};
 use crate::dto::{
-    AgentIdentityDto, AgentInfoDto, AgentInstanceDto, AgentStatusDto, ClusterInfoDto,
-    ObInfoDto, SecretDto, ServerConfigDto, CLUSTER_ID, CLUSTER_NAME,
+    AgentIdentityDto, AgentInfoDto, AgentInstanceDto, AgentStatusDto, ClusterInfoDto, ObInfoDto,
+    SecretDto, ServerConfigDto, CLUSTER_ID, CLUSTER_NAME,
 };
 use crate::envelope::{ApiResult, Reply};
 
@@ -154,7 +154,10 @@ async fn get_ob_info(State(state): State<AppState>) -> ApiResult<ObInfoDto> {
         agent_info: vec![AgentInstanceDto {
             ip,
             port,
-            zone: zones.first().map(|zone| zone.name.clone()).unwrap_or_default(),
+            zone: zones
+                .first()
+                .map(|zone| zone.name.clone())
+                .unwrap_or_default(),
             identity: IDENTITY.to_string(),
             version: OBSHELL_COMPAT_VERSION.to_string(),
         }],

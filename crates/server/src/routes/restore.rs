@@ -132,7 +132,10 @@ async fn source_tenant_info(
     }))
 }
 
-fn query_time(field: &str, text: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+fn query_time(
+    field: &str,
+    text: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
     let Some(text) = text.filter(|text| !text.trim().is_empty()) else {
         return Ok(None);
     };
@@ -172,7 +175,10 @@ async fn restore_tasks(
         .map_err(|err| AppError::internal(err.to_string()))??;
     // obshell's `CustomPageQuery.Format`: page from 1, size 2147483647 when unset.
     let number = query.page.filter(|page| *page >= 1).unwrap_or(1);
-    let size = query.size.filter(|size| *size >= 1).unwrap_or(2_147_483_647);
+    let size = query
+        .size
+        .filter(|size| *size >= 1)
+        .unwrap_or(2_147_483_647);
     let total = tasks.len() as u64;
     let skip = (number - 1).saturating_mul(size);
     let contents = tasks
@@ -257,7 +263,10 @@ async fn online_destinations(
             )
         })?;
     let tenant_id = online.backup_tenant_id.ok_or_else(|| {
-        AppError::illegal("restoreOnlineTenantRequiredParam.backupTenantId", "required")
+        AppError::illegal(
+            "restoreOnlineTenantRequiredParam.backupTenantId",
+            "required",
+        )
     })?;
     let tenant = state
         .cluster(move |cluster| Ok(cluster.tenant_by_id(tenant_id)?))

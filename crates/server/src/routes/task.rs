@@ -127,7 +127,9 @@ async fn get_node(
 ) -> ApiResult<NodeDetailDto> {
     let engine = state.agent().engine();
     let node = engine.find_node(&id)?;
-    Ok(Reply::Ok(engine.node_detail(node.id, show_details(query)?)?))
+    Ok(Reply::Ok(
+        engine.node_detail(node.id, show_details(query)?)?,
+    ))
 }
 
 /// PASS a failed node; the DAG continues downstream (no `data`, as obshell).
@@ -208,7 +210,12 @@ async fn all_cluster_dags(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<Contents<DagDetailDto>> {
     let details = show_details(query)?;
-    listed(state.agent().engine().dag_details(Some(Scope::Cluster), details)?)
+    listed(
+        state
+            .agent()
+            .engine()
+            .dag_details(Some(Scope::Cluster), details)?,
+    )
 }
 
 /// Every agent-local DAG.
@@ -219,7 +226,12 @@ async fn all_agent_dags(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<Contents<DagDetailDto>> {
     let details = show_details(query)?;
-    listed(state.agent().engine().dag_details(Some(Scope::Agent), details)?)
+    listed(
+        state
+            .agent()
+            .engine()
+            .dag_details(Some(Scope::Agent), details)?,
+    )
 }
 
 /// Unfinished DAGs of the agent, then of the cluster (obshell's `is_finished = false`:
@@ -245,7 +257,12 @@ async fn unfinished_cluster_dags(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<Contents<DagDetailDto>> {
     let details = show_details(query)?;
-    listed(state.agent().engine().unfinished_dags(Some(Scope::Cluster), details)?)
+    listed(
+        state
+            .agent()
+            .engine()
+            .unfinished_dags(Some(Scope::Cluster), details)?,
+    )
 }
 
 /// Unfinished agent-local DAGs.
@@ -256,7 +273,12 @@ async fn unfinished_agent_dags(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<Contents<DagDetailDto>> {
     let details = show_details(query)?;
-    listed(state.agent().engine().unfinished_dags(Some(Scope::Agent), details)?)
+    listed(
+        state
+            .agent()
+            .engine()
+            .unfinished_dags(Some(Scope::Agent), details)?,
+    )
 }
 
 fn last_maintenance(
@@ -317,7 +339,11 @@ async fn agents_maintenance_dags(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<Contents<DagDetailDto>> {
     let details = show_details(query)?;
-    listed(last_maintenance(&state, Scope::Agent, details)?.into_iter().collect())
+    listed(
+        last_maintenance(&state, Scope::Agent, details)?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// The main DAGs of the agents' unfinished sub-DAGs: the DAGs named by `main_dag_id`

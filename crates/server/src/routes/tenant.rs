@@ -42,7 +42,9 @@ async fn get_tenant(
     let info = state
         .cluster(move |cluster| {
             let tenant = cluster.tenant(&name)?.ok_or_else(|| {
-                AppError::from(obrestore_restore::ClusterError::TenantNotFound(name.clone()))
+                AppError::from(obrestore_restore::ClusterError::TenantNotFound(
+                    name.clone(),
+                ))
             })?;
             let pools = cluster.list_pools()?;
             let configs = cluster.list_unit_configs()?;
@@ -68,10 +70,12 @@ async fn drop_tenant(
     JsonBody(param): JsonBody<DropTenantParam>,
 ) -> ApiResult<DagDetailDto> {
     let need_recycle = param.need_recycle.unwrap_or(false);
-    Ok(match state.agent().drop_tenant(&name, need_recycle).await? {
-        Some(dag) => Reply::Ok(dag),
-        None => Reply::NoContent,
-    })
+    Ok(
+        match state.agent().drop_tenant(&name, need_recycle).await? {
+            Some(dag) => Reply::Ok(dag),
+            None => Reply::NoContent,
+        },
+    )
 }
 
 /// Query of `GET /api/v1/tenants/overview`.
@@ -92,7 +96,10 @@ async fn tenants_overview(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<OverviewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Contents<TenantOverviewDto>> {
-    let mode = query.ok().and_then(|query| query.0.mode).unwrap_or_default();
+    let mode = query
+        .ok()
+        .and_then(|query| query.0.mode)
+        .unwrap_or_default();
     if !["", "MYSQL", "ORACLE"].contains(&mode.as_str()) {
         return Err(AppError::new(
             axum::http::StatusCode::BAD_REQUEST,
