@@ -195,15 +195,12 @@ async fn restore_once(fixture: &Fixture, backup_root: &Path, concurrency: usize)
         .start_restore(restore_param(&fixture.summary, concurrency))
         .await
         .expect("restore starts");
-    let dag_id = agent.engine().decode_id(&dag.id).expect("dag id");
+    let dag_id = agent.engine().decode_id(&dag.id).expect("dag id").0;
     let settled = agent.engine().wait_settled(dag_id).await.expect("settles");
     let whole = started.elapsed();
     assert_eq!(settled.state, State::Succeed, "restore did not succeed");
-    let overview = agent
-        .restore_overview("bench")
-        .expect("overview")
-        .expect("restore job");
-    assert_eq!(overview.status, "SUCCESS");
+    let overview = agent.restore_overview("bench").expect("overview").job;
+    assert_eq!(overview.status.to_string(), "SUCCESS");
     assert_eq!(overview.total_bytes, fixture.total_bytes);
     assert_eq!(overview.finish_bytes, overview.total_bytes);
 
@@ -519,13 +516,10 @@ fn rss_child(backup_root: &str) {
         }))
         .expect("restore parameters");
         let dag = agent.start_restore(param).await.expect("restore starts");
-        let dag_id = agent.engine().decode_id(&dag.id).expect("dag id");
+        let dag_id = agent.engine().decode_id(&dag.id).expect("dag id").0;
         let settled = agent.engine().wait_settled(dag_id).await.expect("settles");
         assert_eq!(settled.state, State::Succeed, "restore did not succeed");
-        let overview = agent
-            .restore_overview("rss")
-            .expect("overview")
-            .expect("job");
+        let overview = agent.restore_overview("rss").expect("overview").job;
         println!("RSS_CHILD finish_bytes={}", overview.finish_bytes);
         agent.shutdown(Duration::from_secs(5)).await;
     });

@@ -128,6 +128,9 @@ fn merged<'a>(items: impl IntoIterator<Item = &'a Map<String, Value>>) -> Map<St
     merged
 }
 
+/// A node with its sub-tasks, each with its log rows: what a detailed DAG DTO shows.
+pub type NodeWithTasks = (NodeRecord, Vec<(TaskRecord, Vec<LogRecord>)>);
+
 /// Builds DTOs for one agent.
 #[derive(Debug, Clone)]
 pub struct DtoBuilder {
@@ -202,11 +205,7 @@ impl DtoBuilder {
     /// A DAG's DTO. With details, `nodes` pairs each node with its sub-tasks and logs:
     /// the DAG carries the merge of every sub-task's additional data and the nodes carry
     /// none. Without (`None`), `nodes` and `additional_data` are null.
-    pub fn dag(
-        &self,
-        dag: &DagRecord,
-        nodes: Option<&[(NodeRecord, Vec<(TaskRecord, Vec<LogRecord>)>)]>,
-    ) -> DagDetailDto {
+    pub fn dag(&self, dag: &DagRecord, nodes: Option<&[NodeWithTasks]>) -> DagDetailDto {
         let (start_time, end_time) = times(dag.create_time, dag.start_time, dag.end_time);
         let additional_data = nodes.map(|nodes| {
             merged(

@@ -16,6 +16,7 @@ pub mod keystore;
 pub mod param;
 pub mod secret;
 pub mod tenant_ops;
+pub mod tenant_param;
 pub mod verify;
 
 pub use agent::{

@@ -114,7 +114,7 @@ pub struct RestoreParam {
     pub kms_encrypt_info: Option<Secret>,
 }
 
-fn null_as_default<'de, D, V>(deserializer: D) -> Result<V, D::Error>
+pub(crate) fn null_as_default<'de, D, V>(deserializer: D) -> Result<V, D::Error>
 where
     D: Deserializer<'de>,
     V: Default + Deserialize<'de>,
@@ -365,8 +365,13 @@ pub enum RestoreParamError {
     /// Beyond obshell: OceanBase refuses a restore `concurrency` outside `0..=100`.
     #[error("The input parameter 'concurrency' is illegal: {value} is out of range, should be in [0, 100]")]
     ConcurrencyOutOfRange { value: i64 },
-    /// Reading the cluster failed.
-    #[error("reading the cluster failed: {0}")]
+    /// A tenant mode the embedded cluster (a community edition) does not have: only
+    /// `MYSQL` (obshell refuses `ORACLE` on a community edition).
+    #[error("Tenant mode '{mode}' is not supported.")]
+    TenantModeNotSupported { mode: String },
+    /// A refusal of the cluster's own rules (names, charsets, variables, parameters),
+    /// or reading the cluster failed.
+    #[error("{0}")]
     Cluster(#[from] ClusterError),
 }
 
@@ -411,6 +416,7 @@ impl RestoreParamError {
             | PrimaryZoneCrossRegion { .. }
             | PrimaryRegionFullReplicaNotEnough { .. } => "primary_zone".to_string(),
             UriInvalid { field, .. } => (*field).to_string(),
+            TenantModeNotSupported { .. } => "mode".to_string(),
             Cluster(_) => return None,
         })
     }
@@ -543,7 +549,10 @@ pub fn check_primary_zone_and_locality(
 
 /// obshell's `RenderZoneParams` + `CheckReplicaType`: empty → FULL, otherwise
 /// upper-cased FULL or READONLY.
-fn parse_replica_type(index: usize, zone: &ZoneParam) -> Result<ReplicaType, RestoreParamError> {
+pub(crate) fn parse_replica_type(
+    index: usize,
+    zone: &ZoneParam,
+) -> Result<ReplicaType, RestoreParamError> {
     let Some(value) = zone
         .replica_type
         .as_deref()
@@ -564,7 +573,9 @@ fn parse_replica_type(index: usize, zone: &ZoneParam) -> Result<ReplicaType, Res
 
 /// obshell's `StaticCheckForZoneParams` (rule 7): each zone's checks before the next
 /// zone's. Returns the replica types.
-fn check_zones_static(zones: &[ZoneParam]) -> Result<Vec<ReplicaType>, RestoreParamError> {
+pub(crate) fn check_zones_static(
+    zones: &[ZoneParam],
+) -> Result<Vec<ReplicaType>, RestoreParamError> {
     let mut replica_types = Vec::with_capacity(zones.len());
     for (index, zone) in zones.iter().enumerate() {
         if zones[..index]
@@ -606,15 +617,15 @@ fn check_zones_static(zones: &[ZoneParam]) -> Result<Vec<ReplicaType>, RestorePa
 }
 
 /// What rule 8 found about one zone.
-struct CheckedZone {
-    region: String,
-    unit_config: UnitConfig,
-    servers: Vec<crate::cluster::Server>,
+pub(crate) struct CheckedZone {
+    pub(crate) region: String,
+    pub(crate) unit_config: UnitConfig,
+    pub(crate) servers: Vec<crate::cluster::Server>,
 }
 
 /// obshell's `CheckZoneParams` (rule 8): per zone, it exists, its unit config exists,
 /// it has `unit_num` servers.
-fn check_zones_in_cluster(
+pub(crate) fn check_zones_in_cluster(
     zones: &[ZoneParam],
     cluster: &dyn TenantService,
 ) -> Result<Vec<CheckedZone>, RestoreParamError> {

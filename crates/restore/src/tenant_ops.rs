@@ -13,6 +13,7 @@
 //! works by tenant id and treats "already gone" as done, so a step re-run after a crash
 //! or a RETRY converges.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -245,4 +246,387 @@ impl Task for TenantStep {
 /// written by the caller).
 fn ctx_note(note: String) {
     tracing::info!("{note}");
+}
+
+// ---- creating and reshaping tenants ----
+//
+// ```text
+// Create tenant <name>:        Create tenant → [Set tenant parameters] → Modify tenant
+//                              whitelist → [Set tenant time zone] → [Set tenant variables]
+//                              → [Set root password]
+// Scale out tenant replicas:   Scale out tenant locality
+// Scale in tenant replicas:    Scale in tenant locality
+// Modify tenant replicas:      Alter tenant locality
+// Modify tenant primary zone:  Modify tenant primary zone
+// ```
+//
+// obshell checks each request in full before it submits the DAG (the agent does so
+// with the cluster's previews), so the steps only fail on what changed in between.
+// Each reshaping step is one cluster transaction (obshell's several SQL steps and
+// waits for the locality to converge are one atomic change here), which is why those
+// DAGs have one node and no rollback.
+
+/// Name of the scale-out DAG (obshell's `DAG_SCALE_OUT_TENANT_REPLICA`).
+pub const SCALE_OUT_DAG: &str = "Scale out tenant replicas";
+/// Name of the scale-in DAG (obshell's `DAG_SCALE_IN_TENANT_REPLICA`).
+pub const SCALE_IN_DAG: &str = "Scale in tenant replicas";
+/// Name of the modify-replicas DAG (obshell's `DAG_MODIFY_TENANT_REPLICA`).
+pub const MODIFY_REPLICAS_DAG: &str = "Modify tenant replicas";
+/// Name of the primary-zone DAG (obshell's `DAG_MODIFY_TENANT_PRIMARY_ZONE`).
+pub const PRIMARY_ZONE_DAG: &str = "Modify tenant primary zone";
+
+/// The create-tenant DAG of `tenant` (obshell's `DAG_CREATE_TENANT`).
+pub fn create_tenant_dag_name(tenant: &str) -> String {
+    format!("Create tenant {tenant}")
+}
+
+const CREATE: &str = "tenant.create";
+const SET_PARAMETERS: &str = "tenant.set_parameters";
+const SET_WHITELIST: &str = "tenant.set_whitelist";
+const SET_TIME_ZONE: &str = "tenant.set_time_zone";
+const SET_VARIABLES: &str = "tenant.set_variables";
+const SET_ROOT_PASSWORD: &str = "tenant.set_root_password";
+const RESHAPE: &str = "tenant.reshape";
+
+/// What the `Create tenant` DAG stores. The root password only sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateTenantDagParams {
+    pub plan: crate::tenant_param::CreateTenantPlan,
+    /// Part of the pool names (`<tenant>_<zone>_<task_time>`), as obshell names them.
+    pub task_time: i64,
+    pub root_password_sealed: Option<String>,
+}
+
+impl CreateTenantDagParams {
+    fn pool_specs(&self) -> Vec<crate::cluster::PoolSpec> {
+        let plan = &self.plan;
+        plan.zone_list
+            .iter()
+            .map(|zone| crate::cluster::PoolSpec {
+                name: format!("{}_{}_{}", plan.name, zone.name, self.task_time),
+                unit_config_name: zone.unit_config_name.clone(),
+                unit_num: zone.unit_num,
+                zone_list: vec![zone.name.clone()],
+            })
+            .collect()
+    }
+}
+
+/// `Create tenant <name>`: obshell's steps, each present only when the request asks
+/// for it, under the new tenant's maintenance lock.
+pub fn create_tenant_dag(params: &CreateTenantDagParams) -> DagSpec {
+    let plan = &params.plan;
+    let mut steps = vec![("Create tenant", CREATE)];
+    if !plan.parameters.is_empty() {
+        steps.push(("Set tenant parameters", SET_PARAMETERS));
+    }
+    steps.push(("Modify tenant whitelist", SET_WHITELIST));
+    if plan.time_zone.is_some() {
+        steps.push(("Set tenant time zone", SET_TIME_ZONE));
+    }
+    if !plan.variables.is_empty() {
+        steps.push(("Set tenant variables", SET_VARIABLES));
+    }
+    if params.root_password_sealed.is_some() {
+        steps.push(("Set root password", SET_ROOT_PASSWORD));
+    }
+    let mut spec = DagSpec::new(create_tenant_dag_name(&plan.name))
+        .scope(Scope::Cluster)
+        .maintenance(Maintenance::Tenant(plan.name.clone()))
+        .params(serde_json::to_value(params).unwrap_or(Value::Null));
+    spec.chain(
+        None,
+        steps
+            .into_iter()
+            .map(|(node, task_type)| NodeSpec::new(node, task_type).failure_exit_maintenance())
+            .collect(),
+    );
+    spec
+}
+
+/// One change to an existing tenant's locality or primary zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reshape {
+    AddReplicas(Vec<crate::cluster::ReplicaSpec>),
+    RemoveReplicas(Vec<String>),
+    ModifyReplicas(Vec<crate::cluster::ReplicaModify>),
+    PrimaryZone(String),
+}
+
+/// What a reshaping DAG stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReshapeDagParams {
+    pub tenant_name: String,
+    pub change: Reshape,
+}
+
+/// The DAG of one reshaping change of `tenant`, under its maintenance lock.
+pub fn reshape_dag(tenant: &str, change: Reshape) -> DagSpec {
+    let (dag, node) = match &change {
+        Reshape::AddReplicas(_) => (SCALE_OUT_DAG, "Scale out tenant locality"),
+        Reshape::RemoveReplicas(_) => (SCALE_IN_DAG, "Scale in tenant locality"),
+        Reshape::ModifyReplicas(_) => (MODIFY_REPLICAS_DAG, "Alter tenant locality"),
+        Reshape::PrimaryZone(_) => (PRIMARY_ZONE_DAG, "Modify tenant primary zone"),
+    };
+    let params = ReshapeDagParams {
+        tenant_name: tenant.to_string(),
+        change,
+    };
+    let mut spec = DagSpec::new(dag)
+        .scope(Scope::Cluster)
+        .maintenance(Maintenance::Tenant(tenant.to_string()))
+        .params(serde_json::to_value(&params).unwrap_or(Value::Null));
+    spec.add_node(NodeSpec::new(node, RESHAPE).failure_exit_maintenance());
+    spec
+}
+
+/// Registers the create and reshape task types with obshell's flags for each step.
+pub fn register_admin(registry: &mut TaskRegistry, deps: Arc<Deps>) {
+    let all = Flags {
+        can_retry: true,
+        can_rollback: true,
+        can_cancel: true,
+        can_pass: true,
+        can_continue: true,
+    };
+    // obshell: the whitelist, variables and root password steps cannot be passed (the
+    // tenant would be unusable), and the whitelist step cannot be continued either.
+    let no_pass = Flags {
+        can_pass: false,
+        ..all
+    };
+    let whitelist = Flags {
+        can_continue: false,
+        ..no_pass
+    };
+    let reshape = Flags {
+        can_rollback: false,
+        ..all
+    };
+    for (name, step, flags) in [
+        (CREATE, CreateStep::Create, all),
+        (SET_PARAMETERS, CreateStep::Parameters, all),
+        (SET_WHITELIST, CreateStep::Whitelist, whitelist),
+        (SET_TIME_ZONE, CreateStep::TimeZone, all),
+        (SET_VARIABLES, CreateStep::Variables, no_pass),
+        (SET_ROOT_PASSWORD, CreateStep::RootPassword, no_pass),
+    ] {
+        let deps = Arc::clone(&deps);
+        registry.register(name, flags, move |_params| {
+            Ok(Box::new(CreateTenantStep {
+                step,
+                deps: Arc::clone(&deps),
+            }) as Box<dyn Task>)
+        });
+    }
+    registry.register(RESHAPE, reshape, move |_params| {
+        Ok(Box::new(ReshapeStep {
+            deps: Arc::clone(&deps),
+        }) as Box<dyn Task>)
+    });
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CreateStep {
+    Create,
+    Parameters,
+    Whitelist,
+    TimeZone,
+    Variables,
+    RootPassword,
+}
+
+struct CreateTenantStep {
+    step: CreateStep,
+    deps: Arc<Deps>,
+}
+
+fn creator(ctx: &TaskContext) -> String {
+    format!("dag:{}", ctx.dag_id())
+}
+
+fn create_params(ctx: &TaskContext) -> Result<CreateTenantDagParams, TaskError> {
+    serde_json::from_value(ctx.dag_params().clone())
+        .map_err(|e| err(format!("create-tenant parameters are unreadable: {e}")))
+}
+
+#[async_trait]
+impl Task for CreateTenantStep {
+    async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        use crate::cluster::{catalog, NewTenant, TenantRole, TenantStatus, TenantZone};
+        let params = create_params(ctx)?;
+        let name = params.plan.name.clone();
+        let deps = Arc::clone(&self.deps);
+        let step = self.step;
+        let creator = creator(ctx);
+        let password = match (step, &params.root_password_sealed) {
+            (CreateStep::RootPassword, Some(sealed)) => {
+                let plain = deps
+                    .keystore
+                    .unseal(sealed)
+                    .map_err(|e| err(format!("the sealed root password cannot be opened: {e}")))?;
+                Some(crate::secret::Secret::new(
+                    String::from_utf8(plain).map_err(|_| err("the root password is not UTF-8"))?,
+                ))
+            }
+            _ => None,
+        };
+        let log = blocking(move || {
+            let cluster = deps.cluster.as_ref();
+            let plan = &params.plan;
+            let set = |variables: BTreeMap<String, String>| {
+                cluster.set_variables(&name, &variables).map_err(err)
+            };
+            match step {
+                CreateStep::Create => {
+                    let specs = params.pool_specs();
+                    let pools = cluster.create_pools(&specs, &creator).map_err(err)?;
+                    let tenant = NewTenant {
+                        name: name.clone(),
+                        status: TenantStatus::Normal,
+                        role: TenantRole::Primary,
+                        data_version: crate::executors::CURRENT_DATA_VERSION.to_string(),
+                        primary_zone: plan.primary_zone.clone(),
+                        zone_list: plan
+                            .zone_list
+                            .iter()
+                            .map(|zone| TenantZone {
+                                zone: zone.name.clone(),
+                                replica_type: zone.replica_type,
+                            })
+                            .collect(),
+                        pool_names: pools.iter().map(|pool| pool.name.clone()).collect(),
+                    };
+                    let created = cluster
+                        .create_tenant_with(&tenant, &plan.create, &creator)
+                        .map_err(err)?;
+                    Ok(format!(
+                        "Create tenant {name} (id {}) on resource pools {}",
+                        created.id,
+                        tenant.pool_names.join(", ")
+                    ))
+                }
+                CreateStep::Parameters => {
+                    cluster
+                        .set_parameters(&name, &plan.parameters)
+                        .map_err(err)?;
+                    Ok(format!(
+                        "Set tenant parameters {}",
+                        plan.parameters
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+                CreateStep::Whitelist => {
+                    let whitelist = catalog::merge_whitelist(&plan.whitelist);
+                    set(BTreeMap::from([(
+                        catalog::VARIABLE_WHITELIST.to_string(),
+                        whitelist.clone(),
+                    )]))?;
+                    Ok(format!("Modify tenant whitelist to '{whitelist}'"))
+                }
+                CreateStep::TimeZone => {
+                    let time_zone = plan.time_zone.clone().unwrap_or_default();
+                    set(BTreeMap::from([(
+                        crate::tenant_param::VARIABLE_TIME_ZONE.to_string(),
+                        time_zone.clone(),
+                    )]))?;
+                    Ok(format!("Set tenant time zone to '{time_zone}'"))
+                }
+                CreateStep::Variables => {
+                    set(plan.variables.clone())?;
+                    Ok(format!(
+                        "Set tenant variables {}",
+                        plan.variables
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+                CreateStep::RootPassword => {
+                    let Some(password) = password else {
+                        return Ok("No root password to set".to_string());
+                    };
+                    cluster
+                        .set_root_password(&name, password.expose(), None)
+                        .map_err(err)?;
+                    Ok("Set root password".to_string())
+                }
+            }
+        })
+        .await?;
+        ctx.info(log);
+        Ok(())
+    }
+
+    /// obshell's `CreateTenantTask.Rollback`: drop the tenant this DAG created and its
+    /// pools; the other steps have nothing to undo once the tenant is gone.
+    async fn rollback(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        if !matches!(self.step, CreateStep::Create) {
+            return Ok(());
+        }
+        let params = create_params(ctx)?;
+        let deps = Arc::clone(&self.deps);
+        let creator = creator(ctx);
+        let log = blocking(move || {
+            let cluster = deps.cluster.as_ref();
+            let name = &params.plan.name;
+            let mut done = Vec::new();
+            if let Some(tenant) = cluster.tenant(name).map_err(err)? {
+                if tenant.creator.as_deref() == Some(creator.as_str()) {
+                    cluster.drop_tenant(name).map_err(err)?;
+                    done.push(format!("dropped tenant {name}"));
+                }
+            }
+            let pools: Vec<String> = params
+                .pool_specs()
+                .into_iter()
+                .map(|spec| spec.name)
+                .collect();
+            let dropped = cluster.drop_pools(&pools).map_err(err)?;
+            done.push(format!("dropped {dropped} resource pools"));
+            Ok(done.join(", "))
+        })
+        .await?;
+        ctx.info(log);
+        Ok(())
+    }
+}
+
+struct ReshapeStep {
+    deps: Arc<Deps>,
+}
+
+#[async_trait]
+impl Task for ReshapeStep {
+    async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        let params: ReshapeDagParams = serde_json::from_value(ctx.dag_params().clone())
+            .map_err(|e| err(format!("tenant parameters are unreadable: {e}")))?;
+        let deps = Arc::clone(&self.deps);
+        let creator = creator(ctx);
+        let log = blocking(move || {
+            let cluster = deps.cluster.as_ref();
+            let name = &params.tenant_name;
+            let tenant = match &params.change {
+                Reshape::AddReplicas(zones) => cluster.add_replicas(name, zones, &creator),
+                Reshape::RemoveReplicas(zones) => cluster.remove_replicas(name, zones),
+                Reshape::ModifyReplicas(zones) => cluster.modify_replicas(name, zones),
+                Reshape::PrimaryZone(primary_zone) => cluster.set_primary_zone(name, primary_zone),
+            }
+            .map_err(err)?;
+            Ok(format!(
+                "Tenant {name}: locality {}, primary zone {}, resource pools {}",
+                tenant.locality(),
+                tenant.primary_zone,
+                tenant.pool_names.join(", ")
+            ))
+        })
+        .await?;
+        ctx.info(log);
+        Ok(())
+    }
 }

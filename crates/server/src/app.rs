@@ -146,6 +146,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     let router = crate::routes::restore::routes(router);
     let router = crate::routes::task::routes(router);
     let router = crate::routes::tenant::routes(router);
+    let router = crate::routes::tenant_admin::routes(router);
     crate::routes::resource::routes(router)
 }
 

@@ -319,7 +319,7 @@ impl<'de, 'a> de::Deserializer<'de> for ValueDeserializer<'a> {
         self.0
             .clone()
             .deserialize_enum(name, variants, visitor)
-            .map_err(|err| <BindError as de::Error>::custom(err))
+            .map_err(<BindError as de::Error>::custom)
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, BindError> {

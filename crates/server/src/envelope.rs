@@ -399,6 +399,7 @@ impl From<RestoreParamError> for AppError {
             MachineResourceNotEnough { .. } => "OB.Tenant.ResourceNotEnough",
             TenantNameInvalid { .. } => "OB.Tenant.Name.Invalid",
             UriInvalid { .. } => "OB.Storage.URI.Invalid",
+            TenantModeNotSupported { .. } => "OB.Tenant.Mode.NotSupported",
             _ => "Common.IllegalArgument",
         };
         let field = err.field();
@@ -410,47 +411,101 @@ impl From<RestoreParamError> for AppError {
     }
 }
 
+/// The embedded cluster's refusals: obshell's code and en.json text for each, at
+/// obshell's status (400 for `badRequest`/`illegalArgument`, 404 for `notFound`), except
+/// that nothing a client causes is a 5xx (obshell's `known`/`unexpected` kinds: a held
+/// restore job is 409, a partial unit-num change 400). What obshell leaves to OceanBase
+/// is OceanBase's refusal, `MySQL.Error`.
 impl From<ClusterError> for AppError {
     fn from(err: ClusterError) -> AppError {
         use ClusterError::*;
-        match &err {
+        let message = err.to_string();
+        let (err_code, message) = match &err {
             Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } | RowFile { .. } => {
-                AppError::internal(err)
+                return AppError::internal(err)
             }
-            ZoneNotFound(zone) => {
-                bad_request("OB.Zone.NotExist", format!("Zone '{zone}' does not exist"))
+            PoolNotFound(_) | RestoreJobNotFound(_) => return AppError::not_found(&err),
+            RestoreJobConflict { tenant, .. } => {
+                return AppError::new(
+                    StatusCode::CONFLICT,
+                    "OB.Tenant.UnderMaintenance",
+                    format!("Tenant '{tenant}' is under maintenance, please try again later."),
+                )
             }
-            UnitConfigNotFound(name) => bad_request(
+            VariableNotExist(_) => {
+                return AppError::new(StatusCode::NOT_FOUND, "OB.Tenant.Variable.NotExist", message)
+            }
+            ZoneNotFound(zone) => ("OB.Zone.NotExist", format!("Zone '{zone}' does not exist")),
+            UnitConfigNotFound(name) => (
                 "OB.Resource.UnitConfig.NotExist",
                 format!("Unit config '{name}' does not exist."),
             ),
-            UnitConfigExists(name) => bad_request(
+            UnitConfigExists(name) => (
                 "OB.Resource.UnitConfig.Existed",
                 format!("Unit config '{name}' already exists"),
             ),
-            PoolGranted { pool, .. } => bad_request(
+            PoolGranted { pool, .. } => (
                 "OB.Resource.Pool.Granted",
                 format!("Resource pool '{pool}' has already been granted to a tenant."),
             ),
-            TenantNotFound(name) => bad_request(
-                "OB.Tenant.NotExist",
-                format!("Tenant '{name}' does not exist."),
-            ),
-            TenantIdNotFound(id) => bad_request(
-                "OB.Tenant.NotExist",
-                format!("Tenant '{id}' does not exist."),
-            ),
-            TenantExists(name) => {
-                bad_request("OB.Tenant.Existed", format!("Tenant {name} already exists"))
-            }
-            RecycledTenantNotFound(name) => bad_request(
+            TenantNotFound(name) => ("OB.Tenant.NotExist", format!("Tenant '{name}' does not exist.")),
+            TenantIdNotFound(id) => ("OB.Tenant.NotExist", format!("Tenant '{id}' does not exist.")),
+            TenantExists(name) => ("OB.Tenant.Existed", format!("Tenant {name} already exists")),
+            RecycledTenantNotFound(name) => (
                 "OB.Recyclebin.Tenant.NotExist",
                 format!("Tenant '{name}' does not exist in recyclebin"),
             ),
-            InvalidUnitConfig { .. } => bad_request("Common.IllegalArgument", err.to_string()),
-            PoolNotFound(_) | RestoreJobNotFound(_) => AppError::not_found(&err),
-            _ => AppError::mysql(&err),
-        }
+            UnitNumExceedsServers { unit_num, servers, zone } => (
+                "OB.Tenant.UnitNum.ExceedsLimit",
+                format!("Unit number '{unit_num}' is bigger than server number '{servers}' in zone '{zone}'."),
+            ),
+            MachineResourceNotEnough { .. } => ("OB.Tenant.ResourceNotEnough", message),
+            TenantState { name, actual, .. } => (
+                "OB.Tenant.StatusNotNormal",
+                format!("Tenant '{name}' status is '{actual}'."),
+            ),
+            RestoreJobFinished(_) => (
+                "OB.Restore.Task.AlreadySucceed",
+                "restore task was succeed, can not cancel".to_string(),
+            ),
+            InvalidRow { .. }
+            | InvalidUnitConfig { .. }
+            | InvalidPool { .. }
+            | InvalidTenant { .. }
+            | ParameterInvalid { .. } => ("Common.IllegalArgument", message),
+            TenantNameEmpty => ("OB.Tenant.Name.Empty", message),
+            TenantNameInvalid { .. } => ("OB.Tenant.Name.Invalid", message),
+            TenantLocked(_) => ("OB.Tenant.Locked", message),
+            ZoneListEmpty => ("OB.Tenant.ZoneList.Empty", message),
+            ZoneRepeated(_) => ("OB.Tenant.Zone.Repeated", message),
+            UnitConfigNameEmpty => ("OB.Resource.UnitConfig.Name.Empty", message),
+            UnitNumInvalid { .. } => ("OB.Tenant.UnitNum.Invalid", message),
+            UnitNumInconsistent => ("OB.Tenant.UnitNum.Inconsistent", message),
+            ModifyUnitNumPartially => ("OB.Tenant.ModifyUnitNumPartially", message),
+            ZoneAlreadyHasReplica(_) => ("OB.Tenant.ZoneAlreadyHasReplica", message),
+            ZoneWithoutReplica(_) => ("OB.Tenant.ZoneWithoutReplica", message),
+            HasPoolOnZone(_) => ("OB.Tenant.HasPoolOnZone", message),
+            ReplicaOnlyOne(_) => ("OB.Tenant.OnlyOneReplica", message),
+            ReplicaDeleteAll => ("OB.Tenant.Replica.DeleteAll", message),
+            LocalityPrincipalNotAllowed => ("OB.Tenant.Locality.PrincipalNotAllowed", message),
+            PrimaryZoneInvalid { .. } => ("OB.Tenant.PrimaryZone.Invalid", message),
+            PrimaryZoneCrossRegion(_) => ("OB.Tenant.PrimaryZone.CrossRegion", message),
+            PrimaryRegionFullReplicaNotEnough { .. } => {
+                ("OB.Tenant.PrimaryRegion.FullReplica.NotEnough", message)
+            }
+            RebalanceDisabled { .. } => ("OB.Tenant.RebalanceDisabled", message),
+            RootPasswordIncorrect { .. } => ("OB.Tenant.RootPasswordIncorrect", message),
+            VariableEmpty => ("OB.Tenant.Variable.Empty", message),
+            VariableNameEmpty => ("OB.Tenant.Variable.Name.Empty", message),
+            VariableInvalid { .. } => ("OB.Tenant.Variable.Invalid", message),
+            ParameterEmpty => ("OB.Tenant.Parameter.Empty", message),
+            ParameterNameEmpty => ("OB.Tenant.Parameter.Name.Empty", message),
+            ParameterNotExist(_) => ("OB.Tenant.Parameter.NotExist", message),
+            CharsetCollationInvalid { .. } => ("OB.Tenant.Collation.Invalid", message),
+            // Zones, servers, pools and unit configs in use: OceanBase's own refusals.
+            _ => return AppError::mysql(&err),
+        };
+        bad_request(err_code, message)
     }
 }
 
@@ -524,5 +579,252 @@ impl IntoResponse for AppError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal of the embedded cluster: obshell's code at obshell's status
+    /// (`ob/agent/errors/errorcode.go`: badRequest and illegalArgument are 400,
+    /// notFound 404), 409 instead of obshell's 500 for a held restore job, and
+    /// `MySQL.Error` where obshell leaves the refusal to OceanBase's SQL.
+    #[test]
+    fn cluster_refusals_carry_obshells_codes_and_statuses() {
+        use ClusterError::*;
+        let s = String::from;
+        let cases: Vec<(ClusterError, u16, &str)> = vec![
+            (ZoneNotFound(s("z9")), 400, "OB.Zone.NotExist"),
+            (
+                UnitConfigNotFound(s("u")),
+                400,
+                "OB.Resource.UnitConfig.NotExist",
+            ),
+            (
+                UnitConfigExists(s("u")),
+                400,
+                "OB.Resource.UnitConfig.Existed",
+            ),
+            (
+                UnitConfigInUse {
+                    name: s("u"),
+                    pool: s("p"),
+                },
+                400,
+                "MySQL.Error",
+            ),
+            (PoolNotFound(s("p")), 404, "Common.NotFound"),
+            (PoolExists(s("p")), 400, "MySQL.Error"),
+            (
+                PoolGranted {
+                    pool: s("p"),
+                    tenant: s("t"),
+                },
+                400,
+                "OB.Resource.Pool.Granted",
+            ),
+            (ZoneExists(s("z")), 400, "MySQL.Error"),
+            (
+                UnitNumExceedsServers {
+                    unit_num: 2,
+                    servers: 1,
+                    zone: s("z1"),
+                },
+                400,
+                "OB.Tenant.UnitNum.ExceedsLimit",
+            ),
+            (
+                MachineResourceNotEnough { zone: s("z1") },
+                400,
+                "OB.Tenant.ResourceNotEnough",
+            ),
+            (TenantNotFound(s("t")), 400, "OB.Tenant.NotExist"),
+            (TenantIdNotFound(7), 400, "OB.Tenant.NotExist"),
+            (TenantExists(s("t")), 400, "OB.Tenant.Existed"),
+            (
+                RecycledTenantNotFound(s("t")),
+                400,
+                "OB.Recyclebin.Tenant.NotExist",
+            ),
+            (
+                TenantState {
+                    name: s("t"),
+                    actual: s("RESTORE"),
+                    expected: s("NORMAL"),
+                },
+                400,
+                "OB.Tenant.StatusNotNormal",
+            ),
+            (RestoreJobNotFound(1), 404, "Common.NotFound"),
+            (
+                RestoreJobConflict {
+                    tenant: s("t"),
+                    job_id: 1,
+                },
+                409,
+                "OB.Tenant.UnderMaintenance",
+            ),
+            (RestoreJobFinished(1), 400, "OB.Restore.Task.AlreadySucceed"),
+            (
+                InvalidUnitConfig {
+                    name: s("u"),
+                    reason: s("why"),
+                },
+                400,
+                "Common.IllegalArgument",
+            ),
+            (TenantNameEmpty, 400, "OB.Tenant.Name.Empty"),
+            (
+                TenantNameInvalid {
+                    name: s("a$"),
+                    reason: s("why"),
+                },
+                400,
+                "OB.Tenant.Name.Invalid",
+            ),
+            (TenantLocked(s("t")), 400, "OB.Tenant.Locked"),
+            (ZoneListEmpty, 400, "OB.Tenant.ZoneList.Empty"),
+            (ZoneRepeated(s("z1")), 400, "OB.Tenant.Zone.Repeated"),
+            (
+                UnitConfigNameEmpty,
+                400,
+                "OB.Resource.UnitConfig.Name.Empty",
+            ),
+            (
+                UnitNumInvalid {
+                    unit_num: 0,
+                    reason: s("why"),
+                },
+                400,
+                "OB.Tenant.UnitNum.Invalid",
+            ),
+            (UnitNumInconsistent, 400, "OB.Tenant.UnitNum.Inconsistent"),
+            (
+                ModifyUnitNumPartially,
+                400,
+                "OB.Tenant.ModifyUnitNumPartially",
+            ),
+            (
+                ZoneAlreadyHasReplica(s("z1")),
+                400,
+                "OB.Tenant.ZoneAlreadyHasReplica",
+            ),
+            (
+                ZoneWithoutReplica(s("z9")),
+                400,
+                "OB.Tenant.ZoneWithoutReplica",
+            ),
+            (HasPoolOnZone(s("z1")), 400, "OB.Tenant.HasPoolOnZone"),
+            (ReplicaOnlyOne(s("t")), 400, "OB.Tenant.OnlyOneReplica"),
+            (ReplicaDeleteAll, 400, "OB.Tenant.Replica.DeleteAll"),
+            (
+                LocalityPrincipalNotAllowed,
+                400,
+                "OB.Tenant.Locality.PrincipalNotAllowed",
+            ),
+            (
+                PrimaryZoneInvalid {
+                    primary_zone: s("z9"),
+                    reason: s("why"),
+                },
+                400,
+                "OB.Tenant.PrimaryZone.Invalid",
+            ),
+            (
+                PrimaryZoneCrossRegion(s("z1,z4")),
+                400,
+                "OB.Tenant.PrimaryZone.CrossRegion",
+            ),
+            (
+                PrimaryRegionFullReplicaNotEnough {
+                    region: s("r"),
+                    full_replicas: 1,
+                },
+                400,
+                "OB.Tenant.PrimaryRegion.FullReplica.NotEnough",
+            ),
+            (
+                RebalanceDisabled { operation: s("X") },
+                400,
+                "OB.Tenant.RebalanceDisabled",
+            ),
+            (
+                RootPasswordIncorrect { tenant: s("t") },
+                400,
+                "OB.Tenant.RootPasswordIncorrect",
+            ),
+            (VariableEmpty, 400, "OB.Tenant.Variable.Empty"),
+            (VariableNameEmpty, 400, "OB.Tenant.Variable.Name.Empty"),
+            (VariableNotExist(s("v")), 404, "OB.Tenant.Variable.NotExist"),
+            (
+                VariableInvalid {
+                    name: s("v"),
+                    reason: s("why"),
+                },
+                400,
+                "OB.Tenant.Variable.Invalid",
+            ),
+            (ParameterEmpty, 400, "OB.Tenant.Parameter.Empty"),
+            (ParameterNameEmpty, 400, "OB.Tenant.Parameter.Name.Empty"),
+            (
+                ParameterNotExist(s("p")),
+                400,
+                "OB.Tenant.Parameter.NotExist",
+            ),
+            (
+                ParameterInvalid {
+                    name: s("p"),
+                    reason: s("why"),
+                },
+                400,
+                "Common.IllegalArgument",
+            ),
+            (
+                CharsetCollationInvalid {
+                    charset: Some(s("c")),
+                    collation: None,
+                },
+                400,
+                "OB.Tenant.Collation.Invalid",
+            ),
+            (
+                Corrupt {
+                    tree: s("t"),
+                    reason: s("r"),
+                },
+                500,
+                "Common.Unexpected",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let shown = format!("{err:?}");
+            let error = AppError::from(err);
+            assert_eq!(
+                (error.status.as_u16(), error.err_code),
+                (status, code),
+                "{shown}"
+            );
+            assert!(!error.message.is_empty(), "{shown}");
+        }
+        // obshell's en.json texts where the cluster's own differ.
+        let text = |err: ClusterError| AppError::from(err).message;
+        assert_eq!(text(TenantNotFound(s("t"))), "Tenant 't' does not exist.");
+        assert_eq!(
+            text(TenantState {
+                name: s("t"),
+                actual: s("RESTORE"),
+                expected: s("NORMAL")
+            }),
+            "Tenant 't' status is 'RESTORE'."
+        );
+        assert_eq!(
+            text(UnitNumExceedsServers {
+                unit_num: 2,
+                servers: 1,
+                zone: s("z1")
+            }),
+            "Unit number '2' is bigger than server number '1' in zone 'z1'."
+        );
     }
 }

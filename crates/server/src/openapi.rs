@@ -124,6 +124,37 @@ pub struct ZoneParamSchema {
     unit_num: i64,
 }
 
+/// Body of `POST /api/v1/tenant` (mirror of
+/// `obrestore_restore::tenant_param::CreateTenantParam`).
+#[derive(ToSchema)]
+#[schema(as = CreateTenantParam)]
+pub struct CreateTenantParamSchema {
+    name: String,
+    zone_list: Vec<ZoneParamSchema>,
+    /// `MYSQL` (default); the embedded cluster has no Oracle mode.
+    mode: Option<String>,
+    /// `RANDOM` (default) or `z1;z2,z3`.
+    primary_zone: Option<String>,
+    /// Merged with `127.0.0.1`.
+    whitelist: Option<String>,
+    /// Kept sealed until the `Set root password` step; never echoed.
+    root_password: Option<String>,
+    charset: Option<String>,
+    collation: Option<String>,
+    read_only: Option<bool>,
+    comment: Option<String>,
+    /// Name → string, number or boolean.
+    #[schema(value_type = Option<Object>)]
+    variables: Option<std::collections::BTreeMap<String, String>>,
+    /// Name → string, number or boolean.
+    #[schema(value_type = Option<Object>)]
+    parameters: Option<std::collections::BTreeMap<String, String>>,
+    /// Accepted, ignored.
+    scenario: Option<String>,
+    /// Accepted, ignored.
+    import_script: Option<bool>,
+}
+
 /// Body of `POST /api/v1/tenant/restore` (mirror of `obrestore_restore::RestoreParam`).
 #[derive(ToSchema)]
 #[schema(as = RestoreParam)]

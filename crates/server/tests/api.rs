@@ -983,3 +983,246 @@ async fn every_restore_validation_rule_has_obshells_err_code_and_names_the_field
     );
     assert!(test.agent.cluster().tenant("v1").unwrap().is_none());
 }
+
+/// Tenant administration through the router: a create DAG, then the one-write routes,
+/// with obshell's check order (the tenant before the body) and codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_administration_routes() {
+    let test = agent(Options::default()).await;
+    let app = &test.app;
+    let zone = |name: &str| json!({"name": name, "unit_config_name": "s1", "unit_num": 1});
+    let created = call(
+        app,
+        Method::POST,
+        "/api/v1/tenant",
+        Some(
+            json!({"name": "ta", "zone_list": [zone("z1"), zone("z2"), zone("z3")],
+                    "root_password": "Pw-1", "variables": {"ob_query_timeout": 5000000}}),
+        ),
+    )
+    .await
+    .expect(200);
+    assert_eq!(created.data()["name"], "Create tenant ta");
+    let id = created.data()["id"].as_str().unwrap().to_string();
+    let done = wait_dag(app, &id).await;
+    assert_eq!(done["state"], "SUCCEED", "{done:#}");
+    // The root password is never echoed, in the DAG or anywhere else.
+    assert!(!done.to_string().contains("Pw-1"), "{done}");
+    call(
+        app,
+        Method::POST,
+        "/api/v1/tenant",
+        Some(json!({"name": "ta", "zone_list": [zone("z1")]})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.Existed");
+    let missing = call(
+        app,
+        Method::POST,
+        "/api/v1/tenant",
+        Some(json!({"name": "tb"})),
+    )
+    .await
+    .expect_error(400, "Common.BindJsonFailed");
+    assert_eq!(missing.body["error"]["subErrors"][0]["field"], "zone_list");
+
+    // The tenant is checked before the body is bound, as obshell's wrappers do.
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ghost/whitelist",
+        Some(json!({"whitelist": 5})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.NotExist");
+    let bad = call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/whitelist",
+        Some(json!({"whitelist": 5})),
+    )
+    .await
+    .expect_error(400, "Common.BindJsonFailed");
+    assert_eq!(bad.body["error"]["subErrors"][0]["field"], "whitelist");
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/whitelist",
+        Some(json!({"whitelist": "10.%"})),
+    )
+    .await
+    .expect(200);
+    let info = call(app, Method::GET, "/api/v1/tenant/ta", None)
+        .await
+        .expect(200);
+    assert_eq!(info.data()["whitelist"], "10.%,127.0.0.1");
+
+    // Variables: listed with a LIKE filter, one by name, unknown ones 404.
+    let listed = call(
+        app,
+        Method::GET,
+        "/api/v1/tenant/ta/variables?filter=ob_query%25",
+        None,
+    )
+    .await
+    .expect(200);
+    let names: Vec<&str> = listed.data()["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"ob_query_timeout") && names.iter().all(|n| n.starts_with("ob_query")),
+        "{names:?}"
+    );
+    let one = call(
+        app,
+        Method::GET,
+        "/api/v1/tenant/ta/variable/ob_query_timeout",
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(one.data()["value"], "5000000");
+    call(
+        app,
+        Method::GET,
+        "/api/v1/tenant/ta/variable/no_such_variable",
+        None,
+    )
+    .await
+    .expect_error(404, "OB.Tenant.Variable.NotExist");
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/variables",
+        Some(json!({"variables": {"ob_query_timeout": -1}})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.Variable.Invalid");
+    // A pathological filter is answered, not spun on.
+    let filter = format!("{}b", "%25a".repeat(30));
+    call(
+        app,
+        Method::GET,
+        &format!("/api/v1/tenant/ta/parameters?filter={filter}"),
+        None,
+    )
+    .await
+    .expect(200);
+
+    // Parameters.
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/parameters",
+        Some(json!({"parameters": {"writing_throttling_trigger_percentage": 55}})),
+    )
+    .await
+    .expect(200);
+    let param = call(
+        app,
+        Method::GET,
+        "/api/v1/tenant/ta/parameter/writing_throttling_trigger_percentage",
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(param.data()["value"], "55");
+
+    // Root password: the old one must be right; persist checks it too.
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/password",
+        Some(json!({"old_password": "nope", "new_password": "Pw-2"})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.RootPasswordIncorrect");
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/password",
+        Some(json!({"old_password": "Pw-1", "new_password": "Pw-2"})),
+    )
+    .await
+    .expect(200);
+    call(
+        app,
+        Method::POST,
+        "/api/v1/tenant/ta/password/persist",
+        Some(json!({"password": "Pw-1"})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.RootPasswordIncorrect");
+    call(
+        app,
+        Method::POST,
+        "/api/v1/tenant/ta/password/persist",
+        Some(json!({"password": "Pw-2"})),
+    )
+    .await
+    .expect(200);
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/sys/password",
+        Some(json!({"new_password": "x"})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.SysOperationNotAllowed");
+
+    // Replicas: nothing to remove is 204; a real scale-in is a DAG.
+    call(
+        app,
+        Method::DELETE,
+        "/api/v1/tenant/ta/replicas",
+        Some(json!({"zones": ["z9"]})),
+    )
+    .await
+    .expect(204);
+    let scale_in = call(
+        app,
+        Method::DELETE,
+        "/api/v1/tenant/ta/replicas",
+        Some(json!({"zones": ["z3"]})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(scale_in.data()["name"], "Scale in tenant replicas");
+    let scaled = wait_dag(app, scale_in.data()["id"].as_str().unwrap()).await;
+    assert_eq!(scaled["state"], "SUCCEED", "{scaled:#}");
+    call(
+        app,
+        Method::PATCH,
+        "/api/v1/tenant/ta/replicas",
+        Some(json!({"zone_list": [{"zone_name": "z1", "replica_type": "LEARNER"}]})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.Replica.InvalidType");
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/primary-zone",
+        Some(json!({"primary_zone": "z9"})),
+    )
+    .await
+    .expect_error(400, "OB.Tenant.PrimaryZone.Invalid");
+
+    // Rename last: a plain 200.
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/tenant/ta/name",
+        Some(json!({"new_name": "tc"})),
+    )
+    .await
+    .expect(200);
+    call(app, Method::GET, "/api/v1/tenant/tc", None)
+        .await
+        .expect(200);
+    call(app, Method::PUT, "/api/v1/tenant/tc/name", Some(json!({})))
+        .await
+        .expect_error(400, "Common.BindJsonFailed");
+}

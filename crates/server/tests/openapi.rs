@@ -53,6 +53,21 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/recyclebin/tenants"),
     ("post", "/api/v1/recyclebin/tenant/{name}"),
     ("delete", "/api/v1/recyclebin/tenant/{name}"),
+    ("post", "/api/v1/tenant"),
+    ("put", "/api/v1/tenant/{name}/name"),
+    ("post", "/api/v1/tenant/{name}/replicas"),
+    ("delete", "/api/v1/tenant/{name}/replicas"),
+    ("patch", "/api/v1/tenant/{name}/replicas"),
+    ("put", "/api/v1/tenant/{name}/primary-zone"),
+    ("put", "/api/v1/tenant/{name}/whitelist"),
+    ("put", "/api/v1/tenant/{name}/password"),
+    ("post", "/api/v1/tenant/{name}/password/persist"),
+    ("put", "/api/v1/tenant/{name}/variables"),
+    ("get", "/api/v1/tenant/{name}/variables"),
+    ("get", "/api/v1/tenant/{name}/variable/{var}"),
+    ("put", "/api/v1/tenant/{name}/parameters"),
+    ("get", "/api/v1/tenant/{name}/parameters"),
+    ("get", "/api/v1/tenant/{name}/parameter/{para}"),
     ("get", "/api/v1/resource-pools"),
     ("get", "/api/v1/resource-pool/{name}"),
     ("delete", "/api/v1/resource-pool/{name}"),
@@ -88,7 +103,11 @@ async fn every_route_is_served_and_documented() {
     // Each documented route is routed: its method is not 405, and a 404 comes from the
     // handler (Task.NotFound, ...), not from the fallback for unknown routes.
     for (method, path) in ROUTES {
-        let uri = path.replace("{id}", "1").replace("{name}", "ghost");
+        let uri = path
+            .replace("{id}", "1")
+            .replace("{name}", "ghost")
+            .replace("{var}", "autocommit")
+            .replace("{para}", "max_cpu");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let reply = common::call(&test.app, method.clone(), &uri, None).await;
         assert_ne!(reply.status.as_u16(), 405, "{method} {uri}");

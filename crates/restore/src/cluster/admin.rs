@@ -28,7 +28,7 @@ use super::model::{
 use super::password;
 use super::service::TenantService;
 use super::sled_store::{
-    abort, corrupt, create_pool, place_units, release_unit, SledCluster, Tx, TxResult, T,
+    abort, corrupt, create_pool, place_units, release_unit, SledCluster, Tx, TxResult, Write, T,
 };
 use crate::param::{check_tenant_name, normalize_primary_zone, RestoreParamError};
 
@@ -109,6 +109,20 @@ impl TenantSettings {
             root_password,
         })
     }
+}
+
+/// Checks create-tenant options as [`TenantService::create_tenant_with`] does
+/// (charset and collation, variables at creation, parameters, whitelist), writing
+/// nothing; the root password is not looked at.
+///
+/// # Errors
+/// As [`TenantSettings::new`].
+pub fn check_tenant_options(options: &TenantOptions) -> ClusterResult<()> {
+    let without_password = TenantOptions {
+        root_password: None,
+        ..options.clone()
+    };
+    TenantSettings::new(&without_password, 1).map(|_| ())
 }
 
 /// Which statuses a write accepts.
@@ -520,10 +534,11 @@ pub(super) fn set_primary_zone(
     cluster: &SledCluster,
     name: &str,
     primary_zone: &str,
+    write: Write,
 ) -> ClusterResult<Tenant> {
     let primary_zone = normalize_primary_zone(Some(primary_zone));
     let now = cluster.clock.now();
-    cluster.transact(|tx| {
+    cluster.write(write, |tx| {
         let mut tenant = tx_tenant(tx, name)?;
         check(check_state(&tenant, Accept::Normal))?;
         check(check_primary_zone(&primary_zone, &tenant.zone_list))?;
@@ -577,10 +592,11 @@ pub(super) fn add_replicas(
     name: &str,
     zones: &[ReplicaSpec],
     creator: &str,
+    write: Write,
 ) -> ClusterResult<Tenant> {
     check_replica_specs(zones)?;
     let now = cluster.clock.now();
-    cluster.transact(|tx| {
+    cluster.write(write, |tx| {
         let mut tenant = tx_tenant(tx, name)?;
         check(check_state(&tenant, Accept::Normal))?;
         for spec in zones {
@@ -671,9 +687,10 @@ pub(super) fn remove_replicas(
     cluster: &SledCluster,
     name: &str,
     zones: &[String],
+    write: Write,
 ) -> ClusterResult<Tenant> {
     let now = cluster.clock.now();
-    cluster.transact(|tx| {
+    cluster.write(write, |tx| {
         let mut tenant = tx_tenant(tx, name)?;
         check(check_state(&tenant, Accept::Normal))?;
         let removing: Vec<&str> = tenant
@@ -734,12 +751,13 @@ pub(super) fn modify_replicas(
     cluster: &SledCluster,
     name: &str,
     zones: &[ReplicaModify],
+    write: Write,
 ) -> ClusterResult<Tenant> {
     if zones.is_empty() {
         return Err(ClusterError::ZoneListEmpty);
     }
     let now = cluster.clock.now();
-    cluster.transact(|tx| {
+    cluster.write(write, |tx| {
         let mut tenant = tx_tenant(tx, name)?;
         check(check_state(&tenant, Accept::Normal))?;
         for change in zones {
@@ -1033,4 +1051,50 @@ pub(super) fn persist_root_password(
     Err(ClusterError::RootPasswordIncorrect {
         tenant: name.to_string(),
     })
+}
+
+/// obshell's pre-checks: each tenant change a DAG makes is checked in full, in obshell's
+/// order, before the DAG is submitted, so that a refusal is a 400 and not a failed DAG.
+/// Each returns the tenant as the change would leave it and writes nothing.
+impl SledCluster {
+    /// [`TenantService::set_primary_zone`], checked only.
+    ///
+    /// # Errors
+    /// As [`TenantService::set_primary_zone`].
+    pub fn preview_primary_zone(&self, name: &str, primary_zone: &str) -> ClusterResult<Tenant> {
+        set_primary_zone(self, name, primary_zone, Write::Preview)
+    }
+
+    /// [`TenantService::add_replicas`], checked only.
+    ///
+    /// # Errors
+    /// As [`TenantService::add_replicas`].
+    pub fn preview_add_replicas(
+        &self,
+        name: &str,
+        zones: &[ReplicaSpec],
+        creator: &str,
+    ) -> ClusterResult<Tenant> {
+        add_replicas(self, name, zones, creator, Write::Preview)
+    }
+
+    /// [`TenantService::remove_replicas`], checked only.
+    ///
+    /// # Errors
+    /// As [`TenantService::remove_replicas`].
+    pub fn preview_remove_replicas(&self, name: &str, zones: &[String]) -> ClusterResult<Tenant> {
+        remove_replicas(self, name, zones, Write::Preview)
+    }
+
+    /// [`TenantService::modify_replicas`], checked only.
+    ///
+    /// # Errors
+    /// As [`TenantService::modify_replicas`].
+    pub fn preview_modify_replicas(
+        &self,
+        name: &str,
+        zones: &[ReplicaModify],
+    ) -> ClusterResult<Tenant> {
+        modify_replicas(self, name, zones, Write::Preview)
+    }
 }

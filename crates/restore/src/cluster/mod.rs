@@ -11,6 +11,7 @@ mod rowstore;
 mod service;
 mod sled_store;
 
+pub use admin::check_tenant_options;
 pub use error::{ClusterError, ClusterResult};
 pub use model::*;
 pub use password::ROOT_PASSWORD_KDF_ITERATIONS;

@@ -162,6 +162,13 @@ const TREE_NAMES: [&str; 10] = [
 type Abort = ConflictableTransactionError<ClusterError>;
 pub(super) type TxResult<R> = Result<R, Abort>;
 
+/// Whether an administration write is made or only checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Write {
+    Apply,
+    Preview,
+}
+
 pub(super) fn abort<R>(error: ClusterError) -> TxResult<R> {
     Err(ConflictableTransactionError::Abort(error))
 }
@@ -397,6 +404,38 @@ impl SledCluster {
             }
             Err(TransactionError::Abort(err)) => Err(err),
             Err(TransactionError::Storage(err)) => Err(err.into()),
+        }
+    }
+
+    /// Runs `f` as [`SledCluster::transact`] would, every check included, but commits
+    /// nothing: returns what `f` would have committed (an obshell pre-check).
+    pub(super) fn preview<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> ClusterResult<R> {
+        let trees: Vec<&sled::Tree> = self.trees.iter().collect();
+        let previewed = std::cell::RefCell::new(None);
+        let result: Result<(), TransactionError<ClusterError>> =
+            trees[..].transaction(|view: &Vec<TransactionalTree>| {
+                let value = f(&Tx { trees: view })?;
+                *previewed.borrow_mut() = Some(value);
+                // Any abort undoes the writes; `previewed` tells it from a refusal.
+                abort(ClusterError::TenantNameEmpty)
+            });
+        match (previewed.into_inner(), result) {
+            (Some(value), Err(TransactionError::Abort(_))) => Ok(value),
+            (_, Err(TransactionError::Abort(err))) => Err(err),
+            (_, Err(TransactionError::Storage(err))) => Err(err.into()),
+            (_, Ok(())) => Err(corrupt(T::Meta, "a preview committed")),
+        }
+    }
+
+    /// [`SledCluster::transact`], or [`SledCluster::preview`] for [`Write::Preview`].
+    pub(super) fn write<R>(
+        &self,
+        write: Write,
+        f: impl Fn(&Tx<'_>) -> TxResult<R>,
+    ) -> ClusterResult<R> {
+        match write {
+            Write::Apply => self.transact(f),
+            Write::Preview => self.preview(f),
         }
     }
 
@@ -1014,7 +1053,7 @@ impl TenantService for SledCluster {
 
     #[instrument(skip(self))]
     fn set_primary_zone(&self, name: &str, primary_zone: &str) -> ClusterResult<Tenant> {
-        super::admin::set_primary_zone(self, name, primary_zone)
+        super::admin::set_primary_zone(self, name, primary_zone, Write::Apply)
     }
 
     #[instrument(skip(self, zones), fields(zones = zones.len()))]
@@ -1024,17 +1063,17 @@ impl TenantService for SledCluster {
         zones: &[ReplicaSpec],
         creator: &str,
     ) -> ClusterResult<Tenant> {
-        super::admin::add_replicas(self, name, zones, creator)
+        super::admin::add_replicas(self, name, zones, creator, Write::Apply)
     }
 
     #[instrument(skip(self))]
     fn remove_replicas(&self, name: &str, zones: &[String]) -> ClusterResult<Tenant> {
-        super::admin::remove_replicas(self, name, zones)
+        super::admin::remove_replicas(self, name, zones, Write::Apply)
     }
 
     #[instrument(skip(self, zones), fields(zones = zones.len()))]
     fn modify_replicas(&self, name: &str, zones: &[ReplicaModify]) -> ClusterResult<Tenant> {
-        super::admin::modify_replicas(self, name, zones)
+        super::admin::modify_replicas(self, name, zones, Write::Apply)
     }
 
     #[instrument(skip(self, variables), fields(variables = variables.len()))]

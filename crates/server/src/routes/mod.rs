@@ -7,3 +7,4 @@ pub mod resource;
 pub mod restore;
 pub mod task;
 pub mod tenant;
+pub mod tenant_admin;
