@@ -434,3 +434,70 @@ async fn reshaping_dags_change_the_tenant_after_previews_that_write_nothing() {
         Err(RestoreError::Cluster(ClusterError::TenantNotFound(_)))
     ));
 }
+
+/// obshell's `CancelRestoreTaskForTenant` on tenants that were never restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_restore_of_tenants_that_were_never_restored() {
+    use obrestore_restore::cluster::{NewTenant, PoolSpec, TenantRole, TenantStatus, TenantZone};
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(dir.path()).await;
+    // Made by a `Create tenant` DAG: the tenant's last DAG is not a restore.
+    let created = agent
+        .create_tenant(create_param(
+            json!({"name": "t5", "zone_list": [zone("z1")]}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(settle(&agent, &created.id).await.0, State::Succeed);
+    match agent.cancel_restore("t5").await {
+        Err(RestoreError::NotRestoreDag(message)) => {
+            assert!(message.starts_with("Create tenant t5("), "{message}");
+            assert!(message.ends_with(") is not the restore dag"), "{message}");
+        }
+        other => panic!("expected NotRestoreDag, got {other:?}"),
+    }
+    // Made without a DAG (as by SQL): exists, not being restored.
+    let cluster = agent.cluster();
+    let pools = cluster
+        .create_pools(
+            &[PoolSpec {
+                name: "t6_pool".into(),
+                unit_config_name: "s1".into(),
+                unit_num: 1,
+                zone_list: vec!["z2".into()],
+            }],
+            "sql",
+        )
+        .unwrap();
+    cluster
+        .create_tenant(
+            &NewTenant {
+                name: "t6".into(),
+                status: TenantStatus::Normal,
+                role: TenantRole::Primary,
+                data_version: "4.2.1.0".into(),
+                primary_zone: "RANDOM".into(),
+                zone_list: vec![TenantZone {
+                    zone: "z2".into(),
+                    replica_type: ReplicaType::Full,
+                }],
+                pool_names: vec![pools[0].name.clone()],
+            },
+            "sql",
+        )
+        .unwrap();
+    match agent.cancel_restore("t6").await {
+        Err(err @ RestoreError::NotRecovering(_)) => {
+            assert_eq!(err.to_string(), "Tenant 't6' is not in restore state");
+        }
+        other => panic!("expected NotRecovering, got {other:?}"),
+    }
+    // Neither a tenant nor a DAG: nothing to cancel. `sys` is refused.
+    assert!(agent.cancel_restore("ghost").await.unwrap().is_none());
+    assert!(matches!(
+        agent.cancel_restore("sys").await,
+        Err(RestoreError::SysTenant)
+    ));
+    // Both tenants are untouched.
+    assert!(cluster.tenant("t5").unwrap().is_some() && cluster.tenant("t6").unwrap().is_some());
+}
