@@ -118,7 +118,8 @@ pub struct PreviewArgs {
     /// Target SCN (ns since the Unix epoch).
     #[arg(long, conflicts_with = "timestamp")]
     scn: Option<u64>,
-    /// Target time, RFC 3339 (e.g. 2024-04-02T12:00:00+08:00).
+    /// Target time: RFC 3339 (2024-04-02T12:00:00+08:00), or `2024-04-02 12:00:00`
+    /// without an offset, read in the backup's time zone as OceanBase does.
     #[arg(long)]
     timestamp: Option<String>,
     /// Decryption password of encrypted backup sets (repeatable).
