@@ -661,6 +661,52 @@ pub(crate) fn check_zones_in_cluster(
     Ok(checked)
 }
 
+/// Free capacity for every unit of `zones` (OceanBase's check when the pools are
+/// created; obshell's `CheckResourceEnough`).
+///
+/// # Errors
+/// `MachineResourceNotEnough` for the first zone that cannot hold its units.
+pub(crate) fn check_capacity(
+    zones: &[ZoneParam],
+    checked: &[CheckedZone],
+) -> Result<(), RestoreParamError> {
+    for (index, (zone, found)) in zones.iter().zip(checked).enumerate() {
+        let holding = found
+            .servers
+            .iter()
+            .filter(|server| server.can_hold(&found.unit_config))
+            .count();
+        if (holding as i64) < zone.unit_num {
+            return Err(RestoreParamError::MachineResourceNotEnough {
+                index,
+                zone: zone.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The zones as checked, with the unit config resources they were checked against.
+pub(crate) fn validated_zones(
+    zones: &[ZoneParam],
+    replica_types: Vec<ReplicaType>,
+    checked: &[CheckedZone],
+) -> Vec<ValidatedZone> {
+    zones
+        .iter()
+        .zip(replica_types)
+        .zip(checked)
+        .map(|((zone, replica_type), found)| ValidatedZone {
+            name: zone.name.clone(),
+            replica_type,
+            unit_config_name: zone.unit_config_name.clone(),
+            unit_num: zone.unit_num as u32,
+            unit_max_cpu: found.unit_config.max_cpu,
+            unit_memory_size: found.unit_config.memory_size,
+        })
+        .collect()
+}
+
 impl RestoreParam {
     /// The fields obshell's JSON binding requires (`binding:"required"`) that are
     /// missing or empty, in declaration order.
@@ -747,19 +793,7 @@ impl RestoreParam {
             .collect();
         check_primary_zone_and_locality(&primary_zone, &locality)?;
         // 11. Free capacity (OceanBase, when the pools are created).
-        for (index, (zone, found)) in zones.iter().zip(&checked).enumerate() {
-            let holding = found
-                .servers
-                .iter()
-                .filter(|server| server.can_hold(&found.unit_config))
-                .count();
-            if (holding as i64) < zone.unit_num {
-                return Err(RestoreParamError::MachineResourceNotEnough {
-                    index,
-                    zone: zone.name.clone(),
-                });
-            }
-        }
+        check_capacity(&zones, &checked)?;
         // 12-14. What `ALTER SYSTEM RESTORE` refuses.
         check_tenant_name(&self.restore_tenant_name)?;
         let archive_log_uri = match self.archive_log_uri {
@@ -796,19 +830,7 @@ impl RestoreParam {
         } else {
             score
         };
-        let zone_list = zones
-            .iter()
-            .zip(replica_types)
-            .zip(&checked)
-            .map(|((zone, replica_type), found)| ValidatedZone {
-                name: zone.name.clone(),
-                replica_type,
-                unit_config_name: zone.unit_config_name.clone(),
-                unit_num: zone.unit_num as u32,
-                unit_max_cpu: found.unit_config.max_cpu,
-                unit_memory_size: found.unit_config.memory_size,
-            })
-            .collect();
+        let zone_list = validated_zones(&zones, replica_types, &checked);
         let secrets = RestoreSecrets {
             decryption: self.decryption,
             kms_encrypt_info: self.kms_encrypt_info,

@@ -24,9 +24,9 @@ use crate::cluster::{
     check_tenant_options, ClusterError, ReplicaType, TenantMode, TenantOptions, TenantService,
 };
 use crate::param::{
-    check_primary_zone, check_primary_zone_and_locality, check_tenant_name, check_zones_in_cluster,
-    check_zones_static, normalize_primary_zone, null_as_default, RestoreParamError, ValidatedZone,
-    ZoneParam,
+    check_capacity, check_primary_zone, check_primary_zone_and_locality, check_tenant_name,
+    check_zones_in_cluster, check_zones_static, normalize_primary_zone, null_as_default,
+    validated_zones, RestoreParamError, ValidatedZone, ZoneParam,
 };
 use crate::secret::Secret;
 
@@ -241,38 +241,14 @@ impl CreateTenantParam {
         everything.whitelist = Some(whitelist.clone());
         check_tenant_options(&everything)?;
         // 9. Capacity (OceanBase, when the pools are created).
-        for (index, (zone, found)) in zones.iter().zip(&checked).enumerate() {
-            let holding = found
-                .servers
-                .iter()
-                .filter(|server| server.can_hold(&found.unit_config))
-                .count();
-            if (holding as i64) < zone.unit_num {
-                return Err(RestoreParamError::MachineResourceNotEnough {
-                    index,
-                    zone: zone.name.clone(),
-                });
-            }
-        }
+        check_capacity(&zones, &checked)?;
         let root_password = self
             .root_password
             .clone()
             .filter(|password| !password.expose().is_empty());
         Ok(CreateTenantPlan {
             name,
-            zone_list: zones
-                .iter()
-                .zip(replica_types)
-                .zip(&checked)
-                .map(|((zone, replica_type), found)| ValidatedZone {
-                    name: zone.name.clone(),
-                    replica_type,
-                    unit_config_name: zone.unit_config_name.clone(),
-                    unit_num: zone.unit_num as u32,
-                    unit_max_cpu: found.unit_config.max_cpu,
-                    unit_memory_size: found.unit_config.memory_size,
-                })
-                .collect(),
+            zone_list: validated_zones(&zones, replica_types, &checked),
             primary_zone,
             create,
             parameters,

@@ -179,27 +179,23 @@ fn tenant_named(cluster: &SledCluster, name: &str) -> ClusterResult<Tenant> {
 
 // ---- locality and primary zone rules (obshell's executor/zone/check.go) ----
 
-/// obshell's `CheckPrimaryZone`: every zone of `primary_zone` is one of `zones`, once.
+/// obshell's `CheckPrimaryZone` ([`crate::param::check_primary_zone`]) over the
+/// tenant's zones.
 fn check_primary_zone(primary_zone: &str, zones: &[TenantZone]) -> ClusterResult<()> {
-    if primary_zone == RANDOM {
-        return Ok(());
-    }
-    let mut seen: Vec<&str> = Vec::new();
-    for zone in primary_zone.split(';').flat_map(|group| group.split(',')) {
-        let reason = if !zones.iter().any(|tenant_zone| tenant_zone.zone == zone) {
-            format!("Zone '{zone}' is not in zone_list")
-        } else if seen.contains(&zone) {
-            format!("Zone '{zone}' is repeated in primary_zone")
-        } else {
-            seen.push(zone);
-            continue;
-        };
-        return Err(ClusterError::PrimaryZoneInvalid {
-            primary_zone: primary_zone.to_string(),
+    let names: Vec<String> = zones.iter().map(|zone| zone.zone.clone()).collect();
+    crate::param::check_primary_zone(primary_zone, &names).map_err(|err| match err {
+        RestoreParamError::PrimaryZoneInvalid {
+            primary_zone,
             reason,
-        });
-    }
-    Ok(())
+        } => ClusterError::PrimaryZoneInvalid {
+            primary_zone,
+            reason,
+        },
+        other => ClusterError::InvalidTenant {
+            name: String::new(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// obshell's `GetFirstPriorityPrimaryZone`: the FULL zones of the first group of
