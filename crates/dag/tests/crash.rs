@@ -194,7 +194,12 @@ fn run_child(dir: &Path, mode: &str, kill_after: Option<Duration>, acks: &mut Ve
     let done = lines.iter().any(|l| l == "ACK child-done");
     acks.extend(lines);
     if kill_after.is_none() {
-        assert!(status.success(), "the finishing child failed: {status:?}");
+        let stderr =
+            std::fs::read_to_string(dir.join(format!("stderr-{mode}"))).unwrap_or_default();
+        assert!(
+            status.success(),
+            "the finishing child failed: {status:?}\n{stderr}"
+        );
     }
     done
 }
@@ -205,7 +210,11 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let seed: u64 = rand::thread_rng().gen();
+    // OBRESTORE_CRASH_SEED replays a run's kill delays (timing still varies).
+    let seed: u64 = std::env::var("OBRESTORE_CRASH_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
     println!("crash test seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut acks = Vec::new();
