@@ -384,6 +384,33 @@ async fn reshaping_dags_change_the_tenant_after_previews_that_write_nothing() {
         unit_config_name: "s1".into(),
         unit_num: 1,
     };
+    // Every preview writes nothing.
+    let (tenant_now, pools_now) = (
+        cluster.tenant("t4").unwrap().unwrap(),
+        cluster.list_pools().unwrap(),
+    );
+    let grown = cluster
+        .preview_add_replicas("t4", std::slice::from_ref(&spec), "preview")
+        .unwrap();
+    assert_eq!(grown.zone_list.len(), 3);
+    let readonly_z2 = ReplicaModify {
+        zone: "z2".into(),
+        replica_type: Some(ReplicaType::Readonly),
+        ..ReplicaModify::default()
+    };
+    assert!(matches!(
+        cluster.preview_modify_replicas("t4", &[readonly_z2]),
+        Err(ClusterError::LocalityPrincipalNotAllowed)
+    ));
+    assert_eq!(
+        cluster
+            .preview_primary_zone("t4", "z2")
+            .unwrap()
+            .primary_zone,
+        "z2"
+    );
+    assert_eq!(cluster.tenant("t4").unwrap().unwrap(), tenant_now);
+    assert_eq!(cluster.list_pools().unwrap(), pools_now);
     let dag = agent
         .add_tenant_replicas("t4", vec![spec.clone()])
         .await

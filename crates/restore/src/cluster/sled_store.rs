@@ -414,6 +414,8 @@ impl SledCluster {
         let previewed = std::cell::RefCell::new(None);
         let result: Result<(), TransactionError<ClusterError>> =
             trees[..].transaction(|view: &Vec<TransactionalTree>| {
+                // A conflict retries the closure: only the last attempt's value counts.
+                *previewed.borrow_mut() = None;
                 let value = f(&Tx { trees: view })?;
                 *previewed.borrow_mut() = Some(value);
                 // Any abort undoes the writes; `previewed` tells it from a refusal.
