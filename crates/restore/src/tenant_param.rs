@@ -109,21 +109,28 @@ impl CreateTenantPlan {
     }
 }
 
-/// A JSON variable or parameter value as the text OceanBase would be given.
-fn value_text(name: &str, value: &Value, variable: bool) -> Result<String, ClusterError> {
+/// A JSON variable or parameter value as the text OceanBase is given (obshell formats
+/// Go's `interface{}`): strings as they are, numbers and booleans spelled out; `None`
+/// for null, arrays and objects.
+pub fn value_text(value: &Value) -> Option<String> {
     match value {
-        Value::String(text) => Ok(text.clone()),
-        Value::Number(number) => Ok(number.to_string()),
-        Value::Bool(on) => Ok(on.to_string()),
-        _ if variable => Err(ClusterError::VariableInvalid {
-            name: name.to_string(),
-            reason: "Incorrect type".to_string(),
-        }),
-        _ => Err(ClusterError::ParameterInvalid {
-            name: name.to_string(),
-            reason: "Incorrect type".to_string(),
-        }),
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(on) => Some(on.to_string()),
+        _ => None,
     }
+}
+
+/// [`value_text`], or the cluster's refusal naming the variable or parameter.
+fn checked_text(name: &str, value: &Value, variable: bool) -> Result<String, ClusterError> {
+    value_text(value).ok_or_else(|| {
+        let (name, reason) = (name.to_string(), "Incorrect type".to_string());
+        if variable {
+            ClusterError::VariableInvalid { name, reason }
+        } else {
+            ClusterError::ParameterInvalid { name, reason }
+        }
+    })
 }
 
 impl CreateTenantParam {
@@ -176,7 +183,7 @@ impl CreateTenantParam {
         };
         let mut variables = BTreeMap::new();
         for (key, value) in &self.variables {
-            variables.insert(key.to_ascii_lowercase(), value_text(key, value, true)?);
+            variables.insert(key.to_ascii_lowercase(), checked_text(key, value, true)?);
         }
         let whitelist = match &self.whitelist {
             Some(whitelist) => whitelist.clone(),
@@ -189,7 +196,7 @@ impl CreateTenantParam {
         let time_zone = variables.remove(VARIABLE_TIME_ZONE);
         let mut parameters = BTreeMap::new();
         for (key, value) in &self.parameters {
-            parameters.insert(key.clone(), value_text(key, value, false)?);
+            parameters.insert(key.clone(), checked_text(key, value, false)?);
         }
         // 5. Zone list and mode.
         let zones = self.zone_list.clone().unwrap_or_default();

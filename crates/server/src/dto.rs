@@ -1147,7 +1147,8 @@ pub struct SetParametersParam {
     pub parameters: Option<BTreeMap<String, Value>>,
 }
 
-/// Variable or parameter values as OceanBase takes them (obshell formats Go values).
+/// Variable or parameter values as OceanBase takes them
+/// ([`obrestore_restore::tenant_param::value_text`]).
 ///
 /// # Errors
 /// 400 naming the entry whose value is not a string, number or boolean.
@@ -1158,17 +1159,12 @@ pub fn value_texts(
     values
         .iter()
         .map(|(name, value)| {
-            let text = match value {
-                Value::String(text) => text.clone(),
-                Value::Number(number) => number.to_string(),
-                Value::Bool(on) => on.to_string(),
-                _ => {
-                    return Err(AppError::illegal(
-                        &format!("{field}.{name}"),
-                        "should be a string, a number or a boolean",
-                    ))
-                }
-            };
+            let text = obrestore_restore::tenant_param::value_text(value).ok_or_else(|| {
+                AppError::illegal(
+                    &format!("{field}.{name}"),
+                    "should be a string, a number or a boolean",
+                )
+            })?;
             Ok((name.clone(), text))
         })
         .collect()

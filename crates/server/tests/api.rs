@@ -929,41 +929,17 @@ async fn every_restore_validation_rule_has_obshells_err_code_and_names_the_field
             reply.body
         );
     }
-    // A tenant that exists: obshell's OB.Tenant.Existed (the tenant is made directly).
-    {
-        use obrestore_restore::cluster::{
-            NewTenant, PoolSpec, ReplicaType, TenantRole, TenantStatus, TenantZone,
-        };
-        let cluster = test.agent.cluster();
-        let pools = cluster
-            .create_pools(
-                &[PoolSpec {
-                    name: "existing_pool".into(),
-                    unit_config_name: "s1".into(),
-                    unit_num: 1,
-                    zone_list: vec!["z1".into()],
-                }],
-                "setup",
-            )
-            .unwrap();
-        cluster
-            .create_tenant(
-                &NewTenant {
-                    name: "existing".into(),
-                    status: TenantStatus::Normal,
-                    role: TenantRole::Primary,
-                    data_version: "4.2.1.0".into(),
-                    primary_zone: "RANDOM".into(),
-                    zone_list: vec![TenantZone {
-                        zone: "z1".into(),
-                        replica_type: ReplicaType::Full,
-                    }],
-                    pool_names: vec![pools[0].name.clone()],
-                },
-                "setup",
-            )
-            .unwrap();
-    }
+    // A tenant that exists (made through `POST /api/v1/tenant`): OB.Tenant.Existed.
+    let created = call(
+        app,
+        Method::POST,
+        "/api/v1/tenant",
+        Some(json!({"name": "existing", "zone_list": [zone("z1")]})),
+    )
+    .await
+    .expect(200);
+    let made = wait_dag(app, created.data()["id"].as_str().unwrap()).await;
+    assert_eq!(made["state"], "SUCCEED", "{made:#}");
     let mut body = base.clone();
     body["restore_tenant_name"] = json!("existing");
     let reply = call(app, Method::POST, "/api/v1/tenant/restore", Some(body))
