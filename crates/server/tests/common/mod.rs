@@ -15,7 +15,7 @@ use obrestore_dag::{AgentInfo, Clock, SystemClock};
 use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, Secret};
 use obrestore_server::auth::{AgentKey, AuthConfig, Authenticator, LimiterConfig};
 use obrestore_server::{app, AppState};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// The fixed test vectors made by `tests/vectors/gen_vectors.py`.
@@ -77,6 +77,33 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Default options whose agent may also read the shared [`backup`].
+    pub fn with_backup_root() -> Options {
+        Options {
+            roots: vec![backup().root.clone()],
+            ..Options::default()
+        }
+    }
+}
+
+/// One zone of a restore or create-tenant body: unit config `s1`, one unit.
+pub fn zone(name: &str) -> Value {
+    json!({"name": name, "unit_config_name": "s1", "unit_num": 1})
+}
+
+/// A restore of the shared [`backup`] into `tenant` on zone z1, concurrency 2.
+pub fn restore_body(tenant: &str) -> Value {
+    let summary = &backup().summary;
+    json!({
+        "data_backup_uri": summary.data_uri,
+        "archive_log_uri": summary.archive_uri,
+        "restore_tenant_name": tenant,
+        "zone_list": [zone("z1")],
+        "concurrency": 2,
+    })
+}
+
 pub async fn agent(options: Options) -> TestAgent {
     let dir = tempfile::tempdir().unwrap();
     let mut roots = options.roots;
@@ -114,6 +141,12 @@ impl Reply {
 
     pub fn err_code(&self) -> &str {
         self.body["error"]["errCode"].as_str().unwrap_or("")
+    }
+
+    /// The error message (panics when the reply has none).
+    #[track_caller]
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap()
     }
 
     /// Asserts the status (printing the body otherwise) and returns self.
