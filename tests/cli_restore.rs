@@ -1,13 +1,18 @@
 //! The `obagent` commands a user runs, as processes: generate, preview, windows, restore
-//! start, tenant show, and their error paths.
+//! start, the embedded cluster's tables, and their error paths. Checks what a script
+//! relies on: `--json` prints exactly one JSON document on stdout, an error is printed
+//! once, `--allow-root` (and the old `--allowed-root`) is taken by every command with
+//! roots, and `tenant show --digest` is the digest the restore's Post check recorded.
 
-use std::path::Path;
 use std::process::{Command, Output};
+
+use serde_json::Value;
 
 fn obagent(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_obagent"))
         .args(args)
         .env_remove("OBAGENT_DATA_DIR")
+        .env_remove("OBAGENT_PASSWORD")
         .output()
         .expect("obagent runs")
 }
@@ -20,13 +25,54 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Generates a small backup and returns its (data, archive) URIs.
-fn generate(dir: &Path) -> (String, String) {
+/// Asserts success and that stdout is exactly one JSON document (nothing before or
+/// after it); returns the document.
+#[track_caller]
+fn one_json_document(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    serde_json::from_str(&stdout(output)).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not one JSON document ({err}):\n{}",
+            stdout(output)
+        )
+    })
+}
+
+/// Asserts failure and that `message` appears exactly once in stdout and stderr
+/// together.
+#[track_caller]
+fn fails_printing_once(output: &Output, message: &str) {
+    assert!(!output.status.success(), "{}", stdout(output));
+    let text = format!("{}{}", stdout(output), stderr(output));
+    assert_eq!(text.matches(message).count(), 1, "'{message}' in:\n{text}");
+}
+
+/// A generated backup: its directory and (data, archive) URIs.
+struct Backup {
+    dir: tempfile::TempDir,
+    data: String,
+    archive: String,
+}
+
+impl Backup {
+    fn root(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+}
+
+/// Generates a small backup.
+fn generate() -> Backup {
+    let dir = tempfile::tempdir().unwrap();
     let out = obagent(&[
         "backup",
         "generate",
         "--dir",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         "--size",
         "6MiB",
     ]);
@@ -38,26 +84,24 @@ fn generate(dir: &Path) -> (String, String) {
             .map(|rest| rest.trim().to_string())
             .unwrap_or_else(|| panic!("no '{label}' in {text}"))
     };
-    (uri("data backup uri:"), uri("archive log uri:"))
+    Backup {
+        data: uri("data backup uri:"),
+        archive: uri("archive log uri:"),
+        dir,
+    }
 }
 
 #[test]
-fn generate_preview_windows_and_restore_start_as_a_user_would() {
-    let backup = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let (data, archive) = generate(backup.path());
-
-    let out = obagent(&[
-        "restore",
-        "preview",
+fn preview_and_windows_print_one_json_document() {
+    let backup = generate();
+    let source = [
         "--data-uri",
-        &data,
+        &backup.data,
         "--archive-uri",
-        &archive,
+        &backup.archive,
         "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let items: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    ];
+    let items = one_json_document(&obagent(&[&["restore", "preview"], &source[..]].concat()));
     let items = items.as_array().unwrap();
     assert_eq!(items[0]["backupType"], "BACKUP_SET");
     assert_eq!(items.last().unwrap()["backupType"], "BACKUP_PIECE");
@@ -65,64 +109,25 @@ fn generate_preview_windows_and_restore_start_as_a_user_would() {
         .iter()
         .all(|item| item["backupDest"].as_str().unwrap().starts_with("file:///")));
 
-    let out = obagent(&[
-        "restore",
-        "windows",
-        "--data-uri",
-        &data,
-        "--archive-uri",
-        &archive,
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let windows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let windows = one_json_document(&obagent(&[&["restore", "windows"], &source[..]].concat()));
     assert_eq!(windows["restore_windows"].as_array().unwrap().len(), 1);
+}
 
+/// One restore, then what a user does with it; the steps run in order on tenant t1.
+#[test]
+fn restore_start_then_tenant_commands_as_a_user_would() {
+    let backup = generate();
+    let state = tempfile::tempdir().unwrap();
     let data_dir = state.path().to_str().unwrap();
-    let out = obagent(&[
-        "restore",
-        "start",
+    let dag = restore_start_json(&backup, data_dir);
+
+    let tenants = one_json_document(&obagent(&[
+        "tenant",
+        "list",
         "--data-dir",
         data_dir,
-        "--data-uri",
-        &data,
-        "--archive-uri",
-        &archive,
-        "--tenant",
-        "t1",
-        "--zone",
-        "z1:s1:1",
-        "--zone",
-        "z2:s1:1",
-        "--concurrency",
-        "2",
         "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    assert!(
-        text.contains("restore of tenant 't1': SUCCEED+RUN"),
-        "{text}"
-    );
-    // Progress lines were shown for every stage.
-    assert!(
-        stderr(&out).contains("Upgrade tenant: SUCCEED+RUN"),
-        "{}",
-        stderr(&out)
-    );
-    let json_start = text.find("{\n").unwrap();
-    let dag: serde_json::Value = serde_json::from_str(&text[json_start..]).unwrap();
-    assert_eq!(dag["name"], "Restore backup_t1");
-    assert_eq!(dag["state"], "SUCCEED");
-
-    let out = obagent(&["tenant", "list", "--data-dir", data_dir, "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let tenants: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    ]));
     let t1 = tenants
         .as_array()
         .unwrap()
@@ -134,20 +139,22 @@ fn generate_preview_windows_and_restore_start_as_a_user_would() {
         (Some("NORMAL"), Some("PRIMARY"))
     );
 
-    // The same tenant again: refused, naming the field.
+    tenant_show_digest_is_the_post_check_one(data_dir, &dag);
+
+    // The same tenant again: refused, naming the field, printed once.
     let out = obagent(&[
         "restore",
         "start",
         "--data-dir",
         data_dir,
         "--data-uri",
-        &data,
+        &backup.data,
         "--archive-uri",
-        &archive,
+        &backup.archive,
         "--tenant",
         "t1",
     ]);
-    assert!(!out.status.success());
+    fails_printing_once(&out, "Tenant t1 already exists");
     assert!(
         stderr(&out).contains("restore_tenant_name"),
         "{}",
@@ -155,39 +162,172 @@ fn generate_preview_windows_and_restore_start_as_a_user_would() {
     );
 }
 
-#[test]
-fn bad_input_fails_with_a_message_naming_the_problem() {
-    let state = tempfile::tempdir().unwrap();
-    let out = obagent(&["restore", "preview", "--data-uri", "s3://bucket/backup"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("unsupported storage type"),
-        "{}",
-        stderr(&out)
-    );
-
+/// `restore start --json` of tenant t1 on two zones: the final DagDetailDTO is the only
+/// thing on stdout; the progress and the summary are on stderr. Returns the DTO.
+fn restore_start_json(backup: &Backup, data_dir: &str) -> Value {
     let out = obagent(&[
         "restore",
         "start",
         "--data-dir",
-        state.path().to_str().unwrap(),
+        data_dir,
         "--data-uri",
-        "file:///nonexistent/data",
+        &backup.data,
+        "--archive-uri",
+        &backup.archive,
         "--tenant",
-        "sys",
+        "t1",
+        "--zone",
+        "z1:s1:1",
+        "--zone",
+        "z2:s1:1",
+        "--concurrency",
+        "2",
+        "--json",
     ]);
-    assert!(!out.status.success());
+    let dag = one_json_document(&out);
+    assert_eq!(dag["name"], "Restore backup_t1");
+    assert_eq!(dag["state"], "SUCCEED");
+    let progress = stderr(&out);
+    assert!(
+        progress.contains("restore of tenant 't1': SUCCEED+RUN"),
+        "{progress}"
+    );
+    // Progress lines were shown for every stage.
+    assert!(
+        progress.contains("Upgrade tenant: SUCCEED+RUN"),
+        "{progress}"
+    );
+    dag
+}
+
+/// `tenant show --digest` prints the digest the restore's Post check recorded in the
+/// DAG (`tenant_digest`), in JSON and in the table.
+fn tenant_show_digest_is_the_post_check_one(data_dir: &str, dag: &Value) {
+    let recorded = find_key(dag, "tenant_digest")
+        .unwrap_or_else(|| panic!("no tenant_digest in the restore DAG: {dag:#}"));
+    let recorded = recorded["sha256"].as_str().unwrap();
+    let shown = one_json_document(&obagent(&[
+        "tenant",
+        "show",
+        "t1",
+        "--digest",
+        "--data-dir",
+        data_dir,
+        "--json",
+    ]));
+    assert_eq!(shown["digest"], recorded);
+    let out = obagent(&["tenant", "show", "t1", "--digest", "--data-dir", data_dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("digest:       {recorded}")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// The first value under `key` anywhere in `value`.
+fn find_key<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    match value {
+        Value::Object(map) => map
+            .get(key)
+            .or_else(|| map.values().find_map(|child| find_key(child, key))),
+        Value::Array(items) => items.iter().find_map(|child| find_key(child, key)),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_json_command_of_the_embedded_cluster_prints_one_document() {
+    let state = tempfile::tempdir().unwrap();
+    let data_dir = state.path().to_str().unwrap();
+    let store = ["--data-dir", data_dir, "--json"];
+    let with_store = |args: &[&str]| obagent(&[args, &store[..]].concat());
+    let created = one_json_document(&with_store(&[
+        "unit-config",
+        "create",
+        "--name",
+        "u2",
+        "--memory-size",
+        "2G",
+        "--max-cpu",
+        "2",
+    ]));
+    assert_eq!(created["name"], "u2");
+    let configs = one_json_document(&with_store(&["unit-config", "list"]));
+    assert!(configs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "u2"));
+    let dropped = one_json_document(&with_store(&["unit-config", "drop", "u2"]));
+    assert_eq!(dropped["dropped"], true);
+    let tenants = one_json_document(&with_store(&["tenant", "list"]));
+    assert!(tenants.is_array());
+    let pools = one_json_document(&with_store(&["pool", "list"]));
+    assert!(pools.is_array());
+    let dropped = one_json_document(&with_store(&["tenant", "drop", "ghost", "--drop-pools"]));
+    assert_eq!(dropped["dropped"], false);
+}
+
+#[test]
+fn allow_root_and_the_old_allowed_root_are_taken_by_every_command_with_roots() {
+    let backup = generate();
+    let state = tempfile::tempdir().unwrap();
+    let data_dir = state.path().to_str().unwrap();
+    for flag in ["--allow-root", "--allowed-root"] {
+        let roots = [flag, backup.root()];
+        for command in ["preview", "windows"] {
+            let source = ["--data-uri", &backup.data, "--archive-uri", &backup.archive];
+            let out = obagent(&[&["restore", command], &source[..], &roots[..]].concat());
+            assert!(out.status.success(), "{command} {flag}: {}", stderr(&out));
+        }
+        // Parsed, then refused for a reason past the options: the sys tenant.
+        let start = [
+            "restore",
+            "start",
+            "--data-dir",
+            data_dir,
+            "--data-uri",
+            &backup.data,
+            "--tenant",
+            "sys",
+        ];
+        let out = obagent(&[&start[..], &roots[..]].concat());
+        fails_printing_once(&out, "System tenant is not allowed");
+        // Parsed, then refused before binding: the password file is missing.
+        let missing = state.path().join("no-password-file");
+        let serve = [
+            "serve",
+            "--data-dir",
+            data_dir,
+            "--password-file",
+            missing.to_str().unwrap(),
+        ];
+        let out = obagent(&[&serve[..], &roots[..]].concat());
+        fails_printing_once(&out, "reading the password file");
+    }
+}
+
+#[test]
+fn bad_input_fails_with_a_message_naming_the_problem_once() {
+    let state = tempfile::tempdir().unwrap();
+    let data_dir = state.path().to_str().unwrap();
+    let out = obagent(&["restore", "preview", "--data-uri", "s3://bucket/backup"]);
+    fails_printing_once(&out, "unsupported storage type");
+
+    let start = |extra: &[&str]| {
+        let args = ["restore", "start", "--data-dir", data_dir];
+        obagent(&[&args[..], extra].concat())
+    };
+    let out = start(&["--data-uri", "file:///nonexistent/data", "--tenant", "sys"]);
+    fails_printing_once(&out, "System tenant is not allowed");
     assert!(
         stderr(&out).contains("restore_tenant_name"),
         "{}",
         stderr(&out)
     );
 
-    let out = obagent(&[
-        "restore",
-        "start",
-        "--data-dir",
-        state.path().to_str().unwrap(),
+    let out = start(&[
         "--data-uri",
         "file:///x",
         "--tenant",
@@ -195,6 +335,21 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
         "--zone",
         "z1:s1",
     ]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("--zone 'z1:s1'"), "{}", stderr(&out));
+    fails_printing_once(&out, "--zone 'z1:s1'");
+
+    // Refused by the backup: the library error shows its cause in its own message.
+    let backup = generate();
+    let out = start(&[
+        "--data-uri",
+        &backup.data,
+        "--archive-uri",
+        &backup.archive,
+        "--tenant",
+        "t2",
+        "--scn",
+        "5",
+    ]);
+    fails_printing_once(&out, "no full backup set can be used");
+    let out = start(&["--data-uri", "file:///nonexistent/data", "--tenant", "t3"]);
+    fails_printing_once(&out, "refusing '/nonexistent/data'");
 }

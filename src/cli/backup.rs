@@ -1,14 +1,15 @@
-//! `obagent backup ...` and `obagent restore preview|windows` (owned by the backup work).
+//! `obagent backup generate`, and the backup destinations the inspection commands
+//! (`obagent restore preview|windows`) open: [`SourceArgs`] and [`open_sources`].
+//!
+//! Invariant: a destination is only opened under an allowed root (`--allow-root`, or
+//! else the destinations themselves).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use obrestore_backup::generate::{self, GapPlan, GenerateConfig};
-use obrestore_backup::{
-    plan_restore, restore_windows, AllowedRoots, ArchiveStore, DataStore, RestorePlan,
-    RestoreTarget, RestoreWindowsDto, Scn, StorageUri,
-};
+use obrestore_backup::{AllowedRoots, ArchiveStore, DataStore, GenerateSummary, Scn, StorageUri};
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -81,75 +82,42 @@ pub struct GenerateArgs {
     force: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum RestoreCommand {
-    /// Preview the backup sets and pieces a restore would use.
-    Preview(Box<PreviewArgs>),
-    /// Show the time ranges a restore can reach.
-    Windows(Box<WindowsArgs>),
-    /// Restore a tenant into the embedded cluster, with live progress.
-    Start(Box<crate::cli::restore::StartArgs>),
-    /// Restore progress and history of a tenant, from a running agent.
-    Overview(Box<crate::cli::restore::OverviewArgs>),
-}
-
 /// Where the backups are.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// Data backup destination, file:///.../data.
     #[arg(long)]
-    data_uri: String,
+    pub data_uri: String,
     /// Archive log destination, file:///.../clog (default: the data uri, as in obshell).
     #[arg(long)]
-    archive_uri: Option<String>,
+    pub archive_uri: Option<String>,
     /// Only allow backups under these directories (default: the given destinations).
-    #[arg(long = "allowed-root", value_name = "DIR")]
-    allowed_roots: Vec<PathBuf>,
-    /// Print JSON for scripts.
+    // `--allowed-root`: the old spelling, still accepted (hidden).
+    #[arg(long = "allow-root", alias = "allowed-root", value_name = "DIR")]
+    allow_roots: Vec<PathBuf>,
+    /// Print one JSON document for scripts (and nothing else on stdout).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-/// Options of `obagent restore preview`.
-#[derive(Debug, Args)]
-pub struct PreviewArgs {
-    #[command(flatten)]
-    source: SourceArgs,
-    /// Target SCN (ns since the Unix epoch).
-    #[arg(long, conflicts_with = "timestamp")]
-    scn: Option<u64>,
-    /// Target time: RFC 3339 (2024-04-02T12:00:00+08:00), or `2024-04-02 12:00:00`
-    /// without an offset, read in the backup's time zone as OceanBase does.
-    #[arg(long)]
-    timestamp: Option<String>,
-    /// Decryption password of encrypted backup sets (repeatable).
-    #[arg(long = "decryption", value_name = "PASSWORD")]
-    decryption: Vec<String>,
-}
-
-/// Options of `obagent restore windows`.
-#[derive(Debug, Args)]
-pub struct WindowsArgs {
-    #[command(flatten)]
-    source: SourceArgs,
-}
-
-pub fn run_backup(cmd: BackupCommand) -> anyhow::Result<()> {
-    match cmd {
-        BackupCommand::Generate(args) => run_generate(*args),
+/// Runs `obagent backup ...`.
+///
+/// # Errors
+/// Bad options, or the backup cannot be written.
+pub fn run(command: BackupCommand) -> anyhow::Result<()> {
+    match command {
+        BackupCommand::Generate(args) => {
+            let config = generate_config(&args)?;
+            let summary =
+                obrestore_backup::generate(&config).context("generating the backup failed")?;
+            print_generated(&summary, &config);
+            Ok(())
+        }
     }
 }
 
-pub fn run_restore(cmd: RestoreCommand) -> anyhow::Result<()> {
-    match cmd {
-        RestoreCommand::Preview(args) => run_preview(*args),
-        RestoreCommand::Windows(args) => run_windows(*args),
-        RestoreCommand::Start(args) => crate::cli::restore::run_start(*args),
-        RestoreCommand::Overview(args) => crate::cli::restore::run_overview(*args),
-    }
-}
-
-fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+/// The generator's configuration from the options.
+fn generate_config(args: &GenerateArgs) -> anyhow::Result<GenerateConfig> {
     let dir = if args.dir.is_absolute() {
         args.dir.clone()
     } else {
@@ -165,16 +133,34 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     config.duration_ns = generate::parse_duration_ns(&args.duration)?;
     config.piece_len_ns = generate::parse_duration_ns(&args.piece_len)?;
     config.sets = generate::sets_from_pattern(&args.sets)?;
-    config.cluster_name = args.cluster_name;
+    config.cluster_name = args.cluster_name.clone();
     config.cluster_id = args.cluster_id;
     config.tenant_id = args.tenant_id;
-    config.tenant_name = args.tenant_name;
+    config.tenant_name = args.tenant_name.clone();
     config.overwrite = args.force;
-    config.delete_pieces = args.delete_pieces;
+    config.delete_pieces = args.delete_pieces.clone();
     config.time_zone = args.time_zone.parse().context("--time-zone")?;
     if let Some(start) = &args.start {
         config.base_scn = Scn::from_timestamp(start)?;
     }
+    apply_set_options(&mut config, args)?;
+    for gap in &args.gaps {
+        let (at, length) = gap
+            .split_once(':')
+            .with_context(|| format!("--gap '{gap}' must be AT:LENGTH, e.g. 0.55:1h"))?;
+        config.gaps.push(GapPlan {
+            at: at
+                .trim()
+                .parse()
+                .with_context(|| format!("--gap '{gap}': AT must be a fraction like 0.55"))?,
+            length_ns: generate::parse_duration_ns(length)?,
+        });
+    }
+    Ok(config)
+}
+
+/// `--password`, `--set-password`, `--fail-set` and `--delete-set` on the planned sets.
+fn apply_set_options(config: &mut GenerateConfig, args: &GenerateArgs) -> anyhow::Result<()> {
     let set_count = config.sets.len() as u64;
     let set_index = |id: u64, flag: &str| -> anyhow::Result<usize> {
         if id == 0 || id > set_count {
@@ -206,19 +192,11 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         let index = set_index(id, "--delete-set")?;
         config.sets[index].delete = true;
     }
-    for gap in &args.gaps {
-        let (at, length) = gap
-            .split_once(':')
-            .with_context(|| format!("--gap '{gap}' must be AT:LENGTH, e.g. 0.55:1h"))?;
-        config.gaps.push(GapPlan {
-            at: at
-                .trim()
-                .parse()
-                .with_context(|| format!("--gap '{gap}': AT must be a fraction like 0.55"))?,
-            length_ns: generate::parse_duration_ns(length)?,
-        });
-    }
-    let summary = obrestore_backup::generate(&config).context("generating the backup failed")?;
+    Ok(())
+}
+
+/// The URIs, the tenant, every set and piece, and the write speed.
+fn print_generated(summary: &GenerateSummary, config: &GenerateConfig) {
     println!("data backup uri:  {}", summary.data_uri);
     println!("archive log uri:  {}", summary.archive_uri);
     println!("time zone:        {}", config.time_zone);
@@ -278,7 +256,6 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         summary.elapsed.as_secs_f64(),
         summary.mb_per_sec()
     );
-    Ok(())
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -296,13 +273,13 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// Opens both destinations, confined to `--allowed-root`s or else to themselves.
-fn open_sources(source: &SourceArgs) -> anyhow::Result<(DataStore, ArchiveStore)> {
+/// Opens both destinations, confined to `--allow-root`s or else to themselves.
+pub fn open_sources(source: &SourceArgs) -> anyhow::Result<(DataStore, ArchiveStore)> {
     let archive_uri = source
         .archive_uri
         .clone()
         .unwrap_or_else(|| source.data_uri.clone());
-    let roots = if source.allowed_roots.is_empty() {
+    let roots = if source.allow_roots.is_empty() {
         let mut paths = Vec::new();
         for uri in [&source.data_uri, &archive_uri] {
             let parsed = StorageUri::parse(uri)?;
@@ -313,7 +290,7 @@ fn open_sources(source: &SourceArgs) -> anyhow::Result<(DataStore, ArchiveStore)
         }
         AllowedRoots::new(paths)?
     } else {
-        AllowedRoots::new(&source.allowed_roots)?
+        AllowedRoots::new(&source.allow_roots)?
     };
     let data = DataStore::open_uri(&source.data_uri, &roots)
         .with_context(|| format!("cannot open data backup destination {}", source.data_uri))?;
@@ -325,83 +302,4 @@ fn open_sources(source: &SourceArgs) -> anyhow::Result<(DataStore, ArchiveStore)
         }
     })?;
     Ok((data, archive))
-}
-
-fn run_preview(args: PreviewArgs) -> anyhow::Result<()> {
-    let (data, archive) = open_sources(&args.source)?;
-    let target = RestoreTarget::from_params(args.scn, args.timestamp.as_deref())?;
-    let plan = plan_restore(&data, &archive, &target, &args.decryption)?;
-    if args.source.json {
-        println!("{}", serde_json::to_string_pretty(&plan.preview_items())?);
-    } else {
-        print_plan(&plan);
-    }
-    Ok(())
-}
-
-fn print_plan(plan: &RestorePlan) {
-    println!(
-        "restore to:        {} (scn {})",
-        plan.restore_scn,
-        plan.restore_scn.as_u64()
-    );
-    println!(
-        "replay logs from:  {} (scn {})",
-        plan.restore_start_scn,
-        plan.restore_start_scn.as_u64()
-    );
-    println!("backup sets ({}):", plan.sets.len());
-    for set in &plan.sets {
-        println!(
-            "  BACKUP_SET    id {:<4} {:<11} min_restore {}{}  {}",
-            set.info.backup_set_id,
-            format!("{:?}", set.info.backup_type).to_uppercase(),
-            set.info.min_restore_scn,
-            if set.info.encryption.is_some() {
-                "  encrypted"
-            } else {
-                ""
-            },
-            set.backup_dest
-        );
-    }
-    println!("backup pieces ({}):", plan.pieces.len());
-    for piece in &plan.pieces {
-        println!(
-            "  BACKUP_PIECE  id {:<4} round {:<3} ({} .. {}]  checkpoint {}  {}",
-            piece.info.piece_id,
-            piece.info.round_id,
-            piece.info.start_scn,
-            piece.info.end_scn,
-            piece.info.checkpoint_scn,
-            piece.backup_dest
-        );
-    }
-}
-
-fn run_windows(args: WindowsArgs) -> anyhow::Result<()> {
-    let (data, archive) = open_sources(&args.source)?;
-    let windows = restore_windows(&data, &archive)?;
-    if args.source.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&RestoreWindowsDto::from_windows(&windows))?
-        );
-        return Ok(());
-    }
-    if windows.is_empty() {
-        println!("no restore window: no usable backup set with contiguous archive logs");
-        return Ok(());
-    }
-    println!("restore windows ({}):", windows.len());
-    for window in &windows {
-        println!(
-            "  {}  ..  {}   (scn {} .. {})",
-            window.start,
-            window.end,
-            window.start.as_u64(),
-            window.end.as_u64()
-        );
-    }
-    Ok(())
 }

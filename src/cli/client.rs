@@ -15,6 +15,8 @@ use obrestore_server::client::Method;
 use obrestore_server::{AgentClient, ClientError};
 use serde_json::{json, Value};
 
+use crate::cli::output::print_json;
+
 /// How to reach and authenticate to an agent.
 #[derive(Debug, Clone, Args)]
 pub struct ClientConn {
@@ -99,102 +101,97 @@ pub enum DagCommand {
     },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
-}
-
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
 /// Runs `obagent dag ...`.
 ///
 /// # Errors
 /// The agent is unreachable, refuses the request (the message says why), or the DAG
 /// ends FAILED under `watch`.
-pub fn run_dag(command: DagCommand) -> anyhow::Result<()> {
-    runtime()?.block_on(async move {
-        match command {
-            DagCommand::Show { id, brief, conn } => {
-                let client = conn.client()?;
-                let path = format!("/api/v1/task/dag/{id}?show_details={}", !brief);
-                let dag: Value = client
-                    .data(Method::GET, &path, None)
-                    .await?
-                    .context("no data")?;
-                print_json(&dag)
-            }
-            DagCommand::Watch { id, conn } => watch_dag(&conn, &id).await,
-            DagCommand::List { conn } => {
-                let client = conn.client()?;
-                let list: Value = client
-                    .data(Method::GET, "/api/v1/task/dag/unfinish", None)
-                    .await?
-                    .context("no data")?;
-                let dags: Vec<DagDetailDto> = serde_json::from_value(list["contents"].clone())?;
-                if dags.is_empty() {
-                    println!("no unfinished dags");
-                }
-                for dag in dags {
-                    println!(
-                        "{}  {:<32}  {}+{}  stage {}/{}  since {}",
-                        dag.id,
-                        dag.name,
-                        dag.state,
-                        dag.operator,
-                        dag.stage,
-                        dag.max_stage,
-                        dag.start_time
-                    );
-                }
-                Ok(())
-            }
-            DagCommand::Retry { id, conn } => operate(&conn, &id, "RETRY").await,
-            DagCommand::Rollback { id, conn } => operate(&conn, &id, "ROLLBACK").await,
-            DagCommand::Cancel { id, conn } => operate(&conn, &id, "CANCEL").await,
-            DagCommand::Pass {
-                id,
-                node,
-                dag,
-                conn,
-            } => {
-                let on_node = if node {
-                    true
-                } else if dag {
-                    false
-                } else {
-                    resolve_pass_target(&conn, &id).await?
-                };
-                if on_node {
-                    let client = conn.client()?;
-                    // Like obshell's, the operator answers without data; read the node.
-                    client
-                        .data::<Value>(
-                            Method::POST,
-                            &format!("/api/v1/task/node/{id}"),
-                            Some(&json!({"operator": "PASS"})),
-                        )
-                        .await?;
-                    let node: NodeDetailDto = client
-                        .data(
-                            Method::GET,
-                            &format!("/api/v1/task/node/{id}?show_details=false"),
-                            None,
-                        )
-                        .await?
-                        .context("no data")?;
-                    println!("node '{}' is {}+{}", node.name, node.state, node.operator);
-                    Ok(())
-                } else {
-                    operate(&conn, &id, "PASS").await
-                }
+pub async fn run_dag(command: DagCommand) -> anyhow::Result<()> {
+    match command {
+        DagCommand::Show { id, brief, conn } => {
+            let path = format!("/api/v1/task/dag/{id}?show_details={}", !brief);
+            let dag: Value = conn
+                .client()?
+                .data(Method::GET, &path, None)
+                .await?
+                .context("no data")?;
+            print_json(&dag)
+        }
+        DagCommand::Watch { id, conn } => {
+            let dag = watch_dag(&conn, &id).await?;
+            println!(
+                "dag {} '{}' finished {}+{}",
+                dag.id, dag.name, dag.state, dag.operator
+            );
+            ensure_succeeded(&dag)
+        }
+        DagCommand::List { conn } => list_unfinished(&conn).await,
+        DagCommand::Retry { id, conn } => operate(&conn, &id, "RETRY").await,
+        DagCommand::Rollback { id, conn } => operate(&conn, &id, "ROLLBACK").await,
+        DagCommand::Cancel { id, conn } => operate(&conn, &id, "CANCEL").await,
+        DagCommand::Pass {
+            id,
+            node,
+            dag,
+            conn,
+        } => {
+            let on_node = if node {
+                true
+            } else if dag {
+                false
+            } else {
+                resolve_pass_target(&conn, &id).await?
+            };
+            if on_node {
+                pass_node(&conn, &id).await
+            } else {
+                operate(&conn, &id, "PASS").await
             }
         }
-    })
+    }
+}
+
+/// `obagent dag list`: one line per unfinished DAG.
+async fn list_unfinished(conn: &ClientConn) -> anyhow::Result<()> {
+    let list: Value = conn
+        .client()?
+        .data(Method::GET, "/api/v1/task/dag/unfinish", None)
+        .await?
+        .context("no data")?;
+    let dags: Vec<DagDetailDto> = serde_json::from_value(list["contents"].clone())?;
+    if dags.is_empty() {
+        println!("no unfinished dags");
+    }
+    for dag in dags {
+        println!(
+            "{}  {:<32}  {}+{}  stage {}/{}  since {}",
+            dag.id, dag.name, dag.state, dag.operator, dag.stage, dag.max_stage, dag.start_time
+        );
+    }
+    Ok(())
+}
+
+/// PASS on a failed node; its DAG then continues downstream.
+async fn pass_node(conn: &ClientConn, id: &str) -> anyhow::Result<()> {
+    let client = conn.client()?;
+    // Like obshell's, the operator answers without data; read the node.
+    client
+        .data::<Value>(
+            Method::POST,
+            &format!("/api/v1/task/node/{id}"),
+            Some(&json!({"operator": "PASS"})),
+        )
+        .await?;
+    let node: NodeDetailDto = client
+        .data(
+            Method::GET,
+            &format!("/api/v1/task/node/{id}?show_details=false"),
+            None,
+        )
+        .await?
+        .context("no data")?;
+    println!("node '{}' is {}+{}", node.name, node.state, node.operator);
+    Ok(())
 }
 
 /// DAG and node ids are counted separately, so an id may name both; PASS then needs
@@ -257,7 +254,7 @@ async fn operate(conn: &ClientConn, id: &str, operator: &str) -> anyhow::Result<
 /// # Errors
 /// Refused parameters (the message names the field), a running restore of the tenant
 /// (409), or the agent is unreachable.
-// Called by `obagent restore start --server` / `restore overview` (src/cli/restore.rs).
+// Called by `obagent restore start --server` / `restore overview` (src/cli/restore/).
 pub async fn remote_start_restore(
     conn: &ClientConn,
     param: &obrestore_restore::RestoreParam,
@@ -273,7 +270,7 @@ pub async fn remote_start_restore(
 ///
 /// # Errors
 /// The agent is unreachable or answers another error.
-// Called by `obagent restore start --server` / `restore overview` (src/cli/restore.rs).
+// Called by `obagent restore start --server` / `restore overview` (src/cli/restore/).
 pub async fn remote_restore_overview(
     conn: &ClientConn,
     tenant: &str,
@@ -309,15 +306,16 @@ fn node_line(node: &NodeDetailDto) -> String {
     line
 }
 
-/// Polls the DAG every 200 ms and draws one bar for the stages and one line per node
-/// (state+operator, sub-tasks done, last log) until the DAG is SUCCEED or FAILED.
+/// Polls the DAG every 200 ms and draws (on stderr) one bar for the stages and one line
+/// per node (state+operator, sub-tasks done, last log) until the DAG is SUCCEED or
+/// FAILED; returns it then, with its nodes. Prints nothing on stdout.
 ///
 /// # Errors
-/// The agent is unreachable, or the DAG ends FAILED (the error names the failed nodes).
+/// The agent is unreachable or answers an error.
 ///
 /// # Cancel safety
 /// Cancel safe (it only reads).
-pub async fn watch_dag(conn: &ClientConn, generic_id: &str) -> anyhow::Result<()> {
+pub async fn watch_dag(conn: &ClientConn, generic_id: &str) -> anyhow::Result<DagDetailDto> {
     let client = conn.client()?;
     let path = format!("/api/v1/task/dag/{generic_id}?show_details=true");
     let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
@@ -367,23 +365,27 @@ pub async fn watch_dag(conn: &ClientConn, generic_id: &str) -> anyhow::Result<()
                 bar.finish();
             }
             dag_bar.finish();
-            let failed: Vec<String> = dag
-                .nodes
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .filter(|node| node.state == "FAILED")
-                .map(|node| node.name.clone())
-                .collect();
-            println!(
-                "dag {} '{}' finished {}+{}",
-                dag.id, dag.name, dag.state, dag.operator
-            );
-            if dag.state == "FAILED" {
-                bail!("dag {} failed (nodes: {})", dag.id, failed.join(", "));
-            }
-            return Ok(());
+            return Ok(dag);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Fails when the DAG ended FAILED, naming its failed nodes.
+///
+/// # Errors
+/// The DAG is FAILED.
+pub fn ensure_succeeded(dag: &DagDetailDto) -> anyhow::Result<()> {
+    if dag.state != "FAILED" {
+        return Ok(());
+    }
+    let failed: Vec<&str> = dag
+        .nodes
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|node| node.state == "FAILED")
+        .map(|node| node.name.as_str())
+        .collect();
+    bail!("dag {} failed (nodes: {})", dag.id, failed.join(", "))
 }

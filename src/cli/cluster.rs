@@ -1,7 +1,7 @@
 //! `obagent unit-config|tenant|pool ...`: the embedded cluster from the command line.
 //!
 //! Every command opens the agent's sled database `<data dir>/obrestore.sled` (creating
-//! and seeding it on first use) and prints a table, or JSON with `--json`. sled allows
+//! and seeding it on first use) and prints a table, or one JSON document with `--json`. sled allows
 //! one process per database, so these commands fail while an agent daemon holds it.
 
 use std::path::PathBuf;
@@ -13,6 +13,8 @@ use obrestore_restore::cluster::{
 };
 use obrestore_restore::{ClusterConfig, SledCluster, TenantService};
 use serde::Serialize;
+
+use crate::cli::output::print_json;
 
 /// Where the agent keeps its state, and how to print.
 #[derive(Debug, Args)]
@@ -78,7 +80,8 @@ pub enum TenantCommand {
     Show {
         /// Tenant name.
         name: String,
-        /// Also compute the row digest (reads every row).
+        /// Also compute the tenant digest (reads every row): the one the restore's
+        /// Post check records as `tenant_digest` (docs/backup-format.md §5).
         #[arg(long)]
         digest: bool,
         #[command(flatten)]
@@ -111,11 +114,6 @@ fn open(store: &StoreArgs) -> anyhow::Result<SledCluster> {
     let path = agent_db_path(&store.data_dir);
     SledCluster::open(&path, &ClusterConfig::default())
         .with_context(|| format!("opening the agent database {}", path.display()))
-}
-
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
 }
 
 /// Prints rows as left-aligned columns under `header`.
@@ -191,6 +189,10 @@ fn print_dropped(json: bool, kind: &str, name: &str, dropped: bool) -> anyhow::R
     Ok(())
 }
 
+/// Runs `obagent unit-config ...`.
+///
+/// # Errors
+/// Bad sizes, a refusal of the cluster, or the database cannot be opened.
 pub fn run_unit_config(cmd: UnitConfigCommand) -> anyhow::Result<()> {
     match cmd {
         UnitConfigCommand::Create {
@@ -259,115 +261,142 @@ struct TenantDetail {
     tenant: Tenant,
     pools: Vec<ResourcePool>,
     row_count: u64,
+    /// SHA-256 hex of the tenant digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
     restore: Option<obrestore_restore::cluster::RestoreJob>,
 }
 
+/// Runs `obagent tenant ...`.
+///
+/// # Errors
+/// The database cannot be opened or read, or the tenant does not exist (`show`).
 pub fn run_tenant(cmd: TenantCommand) -> anyhow::Result<()> {
     match cmd {
-        TenantCommand::List { store } => {
-            let tenants = open(&store)?.list_tenants()?;
-            if store.json {
-                return print_json(&tenants);
-            }
-            let rows: Vec<Vec<String>> = tenants.iter().map(tenant_row).collect();
-            print_table(
-                &[
-                    "ID",
-                    "NAME",
-                    "STATUS",
-                    "ROLE",
-                    "DATA_VERSION",
-                    "SYNC_SCN",
-                    "PRIMARY_ZONE",
-                    "LOCALITY",
-                ],
-                &rows,
-            );
-            Ok(())
-        }
+        TenantCommand::List { store } => list_tenants(&store),
         TenantCommand::Show {
             name,
             digest,
             store,
-        } => {
-            let cluster = open(&store)?;
-            let tenant = cluster
-                .tenant(&name)?
-                .ok_or_else(|| anyhow::anyhow!("tenant '{name}' does not exist"))?;
-            let mut pools = Vec::new();
-            for pool_name in &tenant.pool_names {
-                pools.extend(cluster.pool(pool_name)?);
-            }
-            let detail = TenantDetail {
-                row_count: cluster.row_count(tenant.id)?,
-                digest: if digest {
-                    Some(cluster.tenant_digest(tenant.id)?.sha256)
-                } else {
-                    None
-                },
-                restore: cluster.restore_overview(&name)?,
-                pools,
-                tenant,
-            };
-            if store.json {
-                return print_json(&detail);
-            }
-            let tenant = &detail.tenant;
-            println!("id:           {}", tenant.id);
-            println!("name:         {}", tenant.name);
-            println!("status:       {}", tenant.status);
-            println!("role:         {}", tenant.role);
-            println!("data_version: {}", tenant.data_version);
-            println!("sync_scn:     {}", tenant.sync_scn);
-            for (ls_id, scn) in &tenant.ls_sync_scn {
-                println!("  ls {ls_id}: sync_scn {scn}");
-            }
-            println!("primary_zone: {}", tenant.primary_zone);
-            println!("locality:     {}", tenant.locality());
-            println!("pools:        {}", tenant.pool_names.join(", "));
-            println!("created_at:   {}", tenant.created_at.to_rfc3339());
-            println!("rows:         {}", detail.row_count);
-            if let Some(digest) = &detail.digest {
-                println!("digest:       {digest}");
-            }
-            if let Some(job) = &detail.restore {
-                println!(
-                    "restore:      job {} {} restore_scn {} ({}/{} bytes, {}/{} log streams)",
-                    job.job_id,
-                    job.status,
-                    job.restore_scn,
-                    job.finish_bytes,
-                    job.total_bytes,
-                    job.finish_ls_count,
-                    job.ls_count
-                );
-            }
-            Ok(())
-        }
+        } => show_tenant(&name, digest, &store),
         TenantCommand::Drop {
             name,
             drop_pools,
             store,
-        } => {
-            let cluster = open(&store)?;
-            let pools = cluster
-                .tenant(&name)?
-                .map(|tenant| tenant.pool_names)
-                .unwrap_or_default();
-            let dropped = cluster.drop_tenant(&name)?;
-            if drop_pools && !pools.is_empty() {
-                let count = cluster.drop_pools(&pools)?;
-                if !store.json {
-                    println!("dropped {count} resource pool(s): {}", pools.join(", "));
-                }
-            }
-            print_dropped(store.json, "tenant", &name, dropped)
-        }
+        } => drop_tenant(&name, drop_pools, &store),
     }
 }
 
+fn list_tenants(store: &StoreArgs) -> anyhow::Result<()> {
+    let tenants = open(store)?.list_tenants()?;
+    if store.json {
+        return print_json(&tenants);
+    }
+    let rows: Vec<Vec<String>> = tenants.iter().map(tenant_row).collect();
+    print_table(
+        &[
+            "ID",
+            "NAME",
+            "STATUS",
+            "ROLE",
+            "DATA_VERSION",
+            "SYNC_SCN",
+            "PRIMARY_ZONE",
+            "LOCALITY",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn show_tenant(name: &str, digest: bool, store: &StoreArgs) -> anyhow::Result<()> {
+    let cluster = open(store)?;
+    let tenant = cluster
+        .tenant(name)?
+        .ok_or_else(|| anyhow::anyhow!("tenant '{name}' does not exist"))?;
+    let mut pools = Vec::new();
+    for pool_name in &tenant.pool_names {
+        pools.extend(cluster.pool(pool_name)?);
+    }
+    let detail = TenantDetail {
+        row_count: cluster.row_count(tenant.id)?,
+        digest: if digest {
+            Some(tenant_digest(&cluster, name)?)
+        } else {
+            None
+        },
+        restore: cluster.restore_overview(name)?,
+        pools,
+        tenant,
+    };
+    if store.json {
+        return print_json(&detail);
+    }
+    print_tenant_detail(&detail);
+    Ok(())
+}
+
+/// The tenant digest a restore's Post check records (`tenant_digest` of its DAG) and
+/// docs/backup-format.md §5 defines, so the two can be compared.
+fn tenant_digest(cluster: &SledCluster, name: &str) -> anyhow::Result<String> {
+    let digest = obrestore_restore::verify::restored_digest(cluster, name)
+        .with_context(|| format!("computing the digest of tenant '{name}'"))?;
+    Ok(digest.sha256_hex)
+}
+
+fn print_tenant_detail(detail: &TenantDetail) {
+    let tenant = &detail.tenant;
+    println!("id:           {}", tenant.id);
+    println!("name:         {}", tenant.name);
+    println!("status:       {}", tenant.status);
+    println!("role:         {}", tenant.role);
+    println!("data_version: {}", tenant.data_version);
+    println!("sync_scn:     {}", tenant.sync_scn);
+    for (ls_id, scn) in &tenant.ls_sync_scn {
+        println!("  ls {ls_id}: sync_scn {scn}");
+    }
+    println!("primary_zone: {}", tenant.primary_zone);
+    println!("locality:     {}", tenant.locality());
+    println!("pools:        {}", tenant.pool_names.join(", "));
+    println!("created_at:   {}", tenant.created_at.to_rfc3339());
+    println!("rows:         {}", detail.row_count);
+    if let Some(digest) = &detail.digest {
+        println!("digest:       {digest}");
+    }
+    if let Some(job) = &detail.restore {
+        println!(
+            "restore:      job {} {} restore_scn {} ({}/{} bytes, {}/{} log streams)",
+            job.job_id,
+            job.status,
+            job.restore_scn,
+            job.finish_bytes,
+            job.total_bytes,
+            job.finish_ls_count,
+            job.ls_count
+        );
+    }
+}
+
+fn drop_tenant(name: &str, drop_pools: bool, store: &StoreArgs) -> anyhow::Result<()> {
+    let cluster = open(store)?;
+    let pools = cluster
+        .tenant(name)?
+        .map(|tenant| tenant.pool_names)
+        .unwrap_or_default();
+    let dropped = cluster.drop_tenant(name)?;
+    if drop_pools && !pools.is_empty() {
+        let count = cluster.drop_pools(&pools)?;
+        if !store.json {
+            println!("dropped {count} resource pool(s): {}", pools.join(", "));
+        }
+    }
+    print_dropped(store.json, "tenant", name, dropped)
+}
+
+/// Runs `obagent pool ...`.
+///
+/// # Errors
+/// The database cannot be opened or read.
 pub fn run_pool(cmd: PoolCommand) -> anyhow::Result<()> {
     match cmd {
         PoolCommand::List { store } => {

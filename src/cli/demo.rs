@@ -2,15 +2,17 @@
 //! with live progress, verify the rows against the independent truth, and print a
 //! summary and the final DagDetailDTO.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use obrestore_backup::{generate, GenerateConfig, Scn};
+use obrestore_backup::{generate, GenerateConfig, GenerateSummary, Scn};
 use obrestore_dag::State;
-use obrestore_restore::RestoreParam;
+use obrestore_restore::{RestoreAgent, RestoreParam};
 use serde_json::json;
+
+use crate::cli::restore::progress::{follow, open_agent, summary_text};
 
 const MARKER: &str = ".obrestore-demo";
 
@@ -35,11 +37,47 @@ pub struct DemoArgs {
 ///
 /// # Errors
 /// Any step fails, the restore does not succeed, or the rows differ.
-pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let dir = if args.dir.is_absolute() {
-        args.dir.clone()
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let dir = fresh_demo_dir(&args.dir)?;
+    let backup_dir = dir.join("backup");
+    let summary = generate_backup(&args, &backup_dir)?;
+    let target = restore_target(&summary)?;
+    let agent = open_agent(&dir.join("agent"), vec![backup_dir.clone()], 8).await?;
+    let dag_id = restore(&agent, &summary, target, args.concurrency).await?;
+    println!(
+        "== 4/4 verifying the restored rows against the source at scn {}",
+        target.as_u64()
+    );
+    let cluster = std::sync::Arc::clone(agent.cluster());
+    let truth_dir = summary.truth_dir.clone();
+    let verification = tokio::task::spawn_blocking(move || {
+        obrestore_restore::verify::verify_tenant(&cluster, "demo", &truth_dir, target.as_u64())
+    })
+    .await??;
+    println!("   expected (independent truth)  {}", verification.expected);
+    println!("   restored tenant               {}", verification.actual);
+    let detail = agent.engine().dag_detail(dag_id, true)?;
+    println!("final DagDetailDTO:");
+    println!("{}", serde_json::to_string_pretty(&detail)?);
+    agent.shutdown(Duration::from_secs(5)).await;
+    if !verification.matches() {
+        bail!("VERIFICATION FAILED: the restored rows differ from the source");
+    }
+    println!(
+        "VERIFIED: {} rows identical to the source at scn {}",
+        verification.actual.rows,
+        target.as_u64()
+    );
+    Ok(())
+}
+
+/// `dir` made absolute and emptied: recreated when a previous demo made it, refused
+/// when something else did.
+fn fresh_demo_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = if dir.is_absolute() {
+        dir.to_path_buf()
     } else {
-        std::env::current_dir()?.join(&args.dir)
+        std::env::current_dir()?.join(dir)
     };
     if dir.exists() {
         if !dir.join(MARKER).exists() {
@@ -53,14 +91,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(MARKER), b"made by obagent demo\n")?;
-    let backup_dir = dir.join("backup");
+    Ok(dir)
+}
 
+/// Step 1: the backup, with its URIs and write speed printed.
+fn generate_backup(args: &DemoArgs, backup_dir: &Path) -> anyhow::Result<GenerateSummary> {
     println!(
         "== 1/4 generating a backup of about {} in {}",
         args.size,
         backup_dir.display()
     );
-    let mut config = GenerateConfig::new(&backup_dir);
+    let mut config = GenerateConfig::new(backup_dir);
     config.target_bytes = obrestore_backup::generate::parse_size(&args.size)?;
     config.seed = args.seed;
     let summary = generate(&config)?;
@@ -75,9 +116,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         summary.elapsed.as_secs_f64(),
         summary.mb_per_sec()
     );
+    Ok(summary)
+}
 
-    // A point in time after the last (incremental) set, so the chain is FULL + INC, and
-    // inside a piece, off any round number.
+/// A point in time after the last (incremental) set, so the chain is FULL + INC, and
+/// inside a piece, off any round number.
+fn restore_target(summary: &GenerateSummary) -> anyhow::Result<Scn> {
     let after = summary
         .sets
         .last()
@@ -95,68 +139,47 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         target,
         piece.piece_id
     );
+    Ok(target)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let agent =
-            crate::cli::restore::open_agent(&dir.join("agent"), vec![backup_dir.clone()], 8)
-                .await?;
-        let param: RestoreParam = serde_json::from_value(json!({
-            "data_backup_uri": summary.data_uri,
-            "archive_log_uri": summary.archive_uri,
-            "restore_tenant_name": "demo",
-            "scn": target.as_u64(),
-            "zone_list": [
-                {"name": "z1", "unit_config_name": "s1", "unit_num": 1},
-                {"name": "z2", "unit_config_name": "s1", "unit_num": 1},
-                {"name": "z3", "unit_config_name": "s1", "unit_num": 1, "replica_type": "READONLY"},
-            ],
-            "primary_zone": "z1;z2",
-            "concurrency": args.concurrency,
-        }))?;
-        let started = Instant::now();
-        let events = agent.engine().subscribe();
-        let dag = agent.start_restore(param).await?;
-        let dag_id = agent.engine().find_dag(&dag.id)?.id;
-        let report = crate::cli::restore::follow(&agent, dag_id, "demo", events).await?;
-        let elapsed = started.elapsed();
-        println!("== 3/4 summary");
-        crate::cli::restore::print_summary(&agent, "demo", &report, elapsed)?;
-        if report.dag.state != State::Succeed {
-            let detail = agent.engine().dag_detail(dag_id, true)?;
-            println!("{}", serde_json::to_string_pretty(&detail)?);
-            bail!(
-                "the restore ended {}+{}",
-                report.dag.state,
-                report.dag.operator
-            );
-        }
-        println!(
-            "== 4/4 verifying the restored rows against the source at scn {}",
-            target.as_u64()
-        );
-        let cluster = std::sync::Arc::clone(agent.cluster());
-        let truth_dir = summary.truth_dir.clone();
-        let verification = tokio::task::spawn_blocking(move || {
-            obrestore_restore::verify::verify_tenant(&cluster, "demo", &truth_dir, target.as_u64())
-        })
-        .await??;
-        println!("   expected (independent truth)  {}", verification.expected);
-        println!("   restored tenant               {}", verification.actual);
+/// Steps 2 and 3: restores tenant `demo` on three zones with live progress and prints
+/// the summary; returns the DAG's id. A restore that did not succeed is an error, after
+/// its DagDetailDTO is printed.
+async fn restore(
+    agent: &RestoreAgent,
+    summary: &GenerateSummary,
+    target: Scn,
+    concurrency: u32,
+) -> anyhow::Result<u64> {
+    let param: RestoreParam = serde_json::from_value(json!({
+        "data_backup_uri": summary.data_uri,
+        "archive_log_uri": summary.archive_uri,
+        "restore_tenant_name": "demo",
+        "scn": target.as_u64(),
+        "zone_list": [
+            {"name": "z1", "unit_config_name": "s1", "unit_num": 1},
+            {"name": "z2", "unit_config_name": "s1", "unit_num": 1},
+            {"name": "z3", "unit_config_name": "s1", "unit_num": 1, "replica_type": "READONLY"},
+        ],
+        "primary_zone": "z1;z2",
+        "concurrency": concurrency,
+    }))?;
+    let started = Instant::now();
+    let events = agent.engine().subscribe();
+    let dag = agent.start_restore(param).await?;
+    let dag_id = agent.engine().find_dag(&dag.id)?.id;
+    let report = follow(agent, dag_id, "demo", events).await?;
+    let elapsed = started.elapsed();
+    println!("== 3/4 summary");
+    print!("{}", summary_text(agent, "demo", &report, elapsed)?);
+    if report.dag.state != State::Succeed {
         let detail = agent.engine().dag_detail(dag_id, true)?;
-        println!("final DagDetailDTO:");
         println!("{}", serde_json::to_string_pretty(&detail)?);
-        agent.shutdown(Duration::from_secs(5)).await;
-        if !verification.matches() {
-            bail!("VERIFICATION FAILED: the restored rows differ from the source");
-        }
-        println!(
-            "VERIFIED: {} rows identical to the source at scn {}",
-            verification.actual.rows,
-            target.as_u64()
+        bail!(
+            "the restore ended {}+{}",
+            report.dag.state,
+            report.dag.operator
         );
-        Ok(())
-    })
+    }
+    Ok(dag_id)
 }

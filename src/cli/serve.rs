@@ -25,7 +25,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub password_file: Option<PathBuf>,
     /// Directory that `file://` backup URIs may point into (repeatable).
-    #[arg(long = "allow-root")]
+    // `--allowed-root`: the spelling `restore preview|windows` had, still accepted (hidden).
+    #[arg(long = "allow-root", alias = "allowed-root", value_name = "DIR")]
     pub allow_roots: Vec<PathBuf>,
     /// Sub-tasks running at once across all DAGs.
     #[arg(long, default_value_t = 8)]
@@ -81,34 +82,29 @@ async fn shutdown_signal() {
 ///
 /// # Errors
 /// The daemon could not start or the listener failed.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let password = read_password(args.password_file.as_ref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let mut config = DaemonConfig::new(&args.data_dir);
-        config.listen = args.listen;
-        config.password = password;
-        config.allowed_roots = args.allow_roots;
-        config.worker_limit = args.workers;
-        let auth = if config.password.is_some() {
-            "required"
-        } else {
-            "off (no password)"
-        };
-        let daemon = Daemon::bind(config).await.context("starting the agent")?;
-        let unfinished = daemon.agent().engine().unfinished_dags(None, false)?.len();
-        println!(
-            "obagent listening on http://{} (auth {auth}, {unfinished} unfinished dag(s))",
-            daemon.local_addr()
-        );
-        daemon
-            .run(
-                shutdown_signal(),
-                Duration::from_secs(args.shutdown_grace_secs),
-            )
-            .await
-            .context("serving the API")
-    })
+    let mut config = DaemonConfig::new(&args.data_dir);
+    config.listen = args.listen;
+    config.password = password;
+    config.allowed_roots = args.allow_roots;
+    config.worker_limit = args.workers;
+    let auth = if config.password.is_some() {
+        "required"
+    } else {
+        "off (no password)"
+    };
+    let daemon = Daemon::bind(config).await.context("starting the agent")?;
+    let unfinished = daemon.agent().engine().unfinished_dags(None, false)?.len();
+    println!(
+        "obagent listening on http://{} (auth {auth}, {unfinished} unfinished dag(s))",
+        daemon.local_addr()
+    );
+    daemon
+        .run(
+            shutdown_signal(),
+            Duration::from_secs(args.shutdown_grace_secs),
+        )
+        .await
+        .context("serving the API")
 }
