@@ -112,6 +112,15 @@ pub(crate) struct Actor {
     _alive: Arc<StopGuard>,
 }
 
+/// Whatever way the actor stops (shutdown, failed commit, abort), no sub-task it
+/// started keeps running: an engine that decides nothing more must not leave work
+/// behind that nobody will record.
+impl Drop for Actor {
+    fn drop(&mut self) {
+        self.runner.abort_all();
+    }
+}
+
 /// The DAG holding `id` according to `index` (sub-task or node index).
 fn dag_of<'a>(
     dags: &'a mut BTreeMap<u64, ActiveDag>,
@@ -192,6 +201,11 @@ impl Actor {
             let mut txn = std::mem::take(&mut self.pending);
             if !first {
                 let Some(msg) = rx.recv().await else { return };
+                if self.health.poisoned().is_some() {
+                    // The committer failed while this actor waited: decide nothing more
+                    // (and start nothing early).
+                    return;
+                }
                 self.sched.now = self.clock.now();
                 self.receive(&mut txn, msg, &mut rx);
             }

@@ -267,3 +267,13 @@ pub fn node_status(engine: &Engine, id: u64) -> Vec<(String, String, String)> {
         .map(|n| (n.name, n.state, n.operator))
         .collect()
 }
+
+/// An expected `(state, operator)`.
+pub fn status(state: &str, operator: &str) -> (String, String) {
+    (state.to_string(), operator.to_string())
+}
+
+/// An expected `(name, state, operator)` of a node.
+pub fn node_row(name: &str, state: &str, operator: &str) -> (String, String, String) {
+    (name.to_string(), state.to_string(), operator.to_string())
+}
