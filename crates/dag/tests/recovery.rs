@@ -14,20 +14,16 @@ use support::*;
 
 /// Waits until sub-task `name` is running.
 async fn until_running(engine: &Engine, id: u64, name: &str) {
-    for _ in 0..2000 {
-        let detail = engine.dag_detail(id, true).unwrap();
-        let running = detail
+    let what = format!("{name} running");
+    wait_until(engine, id, &what, |detail| {
+        detail
             .nodes
-            .unwrap()
             .iter()
-            .flat_map(|n| n.sub_tasks.clone().unwrap())
-            .any(|t| t.name == name && t.state == "RUNNING");
-        if running {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("{name} never ran");
+            .flatten()
+            .flat_map(|n| n.sub_tasks.iter().flatten())
+            .any(|t| t.name == name && t.state == "RUNNING")
+    })
+    .await;
 }
 
 #[tokio::test]
