@@ -1,7 +1,7 @@
 //! Task types: what a sub-task does, registered by name so it can be re-created from
 //! `(name, params)` after a restart, and the [`TaskContext`] a running sub-task sees.
 //!
-//! A running sub-task reports logs and data through a [`ReportSink`]; the engine
+//! A running sub-task reports logs and data through a `ReportSink`; the engine
 //! implements it (this module knows nothing of the engine's messages).
 
 use std::collections::HashMap;

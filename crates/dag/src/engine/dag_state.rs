@@ -397,6 +397,9 @@ impl ActiveDag {
             .fold(Flags::ALL, |acc, task| acc.and(task.flags))
     }
 
+    /// The DAG's stage: the first layer with an unfinished node going forward; while
+    /// rolling back, the highest layer not yet undone. It follows the record's
+    /// operator, not the mode, so a FAILED+ROLLBACK DAG shows its rollback's stage.
     pub(crate) fn recompute_stage(&mut self) {
         let rolling_back = self.rec.operator == Operator::Rollback;
         let stage = if rolling_back {
