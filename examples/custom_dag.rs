@@ -6,9 +6,11 @@
 //!
 //! Run 1 publishes release 1. Building `blog.html` fails the first time, so the DAG
 //! stops FAILED; the example applies RETRY, only the failed page is undone and built
-//! again, and the DAG ends SUCCEED+RETRY. Run 2 publishes release 2, but the CDN rejects the upload, so
-//! the example applies ROLLBACK: every step that ran is undone in reverse topological
-//! order (deploy, then the pages, then the config) and the DAG ends SUCCEED+ROLLBACK.
+//! again, and the DAG ends SUCCEED+RUN (as in obshell, a retried DAG runs again as RUN;
+//! the retried node carries RETRY). Run 2 publishes release 2, but the CDN rejects the
+//! upload, so the example applies ROLLBACK: every step that ran is undone in reverse
+//! topological order (deploy, then the pages, then the config) and the DAG ends
+//! SUCCEED+ROLLBACK.
 //!
 //! Progress is printed from the engine's event stream; the final `DagDetailDTO` of each
 //! run is printed as JSON. The store is sled, in a temporary directory or in the
@@ -306,14 +308,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    let temporary;
-    let directory = match std::env::args_os().nth(1) {
-        Some(path) => std::path::PathBuf::from(path),
-        None => {
-            temporary = tempfile::tempdir().context("creating a temporary directory")?;
-            temporary.path().to_path_buf()
-        }
-    };
+    let (directory, _temporary) = store_directory()?;
     println!("store: sled at {}", directory.display());
     let store = SledStore::open(&directory)
         .with_context(|| format!("opening the sled store at {}", directory.display()))?;
@@ -321,100 +316,147 @@ async fn main() -> anyhow::Result<()> {
     let engine = Engine::open(EngineConfig::default(), Arc::new(store), registry(&site))
         .await
         .context("opening the engine")?;
-    let mut events = engine.subscribe();
-    let started = Instant::now();
-
-    // Run 1: a page fails once; RETRY builds it again and the release goes live.
-    println!("\n== run 1: publish release 1 (blog.html fails once) ==");
-    site.plan_failures("blog.html", 1);
-    let first = engine
-        .submit(publish_spec("www.example.org", 1))
-        .await
-        .context("submitting run 1")?;
-    let settled = watch_until_settled(&engine, &mut events, first, started).await?;
-    ensure!(
-        settled == (State::Failed, Operator::Run),
-        "run 1 should fail at blog.html first, but settled as {settled:?}"
-    );
-    println!("-- run 1 FAILED; applying RETRY");
-    engine
-        .operate(first, Operator::Retry)
-        .await
-        .context("RETRY of run 1")?;
-    let settled = watch_until_settled(&engine, &mut events, first, started).await?;
-    ensure!(
-        settled == (State::Succeed, Operator::Retry),
-        "run 1 should succeed after RETRY, but settled as {settled:?}"
-    );
-    for (page, expected) in [
-        ("index.html", 1),
-        ("about.html", 1),
-        ("blog.html", 2),
-        ("contact.html", 1),
-        ("deploy", 1),
-    ] {
-        let executed = site.executions_of(page);
-        ensure!(
-            executed == expected,
-            "{page} ran {executed} times in run 1, expected {expected}"
-        );
-    }
-    // A failed sub-task is undone before RETRY executes it again.
-    let undone = site.take_rollbacks();
-    ensure!(
-        undone == ["blog.html"],
-        "RETRY should first roll back only the failed blog.html, got {undone:?}"
-    );
-    println!(
-        "-- RETRY rolled back the failed {} before building it again",
-        undone.join(", ")
-    );
-    println!("\n-- DagDetailDTO of run 1:");
-    print_detail(&engine, first)?;
-
-    // Run 2: the CDN rejects the release; ROLLBACK undoes every step in reverse order.
-    println!("\n== run 2: publish release 2 (the CDN rejects it) ==");
-    site.plan_failures("deploy", u32::MAX);
-    let second = engine
-        .submit(publish_spec("www.example.org", 2))
-        .await
-        .context("submitting run 2")?;
-    let settled = watch_until_settled(&engine, &mut events, second, started).await?;
-    ensure!(
-        settled == (State::Failed, Operator::Run),
-        "run 2 should fail at deploy, but settled as {settled:?}"
-    );
-    println!("-- run 2 FAILED; applying ROLLBACK");
-    engine
-        .operate(second, Operator::Rollback)
-        .await
-        .context("ROLLBACK of run 2")?;
-    let settled = watch_until_settled(&engine, &mut events, second, started).await?;
-    ensure!(
-        settled == (State::Succeed, Operator::Rollback),
-        "run 2 should be rolled back, but settled as {settled:?}"
-    );
-    let order = site.take_rollbacks();
-    println!("-- rollback order: {}", order.join(" -> "));
-    ensure!(
-        order.len() == 6,
-        "expected 6 rollbacks (deploy, 4 pages, config), got {order:?}"
-    );
-    ensure!(
-        order.first().map(String::as_str) == Some("deploy")
-            && order.last().map(String::as_str) == Some("fetch config"),
-        "rollback must undo deploy first and the config last, got {order:?}"
-    );
-    let mut pages: Vec<&str> = order[1..5].iter().map(String::as_str).collect();
-    pages.sort_unstable();
-    ensure!(
-        pages == ["about.html", "blog.html", "contact.html", "index.html"],
-        "the four pages must be rolled back between deploy and the config, got {order:?}"
-    );
-    println!("\n-- DagDetailDTO of run 2:");
-    print_detail(&engine, second)?;
-
+    let mut run = Run {
+        engine: &engine,
+        site: &site,
+        events: engine.subscribe(),
+        started: Instant::now(),
+    };
+    run.publish_with_retry().await?;
+    run.publish_with_rollback().await?;
     engine.shutdown(Duration::from_secs(5)).await;
     println!("\ncustom_dag: all expectations met");
     Ok(())
+}
+
+/// The directory named by the first argument, or a temporary one (kept alive by the
+/// second value until the example ends).
+fn store_directory() -> anyhow::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    match std::env::args_os().nth(1) {
+        Some(path) => Ok((std::path::PathBuf::from(path), None)),
+        None => {
+            let temporary = tempfile::tempdir().context("creating a temporary directory")?;
+            Ok((temporary.path().to_path_buf(), Some(temporary)))
+        }
+    }
+}
+
+/// What both runs of the example use.
+struct Run<'a> {
+    engine: &'a Engine,
+    site: &'a Site,
+    events: broadcast::Receiver<Event>,
+    started: Instant,
+}
+
+impl Run<'_> {
+    async fn settle(&mut self, dag_id: u64) -> anyhow::Result<(State, Operator)> {
+        watch_until_settled(self.engine, &mut self.events, dag_id, self.started).await
+    }
+
+    /// Run 1: a page fails once; RETRY builds it again and the release goes live.
+    async fn publish_with_retry(&mut self) -> anyhow::Result<()> {
+        println!("\n== run 1: publish release 1 (blog.html fails once) ==");
+        self.site.plan_failures("blog.html", 1);
+        let first = self
+            .engine
+            .submit(publish_spec("www.example.org", 1))
+            .await
+            .context("submitting run 1")?;
+        let settled = self.settle(first).await?;
+        ensure!(
+            settled == (State::Failed, Operator::Run),
+            "run 1 should fail at blog.html first, but settled as {settled:?}"
+        );
+        println!("-- run 1 FAILED; applying RETRY");
+        self.engine
+            .operate(first, Operator::Retry)
+            .await
+            .context("RETRY of run 1")?;
+        let settled = self.settle(first).await?;
+        ensure!(
+            settled == (State::Succeed, Operator::Run),
+            "run 1 should succeed after RETRY, but settled as {settled:?}"
+        );
+        self.check_retry_ran_only_the_failed_page()?;
+        println!("\n-- DagDetailDTO of run 1:");
+        print_detail(self.engine, first)
+    }
+
+    fn check_retry_ran_only_the_failed_page(&self) -> anyhow::Result<()> {
+        for (page, expected) in [
+            ("index.html", 1),
+            ("about.html", 1),
+            ("blog.html", 2),
+            ("contact.html", 1),
+            ("deploy", 1),
+        ] {
+            let executed = self.site.executions_of(page);
+            ensure!(
+                executed == expected,
+                "{page} ran {executed} times in run 1, expected {expected}"
+            );
+        }
+        // A failed sub-task is undone before RETRY executes it again.
+        let undone = self.site.take_rollbacks();
+        ensure!(
+            undone == ["blog.html"],
+            "RETRY should first roll back only the failed blog.html, got {undone:?}"
+        );
+        println!(
+            "-- RETRY rolled back the failed {} before building it again",
+            undone.join(", ")
+        );
+        Ok(())
+    }
+
+    /// Run 2: the CDN rejects the release; ROLLBACK undoes every step in reverse order.
+    async fn publish_with_rollback(&mut self) -> anyhow::Result<()> {
+        println!("\n== run 2: publish release 2 (the CDN rejects it) ==");
+        self.site.plan_failures("deploy", u32::MAX);
+        let second = self
+            .engine
+            .submit(publish_spec("www.example.org", 2))
+            .await
+            .context("submitting run 2")?;
+        let settled = self.settle(second).await?;
+        ensure!(
+            settled == (State::Failed, Operator::Run),
+            "run 2 should fail at deploy, but settled as {settled:?}"
+        );
+        println!("-- run 2 FAILED; applying ROLLBACK");
+        self.engine
+            .operate(second, Operator::Rollback)
+            .await
+            .context("ROLLBACK of run 2")?;
+        let settled = self.settle(second).await?;
+        ensure!(
+            settled == (State::Succeed, Operator::Rollback),
+            "run 2 should be rolled back, but settled as {settled:?}"
+        );
+        self.check_rollback_order()?;
+        println!("\n-- DagDetailDTO of run 2:");
+        print_detail(self.engine, second)
+    }
+
+    fn check_rollback_order(&self) -> anyhow::Result<()> {
+        let order = self.site.take_rollbacks();
+        println!("-- rollback order: {}", order.join(" -> "));
+        ensure!(
+            order.len() == 6,
+            "expected 6 rollbacks (deploy, 4 pages, config), got {order:?}"
+        );
+        ensure!(
+            order.first().map(String::as_str) == Some("deploy")
+                && order.last().map(String::as_str) == Some("fetch config"),
+            "rollback must undo deploy first and the config last, got {order:?}"
+        );
+        let mut pages: Vec<&str> = order[1..5].iter().map(String::as_str).collect();
+        pages.sort_unstable();
+        ensure!(
+            pages == ["about.html", "blog.html", "contact.html", "index.html"],
+            "the four pages must be rolled back between deploy and the config, got {order:?}"
+        );
+        Ok(())
+    }
 }

@@ -1,4 +1,5 @@
-//! obshell's DTOs (JSON names exact), built from records at the boundary.
+//! obshell's DTOs (JSON names exact), built from records at the boundary, and the
+//! views the engine's queries return (records read from the store, turned into DTOs).
 //!
 //! `additional_data` is shown where obshell shows it (`engine/task/task_dto.go`,
 //! `SetVisible`): a DAG detail carries the merge of all its sub-tasks' data and its
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::id::{GenericId, IdOrigin};
 use crate::model::Scope;
 use crate::record::{DagRecord, LogRecord, NodeRecord, TaskRecord};
+use crate::store::{Records, StoreError};
 use crate::AgentInfo;
 
 /// `DagDetailDTO`.
@@ -255,6 +257,68 @@ impl DtoBuilder {
             })
             .collect()
     }
+}
+
+/// Views read from the store: what the engine's detail queries return.
+impl DtoBuilder {
+    /// `DagDetailDTO` of a DAG; with `show_details`, its nodes and sub-tasks too.
+    pub(crate) fn dag_view(
+        &self,
+        records: &Records,
+        dag: &DagRecord,
+        show_details: bool,
+    ) -> Result<DagDetailDto, StoreError> {
+        if !show_details {
+            return Ok(self.dag(dag, None));
+        }
+        let mut nodes = Vec::new();
+        for node in records.nodes_of(dag)? {
+            let tasks = tasks_with_logs(records, &node)?;
+            nodes.push((node, tasks));
+        }
+        Ok(self.dag(dag, Some(&nodes)))
+    }
+
+    /// `NodeDetailDTO` of a node of a DAG of `scope`; with `show_details`, its
+    /// sub-tasks too.
+    pub(crate) fn node_view(
+        &self,
+        records: &Records,
+        node: &NodeRecord,
+        scope: Scope,
+        show_details: bool,
+    ) -> Result<NodeDetailDto, StoreError> {
+        let tasks = if show_details {
+            Some(tasks_with_logs(records, node)?)
+        } else {
+            None
+        };
+        Ok(self.node(node, tasks.as_deref(), scope))
+    }
+
+    /// `TaskDetailDTO` of a sub-task of a DAG of `scope`, with its logs.
+    pub(crate) fn task_view(
+        &self,
+        records: &Records,
+        task: &TaskRecord,
+        scope: Scope,
+    ) -> Result<TaskDetailDto, StoreError> {
+        let logs = records.logs(task.id)?;
+        Ok(self.task(task, &logs, scope))
+    }
+}
+
+/// A node's sub-tasks, each with its log rows.
+fn tasks_with_logs(
+    records: &Records,
+    node: &NodeRecord,
+) -> Result<Vec<(TaskRecord, Vec<LogRecord>)>, StoreError> {
+    let mut tasks = Vec::new();
+    for task in records.tasks_of(node)? {
+        let logs = records.logs(task.id)?;
+        tasks.push((task, logs));
+    }
+    Ok(tasks)
 }
 
 #[cfg(test)]

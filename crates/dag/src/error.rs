@@ -143,9 +143,13 @@ pub enum QueryError {
     /// The generic id names an object of another agent.
     #[error("generic id '{0}' names another agent")]
     ForeignId(String),
-    /// The store failed.
+    /// The store failed. A commit failure that stopped the engine while the query
+    /// waited is [`StoreError::Poisoned`].
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine stopped (shut down or aborted) while the query waited.
+    #[error("engine is shut down")]
+    ShutDown,
 }
 
 /// Why the engine could not open.

@@ -1,4 +1,6 @@
-//! Storage behind a small trait: a sled implementation (durable) and an in-memory one.
+//! Storage behind a small trait: a sled implementation (durable) and an in-memory one,
+//! typed reads of the records, retention (`retention.rs`), and with the `failpoints`
+//! feature a store that fails chosen commits (`failing.rs`).
 //!
 //! The engine only needs point reads, prefix scans and an atomic, durable batch commit.
 
@@ -10,6 +12,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::record::{keys, DagRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION};
+
+#[cfg(any(test, feature = "failpoints"))]
+mod failing;
+pub(crate) mod retention;
+
+#[cfg(any(test, feature = "failpoints"))]
+pub use failing::FailingStore;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

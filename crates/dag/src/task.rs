@@ -1,15 +1,16 @@
 //! Task types: what a sub-task does, registered by name so it can be re-created from
-//! `(name, params)` after a restart.
+//! `(name, params)` after a restart, and the [`TaskContext`] a running sub-task sees.
+//!
+//! A running sub-task reports logs and data through a `ReportSink`; the engine
+//! implements it (this module knows nothing of the engine's messages).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Msg;
 use crate::model::Flags;
 
 /// Why a sub-task failed. The message goes to the sub-task's log.
@@ -130,6 +131,24 @@ impl<T: Task> Task for SharedTask<T> {
     }
 }
 
+/// What a running sub-task tells the engine while it runs; persisted with the next
+/// commit.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Report {
+    /// A log line.
+    Log(String),
+    /// A value of the sub-task's persisted local data.
+    SetLocal { key: String, value: Value },
+    /// A value of the sub-task's additional data.
+    SetAdditional { key: String, value: Value },
+}
+
+/// Where a running sub-task's reports go (the engine's actor).
+pub(crate) trait ReportSink: Send + Sync {
+    /// Delivers `report` of attempt `execute_times` of sub-task `task_id`; never blocks.
+    fn report(&self, task_id: u64, execute_times: u32, report: Report);
+}
+
 /// What a running sub-task sees and how it reports back.
 ///
 /// Logs, local data and additional data are sent to the engine as they happen and are
@@ -146,7 +165,7 @@ pub struct TaskContext {
     pub(crate) local: Mutex<Map<String, Value>>,
     pub(crate) output: Mutex<Map<String, Value>>,
     pub(crate) cancel: CancellationToken,
-    pub(crate) tx: UnboundedSender<Msg>,
+    pub(crate) reports: Arc<dyn ReportSink>,
 }
 
 impl TaskContext {
@@ -203,12 +222,7 @@ impl TaskContext {
         if let Ok(mut map) = self.local.lock() {
             map.insert(key.clone(), value.clone());
         }
-        self.send(Msg::SetLocal {
-            task_id: self.task_id,
-            execute_times: self.execute_times,
-            key,
-            value,
-        });
+        self.send(Report::SetLocal { key, value });
     }
 
     /// Sets a value passed to every downstream node's input.
@@ -220,9 +234,7 @@ impl TaskContext {
 
     /// Sets a value of this sub-task's additional data (merged into the node's and DAG's).
     pub fn set_additional_data(&self, key: impl Into<String>, value: Value) {
-        self.send(Msg::SetAdditional {
-            task_id: self.task_id,
-            execute_times: self.execute_times,
+        self.send(Report::SetAdditional {
             key: key.into(),
             value,
         });
@@ -244,16 +256,12 @@ impl TaskContext {
     }
 
     fn log(&self, content: String) {
-        self.send(Msg::Log {
-            task_id: self.task_id,
-            execute_times: self.execute_times,
-            content,
-        });
+        self.send(Report::Log(content));
     }
 
-    fn send(&self, msg: Msg) {
-        // The engine is gone only at shutdown, when nothing is persisted any more.
-        let _ = self.tx.send(msg);
+    fn send(&self, report: Report) {
+        self.reports
+            .report(self.task_id, self.execute_times, report);
     }
 
     pub(crate) fn take_output(&self) -> Map<String, Value> {

@@ -210,6 +210,25 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    let acks = kill_children_then_finish(dir.path());
+    // Reopen the store in this process and check the invariants.
+    let store = SledStore::open(dir.path().join("db")).unwrap();
+    let records = obrestore_dag::store::Records::new(Arc::new(store) as Arc<dyn KvStore>);
+    let stored = Stored::read(&records);
+    let (submitted, succeeded) = check_acknowledged(&acks, &stored);
+    check_fragile_ran_once(dir.path(), &stored);
+    check_every_dag_finished(&stored);
+    println!(
+        "crash test: {KILLS} kills, {} dags ({} succeeded), {submitted} submits and {succeeded} sub-task successes acknowledged, {} interrupted",
+        stored.dags.len(),
+        stored.dags.iter().filter(|d| d.state == State::Succeed).count(),
+        stored.interrupted.len()
+    );
+}
+
+/// Runs [`KILLS`] children killed at random moments, then one that finishes every DAG.
+/// Returns every acknowledgement they printed.
+fn kill_children_then_finish(dir: &Path) -> Vec<String> {
     // OBRESTORE_CRASH_SEED replays a run's kill delays (timing still varies).
     let seed: u64 = std::env::var("OBRESTORE_CRASH_SEED")
         .ok()
@@ -220,43 +239,65 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let mut acks = Vec::new();
     for _ in 0..KILLS {
         let delay = Duration::from_millis(rng.gen_range(5..400));
-        run_child(dir.path(), "work", Some(delay), &mut acks);
+        run_child(dir, "work", Some(delay), &mut acks);
     }
-    let finished = run_child(dir.path(), "finish", None, &mut acks);
-    let stderr = std::fs::read_to_string(dir.path().join("stderr-finish")).unwrap_or_default();
+    let finished = run_child(dir, "finish", None, &mut acks);
+    let stderr = std::fs::read_to_string(dir.join("stderr-finish")).unwrap_or_default();
     assert!(finished, "the last child did not finish: {stderr}");
+    acks
+}
 
-    // Reopen the store in this process and check the invariants.
-    let store = SledStore::open(dir.path().join("db")).unwrap();
-    let records = obrestore_dag::store::Records::new(Arc::new(store) as Arc<dyn KvStore>);
-    let dags = records.all_dags().unwrap();
-    let mut task_state = BTreeMap::new();
-    let mut task_flags = BTreeMap::new();
-    let mut interrupted = BTreeSet::new();
-    for dag in &dags {
-        for node in records.nodes_of(dag).unwrap() {
-            for task in records.tasks_of(&node).unwrap() {
-                let logs = records.logs(task.id).unwrap();
-                if logs.iter().any(|l| {
-                    l.content == "ERROR: task unexpectedly interrupted and cannot continue"
-                }) {
-                    interrupted.insert(dag.id);
+/// What the store holds after the last child.
+struct Stored {
+    dags: Vec<obrestore_dag::record::DagRecord>,
+    dag_state: BTreeMap<u64, State>,
+    task_state: BTreeMap<u64, State>,
+    task_flags: BTreeMap<u64, Flags>,
+    /// DAGs with a sub-task that was interrupted and could not continue.
+    interrupted: BTreeSet<u64>,
+}
+
+impl Stored {
+    fn read(records: &obrestore_dag::store::Records) -> Stored {
+        let dags = records.all_dags().unwrap();
+        let mut stored = Stored {
+            dag_state: dags.iter().map(|d| (d.id, d.state)).collect(),
+            dags: Vec::new(),
+            task_state: BTreeMap::new(),
+            task_flags: BTreeMap::new(),
+            interrupted: BTreeSet::new(),
+        };
+        for dag in &dags {
+            for node in records.nodes_of(dag).unwrap() {
+                for task in records.tasks_of(&node).unwrap() {
+                    let logs = records.logs(task.id).unwrap();
+                    if logs.iter().any(|l| {
+                        l.content == "ERROR: task unexpectedly interrupted and cannot continue"
+                    }) {
+                        stored.interrupted.insert(dag.id);
+                    }
+                    stored.task_state.insert(task.id, task.state);
+                    stored.task_flags.insert(task.id, task.flags);
                 }
-                task_state.insert(task.id, task.state);
-                task_flags.insert(task.id, task.flags);
             }
         }
+        stored.dags = dags;
+        stored
     }
-    let dag_state: BTreeMap<u64, State> = dags.iter().map(|d| (d.id, d.state)).collect();
+}
+
+/// No acknowledged transition is lost. Returns how many submits and sub-task successes
+/// were acknowledged.
+fn check_acknowledged(acks: &[String], stored: &Stored) -> (usize, usize) {
     let mut submitted = 0;
     let mut succeeded = 0;
-    for ack in &acks {
+    for ack in acks {
         let parts: Vec<&str> = ack.split_whitespace().collect();
         match parts.as_slice() {
             ["ACK", "submitted", id] => {
                 submitted += 1;
                 assert!(
-                    dag_state.contains_key(&id.parse::<u64>().unwrap()),
+                    stored.dag_state.contains_key(&id.parse::<u64>().unwrap()),
                     "acknowledged dag {id} lost"
                 );
             }
@@ -264,7 +305,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                 succeeded += 1;
                 let id: u64 = id.parse().unwrap();
                 assert_eq!(
-                    task_state.get(&id),
+                    stored.task_state.get(&id),
                     Some(&State::Succeed),
                     "acknowledged SUCCEED of task {id} lost"
                 );
@@ -272,7 +313,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             ["ACK", "dag", id, "SUCCEED"] => {
                 let id: u64 = id.parse().unwrap();
                 assert_eq!(
-                    dag_state.get(&id),
+                    stored.dag_state.get(&id),
                     Some(&State::Succeed),
                     "acknowledged SUCCEED of dag {id} lost"
                 );
@@ -285,10 +326,13 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         "the children submitted too little: {submitted}"
     );
     assert!(succeeded > 0);
+    (submitted, succeeded)
+}
 
-    // No non-continuable sub-task ran twice; each (task, execute_times) ran at most once
-    // for fragile tasks.
-    let journal = std::fs::read_to_string(dir.path().join("journal")).unwrap_or_default();
+/// No non-continuable sub-task ran twice; each (task, execute_times) ran at most once
+/// for fragile tasks.
+fn check_fragile_ran_once(dir: &Path, stored: &Stored) {
+    let journal = std::fs::read_to_string(dir.join("journal")).unwrap_or_default();
     let mut fragile_runs: BTreeMap<u64, usize> = BTreeMap::new();
     for line in journal.lines() {
         let parts: Vec<&str> = line.split_whitespace().collect();
@@ -298,14 +342,17 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     }
     for (task, runs) in &fragile_runs {
         assert_eq!(*runs, 1, "non-continuable task {task} ran {runs} times");
-        let flags = task_flags
+        let flags = stored
+            .task_flags
             .get(task)
             .unwrap_or_else(|| panic!("journal names unknown task {task}"));
         assert!(!flags.can_continue);
     }
+}
 
-    // Every DAG finished; FAILED only through an interrupted non-continuable sub-task.
-    for dag in &dags {
+/// Every DAG finished; FAILED only through an interrupted non-continuable sub-task.
+fn check_every_dag_finished(stored: &Stored) {
+    for dag in &stored.dags {
         assert!(
             dag.state.is_finished(),
             "dag {} did not finish: {}",
@@ -314,16 +361,10 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         );
         if dag.state == State::Failed {
             assert!(
-                interrupted.contains(&dag.id),
+                stored.interrupted.contains(&dag.id),
                 "dag {} failed for another reason",
                 dag.id
             );
         }
     }
-    println!(
-        "crash test: {KILLS} kills, {} dags ({} succeeded), {submitted} submits and {succeeded} sub-task successes acknowledged, {} interrupted",
-        dags.len(),
-        dags.iter().filter(|d| d.state == State::Succeed).count(),
-        interrupted.len()
-    );
 }

@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
-use obrestore_dag::{DagSpec, Maintenance, NodeSpec, QueryError, Scope};
+use obrestore_dag::{DagSpec, Engine, Maintenance, NodeSpec, QueryError, Scope};
 use serde_json::{json, Value};
 use support::*;
 
@@ -14,8 +14,9 @@ fn keys(value: &Value) -> Vec<String> {
     keys
 }
 
-#[tokio::test]
-async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
+/// A two-node DAG whose sub-tasks set additional data, run to the end. Returns the
+/// engine and the DAG's id.
+async fn finished_dag_with_additional_data() -> (Engine, u64) {
     let world = Arc::new(World::default());
     let (engine, _) = mem_engine(&world).await;
     let mut spec = DagSpec::new("Restore backup_t1");
@@ -30,7 +31,18 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
     spec.add_edge(a, b);
     let id = engine.submit(spec).await.unwrap();
     engine.wait_settled(id).await.unwrap();
-    let detail = serde_json::to_value(engine.dag_detail(id, true).unwrap()).unwrap();
+    (engine, id)
+}
+
+/// The detailed DAG DTO as JSON.
+fn detail_json(engine: &Engine, id: u64) -> Value {
+    serde_json::to_value(engine.dag_detail(id, true).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
+    let (engine, id) = finished_dag_with_additional_data().await;
+    let detail = detail_json(&engine, id);
     assert_eq!(
         keys(&detail),
         [
@@ -70,7 +82,19 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
         ]
     );
     assert_eq!(node["additional_data"], Value::Null);
-    let task = &node["sub_tasks"][0];
+    // RFC 3339 with an offset.
+    let start = detail["start_time"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(start).is_ok(),
+        "{start}"
+    );
+}
+
+#[tokio::test]
+async fn sub_tasks_inside_a_dag_detail_have_obshell_names_and_no_data_of_their_own() {
+    let (engine, id) = finished_dag_with_additional_data().await;
+    let detail = detail_json(&engine, id);
+    let task = &detail["nodes"][0]["sub_tasks"][0];
     assert_eq!(
         keys(task),
         [
@@ -94,13 +118,12 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
     assert_eq!(task["task_logs"], json!(["executing a1"]));
     // Inside a DAG detail, sub-tasks carry no additional data of their own (obshell).
     assert_eq!(task["additional_data"], Value::Null);
-    // RFC 3339 with an offset.
-    let start = detail["start_time"].as_str().unwrap();
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(start).is_ok(),
-        "{start}"
-    );
+}
 
+#[tokio::test]
+async fn additional_data_shows_where_obshell_shows_it() {
+    let (engine, id) = finished_dag_with_additional_data().await;
+    let detail = detail_json(&engine, id);
     let brief = serde_json::to_value(engine.dag_detail(id, false).unwrap()).unwrap();
     assert_eq!(brief["nodes"], Value::Null);
     // Without details obshell shows no additional data either.
@@ -122,6 +145,14 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
         task["additional_data"],
         json!({"bytes": 20, "files": ["y"]})
     );
+}
+
+#[tokio::test]
+async fn generic_ids_decode_back_and_other_scopes_and_agents_are_refused() {
+    let (engine, id) = finished_dag_with_additional_data().await;
+    let detail = detail_json(&engine, id);
+    let node = &detail["nodes"][0];
+    let node_id = node["node_id"].as_u64().unwrap();
     // Generic ids decode back to the ids.
     assert_eq!(
         engine.decode_id(detail["id"].as_str().unwrap()).unwrap(),
@@ -143,7 +174,15 @@ async fn dag_detail_json_has_obshell_names_and_merged_additional_data() {
         engine.decode_id("22130706433028879"),
         Err(QueryError::ForeignId(_))
     ));
-    // Log rows in obshell's shape.
+}
+
+#[tokio::test]
+async fn task_log_rows_have_obshell_names() {
+    let (engine, id) = finished_dag_with_additional_data().await;
+    let detail = detail_json(&engine, id);
+    let task_id = detail["nodes"][0]["sub_tasks"][1]["task_id"]
+        .as_u64()
+        .unwrap();
     let logs = serde_json::to_value(engine.task_logs(task_id).unwrap()).unwrap();
     assert_eq!(
         keys(&logs[0]),

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use obrestore_dag::record::DagRecord;
 use obrestore_dag::{
     DagSpec, Engine, EngineConfig, Flags, KvStore, MemStore, NodeSpec, OperateError, Operator,
     State, Task, TaskContext, TaskError, TaskRegistry,
@@ -142,7 +143,30 @@ fn model_allows(op: &Op, dag_state: State, _dag_operator: Operator, node_states:
     }
 }
 
+/// What the random operators did, for the checks once the DAG settled.
+struct Applied {
+    /// Per node, whether a PASS of that node succeeded.
+    passed_nodes: Vec<bool>,
+    /// Whether the engine was restarted (then sub-tasks may run more often).
+    restarted: bool,
+}
+
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
+    let journal = journal_failing(&case);
+    let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+    let mut engine = open(&store, &journal).await;
+    let id = engine.submit(spec_of(&case)).await.unwrap();
+    let applied = apply_ops(&mut engine, &store, &journal, &case, id).await?;
+    let dag = engine.wait_settled(id).await.unwrap();
+    let entries = journal.entries.lock().unwrap().clone();
+    check_upstream_order(&case, &applied, &dag, &entries)?;
+    check_final_state(&case, &applied, &dag, &entries)?;
+    engine.abort();
+    Ok(())
+}
+
+/// A journal whose sub-tasks fail as the case says.
+fn journal_failing(case: &Case) -> Arc<Journal> {
     let journal = Arc::new(Journal::default());
     for (n, tasks) in case.nodes.iter().enumerate() {
         for (t, failures) in tasks.iter().enumerate() {
@@ -153,8 +177,10 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 .insert(name(n, t), *failures);
         }
     }
-    let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
-    let mut engine = open(&store, &journal).await;
+    journal
+}
+
+fn spec_of(case: &Case) -> DagSpec {
     let mut spec = DagSpec::new("model");
     let indices: Vec<_> = case
         .nodes
@@ -170,11 +196,23 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     for (a, b) in &case.edges {
         spec.add_edge(indices[*a], indices[*b]);
     }
-    let id = engine.submit(spec).await.unwrap();
-    let mut passed_nodes = vec![false; case.nodes.len()];
-    let mut restarted = false;
+    spec
+}
+
+/// Applies the case's operators, then RETRY until done (bounded), as an operator would,
+/// each on the settled DAG, and checks each answer against the model.
+async fn apply_ops(
+    engine: &mut Engine,
+    store: &Arc<dyn KvStore>,
+    journal: &Arc<Journal>,
+    case: &Case,
+    id: u64,
+) -> Result<Applied, TestCaseError> {
+    let mut applied = Applied {
+        passed_nodes: vec![false; case.nodes.len()],
+        restarted: false,
+    };
     let mut ops = case.ops.clone();
-    // After the random ops, RETRY until done (bounded), as an operator would.
     ops.extend(std::iter::repeat_n(Op::Retry, 4));
     for op in ops {
         let dag = engine.wait_settled(id).await.unwrap();
@@ -196,8 +234,8 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             Op::PassNode(i) => engine.pass_node(nodes[*i].id).await,
             Op::Restart => {
                 engine.abort();
-                engine = open(&store, &journal).await;
-                restarted = true;
+                *engine = open(store, journal).await;
+                applied.restarted = true;
                 Ok(())
             }
         };
@@ -211,24 +249,27 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             ),
         }
         if let (Op::PassNode(i), Ok(())) = (&op, &result) {
-            passed_nodes[*i] = true;
+            applied.passed_nodes[*i] = true;
         }
     }
-    let dag = engine.wait_settled(id).await.unwrap();
-    let entries = journal.entries.lock().unwrap().clone();
-    let operator_rollback = entries
-        .iter()
-        .rposition(|(k, _)| *k == Kind::RollbackOperator);
+    Ok(applied)
+}
 
-    // Order: a sub-task executes only after every sub-task of each upstream node
-    // succeeded (or its node was passed).
+/// A sub-task executes only after every sub-task of each upstream node succeeded (or
+/// its node was passed).
+fn check_upstream_order(
+    case: &Case,
+    applied: &Applied,
+    dag: &DagRecord,
+    entries: &[(Kind, String)],
+) -> Result<(), TestCaseError> {
     for (seq, (kind, task)) in entries.iter().enumerate() {
         if *kind != Kind::Exec {
             continue;
         }
         let node: usize = task[1..task.find('t').unwrap()].parse().unwrap();
         for (up, down) in &case.edges {
-            if *down != node || passed_nodes[*up] || dag.operator == Operator::Pass {
+            if *down != node || applied.passed_nodes[*up] || dag.operator == Operator::Pass {
                 continue;
             }
             for t in 0..case.nodes[*up].len() {
@@ -240,50 +281,25 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             }
         }
     }
+    Ok(())
+}
+
+/// What must hold of the settled DAG, by its final state and operator.
+fn check_final_state(
+    case: &Case,
+    applied: &Applied,
+    dag: &DagRecord,
+    entries: &[(Kind, String)],
+) -> Result<(), TestCaseError> {
     match (dag.state, dag.operator) {
         (State::Succeed, Operator::Run | Operator::Retry) => {
             // Without passes, every sub-task succeeded; without restarts, each ran exactly
             // its failures + 1 times (RETRY re-runs only failed sub-tasks).
-            if !passed_nodes.iter().any(|p| *p) {
-                for (n, tasks) in case.nodes.iter().enumerate() {
-                    for (t, failures) in tasks.iter().enumerate() {
-                        let runs = entries
-                            .iter()
-                            .filter(|(k, x)| *k == Kind::Exec && *x == name(n, t))
-                            .count();
-                        if restarted {
-                            prop_assert!(runs > usize::from(*failures));
-                        } else {
-                            prop_assert_eq!(runs, usize::from(*failures) + 1, "{}", name(n, t));
-                        }
-                    }
-                }
+            if !applied.passed_nodes.iter().any(|p| *p) {
+                check_run_counts(case, applied.restarted, entries)?;
             }
         }
-        (State::Succeed, Operator::Rollback) => {
-            // Reverse topological order within the last ROLLBACK: a node's rollbacks come
-            // after its downstream nodes' rollbacks.
-            let start = operator_rollback.unwrap_or(0);
-            let rollbacks: Vec<&String> = entries[start..]
-                .iter()
-                .filter(|(k, _)| *k == Kind::Rollback)
-                .map(|(_, n)| n)
-                .collect();
-            for (up, down) in &case.edges {
-                let last_down = rollbacks
-                    .iter()
-                    .rposition(|n| n.starts_with(&format!("n{down}t")));
-                let first_up = rollbacks
-                    .iter()
-                    .position(|n| n.starts_with(&format!("n{up}t")));
-                if let (Some(last_down), Some(first_up)) = (last_down, first_up) {
-                    prop_assert!(
-                        last_down < first_up,
-                        "n{up} rolled back before its downstream n{down}"
-                    );
-                }
-            }
-        }
+        (State::Succeed, Operator::Rollback) => check_rollback_order(case, entries)?,
         (State::Succeed, Operator::Pass) => {}
         (State::Failed, _) => {
             // Only possible when the random ops ran out of RETRYs or ended in a rollback
@@ -292,7 +308,56 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         }
         other => prop_assert!(false, "unexpected final state {other:?}"),
     }
-    engine.abort();
+    Ok(())
+}
+
+fn check_run_counts(
+    case: &Case,
+    restarted: bool,
+    entries: &[(Kind, String)],
+) -> Result<(), TestCaseError> {
+    for (n, tasks) in case.nodes.iter().enumerate() {
+        for (t, failures) in tasks.iter().enumerate() {
+            let runs = entries
+                .iter()
+                .filter(|(k, x)| *k == Kind::Exec && *x == name(n, t))
+                .count();
+            if restarted {
+                prop_assert!(runs > usize::from(*failures));
+            } else {
+                prop_assert_eq!(runs, usize::from(*failures) + 1, "{}", name(n, t));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reverse topological order within the last ROLLBACK: a node's rollbacks come after
+/// its downstream nodes' rollbacks.
+fn check_rollback_order(case: &Case, entries: &[(Kind, String)]) -> Result<(), TestCaseError> {
+    let operator_rollback = entries
+        .iter()
+        .rposition(|(k, _)| *k == Kind::RollbackOperator);
+    let start = operator_rollback.unwrap_or(0);
+    let rollbacks: Vec<&String> = entries[start..]
+        .iter()
+        .filter(|(k, _)| *k == Kind::Rollback)
+        .map(|(_, n)| n)
+        .collect();
+    for (up, down) in &case.edges {
+        let last_down = rollbacks
+            .iter()
+            .rposition(|n| n.starts_with(&format!("n{down}t")));
+        let first_up = rollbacks
+            .iter()
+            .position(|n| n.starts_with(&format!("n{up}t")));
+        if let (Some(last_down), Some(first_up)) = (last_down, first_up) {
+            prop_assert!(
+                last_down < first_up,
+                "n{up} rolled back before its downstream n{down}"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -7,27 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obrestore_dag::{
-    DagSpec, Engine, EngineConfig, KvStore, MemStore, NodeSpec, Operator, SledStore, Subject,
+    DagSpec, Engine, EngineConfig, KvStore, MemStore, NodeSpec, Operator, SledStore, State, Subject,
 };
 use serde_json::json;
 use support::*;
 
 /// Waits until sub-task `name` is running.
 async fn until_running(engine: &Engine, id: u64, name: &str) {
-    for _ in 0..2000 {
-        let detail = engine.dag_detail(id, true).unwrap();
-        let running = detail
+    let what = format!("{name} running");
+    wait_until(engine, id, &what, |detail| {
+        detail
             .nodes
-            .unwrap()
             .iter()
-            .flat_map(|n| n.sub_tasks.clone().unwrap())
-            .any(|t| t.name == name && t.state == "RUNNING");
-        if running {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("{name} never ran");
+            .flatten()
+            .flat_map(|n| n.sub_tasks.iter().flatten())
+            .any(|t| t.name == name && t.state == "RUNNING")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -101,6 +97,59 @@ async fn a_non_continuable_sub_task_fails_after_a_crash_and_can_be_retried() {
     // The retried run rolls back first, then executes (10 s sleep: wait only for RUNNING).
     until_running(&engine, id, "F").await;
     assert_eq!(world2.rollbacks_of("F"), 1);
+}
+
+/// A DAG whose node failed while another branch still ran, and whose engine stopped
+/// before it settled, settles FAILED after reopen instead of running on.
+#[tokio::test]
+async fn a_dag_that_was_failing_when_the_engine_stopped_settles_failed_after_reopen() {
+    let world = Arc::new(World::default());
+    let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+    let engine = open(store.clone(), &world).await;
+    world.fail("A", 1);
+    let mut spec = DagSpec::new("failing");
+    spec.add_node(script("A"));
+    spec.add_node(script_with("B", json!({"sleep_ms": 400})));
+    let mut events = engine.subscribe();
+    let id = engine.submit(spec).await.unwrap();
+    // Stop once A's failure is durable, while B still runs.
+    loop {
+        let event = events.recv().await.unwrap();
+        if matches!(event.subject, Subject::Node { .. }) && event.state == State::Failed {
+            break;
+        }
+    }
+    engine.abort();
+    assert_eq!(dag_status(&engine, id), status("RUNNING", "RUN"));
+
+    let world2 = Arc::new(World::default());
+    let engine = open(store, &world2).await;
+    let dag = tokio::time::timeout(Duration::from_secs(5), engine.wait_settled(id))
+        .await
+        .expect("the DAG settles after reopen")
+        .unwrap();
+    assert_eq!(
+        (dag.state.to_string(), dag.operator.to_string()),
+        status("FAILED", "RUN")
+    );
+    // B was interrupted: it waits for an operator, READY, and did not run again.
+    assert_eq!(
+        node_status(&engine, id),
+        vec![
+            node_row("A", "FAILED", "RUN"),
+            node_row("B", "READY", "RUN")
+        ]
+    );
+    assert_eq!(world2.executions_of("B"), 0);
+    engine.operate(id, Operator::Retry).await.unwrap();
+    assert_eq!(
+        engine.wait_settled(id).await.unwrap().state.to_string(),
+        "SUCCEED"
+    );
+    assert_eq!(
+        (world2.executions_of("A"), world2.executions_of("B")),
+        (1, 1)
+    );
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use obrestore_dag::{
-    DagSpec, Engine, EngineConfig, Flags, KvStore, MemStore, NodeSpec, Task, TaskContext,
-    TaskError, TaskRegistry,
+    DagDetailDto, DagSpec, Engine, EngineConfig, Flags, KvStore, MemStore, NodeSpec, Task,
+    TaskContext, TaskError, TaskRegistry,
 };
 use serde_json::{json, Value};
 
@@ -266,4 +266,31 @@ pub fn node_status(engine: &Engine, id: u64) -> Vec<(String, String, String)> {
         .into_iter()
         .map(|n| (n.name, n.state, n.operator))
         .collect()
+}
+
+/// An expected `(state, operator)`.
+pub fn status(state: &str, operator: &str) -> (String, String) {
+    (state.to_string(), operator.to_string())
+}
+
+/// An expected `(name, state, operator)` of a node.
+pub fn node_row(name: &str, state: &str, operator: &str) -> (String, String, String) {
+    (name.to_string(), state.to_string(), operator.to_string())
+}
+
+/// Waits (up to 4 s) until `done` holds for the DAG's detail (with nodes and sub-tasks);
+/// panics saying `what` did not happen otherwise.
+pub async fn wait_until(
+    engine: &Engine,
+    id: u64,
+    what: &str,
+    done: impl Fn(&DagDetailDto) -> bool,
+) {
+    for _ in 0..2000 {
+        if done(&engine.dag_detail(id, true).unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{what} never happened");
 }

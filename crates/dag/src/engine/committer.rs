@@ -1,0 +1,216 @@
+//! The committer: makes the actor's batches durable, in order, and only then lets
+//! their effects happen.
+//!
+//! # The commit protocol, committer side
+//!
+//! The actor hands over one [`Pending`] per batch of decisions (see `actor.rs` for how a
+//! batch is decided). For each group of them the committer does, in order:
+//!
+//! 1. **Collect.** It waits for one pending batch, then takes every batch queued behind
+//!    it (up to 256): the batches decided while the previous commit was flushing go to
+//!    disk together (group commit). With a store whose commit does not block (the
+//!    in-memory store) there is no separate task: the actor calls [`Committer::process`]
+//!    itself with one batch.
+//! 2. **Merge.** The writes of the batches are merged in order into one [`Batch`]; a
+//!    later write of a key replaces an earlier one, so the merged batch is exactly the
+//!    state after the last of them.
+//! 3. **Commit.** One [`KvStore::commit`], run off the async threads when the store
+//!    blocks. It returns only once the batch is durable, and applies all of it or none.
+//! 4. **Publish durability.** The highest sequence number of the group is stored in the
+//!    shared counter the actor reads to decide early starts (see `actor.rs`, step 5).
+//! 5. **Release effects, batch by batch, in order.** Replies to callers, then events to
+//!    subscribers, then retry timers, then sub-task starts, then shutdown
+//!    acknowledgements. Nothing a batch decided is observable before this step: a
+//!    caller's `submit` or `operate` returns, a subscriber sees a transition, a
+//!    non-continuable sub-task starts, only once the transition is on disk.
+//!
+//! # When a commit fails
+//!
+//! The engine is poisoned and stops, like a crash, and tells everyone who waits:
+//! - none of the group's effects happen: no event, no sub-task start, no timer;
+//! - every reply of the group answers with [`StoreError::Poisoned`] carrying the
+//!   failure, so `submit` and `operate` callers get an error, never a success;
+//! - [`Health`] records the failure: later calls on the handle, and `wait_settled`,
+//!   return the same error instead of waiting for transitions that will never come;
+//! - running sub-tasks are aborted, and the actor stops deciding.
+//!
+//! The store keeps the last durable state (the failed commit applied all of its batch
+//! or none of it), and the next [`crate::Engine::open`] recovers from it as after a
+//! crash (`recovery.rs`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::msg::{Msg, Reply, RetryTimer};
+use super::runner::{Job, Runner};
+use crate::event::Event;
+use crate::store::{Batch, KvStore, StoreError};
+
+/// A decided batch on its way to disk, with what may happen once it is durable.
+pub(crate) struct Pending {
+    pub(crate) seq: u64,
+    pub(crate) batch: Batch,
+    pub(crate) replies: Vec<Reply>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) spawns: Vec<Job>,
+    pub(crate) timers: Vec<RetryTimer>,
+    pub(crate) done: Vec<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+            && self.replies.is_empty()
+            && self.events.is_empty()
+            && self.spawns.is_empty()
+            && self.timers.is_empty()
+            && self.done.is_empty()
+    }
+}
+
+/// Whether the engine still decides: shared by the handle, the actor and the committer.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// Cancelled once the actor and the committer have both stopped, or a commit failed.
+    stopped: CancellationToken,
+    /// The failure that poisoned the engine, if a commit failed.
+    poison: OnceLock<String>,
+}
+
+impl Health {
+    /// A commit failed: the engine stops and every waiter learns why.
+    pub(crate) fn poison(&self, reason: String) {
+        let _ = self.poison.set(reason);
+        self.stopped.cancel();
+    }
+
+    /// Why the engine stopped, if a commit failed.
+    pub(crate) fn poisoned(&self) -> Option<&str> {
+        self.poison.get().map(String::as_str)
+    }
+
+    /// Cancelled once the engine decides nothing more.
+    pub(crate) fn stopped(&self) -> &CancellationToken {
+        &self.stopped
+    }
+}
+
+/// Held by the actor and by the committer; when the last one is dropped (both have
+/// stopped, were aborted, or failed), the engine has stopped.
+#[derive(Debug)]
+pub(crate) struct StopGuard(Arc<Health>);
+
+impl StopGuard {
+    pub(crate) fn new(health: Arc<Health>) -> Arc<StopGuard> {
+        Arc::new(StopGuard(health))
+    }
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.stopped.cancel();
+    }
+}
+
+/// Commits batches in order; see the module documentation.
+pub(crate) struct Committer {
+    pub(crate) kv: Arc<dyn KvStore>,
+    pub(crate) runner: Runner,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) health: Arc<Health>,
+    /// Highest batch sequence number durable, read by the actor.
+    pub(crate) committed: Arc<AtomicU64>,
+    pub(crate) _alive: Arc<StopGuard>,
+}
+
+impl Committer {
+    /// The committer's own task: group commits until the actor stops or a commit fails.
+    pub(crate) async fn run(self, mut rx: mpsc::Receiver<Pending>) {
+        while let Some(first) = rx.recv().await {
+            let mut items = vec![first];
+            while items.len() < 256 {
+                match rx.try_recv() {
+                    Ok(item) => items.push(item),
+                    Err(_) => break,
+                }
+            }
+            if !self.process(items).await {
+                return;
+            }
+        }
+    }
+
+    /// Commits `items` as one batch, then runs their effects in order. Returns false
+    /// (and poisons the engine) when the commit failed.
+    pub(crate) async fn process(&self, mut items: Vec<Pending>) -> bool {
+        let mut batch = Batch::default();
+        let mut seq = 0;
+        for item in &mut items {
+            // Later batches overwrite earlier writes of the same key.
+            batch.writes.append(&mut item.batch.writes);
+            seq = seq.max(item.seq);
+        }
+        if let Err(err) = self.commit(batch).await {
+            tracing::error!(error = %err, "engine store commit failed; the engine stops");
+            self.poison(items, err.to_string());
+            return false;
+        }
+        self.committed.fetch_max(seq, Ordering::AcqRel);
+        for item in items {
+            self.effects(item);
+        }
+        true
+    }
+
+    /// The commit failed: nothing of `items` happens, their callers get the failure,
+    /// and the engine stops.
+    fn poison(&self, items: Vec<Pending>, reason: String) {
+        self.health.poison(reason.clone());
+        self.runner.abort_all();
+        for item in items {
+            for reply in item.replies {
+                reply.fail(&reason);
+            }
+        }
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if self.kv.commit_blocks() {
+            let kv = Arc::clone(&self.kv);
+            tokio::task::spawn_blocking(move || kv.commit(batch))
+                .await
+                .map_err(|e| StoreError::Poisoned(e.to_string()))?
+        } else {
+            self.kv.commit(batch)
+        }
+    }
+
+    /// What a durable batch lets happen, in this order.
+    fn effects(&self, item: Pending) {
+        for reply in item.replies {
+            reply.send();
+        }
+        for event in item.events {
+            let _ = self.events.send(event);
+        }
+        for timer in item.timers {
+            let actor = self.runner.actor().clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timer.delay).await;
+                let _ = actor.send(Msg::Wake(timer.attempt));
+            });
+        }
+        for job in item.spawns {
+            self.runner.spawn(job);
+        }
+        for done in item.done {
+            let _ = done.send(());
+        }
+    }
+}

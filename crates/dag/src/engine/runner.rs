@@ -1,0 +1,212 @@
+//! Runs sub-tasks: one tokio task per attempt, under its timeout, watching its
+//! cancellation token, catching panics, and reporting the [`Outcome`] to the actor.
+//!
+//! Invariant: a job reports exactly one `Finished` message, whatever happens to its
+//! work (success, error, timeout, panic, cancellation); only an abort (engine stop)
+//! ends it silently. Every running job's abort handle is in the shared table, so that
+//! stopping the engine can abort them.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::msg::{Attempt, Msg, Outcome, RunResult};
+use crate::task::{ReportSink, Task, TaskContext, TaskError, TaskRegistry};
+
+/// Which half of a sub-task an attempt runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// `execute`, after `rollback` when the previous attempt failed.
+    Execute { rollback_first: bool },
+    /// `rollback` (ROLLBACK of the DAG).
+    Rollback,
+}
+
+/// Everything a sub-task run needs, captured when it is dispatched.
+pub(crate) struct Job {
+    pub(crate) dag_id: u64,
+    pub(crate) node_id: u64,
+    pub(crate) task_id: u64,
+    pub(crate) index: u32,
+    pub(crate) name: String,
+    pub(crate) task_type: String,
+    pub(crate) execute_times: u32,
+    pub(crate) phase: Phase,
+    pub(crate) params: Value,
+    pub(crate) dag_params: Arc<Value>,
+    pub(crate) input: Arc<Map<String, Value>>,
+    pub(crate) local: Map<String, Value>,
+    pub(crate) timeout: Duration,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Abort handles of the running jobs, by sub-task id.
+pub(crate) type RunningJobs = Arc<Mutex<HashMap<u64, AbortHandle>>>;
+
+/// Starts jobs; cheap to clone (the actor starts early jobs, the committer the rest).
+#[derive(Clone)]
+pub(crate) struct Runner {
+    registry: Arc<TaskRegistry>,
+    tx: mpsc::UnboundedSender<Msg>,
+    reports: Arc<dyn ReportSink>,
+    running: RunningJobs,
+}
+
+impl Runner {
+    pub(crate) fn new(
+        registry: Arc<TaskRegistry>,
+        tx: mpsc::UnboundedSender<Msg>,
+        running: RunningJobs,
+    ) -> Runner {
+        Runner {
+            registry,
+            reports: Arc::new(tx.clone()),
+            tx,
+            running,
+        }
+    }
+
+    pub(crate) fn registry(&self) -> Arc<TaskRegistry> {
+        Arc::clone(&self.registry)
+    }
+
+    /// The channel to the actor (for retry timers).
+    pub(crate) fn actor(&self) -> &mpsc::UnboundedSender<Msg> {
+        &self.tx
+    }
+
+    pub(crate) fn spawn(&self, job: Job) {
+        let task_id = job.task_id;
+        let handle = tokio::spawn(run_job(
+            job,
+            Arc::clone(&self.registry),
+            self.tx.clone(),
+            Arc::clone(&self.reports),
+        ));
+        if let Ok(mut handles) = self.running.lock() {
+            handles.insert(task_id, handle.abort_handle());
+        }
+    }
+
+    /// A job reported its result: it no longer needs aborting.
+    pub(crate) fn forget(&self, task_id: u64) {
+        if let Ok(mut handles) = self.running.lock() {
+            handles.remove(&task_id);
+        }
+    }
+
+    /// Aborts every running job (the engine stops).
+    pub(crate) fn abort_all(&self) {
+        abort_all(&self.running);
+    }
+}
+
+/// Aborts every job in `running`.
+pub(crate) fn abort_all(running: &Mutex<HashMap<u64, AbortHandle>>) {
+    if let Ok(mut running) = running.lock() {
+        for (_, handle) in running.drain() {
+            handle.abort();
+        }
+    }
+}
+
+async fn run_job(
+    job: Job,
+    registry: Arc<TaskRegistry>,
+    tx: mpsc::UnboundedSender<Msg>,
+    reports: Arc<dyn ReportSink>,
+) {
+    let span = tracing::info_span!(
+        "sub_task",
+        dag_id = job.dag_id,
+        node_id = job.node_id,
+        task_id = job.task_id,
+        name = %job.name,
+        execute_times = job.execute_times,
+        rollback = job.phase == Phase::Rollback,
+    );
+    let ctx = TaskContext {
+        dag_id: job.dag_id,
+        node_id: job.node_id,
+        task_id: job.task_id,
+        index: job.index,
+        execute_times: job.execute_times,
+        dag_params: job.dag_params,
+        input: job.input,
+        params: job.params.clone(),
+        local: Mutex::new(job.local),
+        output: Mutex::new(Map::new()),
+        cancel: job.cancel.clone(),
+        reports,
+    };
+    let outcome = async {
+        let Some(task_type) = registry.get(&job.task_type) else {
+            return Outcome::Failed(format!("unknown task type '{}'", job.task_type));
+        };
+        match (task_type.factory)(&job.params) {
+            Ok(task) => run_attempt(task.as_ref(), &ctx, job.phase, job.timeout, &job.cancel).await,
+            Err(err) => Outcome::Failed(err.message),
+        }
+    }
+    .instrument(span)
+    .await;
+    let _ = tx.send(Msg::Finished(RunResult {
+        attempt: Attempt {
+            task_id: job.task_id,
+            execute_times: job.execute_times,
+        },
+        rollback: job.phase == Phase::Rollback,
+        outcome,
+        output: ctx.take_output(),
+    }));
+}
+
+/// Runs one attempt under its timeout and cancellation token, catching panics.
+async fn run_attempt(
+    task: &dyn Task,
+    ctx: &TaskContext,
+    phase: Phase,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let work = async {
+        match phase {
+            Phase::Execute { rollback_first } => {
+                if rollback_first {
+                    task.rollback(ctx).await?;
+                }
+                task.execute(ctx).await
+            }
+            Phase::Rollback => task.rollback(ctx).await,
+        }
+    };
+    let guarded = AssertUnwindSafe(work).catch_unwind();
+    tokio::select! {
+        biased;
+        result = tokio::time::timeout(timeout, guarded) => match result {
+            Err(_) => Outcome::TimedOut,
+            Ok(Err(panic)) => Outcome::Failed(format!("sub task panicked: {}", panic_message(panic.as_ref()))),
+            Ok(Ok(Err(TaskError { message }))) => Outcome::Failed(message),
+            Ok(Ok(Ok(()))) => Outcome::Succeeded,
+        },
+        () = cancel.cancelled() => Outcome::Cancelled,
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

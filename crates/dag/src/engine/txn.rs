@@ -1,0 +1,109 @@
+//! What the actor's decisions of one batch read and write.
+//!
+//! [`Txn`] collects what a batch produces: the records it touched, the writes, the
+//! events, the replies, the sub-tasks to start and the retry timers to arm. None of it
+//! is visible to anyone until the committer has made the batch durable. [`Sched`] holds
+//! what every DAG shares while the actor decides: the time of the batch, the worker
+//! slots, the lock table and the batch sequence numbers.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::locks::LockTable;
+use super::msg::{Reply, RetryTimer};
+use super::runner::Job;
+use crate::dto::DtoBuilder;
+use crate::event::Event;
+use crate::store::Batch;
+
+/// A node or sub-task touched by a batch, with its DAG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Member {
+    pub(crate) dag_id: u64,
+    pub(crate) id: u64,
+}
+
+/// What one batch of decisions produces.
+#[derive(Default)]
+pub(crate) struct Txn {
+    pub(crate) batch: Batch,
+    pub(crate) dirty_dags: BTreeSet<u64>,
+    pub(crate) dirty_nodes: BTreeSet<Member>,
+    pub(crate) dirty_tasks: BTreeSet<Member>,
+    pub(crate) counters_dirty: bool,
+    /// DAGs whose stage may have changed.
+    pub(crate) stage_dirty: BTreeSet<u64>,
+    pub(crate) events: Vec<Event>,
+    /// Sub-tasks that start once the batch is durable.
+    pub(crate) spawns: Vec<Job>,
+    /// Sub-tasks that may run before their RUNNING transition is durable: they can
+    /// continue after a crash and their node's start is already durable.
+    pub(crate) early: Vec<Job>,
+    pub(crate) replies: Vec<Reply>,
+    /// Automatic retries waiting for their backoff.
+    pub(crate) timers: Vec<RetryTimer>,
+}
+
+impl Txn {
+    pub(crate) fn touch_node(&mut self, dag_id: u64, node_id: u64) {
+        self.dirty_nodes.insert(Member {
+            dag_id,
+            id: node_id,
+        });
+    }
+
+    pub(crate) fn touch_task(&mut self, dag_id: u64, task_id: u64) {
+        self.dirty_tasks.insert(Member {
+            dag_id,
+            id: task_id,
+        });
+    }
+}
+
+/// Sequence numbers of batches: the one being decided, and the highest one durable.
+pub(crate) struct BatchClock {
+    /// Sequence number of the batch being decided.
+    pub(crate) deciding: u64,
+    /// Highest batch sequence number known durable (written by the committer).
+    committed: Arc<AtomicU64>,
+}
+
+impl BatchClock {
+    pub(crate) fn new() -> BatchClock {
+        BatchClock {
+            deciding: 1,
+            committed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub(crate) fn is_durable(&self, seq: u64) -> bool {
+        self.committed.load(Ordering::Acquire) >= seq
+    }
+
+    /// The committer's side: where it records the highest durable sequence number.
+    pub(crate) fn committed(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.committed)
+    }
+
+    /// Closes the batch being decided and returns its sequence number.
+    pub(crate) fn seal(&mut self) -> u64 {
+        let seq = self.deciding;
+        self.deciding += 1;
+        seq
+    }
+}
+
+/// Resources shared by all DAGs while the actor decides.
+pub(crate) struct Sched {
+    /// The time of the batch being decided.
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) running_total: usize,
+    pub(crate) worker_limit: usize,
+    pub(crate) locks: LockTable,
+    /// Generic ids (for messages that name DAGs).
+    pub(crate) ids: DtoBuilder,
+    pub(crate) batches: BatchClock,
+}
