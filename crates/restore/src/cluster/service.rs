@@ -13,8 +13,9 @@ use super::model::{
 pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
 
 /// What the restore needs from a cluster: what request validation reads
-/// ([`crate::RestoreParam::validate`], [`crate::tenant_param::CreateTenantParam::validate`], which take
-/// a `&dyn TenantService`) and what the DAG executors do (the restore DAG's steps in
+/// ([`crate::RestoreParam::validate`] and
+/// [`crate::tenant_param::CreateTenantParam::validate`], which take a
+/// `&dyn TenantService`) and what the DAG executors do (the restore DAG's steps in
 /// `executors`, the tenant DAGs' steps in `tenant_ops`, the Post check's digest in
 /// `verify`). Each method says who calls it.
 ///

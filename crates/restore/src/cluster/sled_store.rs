@@ -24,14 +24,14 @@
 //! |---|---|---|
 //! | `cluster/meta` | `format_version`, `seeded`, counters `next_*` | u64 big-endian |
 //! | `cluster/zones` | zone name | JSON [`Zone`](super::Zone) |
-//! | `cluster/servers` | `ip:port` | JSON [`Server`](super::Server) (capacity and what units take) |
+//! | `cluster/servers` | `ip:port` | JSON [`Server`](super::Server) (capacity, units' share) |
 //! | `cluster/unit_configs` | name | JSON [`UnitConfig`](super::UnitConfig) |
 //! | `cluster/pools` | name | JSON [`ResourcePool`](super::ResourcePool) with its units |
 //! | `cluster/tenants` | tenant id (u64 BE) | JSON [`Tenant`](super::Tenant) |
 //! | `cluster/tenant_names` | tenant name | tenant id (u64 BE) |
-//! | `cluster/restore_jobs` | job id (u64 BE) | JSON [`RestoreJob`](super::RestoreJob) (unfinished) |
+//! | `cluster/restore_jobs` | job id (u64 BE) | [`RestoreJob`](super::RestoreJob), unfinished |
 //! | `cluster/restore_active` | tenant name | job id (u64 BE) |
-//! | `cluster/restore_history` | job id (u64 BE) | JSON [`RestoreJob`](super::RestoreJob) (finished) |
+//! | `cluster/restore_history` | job id (u64 BE) | [`RestoreJob`](super::RestoreJob), finished |
 //!
 //! Every mutation except row batches is one multi-tree sled transaction
 //! ([`SledCluster::transact`]), flushed before it returns. A row batch is one run file,
@@ -40,10 +40,11 @@
 //! of tenants that no longer exist are removed. Version 1 kept one sled entry per row in
 //! `cluster/rows`; it is not migrated.
 //!
-//! Tenant administration added fields to [`Tenant`](super::Tenant) (mode, charset, collation, comment,
-//! read_only, variables, parameters, the root-password verifier and whether it is
-//! persisted) without a format change: each has a serde default, so a record written
-//! before reads as a MySQL tenant with `utf8mb4`, nothing set and no password.
+//! Tenant administration added fields to [`Tenant`](super::Tenant) (mode, charset,
+//! collation, comment, read_only, variables, parameters, the root-password verifier and
+//! whether it is persisted) without a format change: each has a serde default, so a
+//! record written before reads as a MySQL tenant with `utf8mb4`, nothing set and no
+//! password.
 
 mod pools;
 mod restore_jobs;
@@ -98,7 +99,8 @@ pub(in crate::cluster) enum Tree {
     Meta = 0,
     /// `cluster/zones`: zone name → [`Zone`](super::Zone) with the addresses of its servers.
     Zones,
-    /// `cluster/servers`: `ip:port` → [`Server`](super::Server) with its capacity and what units take.
+    /// `cluster/servers`: `ip:port` → [`Server`](super::Server) with its capacity and
+    /// what units take of it.
     Servers,
     /// `cluster/unit_configs`: name → [`UnitConfig`](super::UnitConfig).
     UnitConfigs,
