@@ -25,7 +25,7 @@
 //! | `cluster/meta` | `format_version`, `seeded`, counters `next_*` | u64 big-endian |
 //! | `cluster/zones` | zone name | JSON [`Zone`](super::Zone) |
 //! | `cluster/servers` | `ip:port` | JSON [`Server`](super::Server) (capacity, units' share) |
-//! | `cluster/unit_configs` | name | JSON [`UnitConfig`](super::UnitConfig) |
+//! | `cluster/unit_configs` | name | JSON [`UnitConfig`] |
 //! | `cluster/pools` | name | JSON [`ResourcePool`](super::ResourcePool) with its units |
 //! | `cluster/tenants` | tenant id (u64 BE) | JSON [`Tenant`](super::Tenant) |
 //! | `cluster/tenant_names` | tenant name | tenant id (u64 BE) |
@@ -102,7 +102,7 @@ pub(in crate::cluster) enum Tree {
     /// `cluster/servers`: `ip:port` → [`Server`](super::Server) with its capacity and
     /// what units take of it.
     Servers,
-    /// `cluster/unit_configs`: name → [`UnitConfig`](super::UnitConfig).
+    /// `cluster/unit_configs`: name → [`UnitConfig`].
     UnitConfigs,
     /// `cluster/pools`: name → [`ResourcePool`](super::ResourcePool) with its units.
     Pools,

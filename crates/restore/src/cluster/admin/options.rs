@@ -94,7 +94,8 @@ impl TenantSettings {
 /// nothing; the root password is not looked at.
 ///
 /// # Errors
-/// As [`TenantSettings::new`].
+/// `CharsetCollationInvalid`, `VariableEmpty`, `VariableNotExist`, `VariableInvalid`,
+/// `ParameterEmpty`, `ParameterNotExist`, `ParameterInvalid`.
 pub fn check_tenant_options(options: &TenantOptions) -> ClusterResult<()> {
     let without_password = TenantOptions {
         root_password: None,

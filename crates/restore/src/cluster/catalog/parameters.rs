@@ -218,7 +218,7 @@ pub fn parameter(name: &str) -> Option<&'static ParameterDef> {
         .find(|def| def.name.eq_ignore_ascii_case(name.trim()))
 }
 
-/// Checks `values` like [`check_variables`]: `ParameterEmpty`, `ParameterNotExist`,
+/// Checks `values` like [`super::check_variables`]: `ParameterEmpty`, `ParameterNotExist`,
 /// then `ParameterInvalid`.
 pub(crate) fn check_parameters(
     values: &BTreeMap<String, String>,
