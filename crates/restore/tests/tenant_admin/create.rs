@@ -144,8 +144,9 @@ fn create_tenant_with_options_records_them() {
     assert!(!tenant.root_password_persisted);
 }
 
-#[test]
-fn create_tenant_options_are_checked_before_anything_is_written() {
+/// Creates tenant t1 on pool p1 with each case's options, checks that each is refused
+/// as expected, and that nothing was written.
+fn check_create_refusals(cases: Vec<(&str, TenantOptions, Expected<'_>)>) {
     let fx = fixture();
     fx.cluster
         .create_pools(&[pool_spec("p1", "s1", &["z1"])], "setup")
@@ -158,57 +159,86 @@ fn create_tenant_options_are_checked_before_anything_is_written() {
         TenantStatus::Normal,
         vec!["p1".into()],
     );
-    let with = |options: TenantOptions| fx.cluster.create_tenant_with(&new, &options, "setup");
-    let variables = |pairs: &[(&str, &str)]| TenantOptions {
+    check_refusals(
+        cases
+            .into_iter()
+            .map(|(label, options, expected)| {
+                let result = fx.cluster.create_tenant_with(&new, &options, "setup");
+                (label, result, expected)
+            })
+            .collect(),
+    );
+    assert_eq!(snapshot(&fx.cluster), before);
+    assert_eq!(fx.cluster.tenant("t1").unwrap(), None);
+}
+
+fn with_variables(pairs: &[(&str, &str)]) -> TenantOptions {
+    TenantOptions {
         variables: map(pairs),
         ..TenantOptions::default()
-    };
-    let parameters = |pairs: &[(&str, &str)]| TenantOptions {
+    }
+}
+
+fn with_parameters(pairs: &[(&str, &str)]) -> TenantOptions {
+    TenantOptions {
         parameters: map(pairs),
         ..TenantOptions::default()
-    };
-    check_refusals(vec![
+    }
+}
+
+#[test]
+fn create_tenant_charsets_are_checked_before_anything_is_written() {
+    check_create_refusals(vec![
         (
             "unknown charset",
-            with(TenantOptions {
+            TenantOptions {
                 charset: Some("ascii".into()),
                 ..TenantOptions::default()
-            }),
+            },
             ("CharsetCollationInvalid", "Charset 'ascii' is not exist."),
         ),
         (
             "unknown collation",
-            with(TenantOptions {
+            TenantOptions {
                 collation: Some("klingon_ci".into()),
                 ..TenantOptions::default()
-            }),
-            ("CharsetCollationInvalid", "Collation 'klingon_ci' is not exist."),
+            },
+            (
+                "CharsetCollationInvalid",
+                "Collation 'klingon_ci' is not exist.",
+            ),
         ),
         (
             "charset and collation mismatch",
-            with(TenantOptions {
+            TenantOptions {
                 charset: Some("gbk".into()),
                 collation: Some("utf8mb4_bin".into()),
                 ..TenantOptions::default()
-            }),
+            },
             (
                 "CharsetCollationInvalid",
                 "Charset 'gbk' and Collation 'utf8mb4_bin' is not match.",
             ),
         ),
+    ]);
+}
+
+#[test]
+fn create_tenant_variables_are_checked_before_anything_is_written() {
+    check_create_refusals(vec![
         (
             "empty variable name",
-            with(variables(&[("", "1")])),
+            with_variables(&[("", "1")]),
             ("VariableEmpty", "Tenant variable name or value is empty."),
         ),
         (
             "unknown variable",
-            with(variables(&[("no_such_variable", "1")])),
+            with_variables(&[("no_such_variable", "1")]),
             ("VariableNotExist", "Tenant variable 'no_such_variable' does not exist."),
         ),
         (
             "bad variable value",
-            with(variables(&[("wait_timeout", "0")])),
+            with_variables(&[("wait_timeout", "0")]),
             (
                 "VariableInvalid",
                 "Tenant variable 'wait_timeout' is invalid: value '0' is out of range [1, 31536000].",
@@ -216,7 +246,7 @@ fn create_tenant_options_are_checked_before_anything_is_written() {
         ),
         (
             "read-only variable",
-            with(variables(&[("ob_compatibility_mode", "ORACLE")])),
+            with_variables(&[("ob_compatibility_mode", "ORACLE")]),
             (
                 "VariableInvalid",
                 "Tenant variable 'ob_compatibility_mode' is invalid: it is read only.",
@@ -224,36 +254,40 @@ fn create_tenant_options_are_checked_before_anything_is_written() {
         ),
         (
             "bad whitelist",
-            with(TenantOptions {
+            TenantOptions {
                 whitelist: Some("10.0.0.1;drop".into()),
                 ..TenantOptions::default()
-            }),
+            },
             (
                 "VariableInvalid",
                 "Tenant variable 'ob_tcp_invited_nodes' is invalid: '10.0.0.1;drop' is not an IP address, a CIDR block or a %/_ pattern.",
             ),
         ),
+    ]);
+}
+
+#[test]
+fn create_tenant_parameters_are_checked_before_anything_is_written() {
+    check_create_refusals(vec![
         (
             "empty parameter name",
-            with(parameters(&[(" ", "1")])),
+            with_parameters(&[(" ", "1")]),
             ("ParameterEmpty", "Tenant parameter name or value is empty."),
         ),
         (
             "unknown parameter",
-            with(parameters(&[("no_such_parameter", "1")])),
+            with_parameters(&[("no_such_parameter", "1")]),
             ("ParameterNotExist", "Tenant parameter 'no_such_parameter' does not exist."),
         ),
         (
             "bad parameter value",
-            with(parameters(&[("ha_high_thread_score", "101")])),
+            with_parameters(&[("ha_high_thread_score", "101")]),
             (
                 "ParameterInvalid",
                 "The input parameter 'ha_high_thread_score' is illegal: value '101' is out of range [0, 100]",
             ),
         ),
     ]);
-    assert_eq!(snapshot(&fx.cluster), before);
-    assert_eq!(fx.cluster.tenant("t1").unwrap(), None);
 }
 
 #[test]

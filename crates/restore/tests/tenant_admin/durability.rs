@@ -5,9 +5,10 @@ use obrestore_restore::{ClusterError, Secret, TenantService};
 
 use crate::fixture::*;
 
-#[test]
-fn administration_survives_reopen() {
-    let fx = fixture();
+/// Tenant t1 renamed `orders`, scaled out to z3, modified (z1 to s2, 2 units
+/// everywhere, z3 FULL), scaled in from z2, with primary zone z3;z1, a variable, a
+/// parameter and root password pw-2, persisted.
+fn administered_tenant(fx: &Fixture) {
     let options = TenantOptions {
         root_password: Some(Secret::new("pw-1")),
         ..TenantOptions::default()
@@ -58,6 +59,12 @@ fn administration_survives_reopen() {
         .set_root_password("orders", "pw-2", Some("pw-1"))
         .unwrap();
     fx.cluster.persist_root_password("orders", "pw-2").unwrap();
+}
+
+#[test]
+fn administration_survives_reopen() {
+    let fx = fixture();
+    administered_tenant(&fx);
     let before = snapshot(&fx.cluster);
 
     let fx = fx.reopened();

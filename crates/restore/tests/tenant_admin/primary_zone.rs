@@ -55,7 +55,7 @@ fn primary_zone_is_set_normalized_and_checked() {
 }
 
 #[test]
-fn primary_zone_changes_of_first_priority_need_rebalance_and_one_region() {
+fn primary_zone_changes_of_first_priority_need_rebalance() {
     let fx = fixture();
     fx.tenant_with(
         "t1",
@@ -97,7 +97,11 @@ fn primary_zone_changes_of_first_priority_need_rebalance_and_one_region() {
             .primary_zone,
         "z2;z1"
     );
+}
 
+#[test]
+fn primary_zone_first_priority_must_stay_in_one_region() {
+    let fx = fixture();
     // Regions: z4 is in shanghai.
     fx.tenant_with(
         "t2",

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use obrestore_restore::cluster::{
-    NewRestoreJob, RestoreOutcome, Tenant, TenantOptions, TenantStatus,
+    NewRestoreJob, RestoreJob, RestoreOutcome, Tenant, TenantOptions, TenantStatus,
 };
 use obrestore_restore::TenantService;
 
@@ -37,8 +37,9 @@ fn rename_moves_the_name_and_keeps_everything_else() {
     assert_eq!(fx.cluster.list_tenants().unwrap().len(), 2);
 }
 
-#[test]
-fn rename_refusals() {
+/// Tenants t1, t2, `restoring` (RESTORE), `gone` (in the recycle bin, returned),
+/// `dropping` (DROPPING) and `activated` with an unfinished restore job (returned).
+fn rename_refusal_fixture() -> (Fixture, Tenant, RestoreJob) {
     let fx = fixture();
     fx.tenant("t1", &[("z1", F)]);
     fx.tenant("t2", &[("z2", F)]);
@@ -62,6 +63,12 @@ fn rename_refusals() {
         ..NewRestoreJob::default()
     };
     let job = fx.cluster.start_restore_job(&job, "dag-1").unwrap();
+    (fx, recycled, job)
+}
+
+#[test]
+fn rename_refusals() {
+    let (fx, recycled, job) = rename_refusal_fixture();
     let before = snapshot(&fx.cluster);
     let rename = |from: &str, to: &str| fx.cluster.rename_tenant(from, to);
     check_refusals(vec![

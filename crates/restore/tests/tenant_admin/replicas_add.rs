@@ -99,8 +99,9 @@ fn add_replicas_pool_names_do_not_collide() {
     );
 }
 
-#[test]
-fn add_replicas_refusals() {
+/// Tenants t1 (z1), `east` (z1, primary zone z1), `restoring` (RESTORE), `wide` (a
+/// replica in z1 on a pool that also covers z2) and `calm` (rebalance off).
+fn add_replicas_refusal_fixture() -> Fixture {
     let fx = fixture();
     fx.tenant("t1", &[("z1", F)]);
     fx.tenant_with(
@@ -135,13 +136,26 @@ fn add_replicas_refusals() {
         .unwrap();
     fx.tenant("calm", &[("z1", F)]);
     fx.set_parameter("calm", "enable_rebalance", "False");
+    fx
+}
+
+#[test]
+fn add_replicas_refusals_of_the_request_and_the_tenant() {
+    let fx = add_replicas_refusal_fixture();
     let before = snapshot(&fx.cluster);
     let add = |tenant: &str, specs: &[ReplicaSpec]| fx.cluster.add_replicas(tenant, specs, "dag-1");
     check_refusals(vec![
-        ("no zones", add("t1", &[]), ("ZoneListEmpty", "Zone list is empty.")),
+        (
+            "no zones",
+            add("t1", &[]),
+            ("ZoneListEmpty", "Zone list is empty."),
+        ),
         (
             "repeated zone",
-            add("t1", &[replica("z2", F, "s1", 1), replica("z2", R, "s1", 1)]),
+            add(
+                "t1",
+                &[replica("z2", F, "s1", 1), replica("z2", R, "s1", 1)],
+            ),
             ("ZoneRepeated", "Zone 'z2' is repeated."),
         ),
         (
@@ -152,20 +166,40 @@ fn add_replicas_refusals() {
         (
             "unit num 0",
             add("t1", &[replica("z2", F, "s1", 0)]),
-            ("UnitNumInvalid", "Unit number '0' is invalid: unit num should be greater than 0"),
+            (
+                "UnitNumInvalid",
+                "Unit number '0' is invalid: unit num should be greater than 0",
+            ),
         ),
         (
             "unit nums differ",
-            add("t1", &[replica("z2", F, "s1", 1), replica("z3", F, "s1", 2)]),
-            ("UnitNumInconsistent", "Unit number is inconsistent, should be the same in all zones."),
+            add(
+                "t1",
+                &[replica("z2", F, "s1", 1), replica("z3", F, "s1", 2)],
+            ),
+            (
+                "UnitNumInconsistent",
+                "Unit number is inconsistent, should be the same in all zones.",
+            ),
         ),
-        ("missing tenant", add("nope", &[replica("z2", F, "s1", 1)]), ("TenantNotFound", "tenant 'nope' does not exist")),
+        (
+            "missing tenant",
+            add("nope", &[replica("z2", F, "s1", 1)]),
+            ("TenantNotFound", "tenant 'nope' does not exist"),
+        ),
         (
             "restoring tenant",
             add("restoring", &[replica("z3", F, "s1", 1)]),
-            ("TenantState", "tenant 'restoring' is RESTORE, the operation needs NORMAL"),
+            (
+                "TenantState",
+                "tenant 'restoring' is RESTORE, the operation needs NORMAL",
+            ),
         ),
-        ("missing zone", add("t1", &[replica("z9", F, "s1", 1)]), ("ZoneNotFound", "zone 'z9' does not exist")),
+        (
+            "missing zone",
+            add("t1", &[replica("z9", F, "s1", 1)]),
+            ("ZoneNotFound", "zone 'z9' does not exist"),
+        ),
         (
             "missing unit config",
             add("t1", &[replica("z2", F, "s9", 1)]),
@@ -174,8 +208,21 @@ fn add_replicas_refusals() {
         (
             "more units than servers",
             add("t1", &[replica("z4", F, "s1", 2)]),
-            ("UnitNumExceedsServers", "unit num '2' is bigger than server num '1' in zone 'z4'"),
+            (
+                "UnitNumExceedsServers",
+                "unit num '2' is bigger than server num '1' in zone 'z4'",
+            ),
         ),
+    ]);
+    assert_eq!(snapshot(&fx.cluster), before);
+}
+
+#[test]
+fn add_replicas_refusals_by_the_tenants_replicas_and_locality() {
+    let fx = add_replicas_refusal_fixture();
+    let before = snapshot(&fx.cluster);
+    let add = |tenant: &str, specs: &[ReplicaSpec]| fx.cluster.add_replicas(tenant, specs, "dag-1");
+    check_refusals(vec![
         (
             "zone has a replica",
             add("t1", &[replica("z2", F, "s1", 1), replica("z1", F, "s1", 1)]),

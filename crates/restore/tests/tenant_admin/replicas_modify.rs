@@ -7,6 +7,8 @@ use obrestore_restore::TenantService;
 
 use crate::fixture::*;
 
+// long: walks one tenant through every kind of change (type, config up, unit num up,
+// the same again, unit num down, config down), checking its servers after each.
 #[test]
 fn modify_replicas_changes_type_config_and_unit_num_with_capacity_accounting() {
     let fx = fixture();
@@ -171,8 +173,33 @@ fn modify_replicas_splits_a_shared_pool_for_a_partial_config_change() {
     assert_eq!(usage(&fx.cluster, "127.0.0.1:2821"), (4.0, 8 * GIB, 1));
 }
 
-#[test]
-fn modify_replicas_refusals() {
+/// A change of `zone`'s unit num.
+fn unit_num(zone: &str, num: u32) -> ReplicaModify {
+    ReplicaModify {
+        unit_num: Some(num),
+        ..modify(zone)
+    }
+}
+
+/// A change of `zone`'s unit config.
+fn config(zone: &str, name: &str) -> ReplicaModify {
+    ReplicaModify {
+        unit_config_name: Some(name.into()),
+        ..modify(zone)
+    }
+}
+
+/// A change of `zone`'s replica type.
+fn kind(zone: &str, replica_type: ReplicaType) -> ReplicaModify {
+    ReplicaModify {
+        replica_type: Some(replica_type),
+        ..modify(zone)
+    }
+}
+
+/// Tenants t1 (z1..z3), `two` (z1, z2), `small` (z5, the small server), `calm` (z1..z3,
+/// rebalance off) and `restoring` (RESTORE).
+fn modify_replicas_refusal_fixture() -> Fixture {
     let fx = fixture();
     fx.tenant("t1", &[("z1", F), ("z2", F), ("z3", F)]);
     fx.tenant("two", &[("z1", F), ("z2", F)]);
@@ -186,56 +213,89 @@ fn modify_replicas_refusals() {
         TenantStatus::Restore,
         &TenantOptions::default(),
     );
+    fx
+}
+
+#[test]
+fn modify_replicas_refusals_of_the_request_and_the_tenant() {
+    let fx = modify_replicas_refusal_fixture();
     let before = snapshot(&fx.cluster);
     let change =
         |tenant: &str, changes: &[ReplicaModify]| fx.cluster.modify_replicas(tenant, changes);
-    let unit_num = |zone: &str, num: u32| ReplicaModify {
-        unit_num: Some(num),
-        ..modify(zone)
-    };
-    let config = |zone: &str, name: &str| ReplicaModify {
-        unit_config_name: Some(name.into()),
-        ..modify(zone)
-    };
-    let kind = |zone: &str, replica_type: ReplicaType| ReplicaModify {
-        replica_type: Some(replica_type),
-        ..modify(zone)
-    };
     check_refusals(vec![
-        ("no zones", change("t1", &[]), ("ZoneListEmpty", "Zone list is empty.")),
-        ("missing tenant", change("nope", &[modify("z1")]), ("TenantNotFound", "tenant 'nope' does not exist")),
+        (
+            "no zones",
+            change("t1", &[]),
+            ("ZoneListEmpty", "Zone list is empty."),
+        ),
+        (
+            "missing tenant",
+            change("nope", &[modify("z1")]),
+            ("TenantNotFound", "tenant 'nope' does not exist"),
+        ),
         (
             "restoring tenant",
             change("restoring", &[modify("z4")]),
-            ("TenantState", "tenant 'restoring' is RESTORE, the operation needs NORMAL"),
+            (
+                "TenantState",
+                "tenant 'restoring' is RESTORE, the operation needs NORMAL",
+            ),
         ),
         (
             "zone without replica",
             change("t1", &[modify("z1"), modify("z4")]),
             ("ZoneWithoutReplica", "Zone 'z4' does not have a replica."),
         ),
-        ("repeated zone", change("t1", &[modify("z1"), modify("z1")]), ("ZoneRepeated", "Zone 'z1' is repeated.")),
+        (
+            "repeated zone",
+            change("t1", &[modify("z1"), modify("z1")]),
+            ("ZoneRepeated", "Zone 'z1' is repeated."),
+        ),
         (
             "unit num 0",
             change("t1", &[unit_num("z1", 0)]),
-            ("UnitNumInvalid", "Unit number '0' is invalid: unit num must be greater than 0"),
+            (
+                "UnitNumInvalid",
+                "Unit number '0' is invalid: unit num must be greater than 0",
+            ),
         ),
         (
             "more units than servers",
             change("t1", &[unit_num("z1", 3)]),
-            ("UnitNumExceedsServers", "unit num '3' is bigger than server num '2' in zone 'z1'"),
+            (
+                "UnitNumExceedsServers",
+                "unit num '3' is bigger than server num '2' in zone 'z1'",
+            ),
         ),
         (
             "unit nums differ",
             change("t1", &[unit_num("z1", 2), unit_num("z2", 1)]),
-            ("UnitNumInconsistent", "Unit number is inconsistent, should be the same in all zones."),
+            (
+                "UnitNumInconsistent",
+                "Unit number is inconsistent, should be the same in all zones.",
+            ),
         ),
-        ("no unit config name", change("t1", &[config("z1", "")]), ("UnitConfigNameEmpty", "Unit config name is empty.")),
+        (
+            "no unit config name",
+            change("t1", &[config("z1", "")]),
+            ("UnitConfigNameEmpty", "Unit config name is empty."),
+        ),
         (
             "missing unit config",
             change("t1", &[config("z1", "s9")]),
             ("UnitConfigNotFound", "unit config 's9' does not exist"),
         ),
+    ]);
+    assert_eq!(snapshot(&fx.cluster), before);
+}
+
+#[test]
+fn modify_replicas_refusals_by_locality_rebalance_and_capacity() {
+    let fx = modify_replicas_refusal_fixture();
+    let before = snapshot(&fx.cluster);
+    let change =
+        |tenant: &str, changes: &[ReplicaModify]| fx.cluster.modify_replicas(tenant, changes);
+    check_refusals(vec![
         (
             "unit num of some zones",
             change("t1", &[unit_num("z1", 2), unit_num("z2", 2)]),

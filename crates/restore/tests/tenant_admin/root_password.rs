@@ -77,7 +77,16 @@ fn root_password_lifecycle() {
         fx.cluster.persist_root_password("t1", "second").unwrap(),
         persisted
     );
+}
 
+#[test]
+fn root_password_cleared_and_set_again() {
+    let fx = fixture();
+    let options = TenantOptions {
+        root_password: Some(Secret::new("second")),
+        ..TenantOptions::default()
+    };
+    fx.tenant_with("t1", &[("z1", F)], "RANDOM", TenantStatus::Normal, &options);
     // Clearing the password: no verifier, the empty password logs in, and a password
     // given as the old one is wrong now.
     let cleared = fx

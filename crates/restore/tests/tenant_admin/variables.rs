@@ -4,18 +4,17 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use obrestore_restore::cluster::catalog::{self, VARIABLES};
-use obrestore_restore::cluster::{TenantOptions, TenantParameter, TenantStatus};
+use obrestore_restore::cluster::{Tenant, TenantOptions, TenantParameter, TenantStatus};
 use obrestore_restore::TenantService;
 
 use crate::fixture::*;
 
-#[test]
-fn variables_are_set_read_and_normalized() {
-    let fx = fixture();
+/// Tenant t1, whose variables are set 7 seconds after its creation: read_only, the
+/// whitelist, time zone, isolation, SQL mode and packet size, in various spellings.
+fn t1_with_variables_set(fx: &Fixture) -> Tenant {
     fx.tenant("t1", &[("z1", F)]);
     fx.clock.advance(Duration::seconds(7));
-    let tenant = fx
-        .cluster
+    fx.cluster
         .set_variables(
             "t1",
             &map(&[
@@ -30,7 +29,13 @@ fn variables_are_set_read_and_normalized() {
                 ("max_allowed_packet", "1073741824"),
             ]),
         )
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn variables_are_set_read_and_normalized() {
+    let fx = fixture();
+    let tenant = t1_with_variables_set(&fx);
     assert!(tenant.read_only);
     assert_eq!(tenant.updated_at, start() + Duration::seconds(7));
     let expected = [
@@ -73,7 +78,12 @@ fn variables_are_set_read_and_normalized() {
             .value,
         "1"
     );
+}
 
+#[test]
+fn setting_variables_is_idempotent() {
+    let fx = fixture();
+    let tenant = t1_with_variables_set(&fx);
     // Idempotent: the same values again do not even touch the record.
     fx.clock.advance(Duration::seconds(1));
     let again = fx
@@ -95,8 +105,8 @@ fn variables_are_set_read_and_normalized() {
     );
 }
 
-#[test]
-fn variable_refusals() {
+/// Tenants t1, `locked` (locked) and `restoring` (RESTORE).
+fn variable_refusal_fixture() -> Fixture {
     let fx = fixture();
     fx.tenant("t1", &[("z1", F)]);
     fx.tenant("locked", &[("z2", F)]);
@@ -108,6 +118,12 @@ fn variable_refusals() {
         TenantStatus::Restore,
         &TenantOptions::default(),
     );
+    fx
+}
+
+#[test]
+fn variable_refusals() {
+    let fx = variable_refusal_fixture();
     let before = snapshot(&fx.cluster);
     let set = |tenant: &str, pairs: &[(&str, &str)]| fx.cluster.set_variables(tenant, &map(pairs));
     check_refusals(vec![
@@ -172,6 +188,19 @@ fn variable_refusals() {
             ("TenantLocked", "Tenant locked is locked"),
         ),
     ]);
+    assert_eq!(snapshot(&fx.cluster), before);
+    // A locked tenant takes what the sys tenant sets.
+    let locked = fx
+        .cluster
+        .set_variables("locked", &map(&[("time_zone", "SYSTEM")]))
+        .unwrap();
+    assert_eq!(locked.variables["time_zone"], "SYSTEM");
+}
+
+#[test]
+fn variable_read_refusals() {
+    let fx = variable_refusal_fixture();
+    let before = snapshot(&fx.cluster);
     check_refusals(vec![
         (
             "get: empty name",
@@ -195,12 +224,7 @@ fn variable_refusals() {
         ("TenantNotFound", "tenant 'nope' does not exist"),
     )]);
     assert_eq!(snapshot(&fx.cluster), before);
-    // A locked tenant takes what the sys tenant sets; reads accept any tenant.
-    let locked = fx
-        .cluster
-        .set_variables("locked", &map(&[("time_zone", "SYSTEM")]))
-        .unwrap();
-    assert_eq!(locked.variables["time_zone"], "SYSTEM");
+    // Reads accept any tenant.
     assert_eq!(
         fx.cluster
             .variable("restoring", "autocommit")
@@ -210,8 +234,8 @@ fn variable_refusals() {
     );
 }
 
-#[test]
-fn parameters_are_set_read_and_refused() {
+/// Tenants t1 and `restoring` (RESTORE).
+fn parameter_fixture() -> Fixture {
     let fx = fixture();
     fx.tenant("t1", &[("z1", F)]);
     fx.tenant_with(
@@ -221,8 +245,12 @@ fn parameters_are_set_read_and_refused() {
         TenantStatus::Restore,
         &TenantOptions::default(),
     );
-    let gone = fx.tenant("gone", &[("z3", F)]);
-    let recycled = fx.cluster.recycle_tenant(gone.id).unwrap();
+    fx
+}
+
+#[test]
+fn parameters_are_set_and_read() {
+    let fx = parameter_fixture();
     let tenant = fx
         .cluster
         .set_parameters(
@@ -282,7 +310,13 @@ fn parameters_are_set_read_and_refused() {
         .set_parameters("restoring", &map(&[("ha_high_thread_score", "8")]))
         .unwrap();
     assert_eq!(restoring.parameters["ha_high_thread_score"], "8");
+}
 
+#[test]
+fn parameter_refusals() {
+    let fx = parameter_fixture();
+    let gone = fx.tenant("gone", &[("z3", F)]);
+    let recycled = fx.cluster.recycle_tenant(gone.id).unwrap();
     let before = snapshot(&fx.cluster);
     let set = |tenant: &str, pairs: &[(&str, &str)]| fx.cluster.set_parameters(tenant, &map(pairs));
     check_refusals(vec![
