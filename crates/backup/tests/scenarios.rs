@@ -79,6 +79,13 @@ fn default_layout_scenarios() {
     for (name, target, want) in cases {
         check(&f, name, target, &[], want);
     }
+}
+
+#[test]
+fn default_layout_latest_plan_preview_and_window() {
+    let f = fixture(|_| {});
+    let set1 = f.summary.set(1).unwrap().clone();
+    let last_checkpoint = f.summary.end_scn;
     let plan = f.plan(RestoreTarget::Latest, &[]).unwrap();
     assert_eq!(plan.restore_scn, last_checkpoint);
     assert_eq!(
@@ -285,12 +292,17 @@ fn deleted_piece_is_not_used() {
     );
 }
 
-#[test]
-fn encrypted_sets_need_the_right_password() {
-    let f = fixture(|config| {
+/// The default layout with sets 1 and 4 encrypted (`pw-one`, `pw-four`).
+fn encrypted_fixture() -> Fixture {
+    fixture(|config| {
         config.sets[3].password = Some("pw-four".to_string());
         config.sets[0].password = Some("pw-one".to_string());
-    });
+    })
+}
+
+#[test]
+fn encrypted_sets_need_the_right_password() {
+    let f = encrypted_fixture();
     let invalid = || Want::Error("backup set password is invalid".to_string());
     let cases: Vec<(&str, RestoreTarget, Vec<&str>, Want)> = vec![
         (
@@ -360,6 +372,11 @@ fn encrypted_sets_need_the_right_password() {
     for (name, target, passwords, want) in cases {
         check(&f, name, target, &passwords, want);
     }
+}
+
+#[test]
+fn an_encrypted_set_stores_no_password_and_its_files_need_the_key() {
+    let f = encrypted_fixture();
     let info = f.summary.set(4).unwrap();
     let encryption = info.encryption.as_ref().unwrap();
     let info_text = std::fs::read_to_string(

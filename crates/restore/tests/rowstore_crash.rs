@@ -23,13 +23,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::fixtures::{open_default_cluster, pool_spec, restoring_tenant};
 use common::{apply_model, model_rows, Model};
 use obrestore_restore::cluster::digest::digest_rows;
-use obrestore_restore::cluster::{
-    ClusterResult, NewTenant, PoolSpec, ReplicaType, RowOp, TenantDigest, TenantRole, TenantStatus,
-    TenantZone,
-};
-use obrestore_restore::{ClusterConfig, SledCluster, TenantService};
+use obrestore_restore::cluster::{RowOp, TenantDigest};
+use obrestore_restore::{SledCluster, TenantService};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -94,44 +92,28 @@ fn model_digest(model: &Model) -> TenantDigest {
     digest_rows(model_rows(model))
 }
 
-fn tenant_spec(name: &str, pool: &str, zone: &str) -> NewTenant {
-    NewTenant {
-        name: name.into(),
-        status: TenantStatus::Restore,
-        role: TenantRole::Standby,
-        data_version: "4.2.1.0".into(),
-        primary_zone: "RANDOM".into(),
-        zone_list: vec![TenantZone {
-            zone: zone.into(),
-            replica_type: ReplicaType::Full,
-        }],
-        pool_names: vec![pool.into()],
-    }
-}
-
 /// Creates (idempotently, by creator token) the pools and the tenants `main` and
 /// `scratch`; returns their ids.
 fn ensure_tenants(cluster: &SledCluster) -> (u64, u64) {
-    let spec = |name: &str, zone: &str| PoolSpec {
-        name: name.into(),
-        unit_config_name: "s1".into(),
-        unit_num: 1,
-        zone_list: vec![zone.into()],
-    };
     cluster
-        .create_pools(&[spec("p_main", "z1"), spec("p_scratch", "z2")], "crash")
+        .create_pools(
+            &[
+                pool_spec("p_main", "s1", &["z1"]),
+                pool_spec("p_scratch", "s1", &["z2"]),
+            ],
+            "crash",
+        )
         .unwrap();
     let main = cluster
-        .create_tenant(&tenant_spec("main", "p_main", "z1"), "crash")
+        .create_tenant(&restoring_tenant("main", &["p_main"], &["z1"]), "crash")
         .unwrap();
     let scratch = cluster
-        .create_tenant(&tenant_spec("scratch", "p_scratch", "z2"), "crash")
+        .create_tenant(
+            &restoring_tenant("scratch", &["p_scratch"], &["z2"]),
+            "crash",
+        )
         .unwrap();
     (main.id, scratch.id)
-}
-
-fn open_cluster(path: &Path) -> ClusterResult<SledCluster> {
-    common::retry_while_locked(|| SledCluster::open(path, &ClusterConfig::default()))
 }
 
 fn say(line: &str) {
@@ -147,7 +129,7 @@ fn crash_child() {
         return;
     };
     let start: u64 = std::env::var(CHILD_START_ENV).unwrap().parse().unwrap();
-    let cluster = open_cluster(&Path::new(&dir).join("db")).unwrap();
+    let cluster = open_default_cluster(&Path::new(&dir).join("db")).unwrap();
     let (main, scratch) = ensure_tenants(&cluster);
     // Finish the drop of the last batch, which the previous child may not have reached.
     let last = start - 1;
@@ -382,16 +364,11 @@ fn sigkill_at_random_moments_keeps_batches_atomic_and_durable() {
     println!("rowstore crash test seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
 
-    // Batches 1..=landed are in the store (the model holds them).
-    let mut landed = 0u64;
-    let mut model = Model::new();
-    // The scratch tenant's drops through this batch are known to be done.
-    let mut dropped_through = 0u64;
-    let mut unacked_landed = 0;
+    let mut known = Known::default();
     let mut leftovers_seen = 0;
     let mut compactions = 0;
     for round in 0..KILLS {
-        let start = landed + 1;
+        let start = known.landed + 1;
         let early = rng.gen_bool(0.25);
         let delay = if early {
             Duration::from_millis(rng.gen_range(0..80))
@@ -401,27 +378,75 @@ fn sigkill_at_random_moments_keeps_batches_atomic_and_durable() {
         let run = run_child(dir.path(), start, delay, early);
         let expected_acks: Vec<u64> = (start..start + run.acks.len() as u64).collect();
         assert_eq!(run.acks, expected_acks, "round {round}: acknowledgements");
-        let acked = run.acks.last().copied().unwrap_or(landed);
+        let acked = run.acks.last().copied().unwrap_or(known.landed);
         compactions += run.compactions;
-        if run.ready && start > 1 && (start - 1) % 3 == 0 {
-            dropped_through = dropped_through.max(start - 1);
-        }
-        if let Some(last) = run.acks.last() {
-            dropped_through = dropped_through.max(last - last % 3);
-        }
+        known.note_drops(&run, start);
         if !leftovers(&rows_dir).is_empty() {
             leftovers_seen += 1;
         }
+        known.check_reopened(round, &db, &rows_dir, acked);
+    }
 
-        // Reopen and compare with batches 1..=acked or 1..=acked + 1.
-        for k in landed + 1..=acked {
-            apply_model(&mut model, &main_batch(k));
+    // A last reopen: nothing left over, the rows still equal the model.
+    let cluster = open_default_cluster(&db).unwrap();
+    assert_eq!(leftovers(&rows_dir), Vec::<PathBuf>::new());
+    let main = cluster.tenant("main").unwrap().expect("tenant main").id;
+    assert_eq!(
+        cluster.tenant_digest(main).unwrap(),
+        model_digest(&known.model)
+    );
+    assert!(
+        known.landed >= 3,
+        "the children applied too little to test anything: {} batches",
+        known.landed
+    );
+    println!(
+        "rowstore crash test: {KILLS} kills, {} batches landed ({} unacknowledged), \
+         {compactions} compactions finished, {} rows, {} runs at the end, leftovers before a reopen \
+         in {leftovers_seen} rounds, {:.1} s",
+        known.landed,
+        known.unacked_landed,
+        known.model.len(),
+        cluster.row_stats(main).runs,
+        began.elapsed().as_secs_f64()
+    );
+}
+
+/// What the parent knows the store holds, from the acknowledgements and the reopens.
+#[derive(Default)]
+struct Known {
+    /// Batches 1..=landed are in the store (the model holds them).
+    landed: u64,
+    model: Model,
+    /// The scratch tenant's drops through this batch are known to be done.
+    dropped_through: u64,
+    /// Batches found landed without their acknowledgement.
+    unacked_landed: usize,
+}
+
+impl Known {
+    /// The drops of the scratch tenant a child that started at `start` finished: the
+    /// one it redoes at start, and those of every third batch it acknowledged.
+    fn note_drops(&mut self, run: &ChildRun, start: u64) {
+        if run.ready && start > 1 && (start - 1) % 3 == 0 {
+            self.dropped_through = self.dropped_through.max(start - 1);
         }
-        let files = listing(&rows_dir);
-        let cluster = open_cluster(&db)
+        if let Some(last) = run.acks.last() {
+            self.dropped_through = self.dropped_through.max(last - last % 3);
+        }
+    }
+
+    /// Reopens the store after a kill and compares it with batches 1..=acked or
+    /// 1..=acked + 1 (the one in flight landed whole or not at all).
+    fn check_reopened(&mut self, round: usize, db: &Path, rows_dir: &Path, acked: u64) {
+        for k in self.landed + 1..=acked {
+            apply_model(&mut self.model, &main_batch(k));
+        }
+        let files = listing(rows_dir);
+        let cluster = open_default_cluster(db)
             .unwrap_or_else(|e| panic!("round {round}: reopen after the kill: {e}\n{files:#?}"));
         assert_eq!(
-            leftovers(&rows_dir),
+            leftovers(rows_dir),
             Vec::<PathBuf>::new(),
             "round {round}: leftovers after reopen"
         );
@@ -433,53 +458,34 @@ fn sigkill_at_random_moments_keeps_batches_atomic_and_durable() {
                 "round {round}: acknowledged batches without a tenant"
             );
         }
-        if actual == model {
-            landed = acked;
+        if actual == self.model {
+            self.landed = acked;
         } else {
-            let mut next = model.clone();
+            let mut next = self.model.clone();
             apply_model(&mut next, &main_batch(acked + 1));
             assert!(
                 actual == next,
                 "round {round}: the rows are neither batches 1..={acked} ({} rows: {}) nor 1..={} ({} rows: {}); files before the reopen: {files:#?}",
-                model.len(),
-                difference(&actual, &model),
+                self.model.len(),
+                difference(&actual, &self.model),
                 acked + 1,
                 next.len(),
                 difference(&actual, &next),
             );
-            model = next;
-            landed = acked + 1;
-            unacked_landed += 1;
+            self.model = next;
+            self.landed = acked + 1;
+            self.unacked_landed += 1;
         }
         if let Some(id) = main {
             assert_eq!(
                 cluster.tenant_digest(id).unwrap(),
-                model_digest(&model),
+                model_digest(&self.model),
                 "round {round}"
             );
-            assert_eq!(cluster.row_count(id).unwrap(), model.len() as u64);
+            assert_eq!(cluster.row_count(id).unwrap(), self.model.len() as u64);
         }
         if let Some(scratch) = cluster.tenant("scratch").unwrap() {
-            check_scratch(&cluster, scratch.id, dropped_through, landed);
+            check_scratch(&cluster, scratch.id, self.dropped_through, self.landed);
         }
-        drop(cluster);
     }
-
-    // A last reopen: nothing left over, the rows still equal the model.
-    let cluster = open_cluster(&db).unwrap();
-    assert_eq!(leftovers(&rows_dir), Vec::<PathBuf>::new());
-    let main = cluster.tenant("main").unwrap().expect("tenant main").id;
-    assert_eq!(cluster.tenant_digest(main).unwrap(), model_digest(&model));
-    assert!(
-        landed >= 3,
-        "the children applied too little to test anything: {landed} batches"
-    );
-    println!(
-        "rowstore crash test: {KILLS} kills, {landed} batches landed ({unacked_landed} unacknowledged), \
-         {compactions} compactions finished, {} rows, {} runs at the end, leftovers before a reopen \
-         in {leftovers_seen} rounds, {:.1} s",
-        model.len(),
-        cluster.row_stats(main).runs,
-        began.elapsed().as_secs_f64()
-    );
 }

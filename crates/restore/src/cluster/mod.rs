@@ -1,5 +1,8 @@
 //! The embedded cluster: zones, servers, unit configs, resource pools, tenants with
-//! their rows, restore jobs and restore history, behind [`TenantService`].
+//! their rows, restore jobs and restore history. [`SledCluster`] stores them
+//! (`sled_store` and its record files; tenant administration in `admin`; rows in
+//! `rowstore`); the restore reaches it through [`TenantService`], the part of it the
+//! restore's validation and DAG executors need.
 
 mod admin;
 pub mod catalog;

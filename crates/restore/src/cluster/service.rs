@@ -2,21 +2,28 @@
 
 use std::collections::BTreeMap;
 
-use super::error::{ClusterError, ClusterResult};
+use super::error::ClusterResult;
 use super::model::{
-    NewRestoreJob, NewTenant, NewUnitConfig, PartProgress, PoolSpec, ReplicaModify, ReplicaSpec,
-    ResourcePool, RestoreJob, RestoreJobPatch, RestoreOutcome, RowBatch, RowOp, Server, Tenant,
-    TenantDigest, TenantOptions, TenantParameter, TenantVariable, UnitConfig, Zone,
+    NewRestoreJob, NewTenant, PartProgress, PoolSpec, ReplicaModify, ReplicaSpec, ResourcePool,
+    RestoreJob, RestoreJobPatch, RestoreOutcome, RowBatch, Server, Tenant, TenantOptions,
+    UnitConfig, Zone,
 };
-use super::password;
 
 /// A row visitor: `(tablet_id, key, value)`.
 pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
 
-/// Everything the restore (validation, DAG executors, overview) needs from a cluster.
+/// What the restore needs from a cluster: what request validation reads
+/// ([`crate::RestoreParam::validate`] and
+/// [`crate::tenant_param::CreateTenantParam::validate`], which take a
+/// `&dyn TenantService`) and what the DAG executors do (the restore DAG's steps in
+/// `executors`, the tenant DAGs' steps in `tenant_ops`, the Post check's digest in
+/// `verify`). Each method says who calls it.
 ///
 /// [`crate::SledCluster`] (the embedded cluster) implements it; an implementation that
-/// drives a real OceanBase over SQL can be added behind the same trait.
+/// drives a real OceanBase over SQL can be added behind the same trait. The embedded
+/// cluster's other operations — listings, unit configs, the recycle bin, locks, rename,
+/// variable and parameter reads, row counts, restore history — are inherent methods of
+/// [`crate::SledCluster`], which the agent, the HTTP API and the CLI call directly.
 ///
 /// Methods are blocking (the embedded cluster does disk I/O and fsync); async callers
 /// should use `tokio::task::spawn_blocking`. Every mutation is atomic and durable
@@ -24,79 +31,46 @@ pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
 /// step re-executed after a crash (`can_continue`) or rolled back twice succeeds:
 /// creations take a `creator` token (the restore job or DAG id) and a repeated call by
 /// the same creator returns the existing record; drops of missing records are `Ok`.
+///
+/// Which tenants a tenant-administration write (`set_primary_zone` to
+/// `set_root_password`) accepts follows OceanBase and obshell, the same way for all: a
+/// tenant in the recycle bin is `TenantState` (OceanBase refuses `ALTER TENANT` on it;
+/// it is found only by its recycle-bin object name), a DROPPING one is `TenantState`,
+/// and so is one whose status is not NORMAL (obshell's `tenantStatusHandlerWrapper`; a
+/// RESTORE tenant is a standby being restored) — except `set_parameters`, which
+/// OceanBase also applies to a restoring tenant. A locked tenant refuses only what
+/// obshell does over a connection to the tenant (root password, and variables such as
+/// `character_set_server`): `TenantLocked`. Everything else is DDL in the sys tenant,
+/// which OceanBase applies to a locked tenant.
 pub trait TenantService: Send + Sync {
-    // ---- topology and capacity ----
+    // ---- topology: read by request validation (obshell's `CheckZoneParams`) ----
 
-    /// All zones, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn list_zones(&self) -> ClusterResult<Vec<Zone>>;
-
-    /// The zone `name`, if it exists.
+    /// The zone `name`, if it exists. Called by request validation (zone exists, its
+    /// region for the primary-zone rules).
     ///
     /// # Errors
     /// Storage failures.
     fn zone(&self, name: &str) -> ClusterResult<Option<Zone>>;
 
-    /// Servers of `zone` with their assigned and free capacity (empty for an unknown zone).
+    /// Servers of `zone` with their assigned and free capacity (empty for an unknown
+    /// zone). Called by request validation (unit num against servers, free capacity).
     ///
     /// # Errors
     /// Storage failures.
     fn servers_in_zone(&self, zone: &str) -> ClusterResult<Vec<Server>>;
 
-    /// All servers, by address.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn list_servers(&self) -> ClusterResult<Vec<Server>>;
-
-    // ---- unit configs ----
-
-    /// The unit config `name`, if it exists.
+    /// The unit config `name`, if it exists. Called by request validation.
     ///
     /// # Errors
     /// Storage failures.
     fn unit_config(&self, name: &str) -> ClusterResult<Option<UnitConfig>>;
 
-    /// All unit configs, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn list_unit_configs(&self) -> ClusterResult<Vec<UnitConfig>>;
-
-    /// Creates a unit config (obshell's rules: memory ≥ 1G, max_cpu > 0,
-    /// min_cpu ≤ max_cpu, log disk ≥ 2G, max_iops ≥ 1024, min_iops ≤ max_iops).
-    ///
-    /// # Errors
-    /// `InvalidUnitConfig`, `UnitConfigExists`, storage failures.
-    fn create_unit_config(&self, config: &NewUnitConfig) -> ClusterResult<UnitConfig>;
-
-    /// Drops a unit config; `Ok(false)` if it did not exist. (The embedded cluster checks
-    /// pool usage just before its transaction; a pool created concurrently in that
-    /// window is not seen.)
-    ///
-    /// # Errors
-    /// `UnitConfigInUse` while a pool uses it, storage failures.
-    fn drop_unit_config(&self, name: &str) -> ClusterResult<bool>;
-
-    // ---- resource pools ----
-
-    /// The pool `name`, if it exists.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn pool(&self, name: &str) -> ClusterResult<Option<ResourcePool>>;
-
-    /// All pools, by name.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn list_pools(&self) -> ClusterResult<Vec<ResourcePool>>;
+    // ---- resource pools: created and dropped by the restore and create-tenant DAGs ----
 
     /// Creates all `specs` in one transaction, placing each pool's units on the servers
     /// of its zones with the most free memory (ties by address). A pool that already
-    /// exists with the same spec and `creator` is returned as is.
+    /// exists with the same spec and `creator` is returned as is. Called by the restore
+    /// DAG's Create resource pool step and the create-tenant DAG.
     ///
     /// # Errors
     /// `InvalidPool`, `PoolExists` (another creator or spec), `ZoneNotFound`,
@@ -105,7 +79,8 @@ pub trait TenantService: Send + Sync {
     fn create_pools(&self, specs: &[PoolSpec], creator: &str) -> ClusterResult<Vec<ResourcePool>>;
 
     /// Drops the pools `names` and frees their units' capacity, in one transaction.
-    /// Missing pools are skipped. Returns how many were dropped.
+    /// Missing pools are skipped. Returns how many were dropped. Called by the rollback
+    /// of Create resource pool and by the drop-tenant DAGs' Drop resource pool step.
     ///
     /// # Errors
     /// `PoolGranted` while a pool belongs to an existing tenant; nothing is dropped then.
@@ -113,38 +88,38 @@ pub trait TenantService: Send + Sync {
 
     // ---- tenants ----
 
-    /// The tenant `name`, if it exists.
+    /// The tenant `name`, if it exists. Called by request validation (the name is
+    /// free), the rollback of Create tenant, the Post check and the tenant DAGs.
     ///
     /// # Errors
     /// Storage failures.
     fn tenant(&self, name: &str) -> ClusterResult<Option<Tenant>>;
 
-    /// The tenant with id `tenant_id`, if it exists.
+    /// The tenant with id `tenant_id`, if it exists. Called by the Post check and by
+    /// every tenant-DAG step (which finds its tenant by id).
     ///
     /// # Errors
     /// Storage failures.
     fn tenant_by_id(&self, tenant_id: u64) -> ClusterResult<Option<Tenant>>;
 
-    /// All tenants, by id.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn list_tenants(&self) -> ClusterResult<Vec<Tenant>>;
-
     /// Creates a tenant on free pools covering its zones and grants them to it. Ids are
     /// 1002, 1004, ... (OceanBase's user tenant ids). A tenant of that name created by
     /// the same `creator` with the same pools is returned as is. The tenant gets
-    /// [`TenantOptions::default`]: [`TenantService::create_tenant_with`] of it.
+    /// [`TenantOptions::default`]: [`TenantService::create_tenant_with`] of it. Called by
+    /// the restore DAG's Create tenant step.
     ///
     /// # Errors
     /// `InvalidTenant`, `TenantExists`, `PoolNotFound`, `PoolGranted`.
-    fn create_tenant(&self, tenant: &NewTenant, creator: &str) -> ClusterResult<Tenant>;
+    fn create_tenant(&self, tenant: &NewTenant, creator: &str) -> ClusterResult<Tenant> {
+        self.create_tenant_with(tenant, &TenantOptions::default(), creator)
+    }
 
     /// [`TenantService::create_tenant`] with obshell's other create-tenant options
     /// (`CREATE TENANT .. CHARSET .. COLLATE .. COMMENT .. SET ..`, then the whitelist,
     /// variables, parameters and root password nodes of obshell's create DAG, all in
     /// the one transaction). The options are checked before anything is written; the
-    /// idempotent return of an existing tenant does not compare them.
+    /// idempotent return of an existing tenant does not compare them. Called by the
+    /// create-tenant DAG's Create tenant step.
     ///
     /// # Errors
     /// As [`TenantService::create_tenant`]; `CharsetCollationInvalid`;
@@ -158,11 +133,12 @@ pub trait TenantService: Send + Sync {
     ) -> ClusterResult<Tenant>;
 
     /// Drops a tenant and all its rows and releases (does not drop) its pools. The tenant
-    /// is marked DROPPING first (after which `apply_rows` refuses it), so a crash in the
+    /// is marked DROPPING first (after which `apply_batch` refuses it), so a crash in the
     /// middle leaves a DROPPING tenant that a repeated call finishes. `Ok(false)` if it
     /// did not exist. Callers stop the tenant's writers first (the restore DAG cancels
     /// before it rolls back); a batch already past its check when the tenant is marked
-    /// can still land, under the dropped tenant's id, which is never reused.
+    /// can still land, under the dropped tenant's id, which is never reused. Called by
+    /// the rollback of Create tenant and by the drop, purge and cancel-restore DAGs.
     ///
     /// # Errors
     /// Storage failures.
@@ -171,81 +147,42 @@ pub trait TenantService: Send + Sync {
     /// Moves a tenant to the recycle bin (OceanBase's `DROP TENANT` with the recycle bin
     /// on): it keeps its rows and pools and takes its object name
     /// `__recycle_$_<tenant id>_<microseconds>`. A tenant already in the bin is returned
-    /// as is, so a repeated call is harmless.
+    /// as is, so a repeated call is harmless. Called by the drop-tenant DAG's Recycle
+    /// step.
     ///
     /// # Errors
     /// `TenantIdNotFound`, `TenantState` when DROPPING, storage failures.
     fn recycle_tenant(&self, tenant_id: u64) -> ClusterResult<Tenant>;
 
-    /// The tenant in the recycle bin named `name`, by object name or else by original
-    /// name (the most recently recycled one).
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn recycled_tenant(&self, name: &str) -> ClusterResult<Option<Tenant>>;
-
-    /// Brings a tenant back from the recycle bin (`FLASHBACK TENANT .. TO BEFORE DROP
-    /// [RENAME TO ..]`) under `new_name`, or its original name.
-    ///
-    /// # Errors
-    /// `RecycledTenantNotFound`, `TenantExists` when the name is taken, storage failures.
-    fn flashback_tenant(&self, name: &str, new_name: Option<&str>) -> ClusterResult<Tenant>;
-
-    /// Locks or unlocks a tenant (`ALTER TENANT .. LOCK|UNLOCK`). Idempotent.
-    ///
-    /// # Errors
-    /// `TenantNotFound`, storage failures.
-    fn set_tenant_locked(&self, name: &str, locked: bool) -> ClusterResult<Tenant>;
-
     /// Records that log stream `ls_id` of the tenant is restored up to `scn` (set, not
-    /// max, so that it is idempotent) and recomputes `sync_scn` as the minimum.
+    /// max, so that it is idempotent) and recomputes `sync_scn` as the minimum. Called
+    /// by the restore DAG's log replay.
     ///
     /// # Errors
     /// `TenantIdNotFound`, `TenantState` when DROPPING.
     fn set_ls_sync_scn(&self, tenant_id: u64, ls_id: u64, scn: u64) -> ClusterResult<Tenant>;
 
-    /// STANDBY → PRIMARY and status NORMAL. Idempotent.
+    /// STANDBY → PRIMARY and status NORMAL. Idempotent. Called by the restore DAG's
+    /// Activate step.
     ///
     /// # Errors
     /// `TenantIdNotFound`, `TenantState` when DROPPING.
     fn activate_tenant(&self, tenant_id: u64) -> ClusterResult<Tenant>;
 
-    /// Sets the tenant's data_version. Idempotent.
+    /// Sets the tenant's data_version. Idempotent. Called by the restore DAG's Upgrade
+    /// step.
     ///
     /// # Errors
     /// `TenantIdNotFound`, `TenantState` when DROPPING.
     fn upgrade_tenant(&self, tenant_id: u64, data_version: &str) -> ClusterResult<Tenant>;
 
-    // ---- tenant administration (obshell's tenant API) ----
-    //
-    // Which tenants a write accepts follows OceanBase and obshell, the same way for all:
-    // a tenant in the recycle bin is `TenantState` (OceanBase refuses `ALTER TENANT` on
-    // it; it is found only by its recycle-bin object name), a DROPPING one is
-    // `TenantState`, and so is one whose status is not NORMAL (obshell's
-    // `tenantStatusHandlerWrapper`; a RESTORE tenant is a standby being restored) —
-    // except `set_parameters`, which OceanBase also applies to a restoring tenant. A
-    // locked tenant refuses only what obshell does over a connection to the tenant
-    // (root password, and variables such as `character_set_server`): `TenantLocked`.
-    // Everything else is DDL in the sys tenant, which OceanBase applies to a locked
-    // tenant. Reads accept any existing tenant; obshell's HTTP routes also ask for
-    // NORMAL on `GET .../variables` and `.../parameters`, which is theirs to check.
-
-    /// Renames a tenant (`ALTER TENANT .. RENAME GLOBAL_NAME TO ..`). Renaming to its
-    /// own name returns it unchanged. A tenant with an unfinished restore job is
-    /// refused, since the job is found by the tenant's name (a RESTORE tenant already
-    /// is, by its status).
-    ///
-    /// # Errors
-    /// `TenantNameEmpty`, `TenantNameInvalid` (obshell's rules for `new_name`),
-    /// `TenantNotFound`, `TenantState`, `RestoreJobConflict`, `TenantExists` when
-    /// `new_name` is taken, storage failures.
-    fn rename_tenant(&self, name: &str, new_name: &str) -> ClusterResult<Tenant>;
+    // ---- tenant administration: the steps of the tenant DAGs (`tenant_ops`) ----
 
     /// Sets the primary zone. Empty or any case of `random` is `RANDOM`; otherwise
     /// `z1;z2,z3` over the tenant's zones, each at most once. As obshell: changing the
     /// first-priority zones needs `enable_rebalance`; first-priority zones must share a
     /// region, and a locality spanning regions needs 2 FULL replicas in that region.
-    /// Idempotent.
+    /// Idempotent. Called by the Modify tenant primary zone step.
     ///
     /// # Errors
     /// `TenantNotFound`, `TenantState`, `PrimaryZoneInvalid`, `RebalanceDisabled`,
@@ -257,7 +194,7 @@ pub trait TenantService: Send + Sync {
     /// `_2`, `_3`, ... if that is taken), created by `creator`, granted to the tenant,
     /// and the zone appended to the locality, all in one transaction. Idempotent: a zone
     /// that already has a replica of that type on a pool `creator` made to that spec
-    /// counts as added.
+    /// counts as added. Called by the Scale out tenant locality step.
     ///
     /// # Errors
     /// In obshell's order: `ZoneListEmpty`, `ZoneRepeated`, `UnitConfigNameEmpty`,
@@ -278,7 +215,8 @@ pub trait TenantService: Send + Sync {
     /// that spans removed and kept zones is first split into one pool per zone, named
     /// `<tenant id>_<zone>_<unix seconds>` as obshell splits them. Zones without a
     /// replica are skipped, as obshell filters them, so a repeated call succeeds and
-    /// removing nothing returns the tenant unchanged.
+    /// removing nothing returns the tenant unchanged. Called by the Scale in tenant
+    /// locality step.
     ///
     /// # Errors
     /// `TenantNotFound`, `TenantState`; `ReplicaOnlyOne` (removing a tenant's only
@@ -295,6 +233,7 @@ pub trait TenantService: Send + Sync {
     /// `ALTER RESOURCE TENANT .. UNIT_NUM`): more units go to the free servers with the
     /// most memory, fewer drop the newest units. Capacity is charged and given back
     /// accordingly. Idempotent: asking for what is already there changes nothing.
+    /// Called by the Alter tenant locality step.
     ///
     /// # Errors
     /// In obshell's order: `ZoneListEmpty`; `TenantNotFound`, `TenantState`;
@@ -309,7 +248,8 @@ pub trait TenantService: Send + Sync {
     /// case-insensitive; values are checked and normalized by the catalogue
     /// ([`crate::cluster::catalog`]). The whitelist is `ob_tcp_invited_nodes` (obshell's
     /// whitelist route sets [`crate::cluster::catalog::merge_whitelist`] of its input).
-    /// Idempotent.
+    /// Idempotent. Called by the create-tenant DAG's whitelist, time zone and variables
+    /// steps and by the variables and whitelist DAGs.
     ///
     /// # Errors
     /// `VariableEmpty` (an empty name), `VariableNotExist`, `VariableInvalid` (a bad
@@ -321,27 +261,10 @@ pub trait TenantService: Send + Sync {
         variables: &BTreeMap<String, String>,
     ) -> ClusterResult<Tenant>;
 
-    /// All system variables of the catalogue with the tenant's values, by name.
-    ///
-    /// # Errors
-    /// `TenantNotFound`, storage failures.
-    fn variables(&self, name: &str) -> ClusterResult<Vec<TenantVariable>> {
-        Ok(named_tenant(self, name)?.system_variables())
-    }
-
-    /// One system variable of the tenant.
-    ///
-    /// # Errors
-    /// `VariableNameEmpty`, `TenantNotFound`, `VariableNotExist`.
-    fn variable(&self, name: &str, variable: &str) -> ClusterResult<TenantVariable> {
-        if variable.trim().is_empty() {
-            return Err(ClusterError::VariableNameEmpty);
-        }
-        named_tenant(self, name)?.system_variable(variable)
-    }
-
     /// Sets tenant parameters (`ALTER SYSTEM SET .. TENANT = ..`), all or none, like
     /// [`TenantService::set_variables`]. A RESTORE tenant is accepted too. Idempotent.
+    /// Called by the create-tenant DAG's Set tenant parameters step and the parameters
+    /// DAG.
     ///
     /// # Errors
     /// `ParameterEmpty`, `ParameterNotExist`, `ParameterInvalid`; `TenantNotFound`,
@@ -352,108 +275,46 @@ pub trait TenantService: Send + Sync {
         parameters: &BTreeMap<String, String>,
     ) -> ClusterResult<Tenant>;
 
-    /// All tenant parameters of the catalogue with the tenant's values, by name.
-    ///
-    /// # Errors
-    /// `TenantNotFound`, storage failures.
-    fn parameters(&self, name: &str) -> ClusterResult<Vec<TenantParameter>> {
-        Ok(named_tenant(self, name)?.tenant_parameters())
-    }
-
-    /// One tenant parameter.
-    ///
-    /// # Errors
-    /// `ParameterNameEmpty`, `TenantNotFound`, `ParameterNotExist`.
-    fn parameter(&self, name: &str, parameter: &str) -> ClusterResult<TenantParameter> {
-        if parameter.trim().is_empty() {
-            return Err(ClusterError::ParameterNameEmpty);
-        }
-        named_tenant(self, name)?.tenant_parameter(parameter)
-    }
-
     /// Sets the root password to `new` (empty: no password). `old` must be the current
     /// one, `None` meaning empty — OceanBase's login with the old password. If `new`
     /// already is the password, the tenant is returned unchanged (so a re-executed step
     /// succeeds). Only a salted verifier is stored; the agent no longer holds the
-    /// password afterwards (`root_password_persisted` becomes false).
+    /// password afterwards (`root_password_persisted` becomes false). Called by the
+    /// create-tenant DAG's Set root password step and the root-password DAG.
     ///
     /// # Errors
     /// `TenantNotFound`, `TenantState`, `TenantLocked`, `RootPasswordIncorrect`.
     fn set_root_password(&self, name: &str, new: &str, old: Option<&str>) -> ClusterResult<Tenant>;
 
-    /// Whether `password` is the tenant's root password (the empty one when it has
-    /// none). Locks and status do not matter.
-    ///
-    /// # Errors
-    /// `TenantNotFound`, storage failures.
-    fn check_root_password(&self, name: &str, password: &str) -> ClusterResult<bool> {
-        let tenant = named_tenant(self, name)?;
-        Ok(password::is_current(
-            tenant.root_password.as_ref(),
-            password,
-        ))
-    }
-
-    /// Records that the agent holds the root password (obshell's
-    /// `persist_tenant_root_password`, which first logs in with it). Idempotent.
-    ///
-    /// # Errors
-    /// `TenantNotFound`, `TenantState`, `TenantLocked` (no login possible),
-    /// `RootPasswordIncorrect`.
-    fn persist_root_password(&self, name: &str, password: &str) -> ClusterResult<Tenant>;
-
-    // ---- rows ----
+    // ---- rows: written by data restore and log replay, read by the Post check ----
 
     /// Applies `batch` in order as one atomic, durable batch (put = upsert, delete =
-    /// remove).
+    /// remove). Called by the restore DAG's data restore and log replay.
     ///
     /// # Errors
     /// `TenantIdNotFound`, `TenantState` when DROPPING, `InvalidRow` for a key or value
     /// of 4 GiB or more, storage failures.
     fn apply_batch(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<()>;
 
-    /// [`TenantService::apply_batch`] of `ops`.
-    ///
-    /// # Errors
-    /// As [`TenantService::apply_batch`].
-    fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
-        self.apply_batch(tenant_id, &RowBatch::from_ops(ops))
-    }
-
-    /// Number of rows of the tenant (a scan).
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn row_count(&self, tenant_id: u64) -> ClusterResult<u64>;
-
-    /// Row count and digest ([`crate::cluster::digest`]) of the tenant's rows.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn tenant_digest(&self, tenant_id: u64) -> ClusterResult<TenantDigest>;
-
     /// Calls `visit(tablet_id, key, value)` for every row in `(tablet_id, key)` order.
+    /// Called by the Post check, which digests the restored rows.
     ///
     /// # Errors
     /// Storage failures.
     fn for_each_row(&self, tenant_id: u64, visit: &mut RowVisitor<'_>) -> ClusterResult<()>;
 
-    /// Removes all rows of the tenant; returns how many there were.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn drop_rows(&self, tenant_id: u64) -> ClusterResult<u64>;
-
     // ---- restore jobs (CDB_OB_RESTORE_PROGRESS / CDB_OB_RESTORE_HISTORY) ----
 
     /// Starts a restore job (ids 1, 2, ...), status RESTORE_PRE. If the tenant has an
-    /// unfinished job started by the same `creator`, that job is returned.
+    /// unfinished job started by the same `creator`, that job is returned. Called by the
+    /// agent when it submits a restore and by the restore DAG's Pre restore check.
     ///
     /// # Errors
     /// `RestoreJobConflict` when another creator's job for the tenant is unfinished.
     fn start_restore_job(&self, job: &NewRestoreJob, creator: &str) -> ClusterResult<RestoreJob>;
 
-    /// Applies `patch` to an unfinished job.
+    /// Applies `patch` to an unfinished job. Called by the restore DAG's steps as they
+    /// advance the job's status and plan.
     ///
     /// # Errors
     /// `RestoreJobNotFound`, `RestoreJobFinished`.
@@ -462,7 +323,8 @@ pub trait TenantService: Send + Sync {
 
     /// Records the progress of one piece of work under `part` (overwriting what was
     /// recorded for it before, so it is idempotent); `finish_bytes` and
-    /// `finish_tablet_count` are the sums over parts.
+    /// `finish_tablet_count` are the sums over parts. Called by the restore DAG's data
+    /// restore.
     ///
     /// # Errors
     /// `RestoreJobNotFound`, `RestoreJobFinished`.
@@ -474,13 +336,15 @@ pub trait TenantService: Send + Sync {
     ) -> ClusterResult<RestoreJob>;
 
     /// Marks log stream `ls_id` finished (idempotent); `finish_ls_count` counts them.
+    /// Called by the restore DAG's log replay.
     ///
     /// # Errors
     /// `RestoreJobNotFound`, `RestoreJobFinished`.
     fn finish_restore_ls(&self, job_id: u64, ls_id: u64) -> ClusterResult<RestoreJob>;
 
     /// Ends the job and moves it to history. Finishing a job already in history
-    /// returns it unchanged.
+    /// returns it unchanged. Called by the restore DAG's Upgrade step (success) and
+    /// rollback (failure), the drop and cancel-restore DAGs (canceled) and the agent.
     ///
     /// # Errors
     /// `RestoreJobNotFound`.
@@ -491,46 +355,10 @@ pub trait TenantService: Send + Sync {
         comment: Option<&str>,
     ) -> ClusterResult<RestoreJob>;
 
-    /// The job, running or in history.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn restore_job(&self, job_id: u64) -> ClusterResult<Option<RestoreJob>>;
-
-    /// The tenant's unfinished job, if any.
+    /// The tenant's unfinished job, if any. Called by the restore DAG's rollback, the
+    /// drop and cancel-restore DAGs and the agent.
     ///
     /// # Errors
     /// Storage failures.
     fn active_restore_job(&self, tenant_name: &str) -> ClusterResult<Option<RestoreJob>>;
-
-    /// Every unfinished job, by job id.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn running_restore_jobs(&self) -> ClusterResult<Vec<RestoreJob>>;
-
-    /// Finished jobs by job id, of one tenant or all.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn restore_history(&self, tenant_name: Option<&str>) -> ClusterResult<Vec<RestoreJob>>;
-
-    /// What `GET /api/v1/tenant/:name/restore/overview` shows: the unfinished job, else
-    /// the latest finished one.
-    ///
-    /// # Errors
-    /// Storage failures.
-    fn restore_overview(&self, tenant_name: &str) -> ClusterResult<Option<RestoreJob>> {
-        if let Some(job) = self.active_restore_job(tenant_name)? {
-            return Ok(Some(job));
-        }
-        Ok(self.restore_history(Some(tenant_name))?.pop())
-    }
-}
-
-/// The tenant `name`, or `TenantNotFound`.
-fn named_tenant<S: TenantService + ?Sized>(service: &S, name: &str) -> ClusterResult<Tenant> {
-    service
-        .tenant(name)?
-        .ok_or_else(|| ClusterError::TenantNotFound(name.to_string()))
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use obrestore_restore::cluster::{Row, RowOp};
 
+pub mod fixtures;
+
 /// `(tablet_id, key) -> value`: what a tenant's rows must be.
 pub type Model = BTreeMap<(u64, Vec<u8>), Vec<u8>>;
 

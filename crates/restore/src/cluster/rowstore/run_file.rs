@@ -1,0 +1,418 @@
+//! The run file format (module docs of [`super`]): [`RunWriter`] writes one run and
+//! commits it (`.tmp`, `fdatasync`, rename, directory `fsync`), [`RunReader`] streams one
+//! back checking its length, row count and CRC, and [`merge`] merges runs newest-wins.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::{io_error, run_name, sync_dir, Run, RUN_FORMAT_VERSION};
+use crate::cluster::error::{ClusterError, ClusterResult};
+
+const RUN_MAGIC: &[u8; 8] = b"OBRRUN01";
+const FOOTER_MAGIC: &[u8; 8] = b"OBRRUNFT";
+const HEADER_LEN: u64 = 40;
+const FOOTER_LEN: u64 = 40;
+const RECORD_HEADER_LEN: usize = 16;
+const TOMBSTONE: u32 = u32::MAX;
+const WRITE_BUFFER: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Footer {
+    pub(super) rows: u64,
+    pub(super) tombstones: u64,
+    records_len: u64,
+    crc: u32,
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(raw)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(raw)
+}
+
+/// Checks a run file's header and footer against its name and length; leaves the file
+/// positioned at the first record.
+pub(super) fn read_frame(
+    file: &mut File,
+    path: &Path,
+    tenant_id: u64,
+    lo: u64,
+    hi: u64,
+) -> ClusterResult<Footer> {
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    if len < HEADER_LEN + FOOTER_LEN {
+        return Err(io_error(path, format!("truncated run ({len} bytes)")));
+    }
+    let mut footer = [0u8; FOOTER_LEN as usize];
+    file.seek(SeekFrom::Start(len - FOOTER_LEN))
+        .and_then(|_| file.read_exact(&mut footer))
+        .map_err(|e| io_error(path, e))?;
+    if &footer[..8] != FOOTER_MAGIC {
+        return Err(io_error(path, "bad footer magic (truncated or not a run)"));
+    }
+    let footer = Footer {
+        rows: u64_at(&footer, 8),
+        tombstones: u64_at(&footer, 16),
+        records_len: u64_at(&footer, 24),
+        crc: u32_at(&footer, 32),
+    };
+    if footer.records_len != len - HEADER_LEN - FOOTER_LEN {
+        return Err(io_error(
+            path,
+            format!(
+                "footer says {} record bytes, the file has {}",
+                footer.records_len,
+                len - HEADER_LEN - FOOTER_LEN
+            ),
+        ));
+    }
+    let mut header = [0u8; HEADER_LEN as usize];
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_exact(&mut header))
+        .map_err(|e| io_error(path, e))?;
+    if &header[..8] != RUN_MAGIC {
+        return Err(io_error(path, "bad header magic"));
+    }
+    let version = u32_at(&header, 8);
+    if version != RUN_FORMAT_VERSION {
+        return Err(io_error(
+            path,
+            format!("run format version {version} (expected {RUN_FORMAT_VERSION})"),
+        ));
+    }
+    let (t, l, h) = (
+        u64_at(&header, 16),
+        u64_at(&header, 24),
+        u64_at(&header, 32),
+    );
+    if (t, l, h) != (tenant_id, lo, hi) {
+        return Err(io_error(
+            path,
+            format!("header names tenant {t} runs {l}..={h}, the path tenant {tenant_id} runs {lo}..={hi}"),
+        ));
+    }
+    Ok(footer)
+}
+
+/// Writes one run: `push` rows in ascending order, then `commit`.
+///
+/// Dropped without a successful `commit`, it removes its `.tmp` file.
+pub(super) struct RunWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+    committed: bool,
+    crc: crc32fast::Hasher,
+    run: Run,
+    records_len: u64,
+    last: Option<(u64, Vec<u8>)>,
+}
+
+impl RunWriter {
+    pub(super) fn create(
+        root: &Path,
+        dir: &Path,
+        tenant_id: u64,
+        lo: u64,
+        hi: u64,
+    ) -> ClusterResult<RunWriter> {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+            sync_dir(root)?;
+        }
+        let tmp = dir.join(run_name(lo, hi, "tmp"));
+        let file = File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+        let mut writer = RunWriter {
+            dir: dir.to_path_buf(),
+            tmp,
+            out: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            committed: false,
+            crc: crc32fast::Hasher::new(),
+            run: Run {
+                lo,
+                hi,
+                rows: 0,
+                tombstones: 0,
+            },
+            records_len: 0,
+            last: None,
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(RUN_MAGIC);
+        header.extend_from_slice(&RUN_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&tenant_id.to_le_bytes());
+        header.extend_from_slice(&lo.to_le_bytes());
+        header.extend_from_slice(&hi.to_le_bytes());
+        writer.write(&header)?;
+        Ok(writer)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> ClusterResult<()> {
+        match self.out.as_mut() {
+            Some(out) => out.write_all(bytes).map_err(|e| io_error(&self.tmp, e)),
+            None => Err(io_error(&self.tmp, "run already finished")),
+        }
+    }
+
+    pub(super) fn push(
+        &mut self,
+        tablet_id: u64,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> ClusterResult<()> {
+        let too_big = |what: &str, len: usize| ClusterError::InvalidRow {
+            tablet_id,
+            reason: format!("{what} of {len} bytes (the limit is 4 GiB - 2)"),
+        };
+        let key_len = u32::try_from(key.len())
+            .ok()
+            .filter(|len| *len != TOMBSTONE)
+            .ok_or_else(|| too_big("key", key.len()))?;
+        let value_len = match value {
+            None => TOMBSTONE,
+            Some(value) => u32::try_from(value.len())
+                .ok()
+                .filter(|len| *len != TOMBSTONE)
+                .ok_or_else(|| too_big("value", value.len()))?,
+        };
+        if let Some((last_tablet, last_key)) = &self.last {
+            if (*last_tablet, last_key.as_slice()) >= (tablet_id, key) {
+                return Err(io_error(&self.tmp, "rows pushed out of order"));
+            }
+        }
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        head[..8].copy_from_slice(&tablet_id.to_le_bytes());
+        head[8..12].copy_from_slice(&key_len.to_le_bytes());
+        head[12..].copy_from_slice(&value_len.to_le_bytes());
+        let value = value.unwrap_or_default();
+        for part in [&head[..], key, value] {
+            self.crc.update(part);
+            self.write(part)?;
+        }
+        self.records_len += (RECORD_HEADER_LEN + key.len() + value.len()) as u64;
+        if value_len == TOMBSTONE {
+            self.run.tombstones += 1;
+        } else {
+            self.run.rows += 1;
+        }
+        match &mut self.last {
+            Some((last_tablet, last_key)) => {
+                *last_tablet = tablet_id;
+                last_key.clear();
+                last_key.extend_from_slice(key);
+            }
+            None => self.last = Some((tablet_id, key.to_vec())),
+        }
+        Ok(())
+    }
+
+    /// Footer, `fdatasync`, rename to `.run`, `fsync` of the directory.
+    pub(super) fn commit(mut self) -> ClusterResult<Run> {
+        let mut footer = Vec::with_capacity(FOOTER_LEN as usize);
+        footer.extend_from_slice(FOOTER_MAGIC);
+        footer.extend_from_slice(&self.run.rows.to_le_bytes());
+        footer.extend_from_slice(&self.run.tombstones.to_le_bytes());
+        footer.extend_from_slice(&self.records_len.to_le_bytes());
+        footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        footer.extend_from_slice(&0u32.to_le_bytes());
+        self.write(&footer)?;
+        let Some(out) = self.out.take() else {
+            return Err(io_error(&self.tmp, "run already finished"));
+        };
+        let file = out
+            .into_inner()
+            .map_err(|e| io_error(&self.tmp, e.error()))?;
+        file.sync_data().map_err(|e| io_error(&self.tmp, e))?;
+        drop(file);
+        let path = self.dir.join(run_name(self.run.lo, self.run.hi, "run"));
+        std::fs::rename(&self.tmp, &path).map_err(|e| io_error(&path, e))?;
+        self.committed = true;
+        sync_dir(&self.dir)?;
+        Ok(self.run)
+    }
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            drop(self.out.take());
+            // Best effort: the next open removes a `.tmp` left behind as well.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Streams one run's records, checking the row count and CRC at its end.
+pub(super) struct RunReader {
+    path: PathBuf,
+    input: BufReader<File>,
+    footer: Footer,
+    hi: u64,
+    remaining: u64,
+    crc: crc32fast::Hasher,
+    seen: u64,
+    // The current record.
+    tablet_id: u64,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    tombstone: bool,
+    /// The previous record's key (a reused buffer, for the order check).
+    previous_key: Vec<u8>,
+}
+
+impl RunReader {
+    pub(super) fn open(
+        path: &Path,
+        tenant_id: u64,
+        run: Run,
+        buffer: usize,
+    ) -> ClusterResult<RunReader> {
+        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+        let footer = read_frame(&mut file, path, tenant_id, run.lo, run.hi)?;
+        let file_position = file.stream_position().map_err(|e| io_error(path, e))?;
+        debug_assert_eq!(file_position, HEADER_LEN);
+        Ok(RunReader {
+            path: path.to_path_buf(),
+            input: BufReader::with_capacity(buffer, file),
+            footer,
+            hi: run.hi,
+            remaining: footer.records_len,
+            crc: crc32fast::Hasher::new(),
+            seen: 0,
+            tablet_id: 0,
+            key: Vec::new(),
+            value: Vec::new(),
+            tombstone: false,
+            previous_key: Vec::new(),
+        })
+    }
+
+    fn corrupt(&self, reason: impl std::fmt::Display) -> ClusterError {
+        io_error(&self.path, format!("corrupt run: {reason}"))
+    }
+
+    fn read_into(&mut self, len: u64, into_value: bool) -> ClusterResult<()> {
+        if len > self.remaining {
+            return Err(self.corrupt("a record runs past the end of the records"));
+        }
+        let buffer = if into_value {
+            &mut self.value
+        } else {
+            &mut self.key
+        };
+        buffer.clear();
+        buffer.resize(len as usize, 0);
+        self.input
+            .read_exact(buffer)
+            .map_err(|e| io_error(&self.path, e))?;
+        self.crc.update(buffer);
+        self.remaining -= len;
+        Ok(())
+    }
+
+    /// Moves to the next record; `false` at the end (after checking the footer's totals).
+    fn advance(&mut self) -> ClusterResult<bool> {
+        if self.remaining == 0 {
+            let crc = std::mem::take(&mut self.crc).finalize();
+            let expected = self.footer.rows + self.footer.tombstones;
+            if self.seen != expected {
+                return Err(
+                    self.corrupt(format!("{} records, the footer says {expected}", self.seen))
+                );
+            }
+            if crc != self.footer.crc {
+                return Err(self.corrupt(format!(
+                    "CRC {crc:08x}, the footer says {:08x}",
+                    self.footer.crc
+                )));
+            }
+            return Ok(false);
+        }
+        if self.remaining < RECORD_HEADER_LEN as u64 {
+            return Err(self.corrupt("a record header runs past the end of the records"));
+        }
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        self.input
+            .read_exact(&mut head)
+            .map_err(|e| io_error(&self.path, e))?;
+        self.crc.update(&head);
+        self.remaining -= RECORD_HEADER_LEN as u64;
+        let previous_tablet = self.tablet_id;
+        std::mem::swap(&mut self.key, &mut self.previous_key);
+        self.tablet_id = u64_at(&head, 0);
+        let key_len = u32_at(&head, 8);
+        let value_len = u32_at(&head, 12);
+        self.read_into(u64::from(key_len), false)?;
+        if self.seen > 0
+            && (previous_tablet, self.previous_key.as_slice())
+                >= (self.tablet_id, self.key.as_slice())
+        {
+            return Err(self.corrupt("records out of order"));
+        }
+        self.tombstone = value_len == TOMBSTONE;
+        if self.tombstone {
+            self.value.clear();
+        } else {
+            self.read_into(u64::from(value_len), true)?;
+        }
+        self.seen += 1;
+        Ok(true)
+    }
+}
+
+/// What [`merge`] calls per key: `(tablet_id, key, newest value or None for a tombstone)`.
+pub(super) type MergeSink<'a> = dyn FnMut(u64, &[u8], Option<&[u8]>) -> ClusterResult<()> + 'a;
+
+/// Merges `readers` (runs with disjoint sequence ranges), calling `emit` once per key in
+/// ascending order with the newest version (`None` for a tombstone).
+pub(super) fn merge(mut readers: Vec<RunReader>, emit: &mut MergeSink<'_>) -> ClusterResult<()> {
+    let mut live: Vec<usize> = Vec::with_capacity(readers.len());
+    let mut still_live: Vec<usize> = Vec::with_capacity(readers.len());
+    let mut key: Vec<u8> = Vec::new();
+    for (index, reader) in readers.iter_mut().enumerate() {
+        if reader.advance()? {
+            live.push(index);
+        }
+    }
+    while !live.is_empty() {
+        // The smallest key; among equal keys the newest run.
+        let mut best = live[0];
+        for &index in &live[1..] {
+            let (a, b) = (&readers[index], &readers[best]);
+            match (a.tablet_id, a.key.as_slice()).cmp(&(b.tablet_id, b.key.as_slice())) {
+                std::cmp::Ordering::Less => best = index,
+                std::cmp::Ordering::Equal if a.hi > b.hi => best = index,
+                _ => {}
+            }
+        }
+        {
+            let winner = &readers[best];
+            let value = (!winner.tombstone).then_some(winner.value.as_slice());
+            emit(winner.tablet_id, &winner.key, value)?;
+        }
+        let tablet_id = readers[best].tablet_id;
+        key.clear();
+        key.extend_from_slice(&readers[best].key);
+        still_live.clear();
+        for &index in &live {
+            let reader = &mut readers[index];
+            if reader.tablet_id == tablet_id && reader.key == key {
+                if reader.advance()? {
+                    still_live.push(index);
+                }
+            } else {
+                still_live.push(index);
+            }
+        }
+        std::mem::swap(&mut live, &mut still_live);
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Tenant rows: the [`SledCluster`] side of [`crate::cluster::rowstore`]. A batch is
+//! applied only to a tenant that exists and is not DROPPING; rows of a dropped tenant
+//! are removed with it ([`super::tenants`]).
+
+use tracing::instrument;
+
+use super::SledCluster;
+use crate::cluster::digest::RowDigest;
+use crate::cluster::error::{ClusterError, ClusterResult};
+use crate::cluster::model::{RowBatch, RowOp, TenantDigest, TenantStatus};
+use crate::cluster::rowstore::RunStats;
+use crate::cluster::service::RowVisitor;
+
+impl SledCluster {
+    /// [`crate::TenantService::apply_batch`] of `ops`.
+    ///
+    /// # Errors
+    /// As [`crate::TenantService::apply_batch`].
+    pub fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
+        apply_batch(self, tenant_id, &RowBatch::from_ops(ops))
+    }
+
+    /// Number of rows of the tenant (a scan).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn row_count(&self, tenant_id: u64) -> ClusterResult<u64> {
+        let mut count = 0;
+        self.rows.for_each(tenant_id, &mut |_, _, _| count += 1)?;
+        Ok(count)
+    }
+
+    /// Row count and digest ([`crate::cluster::digest`]) of the tenant's rows.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn tenant_digest(&self, tenant_id: u64) -> ClusterResult<TenantDigest> {
+        let mut digest = RowDigest::new();
+        for_each_row(self, tenant_id, &mut |tablet_id, key, value| {
+            digest.update(tablet_id, key, value)
+        })?;
+        Ok(digest.finish())
+    }
+
+    /// Removes all rows of the tenant; returns how many there were.
+    ///
+    /// # Errors
+    /// Storage failures.
+    #[instrument(skip(self))]
+    pub fn drop_rows(&self, tenant_id: u64) -> ClusterResult<u64> {
+        // A run that cannot be read is dropped all the same; then the count is the
+        // number of stored versions (an upper bound).
+        let count = self
+            .row_count(tenant_id)
+            .unwrap_or_else(|_| self.rows.stats(tenant_id).versions);
+        self.rows.drop_tenant(tenant_id)?;
+        Ok(count)
+    }
+
+    /// Merges the tenant's row runs into one (what [`SledCluster::apply_rows`] does by
+    /// itself past [`crate::cluster::COMPACT_AT_RUNS`] runs). Returns how many runs were
+    /// merged.
+    ///
+    /// # Errors
+    /// I/O failures, a corrupt run.
+    pub fn compact_rows(&self, tenant_id: u64) -> ClusterResult<usize> {
+        self.rows.compact(tenant_id)
+    }
+
+    /// Runs and row versions stored for the tenant.
+    pub fn row_stats(&self, tenant_id: u64) -> RunStats {
+        self.rows.stats(tenant_id)
+    }
+}
+
+/// [`crate::TenantService::apply_batch`].
+pub(super) fn apply_batch(
+    cluster: &SledCluster,
+    tenant_id: u64,
+    batch: &RowBatch,
+) -> ClusterResult<()> {
+    match super::tenants::tenant_by_id(cluster, tenant_id)? {
+        None => return Err(ClusterError::TenantIdNotFound(tenant_id)),
+        Some(tenant) if tenant.status == TenantStatus::Dropping => {
+            return Err(ClusterError::TenantState {
+                name: tenant.name,
+                actual: TenantStatus::Dropping.to_string(),
+                expected: "NORMAL or RESTORE".to_string(),
+            })
+        }
+        Some(_) => {}
+    }
+    cluster.rows.apply(tenant_id, batch)
+}
+
+/// [`crate::TenantService::for_each_row`].
+pub(super) fn for_each_row(
+    cluster: &SledCluster,
+    tenant_id: u64,
+    visit: &mut RowVisitor<'_>,
+) -> ClusterResult<()> {
+    cluster.rows.for_each(tenant_id, visit)
+}

@@ -1,0 +1,91 @@
+//! Records and clusters the cluster, row-store and tenant-administration tests build
+//! the same way.
+
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use obrestore_restore::cluster::{
+    ClusterResult, NewTenant, NewUnitConfig, PoolSpec, ReplicaType, Row, RowOp, TenantRole,
+    TenantStatus, TenantZone,
+};
+use obrestore_restore::{ClusterConfig, SledCluster};
+
+/// The tests' "now" when a cluster is opened with a manual clock.
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 9, 9, 11, 43).unwrap()
+}
+
+/// Opens (retrying while sled's lock is still held) the cluster at `path` with
+/// [`ClusterConfig::default`] and the system clock.
+pub fn open_default_cluster(path: &Path) -> ClusterResult<SledCluster> {
+    super::retry_while_locked(|| SledCluster::open(path, &ClusterConfig::default()))
+}
+
+/// A unit config of `cpu` CPUs and `memory` bytes, OceanBase's defaults otherwise.
+pub fn unit_config(name: &str, cpu: f64, memory: u64) -> NewUnitConfig {
+    NewUnitConfig {
+        name: name.into(),
+        memory_size: memory,
+        max_cpu: cpu,
+        min_cpu: None,
+        log_disk_size: None,
+        max_iops: None,
+        min_iops: None,
+    }
+}
+
+/// A pool of one `unit_config` unit in each of `zones`.
+pub fn pool_spec(name: &str, unit_config: &str, zones: &[&str]) -> PoolSpec {
+    PoolSpec {
+        name: name.into(),
+        unit_config_name: unit_config.into(),
+        unit_num: 1,
+        zone_list: zones.iter().map(|zone| zone.to_string()).collect(),
+    }
+}
+
+/// A tenant as a restore creates it: RESTORE, STANDBY, a FULL replica in each of
+/// `zones`, primary zone RANDOM, on `pools`.
+pub fn restoring_tenant(name: &str, pools: &[&str], zones: &[&str]) -> NewTenant {
+    NewTenant {
+        name: name.into(),
+        status: TenantStatus::Restore,
+        role: TenantRole::Standby,
+        data_version: "4.2.1.0".into(),
+        primary_zone: "RANDOM".into(),
+        zone_list: zones
+            .iter()
+            .map(|zone| TenantZone {
+                zone: zone.to_string(),
+                replica_type: ReplicaType::Full,
+            })
+            .collect(),
+        pool_names: pools.iter().map(|pool| pool.to_string()).collect(),
+    }
+}
+
+/// An upsert of `(tablet_id, key)`.
+pub fn put(tablet_id: u64, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> RowOp {
+    RowOp::Put {
+        tablet_id,
+        key: key.as_ref().to_vec(),
+        value: value.as_ref().to_vec(),
+    }
+}
+
+/// A delete of `(tablet_id, key)`.
+pub fn del(tablet_id: u64, key: impl AsRef<[u8]>) -> RowOp {
+    RowOp::Delete {
+        tablet_id,
+        key: key.as_ref().to_vec(),
+    }
+}
+
+/// A row.
+pub fn row(tablet_id: u64, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Row {
+    Row {
+        tablet_id,
+        key: key.as_ref().to_vec(),
+        value: value.as_ref().to_vec(),
+    }
+}
