@@ -438,8 +438,8 @@ async fn open_offline(data_dir: &Path) -> OfflineAgent {
     panic!("the agent's database stays locked");
 }
 
-// long: one tenant walked from a restore interrupted while it holds the tenant, through
-// an offline drop that is refused, the resumed restore, to the offline drop that succeeds.
+/// A restore interrupted while it holds its tenant: the offline drop is refused; once the
+/// resumed restore has ended, the offline drop succeeds, pools included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_drop_follows_the_agent_policy() {
     obrestore_restore::executors::set_block_delay_failpoint(2);
