@@ -41,8 +41,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use obrestore::backup::{
-    generate, plan_restore, AllowedRoots, ArchiveStore, DataStore, GenerateConfig, GenerateSummary,
-    RestoreTarget,
+    generate, AllowedRoots, GenerateConfig, GenerateSummary, RestoreTarget, Sources,
 };
 use obrestore::dag::{AgentInfo, State};
 use obrestore::restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam};
@@ -86,9 +85,12 @@ fn generate_backup(mebibytes: u64) -> Fixture {
     config.target_bytes = mebibytes * MIB;
     let summary = generate(&config).expect("backup generates");
     let roots = AllowedRoots::new([directory.path()]).expect("allowed roots");
-    let data = DataStore::open_uri(&summary.data_uri, &roots).expect("data store");
-    let archive = ArchiveStore::open_uri(&summary.archive_uri, &roots).expect("archive store");
-    let plan = plan_restore(&data, &archive, &RestoreTarget::Latest, &[]).expect("restore plan");
+    let sources =
+        Sources::open(&summary.data_uri, &summary.archive_uri, &roots).expect("backup sources");
+    let plan = sources
+        .plan(&RestoreTarget::Latest, &[])
+        .expect("restore plan");
+    let Sources { data, archive } = sources;
     let mut files = Vec::new();
     for planned in &plan.sets {
         for attr in data.ls_attrs(&planned.info).expect("ls attributes") {
@@ -394,24 +396,7 @@ fn print_summary(fixture: &Fixture, collected: &Collected) {
         fixture.log_files.len(),
         fixture.log_bytes as f64 / 1e6,
     );
-    let mut copy_rates = BTreeMap::new();
-    for (name, times) in &collected.copies {
-        let bytes = if name.starts_with("all_inputs") {
-            fixture.total_bytes + fixture.log_bytes
-        } else {
-            fixture.total_bytes
-        };
-        let mut rates: Vec<f64> = times
-            .iter()
-            .map(|time| megabytes_per_second(bytes, *time))
-            .collect();
-        let rate = median(&mut rates);
-        copy_rates.insert(*name, rate);
-        println!(
-            "copy {name:<26} median {rate:>7.1} MB/s over {} runs",
-            times.len()
-        );
-    }
+    let copy_rates = print_copy_rates(fixture, collected);
     let baseline = copy_rates
         .get("read_write_1MiB")
         .copied()
@@ -424,45 +409,13 @@ fn print_summary(fixture: &Fixture, collected: &Collected) {
         .copied()
         .unwrap_or(f64::NAN);
     for (concurrency, timings) in &collected.restores {
-        let mut whole: Vec<f64> = timings
-            .iter()
-            .map(|t| megabytes_per_second(fixture.total_bytes, t.whole))
-            .collect();
-        let mut data: Vec<f64> = timings
-            .iter()
-            .map(|t| megabytes_per_second(fixture.user_bytes, t.restore_data))
-            .collect();
-        let mut inputs: Vec<f64> = timings
-            .iter()
-            .map(|t| megabytes_per_second(fixture.total_bytes + fixture.log_bytes, t.whole))
-            .collect();
-        let whole = median(&mut whole);
-        let data = median(&mut data);
-        let inputs = median(&mut inputs);
-        println!(
-            "restore concurrency {concurrency}: whole DAG median {whole:>6.1} MB/s of data ({:.0}% of copy), \
-             Restore data stage median {data:>6.1} MB/s ({:.0}% of copy), {} runs",
-            100.0 * whole / baseline,
-            100.0 * data / baseline,
-            timings.len()
+        print_restore_rates(
+            fixture,
+            *concurrency,
+            timings,
+            baseline,
+            all_inputs_baseline,
         );
-        println!(
-            "  whole DAG over everything read (data + log files): {inputs:>6.1} MB/s ({:.0}% of \
-             copying those files)",
-            100.0 * inputs / all_inputs_baseline,
-        );
-        let names: std::collections::BTreeSet<&String> =
-            timings.iter().flat_map(|t| t.stages.keys()).collect();
-        let mut wholes: Vec<f64> = timings.iter().map(|t| t.whole.as_secs_f64()).collect();
-        println!("  whole DAG              {:>8.3} s", median(&mut wholes));
-        for name in names {
-            let mut seconds: Vec<f64> = timings
-                .iter()
-                .filter_map(|t| t.stages.get(name))
-                .map(Duration::as_secs_f64)
-                .collect();
-            println!("  {name:<22} {:>8.3} s (wall span)", median(&mut seconds));
-        }
     }
     if let Some(timings) = collected.restores.get(&TARGET_CONCURRENCY) {
         let mut rates: Vec<f64> = timings
@@ -485,6 +438,78 @@ fn print_summary(fixture: &Fixture, collected: &Collected) {
             100.0 * ratio,
             verdict(ratio)
         );
+    }
+}
+
+/// Prints the median rate of each copy baseline and returns them by name.
+fn print_copy_rates(fixture: &Fixture, collected: &Collected) -> BTreeMap<&'static str, f64> {
+    let mut copy_rates = BTreeMap::new();
+    for (name, times) in &collected.copies {
+        let bytes = if name.starts_with("all_inputs") {
+            fixture.total_bytes + fixture.log_bytes
+        } else {
+            fixture.total_bytes
+        };
+        let mut rates: Vec<f64> = times
+            .iter()
+            .map(|time| megabytes_per_second(bytes, *time))
+            .collect();
+        let rate = median(&mut rates);
+        copy_rates.insert(*name, rate);
+        println!(
+            "copy {name:<26} median {rate:>7.1} MB/s over {} runs",
+            times.len()
+        );
+    }
+    copy_rates
+}
+
+/// Prints the median rates and stage spans of the restores at one concurrency.
+fn print_restore_rates(
+    fixture: &Fixture,
+    concurrency: usize,
+    timings: &[RestoreTiming],
+    baseline: f64,
+    all_inputs_baseline: f64,
+) {
+    let mut whole: Vec<f64> = timings
+        .iter()
+        .map(|t| megabytes_per_second(fixture.total_bytes, t.whole))
+        .collect();
+    let mut data: Vec<f64> = timings
+        .iter()
+        .map(|t| megabytes_per_second(fixture.user_bytes, t.restore_data))
+        .collect();
+    let mut inputs: Vec<f64> = timings
+        .iter()
+        .map(|t| megabytes_per_second(fixture.total_bytes + fixture.log_bytes, t.whole))
+        .collect();
+    let whole = median(&mut whole);
+    let data = median(&mut data);
+    let inputs = median(&mut inputs);
+    println!(
+        "restore concurrency {concurrency}: whole DAG median {whole:>6.1} MB/s of data ({:.0}% of copy), \
+         Restore data stage median {data:>6.1} MB/s ({:.0}% of copy), {} runs",
+        100.0 * whole / baseline,
+        100.0 * data / baseline,
+        timings.len()
+    );
+    println!(
+        "  whole DAG over everything read (data + log files): {inputs:>6.1} MB/s ({:.0}% of \
+         copying those files)",
+        100.0 * inputs / all_inputs_baseline,
+    );
+    let names: std::collections::BTreeSet<&String> =
+        timings.iter().flat_map(|t| t.stages.keys()).collect();
+    let mut wholes: Vec<f64> = timings.iter().map(|t| t.whole.as_secs_f64()).collect();
+    println!("  whole DAG              {:>8.3} s", median(&mut wholes));
+    for name in names {
+        let mut seconds: Vec<f64> = timings
+            .iter()
+            .filter_map(|t| t.stages.get(name))
+            .map(Duration::as_secs_f64)
+            .collect();
+        println!("  {name:<22} {:>8.3} s (wall span)", median(&mut seconds));
     }
 }
 

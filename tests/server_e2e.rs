@@ -42,7 +42,8 @@ fn try_start(data_dir: &Path, password_file: &Path, root: &Path, listen: &str) -
         .arg(root)
         .env_remove("OBAGENT_PASSWORD")
         // A few ms per data block, so that the kill below lands inside `Restore data`
-        // however fast the restore has become.
+        // however fast the restore has become (the `failpoints` feature, which the
+        // root package's dev-dependency turns on in the `obagent` built for tests).
         .env("OBRESTORE_FAILPOINT_BLOCK_DELAY_MS", "3")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

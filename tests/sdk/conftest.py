@@ -5,7 +5,9 @@
 * ``agent`` / ``client``: ``obagent serve`` with a password, driven by
   ``obshell.ClientV1(..., PasswordAuth(password))`` (v2 auth: AES bodies, X-OCS-Header).
 * ``slow_agent`` / ``slow_client``: a second agent whose ``Restore data`` is slowed by
-  ``OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=40`` so tests can act while it runs.
+  ``OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=40`` so tests can act while it runs. The failpoint
+  exists only in an ``obagent`` built with ``--features failpoints`` (``scripts/sdk-suite``
+  builds it so); other builds ignore the variable.
 * ``restored``: the session's reference restore (``post_tenant_restore_sync``) to an
   explicit SCN inside the workload.
 

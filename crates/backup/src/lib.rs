@@ -5,18 +5,24 @@
 //!   versioned binary block format of data and log files (`docs/backup-format.md`).
 //! - [`store`]: streaming readers, [`DataStore`] for backup sets and [`ArchiveStore`] for
 //!   archive pieces.
+//! - [`sources`]: [`Sources`], the data and archive destinations of one backup opened
+//!   together under the allowed roots (the one home of the two openers).
 //! - [`plan`]: OceanBase's rules for choosing sets and pieces, preview items, windows.
 //! - [`mod@generate`]: a deterministic synthetic backup writer; [`truth`]: the independent
 //!   oracle of a tenant's rows at any SCN.
+//! - [`human`]: [`human_bytes`], the one formatter of sizes shown to people.
 //!
 //! A restore uses it like this:
 //! ```no_run
 //! # fn main() -> Result<(), obrestore_backup::BackupError> {
-//! use obrestore_backup::{plan_restore, AllowedRoots, ArchiveStore, DataStore, RestoreTarget};
+//! use obrestore_backup::{AllowedRoots, RestoreTarget, Sources};
 //! let roots = AllowedRoots::new(["/obbackup"])?;
-//! let data = DataStore::open_uri("file:///obbackup/c/1/incarnation_1/1002/data", &roots)?;
-//! let archive = ArchiveStore::open_uri("file:///obbackup/c/1/incarnation_1/1002/clog", &roots)?;
-//! let plan = plan_restore(&data, &archive, &RestoreTarget::Latest, &[])?;
+//! let Sources { data, archive } = Sources::open(
+//!     "file:///obbackup/c/1/incarnation_1/1002/data",
+//!     "file:///obbackup/c/1/incarnation_1/1002/clog",
+//!     &roots,
+//! )?;
+//! let plan = obrestore_backup::plan_restore(&data, &archive, &RestoreTarget::Latest, &[])?;
 //! for set in &plan.sets {
 //!     for ls in data.ls_attrs(&set.info)? {
 //!         for file in data.data_files(&set.info, ls.ls_id)? {
@@ -36,10 +42,12 @@ pub mod block;
 pub mod crypto;
 pub mod error;
 pub mod generate;
+pub mod human;
 pub mod layout;
 pub mod meta;
 pub mod plan;
 pub mod scn;
+pub mod sources;
 pub mod store;
 pub mod truth;
 pub mod uri;
@@ -48,6 +56,7 @@ pub use block::{DataRow, DataRowRef, LogEntry, LogOp};
 pub use crypto::SetKey;
 pub use error::{BackupError, Result};
 pub use generate::{generate, GenerateConfig, GenerateSummary};
+pub use human::human_bytes;
 pub use meta::{
     BackupSetInfo, BackupType, DestType, FileStatus, FormatInfo, LsAttr, LsId, PieceInfo,
     PieceStatus, SetStatus, TabletId,
@@ -58,6 +67,7 @@ pub use plan::{
     RestoreWindowsDto,
 };
 pub use scn::{Scn, UtcOffset};
+pub use sources::{Destination, Sources, SourcesError};
 pub use store::{
     ArchiveStore, DataBlock, DataFileReader, DataFileRef, DataStore, LogEntries, LogFileRef,
     RawDataBlock,

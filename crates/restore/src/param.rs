@@ -37,9 +37,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cluster::{
     ClusterError, NewTenant, PoolSpec, ReplicaType, TenantRole, TenantService, TenantStatus,
-    TenantZone, UnitConfig,
+    TenantZone,
 };
 use crate::secret::Secret;
+
+mod rules;
+
+pub(crate) use rules::{check_capacity, check_zone_list, validated_zones, CheckedZone};
+pub use rules::{
+    check_primary_zone, check_primary_zone_and_locality, check_tenant_name, normalize_primary_zone,
+};
 
 /// `primary_zone` meaning "any zone".
 pub const PRIMARY_ZONE_RANDOM: &str = "RANDOM";
@@ -143,10 +150,12 @@ where
     Ok(Some(parsed))
 }
 
-/// What the restore goes up to.
+/// The point a validated restore goes up to, with a timestamp already converted to its
+/// SCN. (The planner's request, which may still hold an unparsed timestamp, is
+/// [`obrestore_backup::RestoreTarget`]; [`RestorePoint::plan_target`] converts.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RestoreTarget {
+pub enum RestorePoint {
     /// Neither scn nor timestamp: the latest restorable point (max checkpoint).
     Latest,
     Scn {
@@ -159,12 +168,20 @@ pub enum RestoreTarget {
     },
 }
 
-impl RestoreTarget {
-    /// The target SCN, `None` for [`RestoreTarget::Latest`].
+impl RestorePoint {
+    /// The target SCN, `None` for [`RestorePoint::Latest`].
     pub fn scn(&self) -> Option<u64> {
         match self {
-            RestoreTarget::Latest => None,
-            RestoreTarget::Scn { scn } | RestoreTarget::Timestamp { scn, .. } => Some(*scn),
+            RestorePoint::Latest => None,
+            RestorePoint::Scn { scn } | RestorePoint::Timestamp { scn, .. } => Some(*scn),
+        }
+    }
+
+    /// What the planner is asked for: the SCN, or the latest restorable point.
+    pub fn plan_target(&self) -> obrestore_backup::RestoreTarget {
+        match self.scn() {
+            Some(scn) => obrestore_backup::RestoreTarget::Scn(obrestore_backup::Scn(scn)),
+            None => obrestore_backup::RestoreTarget::Latest,
         }
     }
 }
@@ -199,7 +216,7 @@ pub struct ValidatedRestore {
     pub data_backup_uri: String,
     pub archive_log_uri: String,
     pub restore_tenant_name: String,
-    pub target: RestoreTarget,
+    pub target: RestorePoint,
     pub zone_list: Vec<ValidatedZone>,
     /// `RANDOM` or the request's `z1;z2,z3`.
     pub primary_zone: String,
@@ -218,6 +235,15 @@ impl ValidatedRestore {
     /// The secrets (empty after deserialization until re-attached).
     pub fn secrets(&self) -> &RestoreSecrets {
         &self.secrets
+    }
+
+    /// The backup sets' decryption passwords, in clear (for planning and sealing).
+    pub fn decryption_passwords(&self) -> Vec<String> {
+        self.secrets
+            .decryption
+            .iter()
+            .map(|secret| secret.expose().to_string())
+            .collect()
     }
 
     /// This restore with `secrets` attached.
@@ -422,291 +448,6 @@ impl RestoreParamError {
     }
 }
 
-/// Checks a tenant name by the rules of obshell's `executor/tenant` (rule 12 of the
-/// module docs).
-///
-/// # Errors
-/// `TenantNameInvalid` with the reason.
-pub fn check_tenant_name(name: &str) -> Result<(), RestoreParamError> {
-    let invalid = |reason: &str| {
-        Err(RestoreParamError::TenantNameInvalid {
-            name: name.to_string(),
-            reason: reason.to_string(),
-        })
-    };
-    if name.is_empty() {
-        return invalid("the name is empty");
-    }
-    if name.contains('$') {
-        return invalid("a tenant name containing '$' is not supported");
-    }
-    let lower = name.to_ascii_lowercase();
-    if ["sys", "all", "all_meta", "all_user"].contains(&lower.as_str()) {
-        return invalid("the name is reserved");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '#' | '~' | '+'))
-    {
-        return invalid(
-            "tenant names may only contain letters, numbers, and special characters (- _ # ~ +)",
-        );
-    }
-    if name.chars().count() > MAX_TENANT_NAME_LENGTH {
-        return invalid("a tenant name is at most 64 characters long");
-    }
-    Ok(())
-}
-
-/// Normalizes `primary_zone`: unset, empty or any case of `random` → `RANDOM`.
-pub fn normalize_primary_zone(primary_zone: Option<&str>) -> String {
-    match primary_zone {
-        None => PRIMARY_ZONE_RANDOM.to_string(),
-        Some(zone) if zone.is_empty() || zone.eq_ignore_ascii_case(PRIMARY_ZONE_RANDOM) => {
-            PRIMARY_ZONE_RANDOM.to_string()
-        }
-        Some(zone) => zone.to_string(),
-    }
-}
-
-/// obshell's `CheckPrimaryZone`: every zone of `primary_zone` is in `zones`, once.
-///
-/// # Errors
-/// `PrimaryZoneInvalid` naming the zone.
-pub fn check_primary_zone(primary_zone: &str, zones: &[String]) -> Result<(), RestoreParamError> {
-    if primary_zone == PRIMARY_ZONE_RANDOM {
-        return Ok(());
-    }
-    let mut seen: Vec<&str> = Vec::new();
-    for zone in primary_zone.split(';').flat_map(|group| group.split(',')) {
-        let reason = if !zones.iter().any(|name| name == zone) {
-            format!("Zone '{zone}' is not in zone_list")
-        } else if seen.contains(&zone) {
-            format!("Zone '{zone}' is repeated in primary_zone")
-        } else {
-            seen.push(zone);
-            continue;
-        };
-        return Err(RestoreParamError::PrimaryZoneInvalid {
-            primary_zone: primary_zone.to_string(),
-            reason,
-        });
-    }
-    Ok(())
-}
-
-/// obshell's `CheckPrimaryZoneAndLocality`: the first-priority zones of the primary
-/// zone lie in one region and, when the locality spans several regions, that region
-/// holds at least two FULL replicas. `locality` is `(zone, replica type, region)`.
-///
-/// # Errors
-/// `PrimaryZoneCrossRegion`, `PrimaryRegionFullReplicaNotEnough`.
-pub fn check_primary_zone_and_locality(
-    primary_zone: &str,
-    locality: &[(String, ReplicaType, String)],
-) -> Result<(), RestoreParamError> {
-    let region_of = |zone: &str| {
-        locality
-            .iter()
-            .find(|(name, _, _)| name == zone)
-            .map(|(_, _, region)| region.as_str())
-            .unwrap_or("")
-    };
-    let first: Vec<&str> = if primary_zone == PRIMARY_ZONE_RANDOM {
-        locality.iter().map(|(zone, _, _)| zone.as_str()).collect()
-    } else {
-        primary_zone
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .split(',')
-            .collect()
-    };
-    let Some(first_zone) = first.first() else {
-        return Ok(());
-    };
-    let region = region_of(first_zone);
-    if first.iter().any(|zone| region_of(zone) != region) {
-        return Err(RestoreParamError::PrimaryZoneCrossRegion {
-            primary_zone: primary_zone.to_string(),
-        });
-    }
-    if locality.iter().all(|(_, _, other)| other == region) {
-        return Ok(());
-    }
-    let full = locality
-        .iter()
-        .filter(|(_, replica, other)| other == region && *replica == ReplicaType::Full)
-        .count();
-    if full < 2 {
-        return Err(RestoreParamError::PrimaryRegionFullReplicaNotEnough {
-            region: region.to_string(),
-            full,
-        });
-    }
-    Ok(())
-}
-
-/// obshell's `RenderZoneParams` + `CheckReplicaType`: empty → FULL, otherwise
-/// upper-cased FULL or READONLY.
-pub(crate) fn parse_replica_type(
-    index: usize,
-    zone: &ZoneParam,
-) -> Result<ReplicaType, RestoreParamError> {
-    let Some(value) = zone
-        .replica_type
-        .as_deref()
-        .filter(|value| !value.is_empty())
-    else {
-        return Ok(ReplicaType::Full);
-    };
-    match value.to_ascii_uppercase().as_str() {
-        "FULL" => Ok(ReplicaType::Full),
-        "READONLY" => Ok(ReplicaType::Readonly),
-        upper => Err(RestoreParamError::ReplicaTypeInvalid {
-            index,
-            zone: zone.name.clone(),
-            value: upper.to_string(),
-        }),
-    }
-}
-
-/// obshell's `StaticCheckForZoneParams` (rule 7): each zone's checks before the next
-/// zone's. Returns the replica types.
-pub(crate) fn check_zones_static(
-    zones: &[ZoneParam],
-) -> Result<Vec<ReplicaType>, RestoreParamError> {
-    let mut replica_types = Vec::with_capacity(zones.len());
-    for (index, zone) in zones.iter().enumerate() {
-        if zones[..index]
-            .iter()
-            .any(|earlier| earlier.name == zone.name)
-        {
-            return Err(RestoreParamError::ZoneRepeated {
-                index,
-                zone: zone.name.clone(),
-            });
-        }
-        if zone.unit_config_name.is_empty() {
-            return Err(RestoreParamError::UnitConfigNameEmpty {
-                index,
-                zone: zone.name.clone(),
-            });
-        }
-        replica_types.push(parse_replica_type(index, zone)?);
-        if zone.unit_num <= 0 {
-            return Err(RestoreParamError::UnitNumInvalid {
-                index,
-                zone: zone.name.clone(),
-                unit_num: zone.unit_num,
-            });
-        }
-        if let Some(previous) = index.checked_sub(1).map(|i| &zones[i]) {
-            if zone.unit_num != previous.unit_num {
-                return Err(RestoreParamError::UnitNumInconsistent {
-                    index,
-                    zone: zone.name.clone(),
-                    unit_num: zone.unit_num,
-                    previous_zone: previous.name.clone(),
-                    expected: previous.unit_num,
-                });
-            }
-        }
-    }
-    Ok(replica_types)
-}
-
-/// What rule 8 found about one zone.
-pub(crate) struct CheckedZone {
-    pub(crate) region: String,
-    pub(crate) unit_config: UnitConfig,
-    pub(crate) servers: Vec<crate::cluster::Server>,
-}
-
-/// obshell's `CheckZoneParams` (rule 8): per zone, it exists, its unit config exists,
-/// it has `unit_num` servers.
-pub(crate) fn check_zones_in_cluster(
-    zones: &[ZoneParam],
-    cluster: &dyn TenantService,
-) -> Result<Vec<CheckedZone>, RestoreParamError> {
-    let mut checked = Vec::with_capacity(zones.len());
-    for (index, zone) in zones.iter().enumerate() {
-        let Some(found) = cluster.zone(&zone.name)? else {
-            return Err(RestoreParamError::ZoneNotExist {
-                index,
-                zone: zone.name.clone(),
-            });
-        };
-        let Some(unit_config) = cluster.unit_config(&zone.unit_config_name)? else {
-            return Err(RestoreParamError::UnitConfigNotExist {
-                index,
-                unit_config_name: zone.unit_config_name.clone(),
-            });
-        };
-        let servers = cluster.servers_in_zone(&zone.name)?;
-        if (servers.len() as i64) < zone.unit_num {
-            return Err(RestoreParamError::UnitNumExceedsServers {
-                index,
-                zone: zone.name.clone(),
-                unit_num: zone.unit_num,
-                servers: servers.len(),
-            });
-        }
-        checked.push(CheckedZone {
-            region: found.region,
-            unit_config,
-            servers,
-        });
-    }
-    Ok(checked)
-}
-
-/// Free capacity for every unit of `zones` (OceanBase's check when the pools are
-/// created; obshell's `CheckResourceEnough`).
-///
-/// # Errors
-/// `MachineResourceNotEnough` for the first zone that cannot hold its units.
-pub(crate) fn check_capacity(
-    zones: &[ZoneParam],
-    checked: &[CheckedZone],
-) -> Result<(), RestoreParamError> {
-    for (index, (zone, found)) in zones.iter().zip(checked).enumerate() {
-        let holding = found
-            .servers
-            .iter()
-            .filter(|server| server.can_hold(&found.unit_config))
-            .count();
-        if (holding as i64) < zone.unit_num {
-            return Err(RestoreParamError::MachineResourceNotEnough {
-                index,
-                zone: zone.name.clone(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The zones as checked, with the unit config resources they were checked against.
-pub(crate) fn validated_zones(
-    zones: &[ZoneParam],
-    replica_types: Vec<ReplicaType>,
-    checked: &[CheckedZone],
-) -> Vec<ValidatedZone> {
-    zones
-        .iter()
-        .zip(replica_types)
-        .zip(checked)
-        .map(|((zone, replica_type), found)| ValidatedZone {
-            name: zone.name.clone(),
-            replica_type,
-            unit_config_name: zone.unit_config_name.clone(),
-            unit_num: zone.unit_num as u32,
-            unit_max_cpu: found.unit_config.max_cpu,
-            unit_memory_size: found.unit_config.memory_size,
-        })
-        .collect()
-}
-
 impl RestoreParam {
     /// The fields obshell's JSON binding requires (`binding:"required"`) that are
     /// missing or empty, in declaration order.
@@ -734,103 +475,30 @@ impl RestoreParam {
         self,
         cluster: &dyn TenantService,
     ) -> Result<ValidatedRestore, RestoreParamError> {
-        // 0. Binding.
-        let missing = self.missing_required();
-        if !missing.is_empty() {
-            return Err(RestoreParamError::Required { fields: missing });
-        }
-        let zones = self.zone_list.clone().unwrap_or_default();
-        // 1-3. Tenant and zone list.
-        if self.restore_tenant_name == "sys" {
-            return Err(RestoreParamError::SysTenant);
-        }
-        if cluster.tenant(&self.restore_tenant_name)?.is_some() {
-            return Err(RestoreParamError::TenantExists {
-                name: self.restore_tenant_name,
-            });
-        }
-        if zones.is_empty() {
-            return Err(RestoreParamError::ZoneListEmpty);
-        }
+        // 0-3. Binding, tenant and zone list.
+        let zones = self.check_tenant_and_zone_list(cluster)?;
         // 4-6. Defaults, target, thread score.
-        let target = match (self.timestamp, self.scn.filter(|scn| *scn != 0)) {
-            (Some(_), Some(_)) => return Err(RestoreParamError::TimestampAndScn),
-            (None, None) => RestoreTarget::Latest,
-            (None, Some(scn)) => RestoreTarget::Scn { scn },
-            (Some(timestamp), None) => {
-                let scn = timestamp
-                    .timestamp_nanos_opt()
-                    .and_then(|nanos| u64::try_from(nanos).ok())
-                    .ok_or_else(|| RestoreParamError::TimestampOutOfRange {
-                        timestamp: timestamp.to_rfc3339(),
-                    })?;
-                RestoreTarget::Timestamp { timestamp, scn }
-            }
-        };
+        let target = self.restore_point()?;
         let score = match self.ha_high_thread_score {
             None => DEFAULT_HA_HIGH_THREAD_SCORE,
             Some(value) if (0..=100).contains(&value) => value as u32,
             Some(value) => return Err(RestoreParamError::HaHighThreadScoreOutOfRange { value }),
         };
-        // 7-8. Zones.
-        let replica_types = check_zones_static(&zones)?;
-        let checked = check_zones_in_cluster(&zones, cluster)?;
-        // 9. A FULL replica.
-        if !replica_types.contains(&ReplicaType::Full) {
-            return Err(RestoreParamError::NoFullReplica {
-                tenant: self.restore_tenant_name,
-            });
-        }
-        // 10. Primary zone.
+        // 7-10. Zones, a FULL replica, the primary zone.
         let primary_zone = normalize_primary_zone(self.primary_zone.as_deref());
-        let zone_names: Vec<String> = zones.iter().map(|zone| zone.name.clone()).collect();
-        check_primary_zone(&primary_zone, &zone_names)?;
-        let locality: Vec<(String, ReplicaType, String)> = zones
-            .iter()
-            .zip(&replica_types)
-            .zip(&checked)
-            .map(|((zone, replica), found)| (zone.name.clone(), *replica, found.region.clone()))
-            .collect();
-        check_primary_zone_and_locality(&primary_zone, &locality)?;
+        let checked = check_zone_list(&self.restore_tenant_name, &zones, &primary_zone, cluster)?;
         // 11. Free capacity (OceanBase, when the pools are created).
-        check_capacity(&zones, &checked)?;
+        check_capacity(&zones, &checked.found)?;
         // 12-14. What `ALTER SYSTEM RESTORE` refuses.
         check_tenant_name(&self.restore_tenant_name)?;
-        let archive_log_uri = match self.archive_log_uri {
-            Some(uri) if !uri.is_empty() => uri,
-            _ => self.data_backup_uri.clone(),
-        };
-        StorageUri::parse(&self.data_backup_uri).map_err(|source| {
-            RestoreParamError::UriInvalid {
-                field: "data_backup_uri",
-                source,
-            }
-        })?;
-        StorageUri::parse(&archive_log_uri).map_err(|source| RestoreParamError::UriInvalid {
-            field: "archive_log_uri",
-            source,
-        })?;
-        let requested_concurrency = match self.concurrency {
-            None => 0,
-            Some(value) if (0..=100).contains(&value) => value as u32,
-            Some(value) => return Err(RestoreParamError::ConcurrencyOutOfRange { value }),
-        };
-
-        let concurrency = if requested_concurrency == 0 {
-            let max_cpu = checked
-                .iter()
-                .map(|found| found.unit_config.max_cpu)
-                .fold(f64::INFINITY, f64::min);
-            (max_cpu.ceil() as u32).clamp(1, 100)
-        } else {
-            requested_concurrency
-        };
+        let archive_log_uri = self.checked_uris()?;
+        let concurrency = self.concurrency_over(&checked.found)?;
         let ha_high_threads = if score == 0 {
             HA_HIGH_THREADS_FOR_ZERO_SCORE
         } else {
             score
         };
-        let zone_list = validated_zones(&zones, replica_types, &checked);
+        let zone_list = validated_zones(&zones, checked.replica_types, &checked.found);
         let secrets = RestoreSecrets {
             decryption: self.decryption,
             kms_encrypt_info: self.kms_encrypt_info,
@@ -850,44 +518,92 @@ impl RestoreParam {
             secrets,
         })
     }
+
+    /// Rules 0-3: the required fields, not `sys`, a new tenant, a zone list. Returns the
+    /// zones.
+    fn check_tenant_and_zone_list(
+        &self,
+        cluster: &dyn TenantService,
+    ) -> Result<Vec<ZoneParam>, RestoreParamError> {
+        let missing = self.missing_required();
+        if !missing.is_empty() {
+            return Err(RestoreParamError::Required { fields: missing });
+        }
+        if self.restore_tenant_name == "sys" {
+            return Err(RestoreParamError::SysTenant);
+        }
+        if cluster.tenant(&self.restore_tenant_name)?.is_some() {
+            return Err(RestoreParamError::TenantExists {
+                name: self.restore_tenant_name.clone(),
+            });
+        }
+        let zones = self.zone_list.clone().unwrap_or_default();
+        if zones.is_empty() {
+            return Err(RestoreParamError::ZoneListEmpty);
+        }
+        Ok(zones)
+    }
+
+    /// Rule 5: at most one of timestamp and scn (0 is unset); a timestamp in SCN range.
+    fn restore_point(&self) -> Result<RestorePoint, RestoreParamError> {
+        Ok(match (self.timestamp, self.scn.filter(|scn| *scn != 0)) {
+            (Some(_), Some(_)) => return Err(RestoreParamError::TimestampAndScn),
+            (None, None) => RestorePoint::Latest,
+            (None, Some(scn)) => RestorePoint::Scn { scn },
+            (Some(timestamp), None) => {
+                let scn = timestamp
+                    .timestamp_nanos_opt()
+                    .and_then(|nanos| u64::try_from(nanos).ok())
+                    .ok_or_else(|| RestoreParamError::TimestampOutOfRange {
+                        timestamp: timestamp.to_rfc3339(),
+                    })?;
+                RestorePoint::Timestamp { timestamp, scn }
+            }
+        })
+    }
+
+    /// Rule 13: both URIs of a supported storage type (data first). Returns the archive
+    /// URI, which defaults to the data URI.
+    fn checked_uris(&self) -> Result<String, RestoreParamError> {
+        let archive_log_uri = match &self.archive_log_uri {
+            Some(uri) if !uri.is_empty() => uri.clone(),
+            _ => self.data_backup_uri.clone(),
+        };
+        StorageUri::parse(&self.data_backup_uri).map_err(|source| {
+            RestoreParamError::UriInvalid {
+                field: "data_backup_uri",
+                source,
+            }
+        })?;
+        StorageUri::parse(&archive_log_uri).map_err(|source| RestoreParamError::UriInvalid {
+            field: "archive_log_uri",
+            source,
+        })?;
+        Ok(archive_log_uri)
+    }
+
+    /// Rule 14 and the default: `concurrency` in `0..=100`; 0 or unset takes the
+    /// smallest unit config's max_cpu (at least 1).
+    fn concurrency_over(&self, found: &[CheckedZone]) -> Result<u32, RestoreParamError> {
+        let requested = match self.concurrency {
+            None => 0,
+            Some(value) if (0..=100).contains(&value) => value as u32,
+            Some(value) => return Err(RestoreParamError::ConcurrencyOutOfRange { value }),
+        };
+        if requested != 0 {
+            return Ok(requested);
+        }
+        let max_cpu = found
+            .iter()
+            .map(|zone| zone.unit_config.max_cpu)
+            .fold(f64::INFINITY, f64::min);
+        Ok((max_cpu.ceil() as u32).clamp(1, 100))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tenant_names() {
-        let cases: &[(&str, Option<&str>)] = &[
-            ("t1", None),
-            ("_t", None),
-            ("A-b_c#d~e+f", None),
-            ("1abc", None),
-            (&"a".repeat(64), None),
-            ("", Some("Tenant name '' is invalid: the name is empty")),
-            ("SYS", Some("Tenant name 'SYS' is invalid: the name is reserved")),
-            ("all_meta", Some("Tenant name 'all_meta' is invalid: the name is reserved")),
-            ("a$b", Some("Tenant name 'a$b' is invalid: a tenant name containing '$' is not supported")),
-            ("a b", Some("Tenant name 'a b' is invalid: tenant names may only contain letters, numbers, and special characters (- _ # ~ +)")),
-        ];
-        for (name, expected) in cases {
-            let got = check_tenant_name(name).err().map(|err| err.to_string());
-            assert_eq!(got.as_deref(), *expected, "{name}");
-        }
-        let long = "a".repeat(65);
-        assert_eq!(
-            check_tenant_name(&long).unwrap_err().to_string(),
-            format!("Tenant name '{long}' is invalid: a tenant name is at most 64 characters long")
-        );
-    }
-
-    #[test]
-    fn primary_zone_normalization() {
-        assert_eq!(normalize_primary_zone(None), "RANDOM");
-        assert_eq!(normalize_primary_zone(Some("")), "RANDOM");
-        assert_eq!(normalize_primary_zone(Some("rAnDoM")), "RANDOM");
-        assert_eq!(normalize_primary_zone(Some("z1;z2,z3")), "z1;z2,z3");
-    }
 
     #[test]
     fn debug_hides_secrets() {

@@ -13,7 +13,6 @@
 //! works by tenant id and treats "already gone" as done, so a step re-run after a crash
 //! or a RETRY converges.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,7 +22,7 @@ use obrestore_dag::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cluster::{RestoreOutcome, Tenant, TenantService};
+use crate::cluster::{ClusterError, RestoreOutcome, Tenant, TenantService};
 use crate::executors::Deps;
 
 /// Name of the drop-tenant DAG (obshell's `DAG_DROP_TENANT`).
@@ -175,14 +174,27 @@ fn cancel_restore_job(
     cluster: &dyn TenantService,
     tenant: &str,
     comment: &str,
-) -> Result<Option<u64>, TaskError> {
-    let Some(job) = cluster.active_restore_job(tenant).map_err(err)? else {
+) -> Result<Option<u64>, ClusterError> {
+    let Some(job) = cluster.active_restore_job(tenant)? else {
         return Ok(None);
     };
-    cluster
-        .finish_restore_job(job.job_id, RestoreOutcome::Canceled, Some(comment))
-        .map_err(err)?;
+    cluster.finish_restore_job(job.job_id, RestoreOutcome::Canceled, Some(comment))?;
     Ok(Some(job.job_id))
+}
+
+/// The work of the `Drop tenant` step, shared with the offline drop
+/// ([`crate::agent::OfflineAgent::drop_tenant`]): closes the tenant's unfinished restore
+/// job as CANCELED, then drops the tenant with its rows. Returns the closed job.
+///
+/// # Errors
+/// The cluster fails.
+pub(crate) fn drop_tenant_now(
+    cluster: &dyn TenantService,
+    tenant: &Tenant,
+) -> Result<Option<u64>, ClusterError> {
+    let job = cancel_restore_job(cluster, &tenant.name, "tenant dropped")?;
+    cluster.drop_tenant(&tenant.name)?;
+    Ok(job)
 }
 
 #[async_trait]
@@ -206,11 +218,9 @@ impl Task for TenantStep {
                 }
                 (_, None) => Ok(format!("Tenant {} no longer exists", params.tenant_name)),
                 (Step::Drop | Step::Purge, Some(tenant)) => {
-                    if let Some(job) = cancel_restore_job(cluster, &tenant.name, "tenant dropped")?
-                    {
+                    if let Some(job) = drop_tenant_now(cluster, &tenant).map_err(err)? {
                         ctx_note(format!("restore job {job} canceled"));
                     }
-                    cluster.drop_tenant(&tenant.name).map_err(err)?;
                     Ok(format!("Drop tenant {}", tenant.name))
                 }
                 (Step::Recycle, Some(tenant)) => {
@@ -221,7 +231,8 @@ impl Task for TenantStep {
                     ))
                 }
                 (Step::CancelRestore, Some(tenant)) => {
-                    let job = cancel_restore_job(cluster, &tenant.name, "restore canceled")?;
+                    let job = cancel_restore_job(cluster, &tenant.name, "restore canceled")
+                        .map_err(err)?;
                     cluster.drop_tenant(&tenant.name).map_err(err)?;
                     Ok(match job {
                         Some(job) => format!(
@@ -451,111 +462,170 @@ fn create_params(ctx: &TaskContext) -> Result<CreateTenantDagParams, TaskError> 
         .map_err(|e| err(format!("create-tenant parameters are unreadable: {e}")))
 }
 
+/// One function per step of `Create tenant <name>` (blocking; each returns its log
+/// line).
+mod create_steps {
+    use std::collections::BTreeMap;
+
+    use obrestore_dag::TaskError;
+
+    use super::{err, CreateTenantDagParams};
+    use crate::cluster::{
+        catalog, NewTenant, SledCluster, TenantRole, TenantService, TenantStatus, TenantZone,
+    };
+    use crate::tenant_param::CreateTenantPlan;
+
+    pub(super) fn create(
+        cluster: &SledCluster,
+        params: &CreateTenantDagParams,
+        creator: &str,
+    ) -> Result<String, TaskError> {
+        let plan = &params.plan;
+        let name = &plan.name;
+        let pools = cluster
+            .create_pools(&params.pool_specs(), creator)
+            .map_err(err)?;
+        let tenant = NewTenant {
+            name: name.clone(),
+            status: TenantStatus::Normal,
+            role: TenantRole::Primary,
+            data_version: crate::executors::CURRENT_DATA_VERSION.to_string(),
+            primary_zone: plan.primary_zone.clone(),
+            zone_list: plan
+                .zone_list
+                .iter()
+                .map(|zone| TenantZone {
+                    zone: zone.name.clone(),
+                    replica_type: zone.replica_type,
+                })
+                .collect(),
+            pool_names: pools.iter().map(|pool| pool.name.clone()).collect(),
+        };
+        let created = cluster
+            .create_tenant_with(&tenant, &plan.create, creator)
+            .map_err(err)?;
+        Ok(format!(
+            "Create tenant {name} (id {}) on resource pools {}",
+            created.id,
+            tenant.pool_names.join(", ")
+        ))
+    }
+
+    pub(super) fn parameters(
+        cluster: &SledCluster,
+        plan: &CreateTenantPlan,
+    ) -> Result<String, TaskError> {
+        cluster
+            .set_parameters(&plan.name, &plan.parameters)
+            .map_err(err)?;
+        Ok(format!("Set tenant parameters {}", names(&plan.parameters)))
+    }
+
+    pub(super) fn whitelist(
+        cluster: &SledCluster,
+        plan: &CreateTenantPlan,
+    ) -> Result<String, TaskError> {
+        let whitelist = catalog::merge_whitelist(&plan.whitelist);
+        set_variable(cluster, plan, catalog::VARIABLE_WHITELIST, &whitelist)?;
+        Ok(format!("Modify tenant whitelist to '{whitelist}'"))
+    }
+
+    pub(super) fn time_zone(
+        cluster: &SledCluster,
+        plan: &CreateTenantPlan,
+    ) -> Result<String, TaskError> {
+        let time_zone = plan.time_zone.clone().unwrap_or_default();
+        set_variable(
+            cluster,
+            plan,
+            crate::tenant_param::VARIABLE_TIME_ZONE,
+            &time_zone,
+        )?;
+        Ok(format!("Set tenant time zone to '{time_zone}'"))
+    }
+
+    pub(super) fn variables(
+        cluster: &SledCluster,
+        plan: &CreateTenantPlan,
+    ) -> Result<String, TaskError> {
+        cluster
+            .set_variables(&plan.name, &plan.variables)
+            .map_err(err)?;
+        Ok(format!("Set tenant variables {}", names(&plan.variables)))
+    }
+
+    pub(super) fn root_password(
+        cluster: &SledCluster,
+        plan: &CreateTenantPlan,
+        password: Option<crate::secret::Secret>,
+    ) -> Result<String, TaskError> {
+        let Some(password) = password else {
+            return Ok("No root password to set".to_string());
+        };
+        cluster
+            .set_root_password(&plan.name, password.expose(), None)
+            .map_err(err)?;
+        Ok("Set root password".to_string())
+    }
+
+    fn set_variable(
+        cluster: &SledCluster,
+        plan: &CreateTenantPlan,
+        variable: &str,
+        value: &str,
+    ) -> Result<(), TaskError> {
+        let variables = BTreeMap::from([(variable.to_string(), value.to_string())]);
+        cluster
+            .set_variables(&plan.name, &variables)
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// `a, b, c`: the names of a variable or parameter map.
+    fn names(values: &BTreeMap<String, String>) -> String {
+        values.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl CreateTenantStep {
+    /// The root password of the `Set root password` step, unsealed; `None` for the
+    /// other steps.
+    fn root_password(
+        &self,
+        params: &CreateTenantDagParams,
+    ) -> Result<Option<crate::secret::Secret>, TaskError> {
+        let (CreateStep::RootPassword, Some(sealed)) = (self.step, &params.root_password_sealed)
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .deps
+            .keystore
+            .unseal(sealed)
+            .map_err(|e| err(format!("the sealed root password cannot be opened: {e}")))?;
+        let text = String::from_utf8(plain).map_err(|_| err("the root password is not UTF-8"))?;
+        Ok(Some(crate::secret::Secret::new(text)))
+    }
+}
+
 #[async_trait]
 impl Task for CreateTenantStep {
     async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
-        use crate::cluster::{catalog, NewTenant, TenantRole, TenantStatus, TenantZone};
         let params = create_params(ctx)?;
-        let name = params.plan.name.clone();
+        let password = self.root_password(&params)?;
         let deps = Arc::clone(&self.deps);
         let step = self.step;
         let creator = creator(ctx);
-        let password = match (step, &params.root_password_sealed) {
-            (CreateStep::RootPassword, Some(sealed)) => {
-                let plain = deps
-                    .keystore
-                    .unseal(sealed)
-                    .map_err(|e| err(format!("the sealed root password cannot be opened: {e}")))?;
-                Some(crate::secret::Secret::new(
-                    String::from_utf8(plain).map_err(|_| err("the root password is not UTF-8"))?,
-                ))
-            }
-            _ => None,
-        };
         let log = blocking(move || {
             let cluster = deps.cluster.as_ref();
             let plan = &params.plan;
-            let set = |variables: BTreeMap<String, String>| {
-                cluster.set_variables(&name, &variables).map_err(err)
-            };
             match step {
-                CreateStep::Create => {
-                    let specs = params.pool_specs();
-                    let pools = cluster.create_pools(&specs, &creator).map_err(err)?;
-                    let tenant = NewTenant {
-                        name: name.clone(),
-                        status: TenantStatus::Normal,
-                        role: TenantRole::Primary,
-                        data_version: crate::executors::CURRENT_DATA_VERSION.to_string(),
-                        primary_zone: plan.primary_zone.clone(),
-                        zone_list: plan
-                            .zone_list
-                            .iter()
-                            .map(|zone| TenantZone {
-                                zone: zone.name.clone(),
-                                replica_type: zone.replica_type,
-                            })
-                            .collect(),
-                        pool_names: pools.iter().map(|pool| pool.name.clone()).collect(),
-                    };
-                    let created = cluster
-                        .create_tenant_with(&tenant, &plan.create, &creator)
-                        .map_err(err)?;
-                    Ok(format!(
-                        "Create tenant {name} (id {}) on resource pools {}",
-                        created.id,
-                        tenant.pool_names.join(", ")
-                    ))
-                }
-                CreateStep::Parameters => {
-                    cluster
-                        .set_parameters(&name, &plan.parameters)
-                        .map_err(err)?;
-                    Ok(format!(
-                        "Set tenant parameters {}",
-                        plan.parameters
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                }
-                CreateStep::Whitelist => {
-                    let whitelist = catalog::merge_whitelist(&plan.whitelist);
-                    set(BTreeMap::from([(
-                        catalog::VARIABLE_WHITELIST.to_string(),
-                        whitelist.clone(),
-                    )]))?;
-                    Ok(format!("Modify tenant whitelist to '{whitelist}'"))
-                }
-                CreateStep::TimeZone => {
-                    let time_zone = plan.time_zone.clone().unwrap_or_default();
-                    set(BTreeMap::from([(
-                        crate::tenant_param::VARIABLE_TIME_ZONE.to_string(),
-                        time_zone.clone(),
-                    )]))?;
-                    Ok(format!("Set tenant time zone to '{time_zone}'"))
-                }
-                CreateStep::Variables => {
-                    set(plan.variables.clone())?;
-                    Ok(format!(
-                        "Set tenant variables {}",
-                        plan.variables
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                }
-                CreateStep::RootPassword => {
-                    let Some(password) = password else {
-                        return Ok("No root password to set".to_string());
-                    };
-                    cluster
-                        .set_root_password(&name, password.expose(), None)
-                        .map_err(err)?;
-                    Ok("Set root password".to_string())
-                }
+                CreateStep::Create => create_steps::create(cluster, &params, &creator),
+                CreateStep::Parameters => create_steps::parameters(cluster, plan),
+                CreateStep::Whitelist => create_steps::whitelist(cluster, plan),
+                CreateStep::TimeZone => create_steps::time_zone(cluster, plan),
+                CreateStep::Variables => create_steps::variables(cluster, plan),
+                CreateStep::RootPassword => create_steps::root_password(cluster, plan, password),
             }
         })
         .await?;

@@ -21,11 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cluster::{
-    check_tenant_options, ClusterError, ReplicaType, TenantMode, TenantOptions, TenantService,
+    check_tenant_options, ClusterError, TenantMode, TenantOptions, TenantService,
 };
 use crate::param::{
-    check_capacity, check_primary_zone, check_primary_zone_and_locality, check_tenant_name,
-    check_zones_in_cluster, check_zones_static, normalize_primary_zone, null_as_default,
+    check_capacity, check_tenant_name, check_zone_list, normalize_primary_zone, null_as_default,
     validated_zones, RestoreParamError, ValidatedZone, ZoneParam,
 };
 use crate::secret::Secret;
@@ -121,6 +120,17 @@ pub fn value_text(value: &Value) -> Option<String> {
     }
 }
 
+/// A create-tenant request after obshell's rendering (rule 4).
+struct Rendered {
+    primary_zone: String,
+    mode: String,
+    /// Lower-cased names, without the whitelist and the time zone.
+    variables: BTreeMap<String, String>,
+    whitelist: String,
+    time_zone: Option<String>,
+    parameters: BTreeMap<String, String>,
+}
+
 /// [`value_text`], or the cluster's refusal naming the variable or parameter.
 fn checked_text(name: &str, value: &Value, variable: bool) -> Result<String, ClusterError> {
     value_text(value).ok_or_else(|| {
@@ -157,6 +167,45 @@ impl CreateTenantParam {
         cluster: &dyn TenantService,
     ) -> Result<CreateTenantPlan, RestoreParamError> {
         // 1-3. Binding, the name, existence.
+        let name = self.checked_name(cluster)?;
+        // 4. Rendering.
+        let rendered = self.render()?;
+        // 5. Zone list and mode.
+        let zones = self.zone_list.clone().unwrap_or_default();
+        if zones.is_empty() {
+            return Err(RestoreParamError::ZoneListEmpty);
+        }
+        if rendered.mode != "MYSQL" {
+            return Err(RestoreParamError::TenantModeNotSupported {
+                mode: rendered.mode,
+            });
+        }
+        // 6-7. Zones, a FULL replica, the primary zone.
+        let checked = check_zone_list(&name, &zones, &rendered.primary_zone, cluster)?;
+        // 8. Charset, variables, parameters: everything the DAG will set, checked now.
+        let (create, later_variables) = self.checked_options(&rendered)?;
+        // 9. Capacity (OceanBase, when the pools are created).
+        check_capacity(&zones, &checked.found)?;
+        let root_password = self
+            .root_password
+            .clone()
+            .filter(|password| !password.expose().is_empty());
+        Ok(CreateTenantPlan {
+            name,
+            zone_list: validated_zones(&zones, checked.replica_types, &checked.found),
+            primary_zone: rendered.primary_zone,
+            create,
+            parameters: rendered.parameters,
+            whitelist: rendered.whitelist,
+            time_zone: rendered.time_zone,
+            variables: later_variables,
+            has_root_password: root_password.is_some(),
+            root_password,
+        })
+    }
+
+    /// Rules 1-3: the required fields, a name by obshell's rules, a new tenant.
+    fn checked_name(&self, cluster: &dyn TenantService) -> Result<String, RestoreParamError> {
         let missing = self.missing_required();
         if !missing.is_empty() {
             return Err(RestoreParamError::Required { fields: missing });
@@ -174,7 +223,11 @@ impl CreateTenantParam {
             }
             other => other,
         })?;
-        // 4. Rendering.
+        Ok(name)
+    }
+
+    /// Rule 4: obshell's `renderCreateTenantParam`.
+    fn render(&self) -> Result<Rendered, RestoreParamError> {
         let primary_zone = normalize_primary_zone(Some(&self.primary_zone));
         let mode = if self.mode.is_empty() {
             "MYSQL".to_string()
@@ -198,32 +251,25 @@ impl CreateTenantParam {
         for (key, value) in &self.parameters {
             parameters.insert(key.clone(), checked_text(key, value, false)?);
         }
-        // 5. Zone list and mode.
-        let zones = self.zone_list.clone().unwrap_or_default();
-        if zones.is_empty() {
-            return Err(RestoreParamError::ZoneListEmpty);
-        }
-        if mode != "MYSQL" {
-            return Err(RestoreParamError::TenantModeNotSupported { mode });
-        }
-        // 6. Zones.
-        let replica_types = check_zones_static(&zones)?;
-        let checked = check_zones_in_cluster(&zones, cluster)?;
-        // 7. A FULL replica, the primary zone.
-        if !replica_types.contains(&ReplicaType::Full) {
-            return Err(RestoreParamError::NoFullReplica { tenant: name });
-        }
-        let zone_names: Vec<String> = zones.iter().map(|zone| zone.name.clone()).collect();
-        check_primary_zone(&primary_zone, &zone_names)?;
-        let locality: Vec<(String, ReplicaType, String)> = zones
-            .iter()
-            .zip(&replica_types)
-            .zip(&checked)
-            .map(|((zone, replica), found)| (zone.name.clone(), *replica, found.region.clone()))
-            .collect();
-        check_primary_zone_and_locality(&primary_zone, &locality)?;
-        // 8. Charset, variables, parameters: everything the DAG will set, checked now.
-        let (create_variables, later_variables): (BTreeMap<_, _>, BTreeMap<_, _>) = variables
+        Ok(Rendered {
+            primary_zone,
+            mode,
+            variables,
+            whitelist,
+            time_zone,
+            parameters,
+        })
+    }
+
+    /// Rule 8: the options `CREATE TENANT` sets, and the later variables, checked
+    /// together with everything the later steps set against the cluster's catalogue.
+    fn checked_options(
+        &self,
+        rendered: &Rendered,
+    ) -> Result<(TenantOptions, BTreeMap<String, String>), RestoreParamError> {
+        let (create_variables, later_variables): (BTreeMap<_, _>, BTreeMap<_, _>) = rendered
+            .variables
+            .clone()
             .into_iter()
             .partition(|(key, _)| CREATE_STATEMENT_VARIABLES.contains(&key.as_str()));
         let create = TenantOptions {
@@ -239,31 +285,14 @@ impl CreateTenantParam {
         };
         let mut everything = create.clone();
         everything.variables.extend(later_variables.clone());
-        if let Some(time_zone) = &time_zone {
+        if let Some(time_zone) = &rendered.time_zone {
             everything
                 .variables
                 .insert(VARIABLE_TIME_ZONE.to_string(), time_zone.clone());
         }
-        everything.parameters = parameters.clone();
-        everything.whitelist = Some(whitelist.clone());
+        everything.parameters = rendered.parameters.clone();
+        everything.whitelist = Some(rendered.whitelist.clone());
         check_tenant_options(&everything)?;
-        // 9. Capacity (OceanBase, when the pools are created).
-        check_capacity(&zones, &checked)?;
-        let root_password = self
-            .root_password
-            .clone()
-            .filter(|password| !password.expose().is_empty());
-        Ok(CreateTenantPlan {
-            name,
-            zone_list: validated_zones(&zones, replica_types, &checked),
-            primary_zone,
-            create,
-            parameters,
-            whitelist,
-            time_zone,
-            variables: later_variables,
-            has_root_password: root_password.is_some(),
-            root_password,
-        })
+        Ok((create, later_variables))
     }
 }

@@ -9,8 +9,8 @@ use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
 use obrestore_dag::{AgentInfo, Maintenance, OperateError, Operator, State};
 use obrestore_restore::cluster::RestoreJobStatus;
 use obrestore_restore::{
-    AgentConfig, ClusterConfig, RestoreAgent, RestoreError, RestoreParam, RestoreParamError,
-    TenantService,
+    prepare, AgentConfig, ClusterConfig, OfflineAgent, RestoreAgent, RestoreError, RestoreParam,
+    RestoreParamError, TenantService,
 };
 use serde_json::json;
 
@@ -89,6 +89,13 @@ async fn restore_and_verify(
     );
     let overview = agent.restore_overview(tenant).unwrap().job;
     assert_eq!(overview.status, RestoreJobStatus::Success);
+    // The plan made at submit is in the DAG's parameters; the restore went to it.
+    let params = agent.engine().dag_record(dag_id).unwrap().params;
+    assert_eq!(
+        params["plan"]["restore_scn"].as_u64(),
+        Some(overview.restore_scn),
+        "{params}"
+    );
     assert_eq!(overview.finish_ls_count, overview.ls_count);
     assert_eq!(overview.finish_bytes, overview.total_bytes);
     let verification = obrestore_restore::verify::verify_tenant(
@@ -364,6 +371,129 @@ async fn cancel_during_restore_data_then_rollback() {
     assert!(agent.cluster().tenant("stop").unwrap().is_none());
     assert_eq!(agent.cancel_restore("stop").await.unwrap(), None);
     let _ = Arc::new(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_is_planned_once_and_pre_check_only_checks_the_planned_sources() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path(), None);
+    let agent = agent(state.path(), backup.path()).await;
+    let validated = param(&summary, "once", json!({}))
+        .validate(agent.cluster().as_ref())
+        .unwrap();
+    let roots = agent.allowed_roots();
+    let prepared = prepare::prepare_restore(&validated, roots, 1_700_000_000).unwrap();
+    assert_eq!(prepared.plan.restore_scn, summary.end_scn);
+    assert!(!prepared.user_ls.is_empty() && !prepared.user_ls.contains(&1));
+    let checked =
+        prepare::check_planned_sources(&validated, &prepared.plan, roots, 1_700_000_000).unwrap();
+    assert_eq!(checked, prepared.job);
+    // The backup moved away after submit: the check names what is missing.
+    let moved = backup.path().join("moved");
+    std::fs::rename(&summary.data_dir, &moved).unwrap();
+    let err = prepare::check_planned_sources(&validated, &prepared.plan, roots, 1_700_000_000)
+        .unwrap_err();
+    assert!(
+        matches!(err, obrestore_backup::BackupError::NotFound { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&summary.data_dir.display().to_string()),
+        "{err}"
+    );
+    std::fs::rename(&moved, &summary.data_dir).unwrap();
+    // Previews plan the same way.
+    let preview = prepare::preview(
+        &summary.data_uri,
+        &summary.archive_uri,
+        roots,
+        &obrestore_backup::RestoreTarget::Latest,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(preview.preview_items(), prepared.plan.preview_items());
+    let info = agent
+        .source_tenant_info(&summary.data_uri, &summary.archive_uri)
+        .await
+        .unwrap();
+    assert_eq!(
+        agent
+            .restore_windows(&summary.data_uri, &summary.archive_uri)
+            .await
+            .unwrap(),
+        info.windows
+    );
+}
+
+/// Opens the agent's state offline once the agent that had it open has let go of it.
+async fn open_offline(data_dir: &Path) -> OfflineAgent {
+    for _ in 0..1000 {
+        if let Ok(offline) = OfflineAgent::open(data_dir, &ClusterConfig::default()) {
+            return offline;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the agent's database stays locked");
+}
+
+/// A restore interrupted while it holds its tenant: the offline drop is refused; once the
+/// resumed restore has ended, the offline drop succeeds, pools included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_drop_follows_the_agent_policy() {
+    obrestore_restore::executors::set_block_delay_failpoint(2);
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path(), None);
+    let restoring = agent(state.path(), backup.path()).await;
+    let pools_before = restoring.cluster().list_pools().unwrap().len();
+    let dag = restoring
+        .start_restore(param(&summary, "held", json!({"concurrency": 1})))
+        .await
+        .unwrap();
+    let dag_id = restoring.engine().find_dag(&dag.id).unwrap().id;
+    // Stop the agent as soon as the restoring tenant exists: its restore holds it.
+    let mut created = false;
+    for _ in 0..4000 {
+        if restoring.cluster().tenant("held").unwrap().is_some() {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(created, "the restore never created its tenant");
+    restoring.shutdown(Duration::ZERO).await;
+    drop(restoring);
+    let offline = open_offline(state.path()).await;
+    match offline.drop_tenant("held", true) {
+        Err(RestoreError::UnderMaintenance(conflict)) => assert_eq!(conflict.holder, dag_id),
+        other => panic!("expected the restore to hold the tenant, got {other:?}"),
+    }
+    assert!(matches!(
+        offline.drop_tenant("sys", true),
+        Err(RestoreError::SysTenant)
+    ));
+    assert_eq!(offline.drop_tenant("ghost", true).unwrap(), None);
+    assert!(offline.cluster().tenant("held").unwrap().is_some());
+    drop(offline);
+    // The restore resumes at the next open and ends; then the tenant may go.
+    let resumed = agent(state.path(), backup.path()).await;
+    assert_eq!(
+        resumed.engine().wait_settled(dag_id).await.unwrap().state,
+        State::Succeed
+    );
+    resumed.shutdown(Duration::ZERO).await;
+    drop(resumed);
+    let offline = open_offline(state.path()).await;
+    let dropped = offline.drop_tenant("held", true).unwrap().unwrap();
+    assert_eq!(
+        (dropped.tenant.name.as_str(), dropped.canceled_restore_job),
+        ("held", None)
+    );
+    assert_eq!(dropped.pools_dropped, dropped.tenant.pool_names.len());
+    assert!(offline.cluster().tenant("held").unwrap().is_none());
+    assert_eq!(offline.cluster().list_pools().unwrap().len(), pools_before);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

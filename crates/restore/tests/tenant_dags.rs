@@ -144,16 +144,11 @@ async fn create_tenant_runs_obshells_steps_and_keeps_the_password_sealed() {
 /// What a refusal must match.
 type Rule = fn(&RestoreError) -> bool;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_creates_submit_nothing_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(dir.path()).await;
-    let pools_before = agent.cluster().list_pools().unwrap().len();
-    let refused = |body: serde_json::Value| {
-        let agent = agent.clone();
-        async move { agent.create_tenant(create_param(body)).await.unwrap_err() }
-    };
-    let cases: Vec<(serde_json::Value, Rule)> = vec![
+/// Create-tenant requests refused before anything is written, with what the refusal
+/// must match, in obshell's rule order.
+// long: a table of cases, one refusal per rule.
+fn refused_create_cases() -> Vec<(serde_json::Value, Rule)> {
+    vec![
         (
             json!({"zone_list": [zone("z1")]}),
             |e| matches!(e, RestoreError::Param(RestoreParamError::Required { fields }) if fields == &["name"]),
@@ -264,8 +259,19 @@ async fn refused_creates_submit_nothing_and_write_nothing() {
                 )
             },
         ),
-    ];
-    for (body, rule) in cases {
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_creates_submit_nothing_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(dir.path()).await;
+    let pools_before = agent.cluster().list_pools().unwrap().len();
+    let refused = |body: serde_json::Value| {
+        let agent = agent.clone();
+        async move { agent.create_tenant(create_param(body)).await.unwrap_err() }
+    };
+    for (body, rule) in refused_create_cases() {
         let err = refused(body.clone()).await;
         assert!(rule(&err), "{body}: {err:?}");
     }
@@ -322,6 +328,8 @@ async fn a_failed_create_releases_the_lock_and_rolls_back_to_nothing() {
     assert!(agent.cluster().list_pools().unwrap().is_empty());
 }
 
+// long: one tenant walked through scale in, scale out, modify and primary zone, each
+// change checked against previews that write nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reshaping_dags_change_the_tenant_after_previews_that_write_nothing() {
     let dir = tempfile::tempdir().unwrap();

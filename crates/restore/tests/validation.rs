@@ -9,7 +9,7 @@ use obrestore_restore::cluster::{
     NewTenant, NewUnitConfig, PoolSpec, ReplicaType, TenantRole, TenantStatus, TenantZone, GIB,
 };
 use obrestore_restore::{
-    ClusterConfig, ManualClock, RestoreParam, RestoreParamError, RestoreSecrets, RestoreTarget,
+    ClusterConfig, ManualClock, RestoreParam, RestoreParamError, RestorePoint, RestoreSecrets,
     Secret, SledCluster, TenantService, ValidatedRestore, ValidatedZone, ZoneParam,
 };
 
@@ -481,7 +481,7 @@ fn json_uses_obshell_names_and_the_time_stamp_alias() {
         chrono::DateTime::parse_from_rfc3339("2024-10-12T18:08:16.264250400+08:00").unwrap();
     assert_eq!(
         validated.target,
-        RestoreTarget::Timestamp {
+        RestorePoint::Timestamp {
             timestamp,
             scn: 1_728_727_696_264_250_400
         }

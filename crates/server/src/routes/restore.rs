@@ -2,10 +2,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use obrestore_backup::{
-    plan_restore, restore_windows, ArchiveStore, DataStore, RestorePreviewItem, RestoreTarget,
-    RestoreWindowsDto, StorageUri,
-};
+use obrestore_backup::{RestorePreviewItem, RestoreTarget, RestoreWindowsDto, StorageUri};
 use obrestore_dag::DagDetailDto;
 use obrestore_restore::agent::RestoreTaskFilter;
 use obrestore_restore::{ClusterError, RestoreParam, TenantService};
@@ -98,14 +95,10 @@ async fn get_restore_windows(
     JsonBody(param): JsonBody<RestoreStorageParam>,
 ) -> ApiResult<RestoreWindowsDto> {
     let (data_uri, archive_uri) = param.uris()?;
-    let roots = state.agent().allowed_roots().clone();
-    let windows = tokio::task::spawn_blocking(move || {
-        let data = DataStore::open_uri(&data_uri, &roots)?;
-        let archive = ArchiveStore::open_uri(&archive_uri, &roots)?;
-        restore_windows(&data, &archive)
-    })
-    .await
-    .map_err(|err| AppError::internal(err.to_string()))??;
+    let windows = state
+        .agent()
+        .restore_windows(&data_uri, &archive_uri)
+        .await?;
     Ok(Reply::Ok(RestoreWindowsDto::from_windows(&windows)))
 }
 
@@ -232,19 +225,14 @@ async fn restore_preview(
             ))
         }
     };
-    let roots = state.agent().allowed_roots().clone();
-    let passwords = param.decryption.clone();
-    let items = tokio::task::spawn_blocking(move || {
-        let target = RestoreTarget::from_params(None, end_time.as_deref())?;
-        let data = DataStore::open_uri(&data_uri, &roots)?;
-        let archive = ArchiveStore::open_uri(&archive_uri, &roots)?;
-        Ok::<_, obrestore_backup::BackupError>(
-            plan_restore(&data, &archive, &target, &passwords)?.preview_items(),
-        )
-    })
-    .await
-    .map_err(|err| AppError::internal(err.to_string()))??;
-    Ok(Reply::Ok(Contents { contents: items }))
+    let target = RestoreTarget::from_params(None, end_time.as_deref())?;
+    let plan = state
+        .agent()
+        .restore_preview(&data_uri, &archive_uri, target, param.decryption.clone())
+        .await?;
+    Ok(Reply::Ok(Contents {
+        contents: plan.preview_items(),
+    }))
 }
 
 type Destinations = (String, String, Option<String>);

@@ -121,12 +121,7 @@ async fn tenants_overview(
 }
 
 async fn set_locked(state: &AppState, name: String, locked: bool) -> ApiResult<()> {
-    if name == "sys" {
-        return Err(obrestore_restore::RestoreError::SysTenant.into());
-    }
-    state
-        .cluster(move |cluster| Ok(cluster.set_tenant_locked(&name, locked)?))
-        .await?;
+    state.agent().set_tenant_locked(&name, locked).await?;
     Ok(Reply::Done)
 }
 

@@ -1,0 +1,303 @@
+//! Reading the backup into the cluster: grouping a log stream's data files into
+//! [`DataGroup`]s, restoring a group's rows, and replaying a log stream's archived log.
+//!
+//! Everything here is blocking (files and the cluster) and runs on the blocking pool
+//! ([`Worker`], `steps::blocking`). Invariants: rows reach the cluster only in durable batches of at
+//! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes; a set's rows are applied
+//! in chain order; a cancelled sub-task stops between blocks (data) or batches (log).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use obrestore_backup::{
+    ArchiveStore, BackupError, BackupSetInfo, DataStore, LogOp, RestorePlan, Scn, SetKey, Sources,
+};
+use obrestore_dag::TaskError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::failpoint::block_delay;
+use super::steps::err;
+use super::{Deps, RestoreDagParams};
+use crate::cluster::{RowBatch, TenantService};
+
+/// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
+/// returns).
+const APPLY_BATCH_ROWS: usize = 16_384;
+/// Bytes of row data applied per cluster batch. Each worker holds one `RowBatch`
+/// (the run file is streamed from it), so this bounds memory per worker; larger batches
+/// mean fewer `fsync`s and fewer runs to merge (`benches/restore_throughput.rs`).
+const APPLY_BATCH_BYTES: usize = 4 << 20;
+
+/// A cancellation flag the blocking workers poll between blocks.
+#[derive(Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One sub-task of `Restore data L`: a connected group of tablets and the files that
+/// hold them, in chain order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataGroup {
+    pub name: String,
+    pub ls: u64,
+    pub tablets: Vec<u64>,
+    /// `(set_id, file_index)` in apply order.
+    pub files: Vec<(u64, u64)>,
+    pub bytes: u64,
+}
+
+/// What blocking work gets: a channel for its progress and the flag that tells it to
+/// stop (set when the sub-task is cancelled or its future dropped).
+pub(super) struct Worker<P> {
+    pub(super) progress: mpsc::UnboundedSender<P>,
+    pub(super) cancel: CancelFlag,
+}
+
+impl<P> Worker<P> {
+    /// Reports progress; a receiver that is gone is not an error.
+    pub(super) fn report(&self, progress: P) {
+        let _ = self.progress.send(progress);
+    }
+
+    /// A worker with the same cancellation flag whose progress goes nowhere.
+    pub(super) fn without_progress<Q>(&self) -> Worker<Q> {
+        let (progress, _) = mpsc::unbounded_channel();
+        Worker {
+            progress,
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// `Err` once the work should stop.
+    fn check_cancel(&self) -> Result<(), TaskError> {
+        if self.cancel.is_set() {
+            return Err(err("sub task cancelled"));
+        }
+        Ok(())
+    }
+}
+
+impl Deps {
+    /// The plan's destinations, opened under the agent's roots again.
+    pub(super) fn sources(&self, plan: &RestorePlan) -> Result<Sources, TaskError> {
+        Sources::open(&plan.data_uri, &plan.archive_uri, &self.roots).map_err(err)
+    }
+
+    /// The restore's decryption passwords, unsealed.
+    fn passwords(&self, params: &RestoreDagParams) -> Result<Vec<String>, TaskError> {
+        match &params.decryption_sealed {
+            Some(sealed) => self.keystore.unseal_passwords(sealed).map_err(err),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The data key of an encrypted set (cached), `None` for a plain set.
+    fn set_key(
+        &self,
+        data: &DataStore,
+        set: &BackupSetInfo,
+        params: &RestoreDagParams,
+    ) -> Result<Option<SetKey>, TaskError> {
+        if set.encryption.is_none() {
+            return Ok(None);
+        }
+        let cache_key = (data.uri(), set.backup_set_id);
+        if let Some(key) = self
+            .keys
+            .lock()
+            .ok()
+            .and_then(|keys| keys.get(&cache_key).cloned())
+        {
+            return Ok(Some(key));
+        }
+        let passwords = self.passwords(params)?;
+        let key = data.unlock(set, &passwords).map_err(err)?.ok_or_else(|| {
+            err(BackupError::InvalidPassword {
+                set_id: set.backup_set_id,
+            })
+        })?;
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(cache_key, key.clone());
+        }
+        Ok(Some(key))
+    }
+
+    /// Applies `batch` (one durable cluster batch) and clears it.
+    fn flush_rows(&self, tenant_id: u64, batch: &mut RowBatch) -> Result<(), TaskError> {
+        if !batch.is_empty() {
+            self.cluster.apply_batch(tenant_id, batch).map_err(err)?;
+            batch.clear();
+        }
+        Ok(())
+    }
+
+    /// Restores one data group: every file of the group, set by set in chain order.
+    /// Reports the stored bytes of each block read.
+    pub(super) fn restore_group(
+        &self,
+        data: &DataStore,
+        params: &RestoreDagParams,
+        tenant_id: u64,
+        group: &DataGroup,
+        worker: &Worker<u64>,
+    ) -> Result<(), TaskError> {
+        let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
+        let mut batch = RowBatch::new();
+        let mut files_by_set: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for (set_id, file_index) in &group.files {
+            files_by_set.entry(*set_id).or_default().push(*file_index);
+        }
+        for planned in &params.plan.sets {
+            let set = &planned.info;
+            let Some(wanted) = files_by_set.get(&set.backup_set_id) else {
+                continue;
+            };
+            let key = self.set_key(data, set, params)?;
+            for file in data.data_files(set, group.ls).map_err(err)? {
+                if !wanted.contains(&file.file_index) {
+                    continue;
+                }
+                let mut reader = data.read_data_file(&file, key.as_ref()).map_err(err)?;
+                while let Some(block) = reader.next_raw() {
+                    worker.check_cancel()?;
+                    let block = block.map_err(err)?;
+                    for row in block.rows().map_err(err)? {
+                        if tablets.contains(&row.tablet_id) {
+                            batch.push(row.tablet_id, row.key, row.value);
+                        }
+                    }
+                    if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+                        self.flush_rows(tenant_id, &mut batch)?;
+                    }
+                    worker.report(block.stored_bytes);
+                    if let Some(delay) = block_delay() {
+                        std::thread::sleep(delay);
+                    }
+                }
+            }
+        }
+        self.flush_rows(tenant_id, &mut batch)
+    }
+
+    /// Replays L's archived log in `(from, restore_scn]`, reporting the SCN below which
+    /// everything is applied. Returns how many entries were applied.
+    pub(super) fn replay_log(
+        &self,
+        archive: &ArchiveStore,
+        plan: &RestorePlan,
+        tenant_id: u64,
+        ls: u64,
+        from: u64,
+        worker: &Worker<u64>,
+    ) -> Result<u64, TaskError> {
+        let entries = archive
+            .log_entries(&plan.piece_infos(), ls, Scn(from), plan.restore_scn)
+            .map_err(err)?;
+        let mut batch = RowBatch::new();
+        let mut last_scn;
+        let mut applied = 0u64;
+        for entry in entries {
+            let entry = entry.map_err(err)?;
+            match entry.op {
+                LogOp::Insert | LogOp::Update => {
+                    batch.put(entry.tablet_id, &entry.key, &entry.value)
+                }
+                LogOp::Delete => batch.delete(entry.tablet_id, &entry.key),
+            }
+            last_scn = entry.scn.as_u64();
+            applied += 1;
+            if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+                worker.check_cancel()?;
+                self.flush_rows(tenant_id, &mut batch)?;
+                // Entries at `last_scn` may continue in the next batch, so only what is
+                // strictly below it is known to be complete.
+                worker.report(last_scn.saturating_sub(1));
+            }
+        }
+        self.flush_rows(tenant_id, &mut batch)?;
+        worker.report(plan.restore_scn.as_u64());
+        Ok(applied)
+    }
+}
+
+/// Groups L's data files of the chain into connected components of tablets.
+pub(super) fn data_groups(
+    data: &DataStore,
+    plan: &RestorePlan,
+    ls: u64,
+) -> Result<Vec<DataGroup>, BackupError> {
+    // Union-find over tablets: a file joins all the tablets it holds.
+    let mut parent: BTreeMap<u64, u64> = BTreeMap::new();
+    fn find(parent: &mut BTreeMap<u64, u64>, x: u64) -> u64 {
+        let mut root = x;
+        while let Some(&p) = parent.get(&root) {
+            if p == root {
+                break;
+            }
+            root = p;
+        }
+        parent.insert(x, root);
+        root
+    }
+    let mut files = Vec::new();
+    for planned in &plan.sets {
+        for file in data.data_files(&planned.info, ls)? {
+            for tablet in &file.tablet_ids {
+                parent.entry(*tablet).or_insert(*tablet);
+            }
+            if let Some((first, rest)) = file.tablet_ids.split_first() {
+                for tablet in rest {
+                    let (a, b) = (find(&mut parent, *first), find(&mut parent, *tablet));
+                    if a != b {
+                        parent.insert(a.max(b), a.min(b));
+                    }
+                }
+            }
+            files.push((planned.info.backup_set_id, file));
+        }
+    }
+    let mut groups: BTreeMap<u64, DataGroup> = BTreeMap::new();
+    let tablets: Vec<u64> = parent.keys().copied().collect();
+    for tablet in tablets {
+        let root = find(&mut parent, tablet);
+        groups
+            .entry(root)
+            .or_insert_with(|| DataGroup {
+                name: String::new(),
+                ls,
+                tablets: Vec::new(),
+                files: Vec::new(),
+                bytes: 0,
+            })
+            .tablets
+            .push(tablet);
+    }
+    for (set_id, file) in files {
+        let Some(first) = file.tablet_ids.first() else {
+            continue;
+        };
+        let root = find(&mut parent, *first);
+        if let Some(group) = groups.get_mut(&root) {
+            group.files.push((set_id, file.file_index));
+            group.bytes += file.size_bytes;
+        }
+    }
+    Ok(groups
+        .into_values()
+        .enumerate()
+        .map(|(index, mut group)| {
+            group.name = format!("Restore data {ls} group {}", index + 1);
+            group
+        })
+        .collect())
+}

@@ -1,0 +1,182 @@
+//! Confine, open, plan: the one path from a restore's backup URIs to its plan.
+//!
+//! Every frontend plans through here (the agent at submit and for previews, the HTTP
+//! handlers through the agent, the CLI offline): the URIs are confined to the allowed
+//! roots and opened together ([`Sources`]), then planned with OceanBase's rules
+//! ([`obrestore_backup::plan_restore`]). A restore is planned once, at submit
+//! ([`prepare_restore`]); the plan travels in the DAG's parameters, and "Pre restore
+//! check" only checks that the planned sources are still readable
+//! ([`check_planned_sources`]).
+//!
+//! Invariant: nothing here reads a file outside the given [`AllowedRoots`] (or, for
+//! [`Sources::open_self_confined`], outside the destinations themselves).
+
+use std::collections::BTreeSet;
+
+use obrestore_backup::{
+    AllowedRoots, BackupError, DataStore, RestorePlan, RestoreTarget, RestoreWindow, Sources,
+};
+
+use crate::cluster::NewRestoreJob;
+use crate::executors::SYS_LS;
+use crate::param::ValidatedRestore;
+
+/// A restore planned at submit: what its DAG and its restore job are built from.
+#[derive(Debug, Clone)]
+pub struct PreparedRestore {
+    /// The sets and pieces (with the set keys, which are never serialized).
+    pub plan: RestorePlan,
+    /// The user log streams of the planned sets (LS 1 is restored with the sys tablets).
+    pub user_ls: Vec<u64>,
+    /// The restore job the overview shows from submit on.
+    pub job: NewRestoreJob,
+}
+
+/// What a backup says about the tenant it was taken of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceTenantInfo {
+    pub tenant_name: String,
+    pub cluster_name: String,
+    pub windows: Vec<RestoreWindow>,
+}
+
+/// Confines and opens the restore's destinations and plans it to its target with its
+/// decryption passwords. Blocking.
+///
+/// # Errors
+/// A URI outside the roots, an unreadable backup, a bad password, not enough sets or
+/// log for the target (OceanBase's wording, [`BackupError`]).
+pub fn prepare_restore(
+    restore: &ValidatedRestore,
+    roots: &AllowedRoots,
+    task_time: i64,
+) -> Result<PreparedRestore, BackupError> {
+    let passwords = restore.decryption_passwords();
+    let sources = Sources::open(&restore.data_backup_uri, &restore.archive_log_uri, roots)?;
+    let plan = sources.plan(&restore.target.plan_target(), &passwords)?;
+    let mut user_ls = BTreeSet::new();
+    for planned in &plan.sets {
+        for attr in sources.data.ls_attrs(&planned.info)? {
+            if attr.ls_id != SYS_LS {
+                user_ls.insert(attr.ls_id);
+            }
+        }
+    }
+    let job = new_restore_job(&sources.data, &plan, restore, task_time)?;
+    Ok(PreparedRestore {
+        plan,
+        user_ls: user_ls.into_iter().collect(),
+        job,
+    })
+}
+
+/// "Pre restore check" of a restore planned at submit: its destinations (the request's
+/// URIs, as at submit) open again under `roots`, and the planned sets' metadata and
+/// pieces' directories are still readable (a backup may have been moved or deleted
+/// since). Returns the restore job. Blocking.
+///
+/// # Errors
+/// A destination or a planned set or piece is gone or unreadable.
+pub fn check_planned_sources(
+    restore: &ValidatedRestore,
+    plan: &RestorePlan,
+    roots: &AllowedRoots,
+    task_time: i64,
+) -> Result<NewRestoreJob, BackupError> {
+    let sources = Sources::open(&restore.data_backup_uri, &restore.archive_log_uri, roots)?;
+    for piece in &plan.pieces {
+        sources.archive.ls_ids(&piece.info)?;
+    }
+    new_restore_job(&sources.data, plan, restore, task_time)
+}
+
+/// The sets and pieces a restore to `target` would use (OCP's restore preview, the
+/// CLI's `restore preview`). Blocking.
+///
+/// # Errors
+/// As [`prepare_restore`].
+pub fn preview(
+    data_uri: &str,
+    archive_uri: &str,
+    roots: &AllowedRoots,
+    target: &RestoreTarget,
+    passwords: &[String],
+) -> Result<RestorePlan, BackupError> {
+    Sources::open(data_uri, archive_uri, roots)?.plan(target, passwords)
+}
+
+/// The tenant a backup was taken of and its restorable windows. Blocking.
+///
+/// # Errors
+/// A URI outside the roots, an unreadable backup.
+pub fn source_tenant_info(
+    data_uri: &str,
+    archive_uri: &str,
+    roots: &AllowedRoots,
+) -> Result<SourceTenantInfo, BackupError> {
+    let sources = Sources::open(data_uri, archive_uri, roots)?;
+    Ok(SourceTenantInfo {
+        windows: sources.windows()?,
+        tenant_name: sources.data.format().tenant_name.clone(),
+        cluster_name: sources.data.format().cluster_name.clone(),
+    })
+}
+
+/// The restore job of a plan: sources, log stream and tablet counts, data bytes.
+///
+/// # Errors
+/// The set metadata cannot be read.
+pub fn new_restore_job(
+    data: &DataStore,
+    plan: &RestorePlan,
+    restore: &ValidatedRestore,
+    task_time: i64,
+) -> Result<NewRestoreJob, BackupError> {
+    let mut total_bytes = 0u64;
+    let mut tablets = BTreeSet::new();
+    let mut ls_ids = BTreeSet::new();
+    for planned in &plan.sets {
+        for attr in data.ls_attrs(&planned.info)? {
+            ls_ids.insert(attr.ls_id);
+            tablets.extend(attr.tablet_ids.iter().copied());
+            for file in data.data_files(&planned.info, attr.ls_id)? {
+                total_bytes += file.size_bytes;
+            }
+        }
+    }
+    let first = plan.sets.first().map(|s| s.info.clone());
+    Ok(NewRestoreJob {
+        restore_tenant_name: restore.restore_tenant_name.clone(),
+        restore_scn: plan.restore_scn.as_u64(),
+        data_backup_uri: restore.data_backup_uri.clone(),
+        archive_log_uri: restore.archive_log_uri.clone(),
+        backup_tenant_name: first.as_ref().map(|s| s.tenant_name.clone()),
+        backup_tenant_id: first.as_ref().map(|s| s.tenant_id),
+        backup_cluster_version: first.as_ref().map(|s| s.cluster_version.clone()),
+        backup_cluster_name: Some(data.format().cluster_name.clone()),
+        restore_option: restore_option(restore, task_time),
+        backup_set_list: plan.sets.iter().map(|s| s.backup_dest.clone()).collect(),
+        backup_piece_list: plan.pieces.iter().map(|p| p.backup_dest.clone()).collect(),
+        ls_count: ls_ids.len() as u64,
+        tablet_count: tablets.len() as u64,
+        total_bytes,
+    })
+}
+
+/// OceanBase's `RESTORE_OPTION` of a restore: `pool_list=..&locality=..&primary_zone=..
+/// &concurrency=..&ha_high_thread_score=..`.
+pub fn restore_option(restore: &ValidatedRestore, task_time: i64) -> String {
+    let pools: Vec<String> = restore
+        .pool_specs(task_time)
+        .into_iter()
+        .map(|pool| pool.name)
+        .collect();
+    format!(
+        "pool_list={}&locality={}&primary_zone={}&concurrency={}&ha_high_thread_score={}",
+        pools.join(","),
+        crate::cluster::locality(&restore.tenant_zones()),
+        restore.primary_zone,
+        restore.concurrency,
+        restore.ha_high_thread_score
+    )
+}
