@@ -160,6 +160,45 @@ fn restore_start_then_tenant_commands_as_a_user_would() {
         "{}",
         stderr(&out)
     );
+    tenant_drop_follows_the_agents_policy(data_dir);
+}
+
+/// `tenant drop` applies the agent's drop policy (`sys` refused) and drops a restored
+/// tenant with its pools.
+fn tenant_drop_follows_the_agents_policy(data_dir: &str) {
+    let store = ["--data-dir", data_dir, "--json"];
+    let with_store = |args: &[&str]| obagent(&[args, &store[..]].concat());
+    fails_printing_once(
+        &with_store(&["tenant", "drop", "sys"]),
+        "System tenant is not allowed to perform this operation",
+    );
+    let before = one_json_document(&with_store(&["tenant", "list"]));
+    let t1 = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "t1");
+    let t1_id = t1.expect("t1 restored")["id"].clone();
+    let dropped = one_json_document(&with_store(&["tenant", "drop", "t1", "--drop-pools"]));
+    assert_eq!(dropped["dropped"], true);
+    let tenants = one_json_document(&with_store(&["tenant", "list"]));
+    assert!(
+        !tenants
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "t1"),
+        "{tenants}"
+    );
+    let pools = one_json_document(&with_store(&["pool", "list"]));
+    assert!(
+        !pools
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["tenant_id"] == t1_id),
+        "{pools}"
+    );
 }
 
 /// `restore start --json` of tenant t1 on two zones: the final DagDetailDTO is the only

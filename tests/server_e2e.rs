@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use obrestore::backup::{generate, truth, GenerateConfig, Scn};
+use obrestore::backup::{generate, truth, GenerateConfig, GenerateSummary, Scn};
 use obrestore::restore::cluster::agent_db_path;
 use obrestore::restore::{ClusterConfig, Secret, SledCluster};
 use obrestore_server::client::Method;
@@ -100,18 +100,56 @@ async fn restore_survives_sigkill_during_restore_data() {
     let data_dir = dir.path().join("agent");
     let password_file = dir.path().join("password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let summary = small_backup(&backup_root);
 
-    let mut config = GenerateConfig::new(&backup_root);
+    // First start on a free port; restarts reuse it so generic ids stay valid.
+    let server = start(&data_dir, &password_file, &backup_root, "127.0.0.1:0");
+    let listen = server.url.trim_start_matches("http://").to_string();
+    check_key_file_and_auth(&server, &data_dir).await;
+    let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
+    let id = start_restore(&client, &summary).await;
+    wait_for_restore_data(&client, &id).await;
+    drop(server); // SIGKILL while a `Restore data` node runs
+
+    let server = start(&data_dir, &password_file, &backup_root, &listen);
+    let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
+    let finished = wait_finished(&client, &id).await;
+    assert_eq!(finished["state"], "SUCCEED", "{finished:#}");
+    assert_eq!(finished["operator"], "RUN", "{finished:#}");
+    let overview: Value = client
+        .data(Method::GET, "/api/v1/tenant/e2e/restore/overview", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let restore_scn = overview["restore_scn"].as_u64().unwrap();
+    check_cli_shows_succeeded(&server, &password_file, &id);
+    stop_gracefully(server);
+
+    let cluster = SledCluster::open(agent_db_path(&data_dir), &ClusterConfig::default()).unwrap();
+    let restored = obrestore::restore::verify::restored_digest(&cluster, "e2e").unwrap();
+    let expected = truth::rows_at(&summary.truth_dir, Scn(restore_scn))
+        .unwrap()
+        .digest();
+    assert_eq!(
+        restored, expected,
+        "restored rows differ from the source at {restore_scn}"
+    );
+}
+
+/// A 12 MiB backup in small files and blocks, so `Restore data` has many steps.
+fn small_backup(backup_root: &Path) -> GenerateSummary {
+    let mut config = GenerateConfig::new(backup_root);
     config.target_bytes = 12 << 20;
     config.data_file_bytes = 256 << 10;
     config.log_file_bytes = 256 << 10;
     config.block_bytes = 32 << 10;
     config.kdf_iterations = 1000;
-    let summary = generate(&config).unwrap();
+    generate(&config).unwrap()
+}
 
-    // First start on a free port; restarts reuse it so generic ids stay valid.
-    let server = start(&data_dir, &password_file, &backup_root, "127.0.0.1:0");
-    let listen = server.url.trim_start_matches("http://").to_string();
+/// The RSA key is generated at first start, private to its owner, and a wrong password
+/// is refused with 401.
+async fn check_key_file_and_auth(server: &Server, data_dir: &Path) {
     assert!(
         std::fs::metadata(data_dir.join("api_rsa_key.pem")).is_ok(),
         "the RSA key is generated at first start"
@@ -125,14 +163,16 @@ async fn restore_survives_sigkill_during_restore_data() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
     let wrong = AgentClient::new(&server.url, Some(Secret::new("wrong"))).unwrap();
     let refused = wrong
         .call(Method::GET, "/api/v1/tenants/overview", None)
         .await
         .unwrap();
     assert_eq!(refused.status, 401);
+}
 
+/// Submits the restore of tenant `e2e` and returns its DAG's generic id.
+async fn start_restore(client: &AgentClient, summary: &GenerateSummary) -> String {
     let started: Value = client
         .data(
             Method::POST,
@@ -148,14 +188,16 @@ async fn restore_survives_sigkill_during_restore_data() {
         .await
         .unwrap()
         .unwrap();
-    let id = started["id"].as_str().unwrap().to_string();
+    started["id"].as_str().unwrap().to_string()
+}
 
-    // Kill while a `Restore data` node runs.
+/// Polls until a `Restore data` node runs (failing if the DAG ends first).
+async fn wait_for_restore_data(client: &AgentClient, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let detail = dag(&client, &id).await;
+        let detail = dag(client, id).await;
         if running_restore_data(&detail) {
-            break;
+            return;
         }
         assert_ne!(
             detail["state"], "SUCCEED",
@@ -168,43 +210,37 @@ async fn restore_survives_sigkill_during_restore_data() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    drop(server); // SIGKILL
+}
 
-    let server = start(&data_dir, &password_file, &backup_root, &listen);
-    let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
+/// Polls until the DAG is SUCCEED or FAILED and returns its detail.
+async fn wait_finished(client: &AgentClient, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let finished = loop {
-        let detail = dag(&client, &id).await;
+    loop {
+        let detail = dag(client, id).await;
         if detail["state"] == "SUCCEED" || detail["state"] == "FAILED" {
-            break detail;
+            return detail;
         }
         assert!(
             Instant::now() < deadline,
             "restore did not finish: {detail:#}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(finished["state"], "SUCCEED", "{finished:#}");
-    assert_eq!(finished["operator"], "RUN", "{finished:#}");
-    let overview: Value = client
-        .data(Method::GET, "/api/v1/tenant/e2e/restore/overview", None)
-        .await
-        .unwrap()
-        .unwrap();
-    let restore_scn = overview["restore_scn"].as_u64().unwrap();
+    }
+}
 
-    // The CLI client reads the DAG from the running agent.
+/// The CLI client reads the DAG from the running agent.
+fn check_cli_shows_succeeded(server: &Server, password_file: &Path, id: &str) {
     let shown = Command::new(env!("CARGO_BIN_EXE_obagent"))
         .args([
             "dag",
             "show",
-            &id,
+            id,
             "--brief",
             "--server",
             &server.url,
             "--password-file",
         ])
-        .arg(&password_file)
+        .arg(password_file)
         .output()
         .unwrap();
     assert!(
@@ -214,9 +250,10 @@ async fn restore_survives_sigkill_during_restore_data() {
     );
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["state"], "SUCCEED");
+}
 
-    // SIGTERM: graceful stop, releasing the database.
-    let mut server = server;
+/// SIGTERM: a graceful stop that releases the database.
+fn stop_gracefully(mut server: Server) {
     let status = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -224,14 +261,4 @@ async fn restore_survives_sigkill_during_restore_data() {
     assert!(status.success());
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "serve exited with {exit}");
-
-    let cluster = SledCluster::open(agent_db_path(&data_dir), &ClusterConfig::default()).unwrap();
-    let restored = obrestore::restore::verify::restored_digest(&cluster, "e2e").unwrap();
-    let expected = truth::rows_at(&summary.truth_dir, Scn(restore_scn))
-        .unwrap()
-        .digest();
-    assert_eq!(
-        restored, expected,
-        "restored rows differ from the source at {restore_scn}"
-    );
 }

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use obrestore_backup::generate::{self, GapPlan, GenerateConfig};
-use obrestore_backup::{AllowedRoots, ArchiveStore, DataStore, GenerateSummary, Scn, StorageUri};
+use obrestore_backup::{
+    human_bytes, AllowedRoots, Destination, GenerateSummary, Scn, Sources, SourcesError,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -258,48 +260,32 @@ fn print_generated(summary: &GenerateSummary, config: &GenerateConfig) {
     );
 }
 
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Opens both destinations, confined to `--allow-root`s or else to themselves.
-pub fn open_sources(source: &SourceArgs) -> anyhow::Result<(DataStore, ArchiveStore)> {
+/// Opens both destinations through [`Sources`], confined to `--allow-root`s or else to
+/// themselves, with an error that names the option to fix.
+pub fn open_sources(source: &SourceArgs) -> anyhow::Result<Sources> {
     let archive_uri = source
         .archive_uri
         .clone()
         .unwrap_or_else(|| source.data_uri.clone());
-    let roots = if source.allow_roots.is_empty() {
-        let mut paths = Vec::new();
-        for uri in [&source.data_uri, &archive_uri] {
-            let parsed = StorageUri::parse(uri)?;
-            if !parsed.path().is_dir() {
-                anyhow::bail!("backup destination {uri} does not exist or is not a directory");
-            }
-            paths.push(parsed.path().to_path_buf());
-        }
-        AllowedRoots::new(paths)?
+    let opened = if source.allow_roots.is_empty() {
+        Sources::open_self_confined(&source.data_uri, &archive_uri)
     } else {
-        AllowedRoots::new(&source.allow_roots)?
+        Sources::open(
+            &source.data_uri,
+            &archive_uri,
+            &AllowedRoots::new(&source.allow_roots)?,
+        )
     };
-    let data = DataStore::open_uri(&source.data_uri, &roots)
-        .with_context(|| format!("cannot open data backup destination {}", source.data_uri))?;
-    let archive = ArchiveStore::open_uri(&archive_uri, &roots).with_context(|| {
-        if source.archive_uri.is_none() {
-            format!("cannot open archive log destination {archive_uri} (it defaults to --data-uri; pass --archive-uri)")
-        } else {
-            format!("cannot open archive log destination {archive_uri}")
-        }
-    })?;
-    Ok((data, archive))
+    opened.map_err(|err| {
+        let uri = err.uri().to_string();
+        let context = match (&err, err.destination()) {
+            (SourcesError::NotADirectory { .. }, _) => return anyhow::Error::new(err),
+            (_, Destination::Data) => format!("cannot open data backup destination {uri}"),
+            (_, Destination::Archive) if source.archive_uri.is_none() => format!(
+                "cannot open archive log destination {uri} (it defaults to --data-uri; pass --archive-uri)"
+            ),
+            (_, Destination::Archive) => format!("cannot open archive log destination {uri}"),
+        };
+        anyhow::Error::new(err).context(context)
+    })
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use obrestore_restore::agent::OfflineAgent;
 use obrestore_restore::cluster::{
     agent_db_path, format_capacity, parse_capacity, NewUnitConfig, ResourcePool, Tenant, UnitConfig,
 };
@@ -108,12 +109,17 @@ pub enum PoolCommand {
     },
 }
 
-fn open(store: &StoreArgs) -> anyhow::Result<SledCluster> {
+/// The agent's state in `--data-dir`, opened without the engine ([`OfflineAgent`]): the
+/// agent's policies apply, and no interrupted DAG resumes inside a short command.
+fn open(store: &StoreArgs) -> anyhow::Result<OfflineAgent> {
     std::fs::create_dir_all(&store.data_dir)
         .with_context(|| format!("creating data dir {}", store.data_dir.display()))?;
-    let path = agent_db_path(&store.data_dir);
-    SledCluster::open(&path, &ClusterConfig::default())
-        .with_context(|| format!("opening the agent database {}", path.display()))
+    OfflineAgent::open(&store.data_dir, &ClusterConfig::default()).with_context(|| {
+        format!(
+            "opening the agent database {}",
+            agent_db_path(&store.data_dir).display()
+        )
+    })
 }
 
 /// Prints rows as left-aligned columns under `header`.
@@ -211,7 +217,8 @@ pub fn run_unit_config(cmd: UnitConfigCommand) -> anyhow::Result<()> {
                 .map(|text| parse_capacity(&text))
                 .transpose()
                 .map_err(|err| anyhow::anyhow!("--log-disk-size: {err}"))?;
-            let cluster = open(&store)?;
+            let agent = open(&store)?;
+            let cluster = agent.cluster();
             let config = cluster.create_unit_config(&NewUnitConfig {
                 name,
                 memory_size,
@@ -228,7 +235,7 @@ pub fn run_unit_config(cmd: UnitConfigCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UnitConfigCommand::List { store } => {
-            let configs = open(&store)?.list_unit_configs()?;
+            let configs = open(&store)?.cluster().list_unit_configs()?;
             if store.json {
                 return print_json(&configs);
             }
@@ -237,7 +244,7 @@ pub fn run_unit_config(cmd: UnitConfigCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UnitConfigCommand::Drop { name, store } => {
-            let dropped = open(&store)?.drop_unit_config(&name)?;
+            let dropped = open(&store)?.cluster().drop_unit_config(&name)?;
             print_dropped(store.json, "unit config", &name, dropped)
         }
     }
@@ -288,7 +295,7 @@ pub fn run_tenant(cmd: TenantCommand) -> anyhow::Result<()> {
 }
 
 fn list_tenants(store: &StoreArgs) -> anyhow::Result<()> {
-    let tenants = open(store)?.list_tenants()?;
+    let tenants = open(store)?.cluster().list_tenants()?;
     if store.json {
         return print_json(&tenants);
     }
@@ -310,7 +317,8 @@ fn list_tenants(store: &StoreArgs) -> anyhow::Result<()> {
 }
 
 fn show_tenant(name: &str, digest: bool, store: &StoreArgs) -> anyhow::Result<()> {
-    let cluster = open(store)?;
+    let agent = open(store)?;
+    let cluster = agent.cluster();
     let tenant = cluster
         .tenant(name)?
         .ok_or_else(|| anyhow::anyhow!("tenant '{name}' does not exist"))?;
@@ -321,7 +329,7 @@ fn show_tenant(name: &str, digest: bool, store: &StoreArgs) -> anyhow::Result<()
     let detail = TenantDetail {
         row_count: cluster.row_count(tenant.id)?,
         digest: if digest {
-            Some(tenant_digest(&cluster, name)?)
+            Some(tenant_digest(cluster, name)?)
         } else {
             None
         },
@@ -377,20 +385,19 @@ fn print_tenant_detail(detail: &TenantDetail) {
     }
 }
 
+/// `tenant drop` under the agent's drop policy ([`OfflineAgent::drop_tenant`]).
 fn drop_tenant(name: &str, drop_pools: bool, store: &StoreArgs) -> anyhow::Result<()> {
-    let cluster = open(store)?;
-    let pools = cluster
-        .tenant(name)?
-        .map(|tenant| tenant.pool_names)
-        .unwrap_or_default();
-    let dropped = cluster.drop_tenant(name)?;
-    if drop_pools && !pools.is_empty() {
-        let count = cluster.drop_pools(&pools)?;
-        if !store.json {
-            println!("dropped {count} resource pool(s): {}", pools.join(", "));
+    let dropped = open(store)?.drop_tenant(name, drop_pools)?;
+    if let Some(dropped) = &dropped {
+        if dropped.pools_dropped > 0 && !store.json {
+            println!(
+                "dropped {} resource pool(s): {}",
+                dropped.pools_dropped,
+                dropped.tenant.pool_names.join(", ")
+            );
         }
     }
-    print_dropped(store.json, "tenant", name, dropped)
+    print_dropped(store.json, "tenant", name, dropped.is_some())
 }
 
 /// Runs `obagent pool ...`.
@@ -400,7 +407,8 @@ fn drop_tenant(name: &str, drop_pools: bool, store: &StoreArgs) -> anyhow::Resul
 pub fn run_pool(cmd: PoolCommand) -> anyhow::Result<()> {
     match cmd {
         PoolCommand::List { store } => {
-            let cluster = open(&store)?;
+            let agent = open(&store)?;
+            let cluster = agent.cluster();
             let pools = cluster.list_pools()?;
             if store.json {
                 return print_json(&pools);

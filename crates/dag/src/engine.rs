@@ -30,8 +30,8 @@ use crate::error::{OpenError, OperateError, QueryError, SubmitError};
 use crate::event::{Event, Subject};
 use crate::id::{GenericId, IdOrigin};
 use crate::model::{DagSpec, Maintenance, Operator, Scope};
-use crate::record::{keys, DagRecord, LockRecord, NodeRecord, TaskRecord};
-use crate::store::{decode, retention, KvStore, Records, StoreError};
+use crate::record::{DagRecord, NodeRecord, TaskRecord};
+use crate::store::{retention, KvStore, Records, StoreError};
 use crate::task::TaskRegistry;
 
 mod actor;
@@ -493,18 +493,7 @@ impl Engine {
     /// # Errors
     /// A store failure.
     pub fn lock_taker(&self, lock: &Maintenance) -> Result<Option<(DagRecord, bool)>, QueryError> {
-        let Some(key) = keys::lock(lock) else {
-            return Ok(None);
-        };
-        let Some(bytes) = self.shared.records.kv.get(&key)? else {
-            return Ok(None);
-        };
-        let record: LockRecord = decode(&key, &bytes)?;
-        Ok(self
-            .shared
-            .records
-            .dag(record.dag_id)?
-            .map(|dag| (dag, record.held)))
+        Ok(self.shared.records.lock_taker(lock)?)
     }
 
     /// Deletes SUCCEED DAGs that ended before `now - retention`. Returns how many.

@@ -11,7 +11,10 @@ use std::sync::{Arc, RwLock};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::record::{keys, DagRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION};
+use crate::model::Maintenance;
+use crate::record::{
+    keys, DagRecord, LockRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION,
+};
 
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
@@ -262,6 +265,20 @@ impl Records {
 
     pub fn dag(&self, id: u64) -> Result<Option<DagRecord>, StoreError> {
         self.get(keys::dag(id))
+    }
+
+    /// The DAG that took the maintenance lock `lock` last, if its record still exists
+    /// (obshell's lock row `dag_id`), and whether it still holds the lock. The one
+    /// reader of lock records outside the actor: the engine's queries and the offline
+    /// agent (state opened without an engine) both use it.
+    pub fn lock_taker(&self, lock: &Maintenance) -> Result<Option<(DagRecord, bool)>, StoreError> {
+        let Some(key) = keys::lock(lock) else {
+            return Ok(None);
+        };
+        let Some(record) = self.get::<LockRecord>(key)? else {
+            return Ok(None);
+        };
+        Ok(self.dag(record.dag_id)?.map(|dag| (dag, record.held)))
     }
 
     pub fn node(&self, id: u64) -> Result<Option<NodeRecord>, StoreError> {

@@ -35,8 +35,6 @@ use crate::cluster::{ClusterConfig, ClusterError, SledCluster};
 use crate::param::RestoreParamError;
 
 pub use crate::prepare::SourceTenantInfo;
-/// `1.50 GiB`-style sizes; its home is [`obrestore_backup::human_bytes`].
-pub use obrestore_backup::human_bytes;
 pub use offline::{DroppedTenant, OfflineAgent};
 pub use restore::{RestoreOverview, RestoreTaskFilter};
 
@@ -70,7 +68,7 @@ pub enum RestoreError {
     Param(#[from] RestoreParamError),
     /// The backup cannot serve the request: no usable set, not enough log, bad
     /// password, unreadable files.
-    #[error("{0}")]
+    #[error(transparent)]
     Backup(#[from] BackupError),
     /// Another DAG holds the tenant's (or the cluster's) maintenance lock: a restore or
     /// another tenant operation is running.
@@ -101,16 +99,16 @@ pub enum RestoreError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// The engine refused the DAG.
-    #[error("engine: {0}")]
+    #[error(transparent)]
     Submit(#[from] SubmitError),
     /// The engine refused an operator.
-    #[error("{0}")]
+    #[error(transparent)]
     Operate(#[from] OperateError),
     /// A query of the engine failed.
-    #[error("engine: {0}")]
+    #[error(transparent)]
     Query(#[from] QueryError),
     /// The engine could not open.
-    #[error("engine: {0}")]
+    #[error(transparent)]
     Open(#[from] OpenError),
     /// The agent key could not be read or used.
     #[error("agent key: {0}")]

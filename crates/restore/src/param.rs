@@ -397,7 +397,7 @@ pub enum RestoreParamError {
     TenantModeNotSupported { mode: String },
     /// A refusal of the cluster's own rules (names, charsets, variables, parameters),
     /// or reading the cluster failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
 

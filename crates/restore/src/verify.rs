@@ -2,12 +2,13 @@
 //!
 //! The expected rows come from [`obrestore_backup::truth`], which reads the generator's
 //! workload file and shares no code with the restore path. The restored side is the
-//! cluster's rows, hashed here with the same digest definition.
+//! cluster's [`SledCluster::tenant_digest`], the same digest definition
+//! (`docs/backup-format.md` §5) over the cluster's rows.
 
 use std::path::Path;
 
 use obrestore_backup::truth::{self, TenantDigest};
-use obrestore_backup::{DigestBuilder, Scn};
+use obrestore_backup::Scn;
 
 use crate::cluster::{ClusterError, SledCluster, TenantService};
 
@@ -19,28 +20,12 @@ pub enum VerifyError {
     NoTenant(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    #[error("{0}")]
+    #[error(transparent)]
     Backup(#[from] obrestore_backup::BackupError),
-    #[error("the cluster returned rows out of (tablet, key) order")]
-    OutOfOrder,
 }
 
-/// Rows handed from the merging thread to the hashing thread in one go.
-const DIGEST_CHUNK_BYTES: usize = 1 << 20;
-
-/// Rows packed into one buffer: `(tablet_id, key_end, value_end)` per row, each row's key
-/// then value stored back to back in `bytes`.
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    rows: Vec<(u64, usize, usize)>,
-}
-
-/// The [`TenantDigest`] of a tenant's rows in the cluster.
-///
-/// Two threads: this one merges the tenant's runs and packs rows into 1 MiB chunks, a
-/// scoped helper hashes them (each value's SHA-256, then the running digest), so that
-/// reading and hashing overlap. At most four chunks exist at once.
+/// The [`TenantDigest`] of a tenant's rows in the cluster:
+/// [`SledCluster::tenant_digest`] of the tenant named `tenant_name`.
 ///
 /// # Errors
 /// The tenant is missing or the cluster cannot be read.
@@ -51,52 +36,7 @@ pub fn restored_digest(
     let tenant = cluster
         .tenant(tenant_name)?
         .ok_or_else(|| VerifyError::NoTenant(tenant_name.to_string()))?;
-    std::thread::scope(|scope| {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
-        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
-        let hasher = scope.spawn(move || {
-            let mut builder = DigestBuilder::new();
-            for mut chunk in full_rx {
-                let mut start = 0;
-                for &(tablet_id, key_end, value_end) in &chunk.rows {
-                    let key = &chunk.bytes[start..key_end];
-                    let value = &chunk.bytes[key_end..value_end];
-                    if builder.add(tablet_id, key, value).is_err() {
-                        return Err(VerifyError::OutOfOrder);
-                    }
-                    start = value_end;
-                }
-                chunk.bytes.clear();
-                chunk.rows.clear();
-                let _ = empty_tx.try_send(chunk);
-            }
-            Ok(builder.finish())
-        });
-        let mut chunk = Chunk::default();
-        let mut hasher_gone = false;
-        let scanned = cluster.for_each_row(tenant.id, &mut |tablet_id, key, value| {
-            if hasher_gone {
-                return;
-            }
-            chunk.bytes.extend_from_slice(key);
-            let key_end = chunk.bytes.len();
-            chunk.bytes.extend_from_slice(value);
-            chunk.rows.push((tablet_id, key_end, chunk.bytes.len()));
-            if chunk.bytes.len() >= DIGEST_CHUNK_BYTES {
-                let next = empty_rx.try_recv().unwrap_or_default();
-                hasher_gone = full_tx.send(std::mem::replace(&mut chunk, next)).is_err();
-            }
-        });
-        if !chunk.rows.is_empty() && !hasher_gone {
-            let _ = full_tx.send(chunk);
-        }
-        drop(full_tx);
-        let digest = hasher
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        scanned?;
-        digest
-    })
+    Ok(cluster.tenant_digest(tenant.id)?)
 }
 
 /// The outcome of comparing a restored tenant with the source at `scn`.

@@ -24,9 +24,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::fixtures::{open_default_cluster, pool_spec, restoring_tenant};
-use common::{apply_model, model_rows, Model};
-use obrestore_restore::cluster::digest::digest_rows;
-use obrestore_restore::cluster::{RowOp, TenantDigest};
+use common::{apply_model, Model};
+use obrestore_backup::truth::digest_map;
+use obrestore_restore::cluster::RowOp;
 use obrestore_restore::{SledCluster, TenantService};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -86,10 +86,6 @@ fn scratch_batch(k: u64) -> Vec<RowOp> {
             }
         })
         .collect()
-}
-
-fn model_digest(model: &Model) -> TenantDigest {
-    digest_rows(model_rows(model))
 }
 
 /// Creates (idempotently, by creator token) the pools and the tenants `main` and
@@ -393,7 +389,7 @@ fn sigkill_at_random_moments_keeps_batches_atomic_and_durable() {
     let main = cluster.tenant("main").unwrap().expect("tenant main").id;
     assert_eq!(
         cluster.tenant_digest(main).unwrap(),
-        model_digest(&known.model)
+        digest_map(&known.model)
     );
     assert!(
         known.landed >= 3,
@@ -479,7 +475,7 @@ impl Known {
         if let Some(id) = main {
             assert_eq!(
                 cluster.tenant_digest(id).unwrap(),
-                model_digest(&self.model),
+                digest_map(&self.model),
                 "round {round}"
             );
             assert_eq!(cluster.row_count(id).unwrap(), self.model.len() as u64);

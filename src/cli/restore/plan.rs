@@ -2,9 +2,7 @@
 //! from the backup destinations alone (no agent state is opened).
 
 use clap::Args;
-use obrestore_backup::{
-    plan_restore, restore_windows, RestorePlan, RestoreTarget, RestoreWindowsDto,
-};
+use obrestore_backup::{RestorePlan, RestoreTarget, RestoreWindowsDto};
 
 use crate::cli::backup::{open_sources, SourceArgs};
 use crate::cli::output::print_json;
@@ -38,9 +36,9 @@ pub struct WindowsArgs {
 /// # Errors
 /// The destinations cannot be opened or no plan reaches the target.
 pub fn run_preview(args: &PreviewArgs) -> anyhow::Result<()> {
-    let (data, archive) = open_sources(&args.source)?;
+    let sources = open_sources(&args.source)?;
     let target = RestoreTarget::from_params(args.scn, args.timestamp.as_deref())?;
-    let plan = plan_restore(&data, &archive, &target, &args.decryption)?;
+    let plan = sources.plan(&target, &args.decryption)?;
     if args.source.json {
         return print_json(&plan.preview_items());
     }
@@ -93,8 +91,7 @@ fn print_plan(plan: &RestorePlan) {
 /// # Errors
 /// The destinations cannot be opened or read.
 pub fn run_windows(args: &WindowsArgs) -> anyhow::Result<()> {
-    let (data, archive) = open_sources(&args.source)?;
-    let windows = restore_windows(&data, &archive)?;
+    let windows = open_sources(&args.source)?.windows()?;
     if args.source.json {
         return print_json(&RestoreWindowsDto::from_windows(&windows));
     }

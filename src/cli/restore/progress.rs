@@ -276,7 +276,7 @@ pub fn summary_text(
         writeln!(
             text,
             "  data restored    {} ({:.1} MB/s over the whole restore)",
-            obrestore::restore::agent::human_bytes(overview.finish_bytes),
+            obrestore_backup::human_bytes(overview.finish_bytes),
             mb / elapsed.as_secs_f64().max(1e-9)
         )?;
     }

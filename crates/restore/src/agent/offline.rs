@@ -15,8 +15,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use obrestore_dag::record::{keys, LockRecord};
-use obrestore_dag::store::{decode, KvStore, Records, SledStore, StoreError};
+use obrestore_dag::store::{Records, SledStore, StoreError};
 use obrestore_dag::{LockConflict, Maintenance, QueryError};
 
 use super::tenants::tenant_to_drop;
@@ -99,27 +98,17 @@ impl OfflineAgent {
     }
 
     /// The DAG that holds `lock`, from the engine's records (what the engine's
-    /// `lock_taker` reads).
+    /// `lock_taker` reads, through the same [`Records::lock_taker`]).
     fn lock_holder(&self, lock: Maintenance) -> Result<Option<LockConflict>, RestoreError> {
-        let Some(key) = keys::lock(&lock) else {
-            return Ok(None);
-        };
-        let Some(bytes) = self.engine_records.get(&key).map_err(store_error)? else {
-            return Ok(None);
-        };
-        let record: LockRecord = decode(&key, &bytes).map_err(store_error)?;
-        if !record.held {
-            return Ok(None);
-        }
         let records = Records::new(Arc::new(self.engine_records.clone()));
-        Ok(records
-            .dag(record.dag_id)
-            .map_err(store_error)?
-            .map(|dag| LockConflict {
+        Ok(match records.lock_taker(&lock).map_err(store_error)? {
+            Some((dag, true)) => Some(LockConflict {
                 lock,
                 holder: dag.id,
                 holder_name: dag.name,
-            }))
+            }),
+            _ => None,
+        })
     }
 }
 

@@ -1,112 +1,117 @@
-//! The tenant row digest.
+//! The tenant digest of a row scan: the one digest `docs/backup-format.md` §5 defines
+//! ([`obrestore_backup::DigestBuilder`]), which the restore's Post check records and
+//! `verify` compares with the source. The cluster has no digest scheme of its own.
 //!
-//! Scheme (version 1), so an independent checker can compute the same value:
-//! SHA-256 over the rows sorted ascending by `(tablet_id, key)` (key compared as bytes),
-//! each row fed as
-//!
-//! ```text
-//! tablet_id : u64 big-endian (8 bytes)
-//! key_len   : u64 big-endian (8 bytes)   key   : key_len bytes
-//! value_len : u64 big-endian (8 bytes)   value : value_len bytes
-//! ```
-//!
-//! with nothing before, between or after rows. The digest of no rows is SHA-256 of the
-//! empty input (`e3b0c442...b855`). It is written as lower-case hex.
+//! Reading and hashing overlap: the scanning thread packs rows into 1 MiB chunks, a scoped
+//! helper thread hashes them (each value's SHA-256, then the running digest). At most
+//! four chunks exist at once; emptied chunks go back to the scanner for reuse.
+//! Invariant: a scan error wins over the digest (a broken row file is reported as the
+//! scan's error, never as a digest), and rows that do not come in strictly ascending
+//! `(tablet_id, key)` order are an error, never a digest.
 
-use sha2::{Digest, Sha256};
+use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::model::{Row, TenantDigest};
+use obrestore_backup::truth::TenantDigest;
+use obrestore_backup::DigestBuilder;
 
-/// Incremental digest over rows that are fed already sorted by `(tablet_id, key)`.
-#[derive(Clone, Debug, Default)]
-pub struct RowDigest {
-    hasher: Sha256,
-    row_count: u64,
+use super::error::{ClusterError, ClusterResult};
+use super::service::RowVisitor;
+
+/// Rows handed from the scanning thread to the hashing thread in one go.
+const DIGEST_CHUNK_BYTES: usize = 1 << 20;
+
+/// Rows packed into one buffer: `(tablet_id, key_end, value_end)` per row, each row's key
+/// then value stored back to back in `bytes`.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    rows: Vec<(u64, usize, usize)>,
 }
 
-impl RowDigest {
-    /// An empty digest.
-    pub fn new() -> RowDigest {
-        RowDigest::default()
-    }
-
-    /// Feeds one row. Rows must come in ascending `(tablet_id, key)` order.
-    pub fn update(&mut self, tablet_id: u64, key: &[u8], value: &[u8]) {
-        self.hasher.update(tablet_id.to_be_bytes());
-        self.hasher.update((key.len() as u64).to_be_bytes());
-        self.hasher.update(key);
-        self.hasher.update((value.len() as u64).to_be_bytes());
-        self.hasher.update(value);
-        self.row_count += 1;
-    }
-
-    /// The row count and hex digest.
-    pub fn finish(self) -> TenantDigest {
-        TenantDigest {
-            row_count: self.row_count,
-            sha256: hex::encode(self.hasher.finalize()),
-        }
-    }
+/// The [`TenantDigest`] of the rows `scan` visits (in `(tablet_id, key)` order) for
+/// tenant `tenant_id`.
+///
+/// # Errors
+/// `scan`'s error; `Corrupt` when the rows come out of order.
+pub(super) fn digest_scan(
+    tenant_id: u64,
+    scan: impl FnOnce(&mut RowVisitor<'_>) -> ClusterResult<()>,
+) -> ClusterResult<TenantDigest> {
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
+        let hasher = scope.spawn(move || hash_chunks(&full_rx, &empty_tx));
+        let mut packer = ChunkPacker {
+            chunk: Chunk::default(),
+            full_tx,
+            empty_rx,
+            hasher_gone: false,
+        };
+        let scanned = scan(&mut |tablet_id, key, value| packer.push(tablet_id, key, value));
+        packer.finish();
+        let digest = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        scanned?;
+        digest.ok_or_else(|| ClusterError::Corrupt {
+            tree: "rows".to_string(),
+            reason: format!(
+                "the scan of tenant {tenant_id} returned rows out of (tablet_id, key) order"
+            ),
+        })
+    })
 }
 
-/// Digest of a set of rows in any order (sorted here). Rows with the same
-/// `(tablet_id, key)` must not repeat.
-pub fn digest_rows(rows: impl IntoIterator<Item = Row>) -> TenantDigest {
-    let mut rows: Vec<Row> = rows.into_iter().collect();
-    rows.sort();
-    let mut digest = RowDigest::new();
-    for row in &rows {
-        digest.update(row.tablet_id, &row.key, &row.value);
+/// The hashing thread: digests the chunks in the order they come, hands each emptied
+/// chunk back. `None` when the rows are out of order.
+fn hash_chunks(full_rx: &Receiver<Chunk>, empty_tx: &SyncSender<Chunk>) -> Option<TenantDigest> {
+    let mut builder = DigestBuilder::new();
+    for mut chunk in full_rx {
+        let mut start = 0;
+        for &(tablet_id, key_end, value_end) in &chunk.rows {
+            let key = &chunk.bytes[start..key_end];
+            let value = &chunk.bytes[key_end..value_end];
+            builder.add(tablet_id, key, value).ok()?;
+            start = value_end;
+        }
+        chunk.bytes.clear();
+        chunk.rows.clear();
+        let _ = empty_tx.try_send(chunk);
     }
-    digest.finish()
+    Some(builder.finish())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The scanning thread's side: fills a chunk, sends it when full, takes an emptied one
+/// back (or a new one).
+struct ChunkPacker {
+    chunk: Chunk,
+    full_tx: SyncSender<Chunk>,
+    empty_rx: Receiver<Chunk>,
+    /// The hashing thread stopped (rows out of order); the remaining rows are skipped.
+    hasher_gone: bool,
+}
 
-    fn row(tablet_id: u64, key: &str, value: &str) -> Row {
-        Row {
-            tablet_id,
-            key: key.as_bytes().to_vec(),
-            value: value.as_bytes().to_vec(),
+impl ChunkPacker {
+    fn push(&mut self, tablet_id: u64, key: &[u8], value: &[u8]) {
+        if self.hasher_gone {
+            return;
+        }
+        let chunk = &mut self.chunk;
+        chunk.bytes.extend_from_slice(key);
+        let key_end = chunk.bytes.len();
+        chunk.bytes.extend_from_slice(value);
+        chunk.rows.push((tablet_id, key_end, chunk.bytes.len()));
+        if chunk.bytes.len() >= DIGEST_CHUNK_BYTES {
+            let next = self.empty_rx.try_recv().unwrap_or_default();
+            let full = std::mem::replace(&mut self.chunk, next);
+            self.hasher_gone = self.full_tx.send(full).is_err();
         }
     }
 
-    #[test]
-    fn empty_digest_is_sha256_of_nothing() {
-        assert_eq!(
-            digest_rows(Vec::new()),
-            TenantDigest {
-                row_count: 0,
-                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into()
-            }
-        );
-    }
-
-    #[test]
-    fn digest_is_order_independent_and_stable() {
-        let forward = digest_rows(vec![row(1, "a", "x"), row(1, "b", "y"), row(2, "a", "z")]);
-        let backward = digest_rows(vec![row(2, "a", "z"), row(1, "b", "y"), row(1, "a", "x")]);
-        assert_eq!(forward, backward);
-        assert_eq!(forward.row_count, 3);
-        // Pinned so that a change of the scheme is noticed.
-        let mut manual = Sha256::new();
-        for (tablet, key, value) in [(1u64, "a", "x"), (1, "b", "y"), (2, "a", "z")] {
-            manual.update(tablet.to_be_bytes());
-            manual.update(1u64.to_be_bytes());
-            manual.update(key);
-            manual.update(1u64.to_be_bytes());
-            manual.update(value);
+    /// Sends the last, partly filled chunk; dropping the sender ends the hashing thread.
+    fn finish(self) {
+        if !self.chunk.rows.is_empty() && !self.hasher_gone {
+            let _ = self.full_tx.send(self.chunk);
         }
-        assert_eq!(forward.sha256, hex::encode(manual.finalize()));
-    }
-
-    #[test]
-    fn length_prefix_separates_key_and_value() {
-        assert_ne!(
-            digest_rows(vec![row(1, "ab", "c")]).sha256,
-            digest_rows(vec![row(1, "a", "bc")]).sha256
-        );
     }
 }

@@ -1,12 +1,13 @@
 //! The embedded cluster: zones, servers, unit configs, resource pools, tenants with
 //! their rows, restore jobs and restore history. [`SledCluster`] stores them
 //! (`sled_store` and its record files; tenant administration in `admin`; rows in
-//! `rowstore`); the restore reaches it through [`TenantService`], the part of it the
-//! restore's validation and DAG executors need.
+//! `rowstore`; the tenant digest of `docs/backup-format.md` §5 over them in `digest`);
+//! the restore reaches it through [`TenantService`], the part of it the restore's
+//! validation and DAG executors need.
 
 mod admin;
 pub mod catalog;
-pub mod digest;
+mod digest;
 mod error;
 mod model;
 mod password;

@@ -7,7 +7,7 @@
 //! | `units.rs` | byte sizes and CPU counts |
 //! | `topology.rs` | zones, servers, unit configs, resource pools, units |
 //! | `tenant.rs` | tenants, their locality and options, replica requests |
-//! | `rows.rs` | rows and row batches, the tenant digest |
+//! | `rows.rs` | rows and row batches |
 //! | `restore_job.rs` | restore jobs and their updates |
 
 /// Gives each listed enum `as_str` (its upper-case wire name) and a `Display` of it.

@@ -16,8 +16,8 @@ pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
 /// ([`crate::RestoreParam::validate`] and
 /// [`crate::tenant_param::CreateTenantParam::validate`], which take a
 /// `&dyn TenantService`) and what the DAG executors do (the restore DAG's steps in
-/// `executors`, the tenant DAGs' steps in `tenant_ops`, the Post check's digest in
-/// `verify`). Each method says who calls it.
+/// `executors`, the tenant DAGs' steps in `tenant_ops`, the Post check's row scan).
+/// Each method says who calls it.
 ///
 /// [`crate::SledCluster`] (the embedded cluster) implements it; an implementation that
 /// drives a real OceanBase over SQL can be added behind the same trait. The embedded
@@ -297,7 +297,8 @@ pub trait TenantService: Send + Sync {
     fn apply_batch(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<()>;
 
     /// Calls `visit(tablet_id, key, value)` for every row in `(tablet_id, key)` order.
-    /// Called by the Post check, which digests the restored rows.
+    /// The Post check digests the restored rows with it
+    /// ([`crate::SledCluster::tenant_digest`]).
     ///
     /// # Errors
     /// Storage failures.

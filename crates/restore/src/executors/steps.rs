@@ -351,7 +351,6 @@ impl RestoreStep {
         let restore_scn = params.plan.restore_scn.as_u64();
         let mut expected_ls = vec![SYS_LS];
         expected_ls.extend(params.user_ls.iter().copied());
-        let name = params.restore.restore_tenant_name.clone();
         let digest = blocking(
             ctx,
             |()| {},
@@ -370,7 +369,7 @@ impl RestoreStep {
                     )));
                     }
                 }
-                crate::verify::restored_digest(&deps.cluster, &name).map_err(err)
+                deps.cluster.tenant_digest(tenant_id).map_err(err)
             },
         )
         .await?;

@@ -2,12 +2,12 @@
 //! never a wrong digest; leftovers of interrupted writes, compactions and drops are
 //! removed at reopen.
 
-use obrestore_restore::cluster::digest::digest_rows;
+use obrestore_backup::truth::digest_map;
 use obrestore_restore::cluster::{RowOp, RunStats};
 use obrestore_restore::{ClusterError, TenantService};
 
 use crate::common::fixtures::{del, put};
-use crate::common::{model_rows, Model};
+use crate::common::Model;
 use crate::support::{assert_row_file_error, check, names_in, run_files, run_range, scan, Fixture};
 
 /// A tenant with two runs, the older one with 30 rows; returns the tenant, the model and
@@ -47,7 +47,7 @@ fn any_flipped_byte_of_a_run_is_an_error_never_a_wrong_digest() {
     let path = fx.tenant_dir(t).join(&file);
     let original = std::fs::read(&path).unwrap();
     let len = original.len();
-    let good = digest_rows(model_rows(&model));
+    let good = digest_map(&model);
 
     // Flip the byte in the middle first, through every read path.
     let mut bytes = original.clone();

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use obrestore_restore::cluster::digest::digest_rows;
+use obrestore_backup::truth::digest_map;
 use obrestore_restore::cluster::{ClusterResult, Row, RowOp};
 use obrestore_restore::{ClusterError, SledCluster, TenantService};
 
@@ -63,9 +63,9 @@ pub fn check(cluster: &SledCluster, tenant_id: u64, model: &Model, context: &str
         "{context}: row_count"
     );
     let digest = cluster.tenant_digest(tenant_id).unwrap();
-    assert_eq!(digest, digest_rows(expected), "{context}: tenant_digest");
+    assert_eq!(digest, digest_map(model), "{context}: tenant_digest");
     assert_eq!(
-        digest.row_count,
+        digest.rows,
         model.len() as u64,
         "{context}: digest row count"
     );

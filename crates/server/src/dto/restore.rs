@@ -103,7 +103,7 @@ impl From<&RestoreOverview> for RestoreOverviewDto {
     fn from(overview: &RestoreOverview) -> RestoreOverviewDto {
         let job = &overview.job;
         let display = RestoreOverview::scn_display;
-        let human = obrestore_restore::agent::human_bytes;
+        let human = obrestore_backup::human_bytes;
         RestoreOverviewDto {
             tenant_id: job.restore_tenant_id.unwrap_or(0),
             job_id: job.job_id,

@@ -145,11 +145,3 @@ pub struct Row {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
 }
-
-/// Row count and digest of a tenant's rows (see [`crate::cluster::digest`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantDigest {
-    pub row_count: u64,
-    /// Lower-case hex SHA-256.
-    pub sha256: String,
-}

@@ -2,12 +2,13 @@
 //! applied only to a tenant that exists and is not DROPPING; rows of a dropped tenant
 //! are removed with it ([`super::tenants`]).
 
+use obrestore_backup::truth::TenantDigest;
 use tracing::instrument;
 
 use super::SledCluster;
-use crate::cluster::digest::RowDigest;
+use crate::cluster::digest::digest_scan;
 use crate::cluster::error::{ClusterError, ClusterResult};
-use crate::cluster::model::{RowBatch, RowOp, TenantDigest, TenantStatus};
+use crate::cluster::model::{RowBatch, RowOp, TenantStatus};
 use crate::cluster::rowstore::RunStats;
 use crate::cluster::service::RowVisitor;
 
@@ -30,16 +31,15 @@ impl SledCluster {
         Ok(count)
     }
 
-    /// Row count and digest ([`crate::cluster::digest`]) of the tenant's rows.
+    /// The tenant digest of `docs/backup-format.md` §5 (row count and SHA-256) of the
+    /// tenant's rows: what the restore's Post check records and `verify` compares with
+    /// the source. Reading and hashing overlap (`cluster/digest.rs`).
     ///
     /// # Errors
-    /// Storage failures.
+    /// Storage failures; a row file that cannot be read or is not a valid run
+    /// (`RowFile`).
     pub fn tenant_digest(&self, tenant_id: u64) -> ClusterResult<TenantDigest> {
-        let mut digest = RowDigest::new();
-        for_each_row(self, tenant_id, &mut |tablet_id, key, value| {
-            digest.update(tablet_id, key, value)
-        })?;
-        Ok(digest.finish())
+        digest_scan(tenant_id, |visit| for_each_row(self, tenant_id, visit))
     }
 
     /// Removes all rows of the tenant; returns how many there were.
