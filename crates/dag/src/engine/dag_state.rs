@@ -22,7 +22,7 @@ use super::txn::{Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
 use crate::event::{Event, Subject};
-use crate::model::{DagSpec, FanOut, Flags, Operator, State};
+use crate::model::{DagSpec, FanOut, Flags, NodeSpec, Operator, State};
 use crate::record::{keys, Counters, DagRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION};
 
 /// What a DAG is doing; decides which of the actor's steps apply to it.
@@ -181,10 +181,12 @@ impl ActiveDag {
         txn.counters_dirty = true;
         let rec = new_dag_record(spec, dag_id, &node_ids, layers, sched);
         let mut dag = ActiveDag::from_records(rec, Vec::new(), Vec::new());
+        let mut links = Links::of(spec, &node_ids);
         for (index, node_spec) in spec.nodes.iter().enumerate() {
             let flags = type_flags(&node_spec.task_type);
-            let mut node =
-                new_node_record(spec, index, dag_id, &node_ids, layers[index], flags, sched);
+            let (id, layer) = (node_ids[index], layers[index]);
+            let node_links = links.take(index);
+            let mut node = new_node_record(node_spec, id, dag_id, node_links, layer, flags, sched);
             txn.touch_node(dag_id, node.id);
             if let FanOut::Static(params) = &node_spec.fan_out {
                 let ids =
@@ -604,33 +606,23 @@ fn new_dag_record(
 /// The record of node `index` of a new DAG (PENDING+RUN, no sub-tasks yet); its
 /// sub-tasks get `type_flags` unless the spec overrides them.
 fn new_node_record(
-    spec: &DagSpec,
-    index: usize,
+    node_spec: &NodeSpec,
+    id: u64,
     dag_id: u64,
-    node_ids: &[u64],
+    links: NodeLinks,
     layer: u32,
     type_flags: Flags,
     sched: &Sched,
 ) -> NodeRecord {
-    let node_spec = &spec.nodes[index];
-    let linked = |end: fn(&(usize, usize)) -> usize, other: fn(&(usize, usize)) -> usize| {
-        spec.edges
-            .iter()
-            .filter(|edge| end(edge) == index)
-            .map(|edge| node_ids[other(edge)])
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>()
-    };
     NodeRecord {
         v: RECORD_VERSION,
-        id: node_ids[index],
+        id,
         dag_id,
         name: node_spec.name.clone(),
         task_type: node_spec.task_type.clone(),
         layer,
-        upstream: linked(|edge| edge.1, |edge| edge.0),
-        downstream: linked(|edge| edge.0, |edge| edge.1),
+        upstream: links.upstream,
+        downstream: links.downstream,
         state: State::Pending,
         operator: Operator::Run,
         fan_out: node_spec.fan_out.clone(),
@@ -645,4 +637,44 @@ fn new_node_record(
         start_time: None,
         end_time: None,
     }
+}
+
+/// The upstream and downstream node ids of every node of a spec, sorted and without
+/// repeats, computed in one pass over the edges (a scan of all edges per node made
+/// submitting a DAG of N nodes and E edges cost N × E).
+struct Links {
+    upstream: Vec<Vec<u64>>,
+    downstream: Vec<Vec<u64>>,
+}
+
+impl Links {
+    fn of(spec: &DagSpec, node_ids: &[u64]) -> Links {
+        let mut links = Links {
+            upstream: vec![Vec::new(); spec.nodes.len()],
+            downstream: vec![Vec::new(); spec.nodes.len()],
+        };
+        for &(from, to) in &spec.edges {
+            links.upstream[to].push(node_ids[from]);
+            links.downstream[from].push(node_ids[to]);
+        }
+        for ids in links.upstream.iter_mut().chain(links.downstream.iter_mut()) {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        links
+    }
+
+    /// Node `index`'s links (each is taken once, when its record is built).
+    fn take(&mut self, index: usize) -> NodeLinks {
+        NodeLinks {
+            upstream: std::mem::take(&mut self.upstream[index]),
+            downstream: std::mem::take(&mut self.downstream[index]),
+        }
+    }
+}
+
+/// One node's upstream and downstream node ids.
+struct NodeLinks {
+    upstream: Vec<u64>,
+    downstream: Vec<u64>,
 }
