@@ -718,3 +718,62 @@ async fn passing_a_failed_restore_node_continues_downstream() {
     let tenant = agent.cluster().tenant("passed").unwrap().unwrap();
     assert_eq!(tenant.role.to_string(), "PRIMARY");
 }
+
+/// Every step is idempotent: for each task type of the restore DAG, the step's first
+/// attempt fails right after its side effects (as if the process died before its
+/// SUCCEED was committed), and the re-run — the engine's own retry or RETRY — ends the
+/// restore SUCCEED with the exact rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_converges_when_re_run_after_its_side_effects() {
+    const STEPS: [&str; 10] = [
+        "restore.pre_check",
+        "restore.create_pools",
+        "restore.create_tenant",
+        "restore.sys_tablets",
+        "restore.tablets_meta",
+        "restore.data",
+        "restore.replay_log",
+        "restore.post_check",
+        "restore.activate",
+        "restore.upgrade",
+    ];
+    let backup = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path(), None);
+    for (index, step) in STEPS.into_iter().enumerate() {
+        let state = tempfile::tempdir().unwrap();
+        let agent = agent(state.path(), backup.path()).await;
+        let tenant = format!("rerun{index}");
+        obrestore_restore::executors::fail_after_step_once(step, &tenant);
+        let dag = agent
+            .start_restore(param(&summary, &tenant, json!({})))
+            .await
+            .unwrap();
+        let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
+        if agent.engine().wait_settled(dag_id).await.unwrap().state == State::Failed {
+            agent
+                .engine()
+                .operate(dag_id, Operator::Retry)
+                .await
+                .unwrap();
+        }
+        let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+        let detail = agent.engine().dag_detail(dag_id, true).unwrap();
+        let text = serde_json::to_string(&detail).unwrap();
+        assert!(
+            text.contains(&format!("failpoint: {step} failed")),
+            "{step}: never fired: {text}"
+        );
+        assert_eq!(settled.state, State::Succeed, "{step}: {text}");
+        let job = agent.restore_overview(&tenant).unwrap().job;
+        assert_eq!(job.status, RestoreJobStatus::Success, "{step}");
+        let verification = obrestore_restore::verify::verify_tenant(
+            agent.cluster(),
+            &tenant,
+            &summary.truth_dir,
+            job.restore_scn,
+        )
+        .unwrap();
+        assert!(verification.matches(), "{step}: {verification:?}");
+        agent.shutdown(Duration::from_secs(5)).await;
+    }
+}

@@ -158,6 +158,38 @@ async fn unit_config_create_refuses_what_obshell_refuses() {
     create_unit_config(app, json!({"name": 5}))
         .await
         .expect_error(400, "Common.BindJsonFailed");
+    unit_config_numbers_out_of_range_are_refused(app).await;
+}
+
+/// Numbers the store cannot hold are refused naming the field, and the unit configs
+/// still read afterwards (a huge max_cpu was once stored as null, and every read then
+/// answered 500).
+async fn unit_config_numbers_out_of_range_are_refused(app: &Router) {
+    for (body, field) in [
+        (
+            json!({"name": "big", "memory_size": "8G", "max_cpu": 1e308}),
+            "max_cpu",
+        ),
+        (
+            json!({"name": "big", "memory_size": "8G", "max_cpu": 4, "min_cpu": 1e308}),
+            "min_cpu",
+        ),
+        (
+            json!({"name": "big", "memory_size": 18446744073709551615u64, "max_cpu": 4}),
+            "memory_size",
+        ),
+    ] {
+        let refused = create_unit_config(app, body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {:?}", refused.body);
+        assert!(
+            refused.message().contains(field),
+            "{body}: {}",
+            refused.message()
+        );
+    }
+    call(app, Method::GET, "/api/v1/units/config", None)
+        .await
+        .expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

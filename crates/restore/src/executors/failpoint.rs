@@ -1,5 +1,6 @@
-//! The block-delay failpoint of `Restore data`, compiled only with the `failpoints`
-//! cargo feature (as sled's are).
+//! The failpoints of the restore steps, compiled only with the `failpoints` cargo
+//! feature (as sled's are): the block delay of `Restore data`, and a failure injected
+//! right after a step's side effects.
 //!
 //! With the feature, `OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=N` in the environment (or
 //! [`set_block_delay_failpoint`]) makes `Restore data` sleep N ms after each data block,
@@ -37,6 +38,49 @@ pub(crate) fn block_delay() -> Option<Duration> {
         let _ = BLOCK_DELAY_MS.compare_exchange(u64::MAX, ms, Ordering::Relaxed, Ordering::Relaxed);
     }
     (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// `(task type, tenant)` pairs whose next attempt fails after its side effects
+/// ([`fail_after_step_once`]).
+#[cfg(feature = "failpoints")]
+static FAIL_AFTER: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes the next attempt of restore task type `task_type` (e.g. `restore.upgrade`) in the
+/// restore of `tenant` fail once, *after* all its side effects: what a re-run sees when
+/// the process died between the step's work and the commit of its SUCCEED. A re-run
+/// (RETRY, or the restart after a crash) must then converge: every step is idempotent.
+#[cfg(feature = "failpoints")]
+pub fn fail_after_step_once(task_type: &str, tenant: &str) {
+    if let Ok(mut armed) = FAIL_AFTER.lock() {
+        armed.push((task_type.to_string(), tenant.to_string()));
+    }
+}
+
+/// The injected failure of [`fail_after_step_once`], if armed for this step and tenant.
+#[cfg(feature = "failpoints")]
+pub(crate) fn after_step(task_type: &str, tenant: &str) -> Result<(), obrestore_dag::TaskError> {
+    let Ok(mut armed) = FAIL_AFTER.lock() else {
+        return Ok(());
+    };
+    match armed
+        .iter()
+        .position(|(t, n)| t == task_type && n == tenant)
+    {
+        Some(index) => {
+            armed.swap_remove(index);
+            Err(obrestore_dag::TaskError::new(format!(
+                "failpoint: {task_type} failed after its side effects"
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Without the `failpoints` feature nothing fails.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn after_step(_task_type: &str, _tenant: &str) -> Result<(), obrestore_dag::TaskError> {
+    Ok(())
 }
 
 /// Without the `failpoints` feature there is no delay.

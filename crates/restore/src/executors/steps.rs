@@ -51,6 +51,7 @@ pub fn register(registry: &mut TaskRegistry, deps: Arc<Deps>) {
         registry.register(name, flags, move |_params| {
             Ok(Box::new(RestoreStep {
                 step,
+                task_type: name,
                 deps: Arc::clone(&deps),
             }) as Box<dyn Task>)
         });
@@ -59,6 +60,7 @@ pub fn register(registry: &mut TaskRegistry, deps: Arc<Deps>) {
 
 struct RestoreStep {
     step: Step,
+    task_type: &'static str,
     deps: Arc<Deps>,
 }
 
@@ -66,6 +68,7 @@ struct RestoreStep {
 impl Task for RestoreStep {
     async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         let params = params_of(ctx)?;
+        let tenant = params.restore.restore_tenant_name.clone();
         match self.step {
             Step::PreCheck => self.pre_check(ctx, params).await,
             Step::CreatePools => self.create_pools(ctx, params).await,
@@ -77,7 +80,8 @@ impl Task for RestoreStep {
             Step::PostCheck => self.post_check(ctx, params).await,
             Step::Activate => self.activate(ctx).await,
             Step::Upgrade => self.upgrade(ctx).await,
-        }
+        }?;
+        super::failpoint::after_step(self.task_type, &tenant)
     }
 
     async fn rollback(&self, ctx: &TaskContext) -> Result<(), TaskError> {
@@ -408,6 +412,19 @@ impl RestoreStep {
             ctx,
             |()| {},
             move |_| {
+                // A re-run after the job was finished (the process died before this
+                // step's SUCCEED was committed) finds the work done: the upgrade
+                // precedes the finish, which is idempotent.
+                match deps.cluster.restore_job(job_id).map_err(err)? {
+                    Some(job) if job.status == RestoreJobStatus::Success => return Ok(job),
+                    Some(job) if job.finish_time.is_some() => {
+                        return Err(err(format!(
+                            "restore job {job_id} already ended as {}",
+                            job.status
+                        )))
+                    }
+                    _ => {}
+                }
                 deps.set_status(job_id, RestoreJobStatus::Upgrade)?;
                 deps.cluster
                     .upgrade_tenant(tenant_id, CURRENT_DATA_VERSION)

@@ -67,11 +67,9 @@ fn first_start_seeds_zones_servers_and_unit_config() {
     );
 }
 
-#[test]
-fn unit_config_rules_and_drop() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cluster, _) = open(&dir);
-    let cases = [
+/// Unit configs the cluster refuses, with its message.
+fn refused_unit_configs() -> Vec<(NewUnitConfig, &'static str)> {
+    vec![
         (
             unit_config("", 1.0, GIB),
             "unit config '' is invalid: name is empty",
@@ -82,7 +80,32 @@ fn unit_config_rules_and_drop() {
         ),
         (
             unit_config("c", 0.0, GIB),
-            "unit config 'c' is invalid: max_cpu must be greater than 0",
+            "unit config 'c' is invalid: max_cpu must be greater than 0 and at most 1048576",
+        ),
+        // Rounded to the stored precision first: 1e-7 would be stored as 0.
+        (
+            unit_config("c", 1e-7, GIB),
+            "unit config 'c' is invalid: max_cpu must be greater than 0 and at most 1048576",
+        ),
+        // 1e308 would round to an infinity that the stored JSON cannot hold.
+        (
+            unit_config("c", 1e308, GIB),
+            "unit config 'c' is invalid: max_cpu must be greater than 0 and at most 1048576",
+        ),
+        (
+            unit_config("c", f64::NAN, GIB),
+            "unit config 'c' is invalid: max_cpu must be greater than 0 and at most 1048576",
+        ),
+        (
+            unit_config("m", 1.0, u64::MAX),
+            "unit config 'm' is invalid: memory_size must be at most 1P",
+        ),
+        (
+            NewUnitConfig {
+                log_disk_size: Some(u64::MAX),
+                ..unit_config("l", 1.0, GIB)
+            },
+            "unit config 'l' is invalid: log_disk_size must be at most 3P",
         ),
         (
             NewUnitConfig {
@@ -109,8 +132,14 @@ fn unit_config_rules_and_drop() {
             unit_config("s1", 1.0, GIB),
             "unit config 's1' already exists",
         ),
-    ];
-    for (config, message) in cases {
+    ]
+}
+
+#[test]
+fn unit_config_rules_and_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = open(&dir);
+    for (config, message) in refused_unit_configs() {
         assert_eq!(
             cluster.create_unit_config(&config).unwrap_err().to_string(),
             message

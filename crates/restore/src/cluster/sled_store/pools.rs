@@ -123,6 +123,14 @@ pub(super) fn drop_pools(cluster: &SledCluster, names: &[String]) -> ClusterResu
 }
 
 /// Applies obshell's unit config rules and OceanBase's defaults.
+/// The largest CPU count of a unit config (2^20 cores): sums over every unit of a
+/// cluster stay exact and finite.
+const MAX_UNIT_CPU: f64 = 1_048_576.0;
+
+/// The largest memory of a unit config (1 PiB; its log disk may be 3 times that):
+/// capacity sums over every unit of a cluster cannot overflow.
+const MAX_UNIT_BYTES: u64 = 1 << 50;
+
 fn build_unit_config(config: &NewUnitConfig, now: DateTime<Utc>) -> ClusterResult<UnitConfig> {
     let invalid = |reason: &str| ClusterError::InvalidUnitConfig {
         name: config.name.clone(),
@@ -134,11 +142,19 @@ fn build_unit_config(config: &NewUnitConfig, now: DateTime<Utc>) -> ClusterResul
     if config.memory_size < GIB {
         return Err(invalid("memory_size must be at least 1G"));
     }
-    if !config.max_cpu.is_finite() || config.max_cpu <= 0.0 {
-        return Err(invalid("max_cpu must be greater than 0"));
+    if config.memory_size > MAX_UNIT_BYTES {
+        return Err(invalid("memory_size must be at most 1P"));
     }
-    let min_cpu = config.min_cpu.unwrap_or(config.max_cpu);
-    if !min_cpu.is_finite() || min_cpu <= 0.0 || min_cpu > config.max_cpu + CPU_EPSILON {
+    // Checked after rounding to what is stored: 1e-7 would be stored as 0, 1e308 as an
+    // infinity that JSON cannot hold.
+    let max_cpu = round_cpu(config.max_cpu);
+    if !max_cpu.is_finite() || max_cpu <= 0.0 || max_cpu > MAX_UNIT_CPU {
+        return Err(invalid(
+            "max_cpu must be greater than 0 and at most 1048576",
+        ));
+    }
+    let min_cpu = round_cpu(config.min_cpu.unwrap_or(config.max_cpu));
+    if !min_cpu.is_finite() || min_cpu <= 0.0 || min_cpu > max_cpu + CPU_EPSILON {
         return Err(invalid(
             "min_cpu must be greater than 0 and at most max_cpu",
         ));
@@ -148,6 +164,9 @@ fn build_unit_config(config: &NewUnitConfig, now: DateTime<Utc>) -> ClusterResul
         .unwrap_or(config.memory_size.saturating_mul(3));
     if log_disk_size < 2 * GIB {
         return Err(invalid("log_disk_size must be at least 2G"));
+    }
+    if log_disk_size > 3 * MAX_UNIT_BYTES {
+        return Err(invalid("log_disk_size must be at most 3P"));
     }
     let max_iops = config.max_iops.unwrap_or(10_000);
     let min_iops = config.min_iops.unwrap_or(max_iops);
@@ -161,8 +180,8 @@ fn build_unit_config(config: &NewUnitConfig, now: DateTime<Utc>) -> ClusterResul
         id: 0,
         name: config.name.clone(),
         memory_size: config.memory_size,
-        max_cpu: round_cpu(config.max_cpu),
-        min_cpu: round_cpu(min_cpu),
+        max_cpu,
+        min_cpu,
         log_disk_size,
         max_iops,
         min_iops,
