@@ -67,15 +67,15 @@ impl Backup {
 
 /// Generates a small backup.
 fn generate() -> Backup {
+    generate_with(&[])
+}
+
+/// Generates a small backup with extra `backup generate` options.
+fn generate_with(extra: &[&str]) -> Backup {
     let dir = tempfile::tempdir().unwrap();
-    let out = obagent(&[
-        "backup",
-        "generate",
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--size",
-        "6MiB",
-    ]);
+    let dir_text = dir.path().to_str().unwrap();
+    let base = ["backup", "generate", "--dir", dir_text, "--size", "6MiB"];
+    let out = obagent(&[&base[..], extra].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let uri = |label: &str| {
@@ -391,4 +391,59 @@ fn bad_input_fails_with_a_message_naming_the_problem_once() {
     fails_printing_once(&out, "no full backup set can be used");
     let out = start(&["--data-uri", "file:///nonexistent/data", "--tenant", "t3"]);
     fails_printing_once(&out, "refusing '/nonexistent/data'");
+}
+
+/// Backup passwords come from files, never from the command line, and are never shown.
+#[test]
+fn passwords_from_files_encrypt_and_decrypt_and_are_never_printed() {
+    const PASSWORD: &str = "Backup-Pa55-from-file";
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let decryption_file = secrets.path().join("decryption");
+    std::fs::write(&decryption_file, format!("wrong-one\n\n{PASSWORD}\r\n")).unwrap();
+    let password_option = ["--password-file", password_file.to_str().unwrap()];
+    let backup = generate_with(&[&password_option[..], &["--kdf-iterations", "1000"]].concat());
+    let source = [
+        "--data-uri",
+        &backup.data,
+        "--archive-uri",
+        &backup.archive,
+        "--json",
+    ];
+    let preview = |extra: &[&str]| obagent(&[&["restore", "preview"], &source[..], extra].concat());
+
+    let refused = preview(&[]);
+    assert!(
+        !refused.status.success(),
+        "an encrypted set needs its password"
+    );
+    let items = one_json_document(&preview(&[
+        "--decryption-file",
+        decryption_file.to_str().unwrap(),
+    ]));
+    assert_eq!(items[0]["backupType"], "BACKUP_SET");
+
+    let state = tempfile::tempdir().unwrap();
+    let start = obagent(&[
+        "restore",
+        "start",
+        "--data-dir",
+        state.path().to_str().unwrap(),
+        "--data-uri",
+        &backup.data,
+        "--archive-uri",
+        &backup.archive,
+        "--tenant",
+        "enc",
+        "--decryption-file",
+        decryption_file.to_str().unwrap(),
+        "--json",
+    ]);
+    let dag = one_json_document(&start);
+    assert_eq!(dag["state"], "SUCCEED", "{dag}");
+    for out in [&refused, &start] {
+        let text = format!("{}{}", stdout(out), stderr(out));
+        assert!(!text.contains(PASSWORD), "a password is shown: {text}");
+    }
 }

@@ -46,9 +46,18 @@ pub struct GenerateArgs {
     /// Backup sets evenly spread over the timeline: F = FULL, I = INCREMENTAL.
     #[arg(long, default_value = "FIIFI")]
     sets: String,
-    /// Encrypt every set with this password.
-    #[arg(long)]
+    /// Encrypt every set with this password. Prefer `--password-file`: a command line
+    /// is visible to every user of the machine.
+    #[arg(long, conflicts_with = "password_file")]
     password: Option<String>,
+    /// Encrypt every set with the password in this file (one trailing line break is
+    /// ignored).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// PBKDF2 iterations of the encryption keys (lower only to make tests fast).
+    #[arg(long, default_value_t = obrestore_backup::crypto::DEFAULT_KDF_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(obrestore_backup::crypto::MAX_KDF_ITERATIONS)))]
+    kdf_iterations: u32,
     /// Encrypt one set: ID=PASSWORD (repeatable).
     #[arg(long = "set-password", value_name = "ID=PASSWORD")]
     set_passwords: Vec<String>,
@@ -140,6 +149,7 @@ fn generate_config(args: &GenerateArgs) -> anyhow::Result<GenerateConfig> {
     config.tenant_id = args.tenant_id;
     config.tenant_name = args.tenant_name.clone();
     config.overwrite = args.force;
+    config.kdf_iterations = args.kdf_iterations;
     config.delete_pieces = args.delete_pieces.clone();
     config.time_zone = args.time_zone.parse().context("--time-zone")?;
     if let Some(start) = &args.start {
@@ -161,7 +171,8 @@ fn generate_config(args: &GenerateArgs) -> anyhow::Result<GenerateConfig> {
     Ok(config)
 }
 
-/// `--password`, `--set-password`, `--fail-set` and `--delete-set` on the planned sets.
+/// `--password[-file]`, `--set-password`, `--fail-set` and `--delete-set` on the planned
+/// sets.
 fn apply_set_options(config: &mut GenerateConfig, args: &GenerateArgs) -> anyhow::Result<()> {
     let set_count = config.sets.len() as u64;
     let set_index = |id: u64, flag: &str| -> anyhow::Result<usize> {
@@ -170,7 +181,11 @@ fn apply_set_options(config: &mut GenerateConfig, args: &GenerateArgs) -> anyhow
         }
         Ok((id - 1) as usize)
     };
-    if let Some(password) = &args.password {
+    let password = match &args.password_file {
+        Some(path) => Some(crate::cli::secrets::read_secret_file(path)?),
+        None => args.password.clone(),
+    };
+    if let Some(password) = password {
         for plan in &mut config.sets {
             plan.password = Some(password.clone());
         }

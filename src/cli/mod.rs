@@ -10,6 +10,7 @@
 //! - [`client`]: `obagent dag ...` and the calls behind `restore start --server` /
 //!   `restore overview`, against a running agent.
 //! - [`output`]: how results and errors reach the terminal.
+//! - [`secrets`]: passwords read from files instead of the command line.
 //!
 //! Invariants: the process has one tokio runtime, built by [`run`]; an option has one
 //! spelling in every command (`--allow-root`, `--data-dir`, `--json`); with `--json`,
@@ -22,6 +23,7 @@ pub mod cluster;
 pub mod demo;
 pub mod output;
 pub mod restore;
+pub mod secrets;
 pub mod serve;
 
 use anyhow::Context as _;

@@ -42,13 +42,8 @@ pub struct ServeArgs {
 /// The file cannot be read.
 pub fn read_password(file: Option<&PathBuf>) -> anyhow::Result<Option<obrestore_restore::Secret>> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the password file {}", path.display()))?;
-        let text = text
-            .strip_suffix("\r\n")
-            .or_else(|| text.strip_suffix('\n'))
-            .unwrap_or(&text);
-        return Ok(Some(obrestore_restore::Secret::new(text)));
+        let password = crate::cli::secrets::read_secret_file(path)?;
+        return Ok(Some(obrestore_restore::Secret::new(password)));
     }
     Ok(std::env::var("OBAGENT_PASSWORD")
         .ok()

@@ -190,6 +190,15 @@ async fn refused_restores_name_the_field(app: &Router) {
     )
     .await
     .expect_error(400, "Common.BindJsonFailed");
+    // A password of the wrong JSON type is named by its field, never echoed.
+    let mut secret = restore_body("rt1");
+    secret["decryption"] = json!("S3cret-Pa55word");
+    let reply = call(app, Method::POST, "/api/v1/tenant/restore", Some(secret))
+        .await
+        .expect_error(400, "Common.BindJsonFailed");
+    let text = reply.body.to_string();
+    assert!(text.contains("decryption"), "{text}");
+    assert!(!text.contains("S3cret"), "the password is echoed: {text}");
 }
 
 /// Starts the restore of `rt1`, checks a second one conflicts and the overview appears;

@@ -6,6 +6,7 @@ use obrestore_backup::{RestorePlan, RestoreTarget, RestoreWindowsDto};
 
 use crate::cli::backup::{open_sources, SourceArgs};
 use crate::cli::output::print_json;
+use crate::cli::secrets::DecryptionArgs;
 
 /// Options of `obagent restore preview`.
 #[derive(Debug, Args)]
@@ -19,9 +20,8 @@ pub struct PreviewArgs {
     /// without an offset, read in the backup's time zone as OceanBase does.
     #[arg(long)]
     timestamp: Option<String>,
-    /// Decryption password of encrypted backup sets (repeatable).
-    #[arg(long = "decryption", value_name = "PASSWORD")]
-    decryption: Vec<String>,
+    #[command(flatten)]
+    decryption: DecryptionArgs,
 }
 
 /// Options of `obagent restore windows`.
@@ -38,7 +38,7 @@ pub struct WindowsArgs {
 pub fn run_preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let sources = open_sources(&args.source)?;
     let target = RestoreTarget::from_params(args.scn, args.timestamp.as_deref())?;
-    let plan = sources.plan(&target, &args.decryption)?;
+    let plan = sources.plan(&target, &args.decryption.passwords()?)?;
     if args.source.json {
         return print_json(&plan.preview_items());
     }

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::progress::{follow, open_agent, summary_text};
 use crate::cli::client::{ensure_succeeded, remote_start_restore, watch_dag, ClientConn};
 use crate::cli::output::print_json;
+use crate::cli::secrets::DecryptionArgs;
 
 /// Options of `obagent restore start`.
 #[derive(Debug, Args)]
@@ -44,9 +45,8 @@ pub struct StartArgs {
     /// HA high-priority thread score (0: 8 threads).
     #[arg(long)]
     pub ha_high_thread_score: Option<u32>,
-    /// Password of an encrypted backup set (repeat for several).
-    #[arg(long = "decryption", value_name = "PW")]
-    pub decryption: Vec<String>,
+    #[command(flatten)]
+    pub decryption: DecryptionArgs,
     /// `zone:unit_config:unit_num[:replica_type]` (repeat per zone).
     #[arg(long = "zone", value_name = "ZONE:UNIT:NUM", default_values_t = vec!["z1:s1:1".to_string()])]
     pub zones: Vec<String>,
@@ -128,7 +128,7 @@ fn restore_param(args: &StartArgs) -> anyhow::Result<RestoreParam> {
         "restore_tenant_name": args.tenant,
         "zone_list": zones,
         "concurrency": args.concurrency,
-        "decryption": args.decryption,
+        "decryption": args.decryption.passwords()?,
     });
     if let Some(uri) = &args.archive_uri {
         body["archive_log_uri"] = json!(uri);
