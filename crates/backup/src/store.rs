@@ -6,9 +6,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use crate::block::{
-    decode_data_row_refs, decode_log_entries, BlockReader, DataRow, DataRowRef, FileKind, LogEntry,
-};
+use crate::block::{decode_data_row_refs, BlockReader, DataRow, DataRowRef, FileKind};
 use crate::crypto::{self, SetKey};
 use crate::error::{BackupError, Result};
 use crate::layout;
@@ -18,6 +16,9 @@ use crate::meta::{
 };
 use crate::scn::{Scn, UtcOffset};
 use crate::uri::{AllowedRoots, StorageUri};
+
+mod log_entries;
+pub use log_entries::LogEntries;
 
 /// Read buffer of block files.
 const READ_BUFFER: usize = 1024 * 1024;
@@ -568,6 +569,16 @@ impl ArchiveStore {
             .root
             .read_meta(&piece_dir.join(layout::TENANT_PIECE_INFOS))?;
         if let Some(expected) = infos.log_files.get(&ls_id) {
+            // Log files are read in the listed order; a log stream's files are numbered
+            // in log order, so a list out of file id order would replay out of order.
+            if expected.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+                return Err(BackupError::BadMetadata {
+                    path: piece_dir.join(layout::TENANT_PIECE_INFOS),
+                    reason: format!(
+                        "the log files of log stream {ls_id} are not listed in ascending file id order"
+                    ),
+                });
+            }
             let mut files = Vec::with_capacity(expected.len());
             for (file_id, size_bytes) in expected {
                 let path = dir.join(layout::log_file_name(*file_id));
@@ -671,94 +682,10 @@ impl ArchiveStore {
             to,
             floor: from,
             current_piece: None,
+            piece_high: Scn(0),
             last_yielded: from,
             done: false,
         })
-    }
-}
-
-/// Iterator of [`ArchiveStore::log_entries`]: bounded memory, one block at a time.
-pub struct LogEntries {
-    store: ArchiveStore,
-    files: std::vec::IntoIter<LogFileRef>,
-    current: Option<BlockReader<BufReader<File>>>,
-    pending: std::vec::IntoIter<LogEntry>,
-    to: Scn,
-    /// Entries at or below this SCN were yielded from earlier pieces (or are before `from`).
-    floor: Scn,
-    current_piece: Option<(u64, u64)>,
-    last_yielded: Scn,
-    done: bool,
-}
-
-impl LogEntries {
-    fn advance(&mut self) -> Result<Option<LogEntry>> {
-        loop {
-            for entry in self.pending.by_ref() {
-                if entry.scn > self.to {
-                    self.done = true;
-                    return Ok(None);
-                }
-                if entry.scn > self.floor {
-                    self.last_yielded = entry.scn;
-                    return Ok(Some(entry));
-                }
-            }
-            if self.current.is_none() {
-                match self.files.next() {
-                    Some(file) => {
-                        // Entries repeated by an overlapping later piece are skipped;
-                        // equal SCNs across files of one piece are all kept.
-                        let piece = (file.round_id, file.piece_id);
-                        if self.current_piece != Some(piece) {
-                            self.floor = self.floor.max(self.last_yielded);
-                            self.current_piece = Some(piece);
-                        }
-                        self.current = Some(self.store.open_log_file(&file)?);
-                    }
-                    None => return Ok(None),
-                }
-            }
-            let Some(reader) = self.current.as_mut() else {
-                continue;
-            };
-            match reader.next_block()? {
-                None => self.current = None,
-                Some(block) => {
-                    if block.max_scn <= self.floor {
-                        continue;
-                    }
-                    let entries =
-                        decode_log_entries(&block).map_err(|reason| BackupError::Corrupt {
-                            path: reader.path().to_path_buf(),
-                            offset: block.offset,
-                            reason,
-                        })?;
-                    self.pending = entries.into_iter();
-                }
-            }
-        }
-    }
-}
-
-impl Iterator for LogEntries {
-    type Item = Result<LogEntry>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.advance() {
-            Ok(Some(entry)) => Some(Ok(entry)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
-        }
     }
 }
 

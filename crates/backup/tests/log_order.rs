@@ -1,0 +1,119 @@
+//! Archived log entries are applied in the order they are read, so the reader refuses
+//! an order it cannot trust: a piece that lists a log stream's files out of file id
+//! order, and a log file whose blocks or entries go back in SCN.
+
+mod common;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use common::fixture;
+use obrestore_backup::block::{decode_log_entries, BlockReader, BlockWriter, FileKind};
+use obrestore_backup::meta::{read_meta, write_meta, TenantArchivePieceInfos};
+use obrestore_backup::{layout, BackupError, LsId, RestorePlan, RestoreTarget};
+
+/// The latest-point plan of a fresh small backup, and the piece-infos file and log
+/// stream of its first planned piece that has at least two log files.
+fn plan_with_a_multi_file_stream() -> (common::Fixture, RestorePlan, PathBuf, LsId) {
+    let fx = fixture(|_| {});
+    let plan = fx.plan(RestoreTarget::Latest, &[]).unwrap();
+    for piece in plan.piece_infos() {
+        let infos_path = fx
+            .archive
+            .piece_dir(&piece)
+            .join(layout::TENANT_PIECE_INFOS);
+        let infos: TenantArchivePieceInfos = read_meta(&infos_path).unwrap();
+        if let Some((ls_id, _)) = infos.log_files.iter().find(|(_, files)| files.len() >= 2) {
+            let ls_id = *ls_id;
+            return (fx, plan, infos_path, ls_id);
+        }
+    }
+    panic!("no planned piece has a log stream with two log files");
+}
+
+/// Every entry of log stream `ls_id` over the plan's pieces, or the first error.
+fn replay(fx: &common::Fixture, plan: &RestorePlan, ls_id: LsId) -> Result<usize, BackupError> {
+    let entries = fx.archive.log_entries(
+        &plan.piece_infos(),
+        ls_id,
+        plan.restore_start_scn,
+        plan.restore_scn,
+    )?;
+    let mut count = 0;
+    for entry in entries {
+        entry?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[test]
+fn a_file_list_out_of_file_id_order_is_refused() {
+    let (fx, plan, infos_path, ls_id) = plan_with_a_multi_file_stream();
+    assert!(
+        replay(&fx, &plan, ls_id).unwrap() > 0,
+        "the untouched backup replays"
+    );
+    let mut infos: TenantArchivePieceInfos = read_meta(&infos_path).unwrap();
+    infos.log_files.get_mut(&ls_id).unwrap().reverse();
+    write_meta(&infos_path, &infos).unwrap();
+    match replay(&fx, &plan, ls_id) {
+        Err(BackupError::BadMetadata { path, reason }) => {
+            assert_eq!(path, infos_path);
+            assert!(reason.contains("ascending file id order"), "{reason}");
+        }
+        other => panic!("expected BadMetadata, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_log_file_going_back_in_scn_is_corrupt() {
+    let (fx, plan, infos_path, ls_id) = plan_with_a_multi_file_stream();
+    let mut infos: TenantArchivePieceInfos = read_meta(&infos_path).unwrap();
+    let (file_id, _) = infos.log_files[&ls_id][0];
+    let piece_dir = infos_path.parent().unwrap().to_path_buf();
+    let path = layout::ls_log_dir(&piece_dir, ls_id).join(layout::log_file_name(file_id));
+    // The same entries, written newest first: every block is CRC-valid.
+    let mut reader = BlockReader::new(
+        BufReader::new(File::open(&path).unwrap()),
+        &path,
+        FileKind::Log,
+        None,
+    )
+    .unwrap();
+    let mut entries = Vec::new();
+    while let Some(block) = reader.next_block().unwrap() {
+        entries.extend(decode_log_entries(&block).unwrap());
+    }
+    assert!(entries.len() > 1);
+    entries.reverse();
+    let mut writer = BlockWriter::new(
+        File::create(&path).unwrap(),
+        FileKind::Log,
+        ls_id,
+        file_id,
+        None,
+        4096,
+    )
+    .unwrap();
+    for e in &entries {
+        writer
+            .push_log_entry(e.scn, e.tablet_id, e.op, &e.key, &e.value)
+            .unwrap();
+    }
+    let (stats, _) = writer.finish().unwrap();
+    infos.log_files.get_mut(&ls_id).unwrap()[0].1 = stats.bytes;
+    write_meta(&infos_path, &infos).unwrap();
+    match replay(&fx, &plan, ls_id) {
+        Err(BackupError::Corrupt {
+            path: named,
+            reason,
+            ..
+        }) => {
+            assert_eq!(named, path);
+            assert!(reason.contains("out of SCN order"), "{reason}");
+        }
+        other => panic!("expected a corruption error naming the file, got {other:?}"),
+    }
+}
