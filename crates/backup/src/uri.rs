@@ -61,7 +61,15 @@ impl StorageUri {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "file" => {
-                let path = rest.split('?').next().unwrap_or_default();
+                // A local path takes no parameters: a `?query` would be stored verbatim
+                // and a `#fragment` read as part of a file name.
+                if rest.contains(['?', '#']) {
+                    return Err(UriError::Invalid {
+                        uri: uri.to_string(),
+                        reason: "a file:// URI takes no '?' query or '#' fragment".to_string(),
+                    });
+                }
+                let path = rest;
                 if !path.starts_with('/') {
                     return Err(UriError::Invalid {
                         uri: uri.to_string(),
@@ -274,5 +282,17 @@ mod tests {
             Err(UriError::Invalid { .. })
         ));
         assert_eq!(StorageUri::parse("  "), Err(UriError::Empty));
+        for uri in [
+            "file:///data/backup?x=1",
+            "file:///data/backup#frag",
+            "file:///a?",
+        ] {
+            match StorageUri::parse(uri) {
+                Err(UriError::Invalid { reason, .. }) => {
+                    assert!(reason.contains("query"), "{reason}")
+                }
+                other => panic!("{uri}: {other:?}"),
+            }
+        }
     }
 }

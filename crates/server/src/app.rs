@@ -128,15 +128,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|err| {
-            AppError::new(
-                StatusCode::BAD_REQUEST,
-                "Common.BindJsonFailed",
-                format!("Bind JSON failed: reading the body: {err}"),
-            )
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|err| body_read_error(err.status() == StatusCode::PAYLOAD_TOO_LARGE, &err))?;
         Ok(JsonBody(crate::bind::from_json(&bytes)?))
     }
+}
+
+/// A body that could not be read: 413 over [`MAX_BODY_BYTES`], else 400 as obshell's
+/// binding answers.
+fn body_read_error(too_large: bool, err: &dyn std::fmt::Display) -> AppError {
+    if too_large {
+        return AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Common.RequestBodyTooLarge",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        );
+    }
+    AppError::new(
+        StatusCode::BAD_REQUEST,
+        "Common.BindJsonFailed",
+        format!("Bind JSON failed: reading the body: {err}"),
+    )
 }
 
 /// The router with every endpoint and its OpenAPI document.
@@ -162,6 +175,7 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(Extension(doc))
         .layer(middleware::from_fn(envelope_meta))
@@ -262,11 +276,9 @@ async fn decrypt_body(req: Request, cipher: &crate::auth::BodyCipher) -> Result<
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|err| {
-            AppError::new(
-                StatusCode::BAD_REQUEST,
-                "Common.BindJsonFailed",
-                format!("Bind JSON failed: reading the body: {err}"),
-            )
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            body_read_error(too_large, &err)
         })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Request::from_parts(parts, Body::from(bytes)));

@@ -163,3 +163,30 @@ async fn garbage_never_gets_a_5xx_and_changes_nothing() {
         .clone();
     assert!(configs.iter().any(|config| config["name"] == "s1"));
 }
+
+/// A body over the documented limit (`MAX_BODY_BYTES`, 16 MiB) is 413 with an errCode,
+/// not a binding error; one just under it is read (and refused as JSON).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413() {
+    let test = agent(Options::default()).await;
+    let limit = obrestore_server::app::MAX_BODY_BYTES;
+    for (size, status, code) in [
+        (limit + 1, 413, "Common.RequestBodyTooLarge"),
+        (limit, 400, "Common.BindJsonFailed"),
+    ] {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/unit/config")
+            .header("content-type", "application/json")
+            .body(Body::from(vec![b'x'; size]))
+            .unwrap();
+        let reply = send(&test.app, request).await;
+        assert_eq!(
+            reply.status.as_u16(),
+            status,
+            "{size} bytes: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["error"]["errCode"], code, "{size} bytes");
+    }
+}
