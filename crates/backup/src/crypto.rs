@@ -18,8 +18,10 @@ pub const TAG_LEN: usize = 16;
 pub const NONCE_LEN: usize = 12;
 /// Default PBKDF2 iteration count for new sets.
 pub const DEFAULT_KDF_ITERATIONS: u32 = 100_000;
-/// The most iterations a set info may ask for (a hostile file must not hang the reader).
-pub const MAX_KDF_ITERATIONS: u32 = 10_000_000;
+/// The most iterations a set info may ask for: 10 times the default, so that a hostile
+/// info costs at most ~0.15 s per set and password tried (10,000,000 took 1.5 s, and
+/// a restore tries every password along a chain of sets).
+pub const MAX_KDF_ITERATIONS: u32 = 1_000_000;
 
 const DATA_KEY_LABEL: &[u8] = b"obrestore data key v1";
 const VERIFIER_KEY_LABEL: &[u8] = b"obrestore verifier key v1";
@@ -67,11 +69,16 @@ pub fn new_encryption(password: &str, salt: [u8; 16], iterations: u32) -> (Encry
     (info, key)
 }
 
+/// Whether a set info may ask for `iterations` of PBKDF2 (checked before deriving).
+fn iterations_allowed(iterations: u32) -> bool {
+    (1..=MAX_KDF_ITERATIONS).contains(&iterations)
+}
+
 /// Derives the set key if `password` matches the set's verifier (constant-time compare).
 ///
 /// Returns `None` for a wrong password or malformed encryption info.
 pub fn unlock(info: &EncryptionInfo, password: &str) -> Option<SetKey> {
-    if info.kdf_iterations == 0 || info.kdf_iterations > MAX_KDF_ITERATIONS {
+    if !iterations_allowed(info.kdf_iterations) {
         return None;
     }
     let salt = hex::decode(&info.salt_hex).ok()?;
@@ -117,6 +124,18 @@ impl SetKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iteration_counts_outside_one_to_the_maximum_are_refused() {
+        assert!(iterations_allowed(1));
+        assert!(iterations_allowed(MAX_KDF_ITERATIONS));
+        assert!(!iterations_allowed(0));
+        assert!(!iterations_allowed(MAX_KDF_ITERATIONS + 1));
+        assert_eq!(MAX_KDF_ITERATIONS, 10 * DEFAULT_KDF_ITERATIONS);
+        let (mut info, _) = new_encryption("s3cret", [7; 16], 1000);
+        info.kdf_iterations = u32::MAX;
+        assert_eq!(unlock(&info, "s3cret"), None);
+    }
 
     #[test]
     fn verifier_accepts_only_the_password_and_never_stores_it() {
