@@ -75,7 +75,7 @@ pub fn parse_meta<T: MetaBody>(bytes: &[u8], path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         reason,
     };
-    let envelope: EnvelopeIn =
+    let envelope: EnvelopeIn<'_> =
         serde_json::from_slice(bytes).map_err(|err| bad(format!("invalid JSON: {err}")))?;
     if envelope.magic != META_MAGIC {
         return Err(bad(format!(
