@@ -85,9 +85,10 @@ pub enum BackupError {
     /// the destination (OceanBase's wording, `rootserver/restore/ob_restore_util.cpp`).
     #[error("no full backup set exists")]
     NoFullBackupSetExists,
-    /// The archive has no piece that covers `restore_start_scn`.
-    #[error("no enough log for restore")]
-    NoEnoughLog,
+    /// The archive has no piece that covers `restore_start_scn`; `detail` names the
+    /// pieces and SCNs (OceanBase's message, then ours).
+    #[error("no enough log for restore: {detail}")]
+    NoEnoughLog { detail: String },
     /// The archive stops before the target.
     #[error("no enough log, maximum restorable time is {max_restorable}")]
     NoEnoughLogUntil { max_restorable: Scn },

@@ -230,7 +230,7 @@ fn archive_gap_restarts_the_piece_scan() {
         (
             "after round 2 started, set 1's logs are not contiguous",
             RestoreTarget::Scn(Scn(piece6.start_scn.as_u64() + 1)),
-            Want::Error("no enough log for restore".to_string()),
+            no_log(&f, 1, 6, Some((5, 6))),
         ),
         (
             "before the gap",
@@ -269,7 +269,7 @@ fn long_gap_leaves_no_log_for_the_old_chain() {
         "latest",
         RestoreTarget::Latest,
         &[],
-        Want::Error("no enough log for restore".to_string()),
+        no_log(&f, 1, 7, Some((6, 7))),
     );
 }
 
@@ -281,7 +281,7 @@ fn deleted_piece_is_not_used() {
         "piece 7 deleted",
         RestoreTarget::Latest,
         &[],
-        Want::Error("no enough log for restore".to_string()),
+        no_log(&f, 5, 8, None),
     );
     check(
         &f,
@@ -768,4 +768,27 @@ fn set_in_progress_without_info_is_skipped_but_a_finished_one_is_an_error() {
             .ends_with("backup_set_6_inc/single_backup_set_info.obbak'"),
         "{err}"
     );
+}
+
+/// OceanBase's "no enough log for restore" with the detail naming the SCNs and pieces:
+/// the replay from set `set`'s start cannot begin with piece `first`; `broken` is where
+/// the earlier chain of pieces broke.
+fn no_log(f: &common::Fixture, set: u64, first: u64, broken: Option<(u64, u64)>) -> Want {
+    let piece = |id: u64| f.summary.piece(id).unwrap();
+    let start = f.summary.set(set).unwrap().start_replay_scn.as_u64();
+    let mut message = format!(
+        "no enough log for restore: the replay starts at scn {start}, but piece {first} (round {}) starts at scn {}",
+        piece(first).round_id,
+        piece(first).start_scn.as_u64()
+    );
+    if let Some((earlier, later)) = broken {
+        message.push_str(&format!(
+            "; piece {earlier} (round {}) ends at scn {} where piece {later} (round {}) starts at scn {}",
+            piece(earlier).round_id,
+            piece(earlier).end_scn.as_u64(),
+            piece(later).round_id,
+            piece(later).start_scn.as_u64()
+        ));
+    }
+    Want::Error(message)
 }
