@@ -60,6 +60,17 @@ struct Backup {
 }
 
 impl Backup {
+    /// `--data-uri D --archive-uri A --json`: the backup as a preview or windows source.
+    fn json_source(&self) -> [&str; 5] {
+        [
+            "--data-uri",
+            &self.data,
+            "--archive-uri",
+            &self.archive,
+            "--json",
+        ]
+    }
+
     fn root(&self) -> &str {
         self.dir.path().to_str().unwrap()
     }
@@ -94,13 +105,7 @@ fn generate_with(extra: &[&str]) -> Backup {
 #[test]
 fn preview_and_windows_print_one_json_document() {
     let backup = generate();
-    let source = [
-        "--data-uri",
-        &backup.data,
-        "--archive-uri",
-        &backup.archive,
-        "--json",
-    ];
+    let source = backup.json_source();
     let items = one_json_document(&obagent(&[&["restore", "preview"], &source[..]].concat()));
     let items = items.as_array().unwrap();
     assert_eq!(items[0]["backupType"], "BACKUP_SET");
@@ -404,13 +409,7 @@ fn passwords_from_files_encrypt_and_decrypt_and_are_never_printed() {
     std::fs::write(&decryption_file, format!("wrong-one\n\n{PASSWORD}\r\n")).unwrap();
     let password_option = ["--password-file", password_file.to_str().unwrap()];
     let backup = generate_with(&[&password_option[..], &["--kdf-iterations", "1000"]].concat());
-    let source = [
-        "--data-uri",
-        &backup.data,
-        "--archive-uri",
-        &backup.archive,
-        "--json",
-    ];
+    let source = backup.json_source();
     let preview = |extra: &[&str]| obagent(&[&["restore", "preview"], &source[..], extra].concat());
 
     let refused = preview(&[]);
