@@ -485,12 +485,7 @@ async fn cancel_restore_rolls_back_and_a_restoring_tenant_cannot_be_dropped() {
     let unfinished = call(app, Method::GET, "/api/v1/task/dag/ob/unfinish", None)
         .await
         .expect(200);
-    let listed: Vec<&str> = unfinished.data()["contents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|dag| dag["id"].as_str().unwrap())
-        .collect();
+    let listed = unfinished.listed("id");
     assert_eq!(listed, [id.as_str()]);
     // Cancel answers the restore DAG, now rolling back.
     let cancelled = call(app, Method::DELETE, "/api/v1/tenant/rt3/restore", None)

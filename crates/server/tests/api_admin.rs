@@ -212,12 +212,7 @@ async fn unit_config_get_list_and_drop() {
     let list = call(app, Method::GET, "/api/v1/units/config", None)
         .await
         .expect(200);
-    let names: Vec<&str> = list.data()["contents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|config| config["name"].as_str().unwrap())
-        .collect();
+    let names = list.listed("name");
     assert_eq!(names, ["s1", "u8"]);
     call(app, Method::DELETE, "/api/v1/unit/config/u8", None)
         .await
@@ -397,12 +392,7 @@ async fn variables_and_parameters(app: &Router) {
     )
     .await
     .expect(200);
-    let names: Vec<&str> = listed.data()["contents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
+    let names = listed.listed("name");
     assert!(
         names.contains(&"ob_query_timeout") && names.iter().all(|n| n.starts_with("ob_query")),
         "{names:?}"

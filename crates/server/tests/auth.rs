@@ -101,12 +101,7 @@ async fn fixed_vectors_from_an_independent_implementation() {
     )
     .await
     .expect(200);
-    let names: Vec<&str> = listing.data()["contents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|config| config["name"].as_str().unwrap())
-        .collect();
+    let names = listing.listed("name");
     assert!(names.contains(&"vec_unit"), "{names:?}");
     assert!(
         !names.contains(&"vec_unit2"),

@@ -139,6 +139,17 @@ impl Reply {
         &self.body["data"]
     }
 
+    /// The string `field` of every item of a list reply's `data.contents`.
+    #[track_caller]
+    pub fn listed(&self, field: &str) -> Vec<&str> {
+        self.data()["contents"]
+            .as_array()
+            .expect("data.contents is a list")
+            .iter()
+            .map(|item| item[field].as_str().expect("a string field"))
+            .collect()
+    }
+
     pub fn err_code(&self) -> &str {
         self.body["error"]["errCode"].as_str().unwrap_or("")
     }
