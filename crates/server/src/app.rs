@@ -128,16 +128,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|err| body_read_error(err.status() == StatusCode::PAYLOAD_TOO_LARGE, &err))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|err| {
+            body_read_error(err.status() == StatusCode::PAYLOAD_TOO_LARGE, &err)
+        })?;
         Ok(JsonBody(crate::bind::from_json(&bytes)?))
     }
 }
 
-/// A body that could not be read: 413 over [`MAX_BODY_BYTES`], else 400 as obshell's
-/// binding answers.
-fn body_read_error(too_large: bool, err: &dyn std::fmt::Display) -> AppError {
+/// A body that could not be read: 413 over [`MAX_BODY_BYTES`], 408 when the client
+/// stopped sending it ([`crate::listen::Limits::body_idle_timeout`]), else 400 as
+/// obshell's binding answers.
+fn body_read_error(too_large: bool, err: &(dyn std::error::Error + 'static)) -> AppError {
+    if crate::listen::is_body_timeout(err) {
+        return AppError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Common.RequestTimeout",
+            "the client stopped sending the request body".to_string(),
+        );
+    }
     if too_large {
         return AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -222,7 +230,9 @@ async fn envelope_meta(req: Request, next: Next) -> Response {
 /// Auth middleware (SPEC §3): verifies `X-OCS-Header` or `X-OCS-Agent-Header` (v2,
 /// then decrypts the body). obshell no longer accepts v1 (`X-OCS-Auth`), and neither
 /// does this agent. Without a header, only public paths, or any path when the agent
-/// has no password, pass. A failure answers 401 and nothing runs.
+/// has no password, pass. A failure answers 401 and nothing runs. An agent without a
+/// password ignores a header that does not verify (obshell answers 401 there; an
+/// agent that asks for no password has nothing to refuse).
 async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match check_request(&state, req).await {
         Ok(req) => next.run(req).await,
@@ -252,6 +262,14 @@ async fn check_request(state: &AppState, req: Request) -> Result<Request, AppErr
         .unwrap_or_else(|| req.uri().path().to_string());
     let err = match header {
         None => AuthError::Missing,
+        Some(header) if !auth.password_required() => {
+            // No password: a header only encrypts the body. One that verifies decrypts
+            // it; any other is ignored (never a 401, never charged to the limiter).
+            return match auth.verify_v2(&header, &request_uri) {
+                Ok(verified) => decrypt_body(req, &verified.body).await,
+                Err(_) => Ok(req),
+            };
+        }
         Some(header) => match auth.admit(peer) {
             Err(err) => err,
             Ok(()) => match auth.verify_v2(&header, &request_uri) {

@@ -12,6 +12,7 @@ use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreError, 
 
 use crate::app::{app, AppState, ServerError};
 use crate::auth::{AgentKey, AuthConfig, Authenticator, KeyError, LimiterConfig};
+use crate::listen::Limits;
 
 /// How to start the daemon.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct DaemonConfig {
     pub worker_limit: usize,
     /// Seed of the embedded cluster on first start.
     pub cluster: ClusterConfig,
+    /// Header size, read timeouts and connection count of the HTTP server.
+    pub http: Limits,
 }
 
 impl DaemonConfig {
@@ -40,6 +43,7 @@ impl DaemonConfig {
             allowed_roots: Vec::new(),
             worker_limit: 8,
             cluster: ClusterConfig::default(),
+            http: Limits::default(),
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct Daemon {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     router: axum::Router,
+    http: Limits,
 }
 
 impl Daemon {
@@ -131,6 +136,7 @@ impl Daemon {
             listener,
             local_addr,
             router,
+            http: config.http,
         })
     }
 
@@ -158,7 +164,7 @@ impl Daemon {
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> std::io::Result<()> {
-        let served = crate::serve(self.listener, self.router, shutdown).await;
+        let served = crate::serve(self.listener, self.router, shutdown, self.http).await;
         self.agent.shutdown(grace).await;
         served
     }

@@ -10,6 +10,7 @@
 //! - [`envelope`]: the response envelope and the one `AppError`.
 //! - [`client`]: an HTTP client that authenticates like obshell's SDKs.
 //! - [`daemon`]: agent + key + router on a socket (`obagent serve`, the example).
+//! - [`listen`]: the HTTP/1 server loop and its limits (header size, read timeouts).
 //!
 //! Only this crate knows HTTP; the engine, backup and restore crates know nothing of it.
 
@@ -20,6 +21,7 @@ pub mod client;
 pub mod daemon;
 pub mod dto;
 pub mod envelope;
+pub mod listen;
 pub mod openapi;
 pub mod routes;
 
@@ -28,27 +30,5 @@ pub use auth::{AgentKey, AuthConfig, AuthError, Authenticator, ClientCredentials
 pub use client::{AgentClient, ClientError};
 pub use daemon::{Daemon, DaemonConfig, DaemonError};
 pub use envelope::{AppError, Reply};
+pub use listen::{serve, Limits};
 
-use std::future::Future;
-use std::net::SocketAddr;
-
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish. Peer addresses reach the failed-auth limiter.
-///
-/// # Errors
-/// The listener failed.
-///
-/// # Cancel safety
-/// Dropping the future drops the server and its connections.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}

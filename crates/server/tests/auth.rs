@@ -184,6 +184,70 @@ async fn agent_without_password_accepts_plain_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_without_password_ignores_headers_that_do_not_verify() {
+    let test = agent(Options {
+        limiter: LimiterConfig {
+            burst: 2.0,
+            refill_per_sec: 0.001,
+        },
+        ..Options::default()
+    })
+    .await;
+    // Garbage, a header for another URI, an expired one: ignored, never a 401 and never
+    // charged to the limiter (which would answer 429 after two failures).
+    let creds = ClientCredentials {
+        public_key: common::vector_key().public_key(),
+        password: Secret::new("anything"),
+        validity: std::time::Duration::from_secs(60),
+    };
+    let now = Utc::now().timestamp();
+    let (other_uri, _) = creds.v2_header("/api/v1/info", now).unwrap();
+    let (expired, _) = creds.v2_header("/api/v1/units/config", now - 3_600).unwrap();
+    for header in ["garbage", "", other_uri.as_str(), expired.as_str()]
+        .iter()
+        .cycle()
+        .take(12)
+    {
+        let reply = send(
+            &test.app,
+            Request::builder()
+                .uri("/api/v1/units/config")
+                .header(HEADER_V2, *header)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
+    }
+    // A header that verifies still decrypts the body, as obshell's SDKs send it.
+    let (header, cipher) = creds.v2_header("/api/v1/unit/config", now).unwrap();
+    let body = cipher.encrypt_body(br#"{"name":"u1","memory_size":"2G","max_cpu":1}"#);
+    let reply = send(
+        &test.app,
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/unit/config")
+            .header(HEADER_V2, header)
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
+    let configs = call(&test.app, Method::GET, "/api/v1/units/config", None)
+        .await
+        .expect(200);
+    assert!(
+        configs.data()["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|config| config["name"] == "u1"),
+        "{:?}",
+        configs.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_auth_is_rate_limited_before_any_decryption() {
     let test = agent(Options {
         password: Some("pw"),
