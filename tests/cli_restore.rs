@@ -9,12 +9,23 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn obagent(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_obagent"))
-        .args(args)
-        .env_remove("OBAGENT_DATA_DIR")
-        .env_remove("OBAGENT_PASSWORD")
-        .output()
-        .expect("obagent runs")
+    obagent_env(args, &[])
+}
+
+/// `obagent` with exactly these of its environment variables set.
+fn obagent_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_obagent"));
+    command.args(args);
+    for name in [
+        "OBAGENT_DATA_DIR",
+        "OBAGENT_PASSWORD",
+        "OBAGENT_DECRYPTION",
+        "OBAGENT_BACKUP_PASSWORD",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("obagent runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -83,10 +94,14 @@ fn generate() -> Backup {
 
 /// Generates a small backup with extra `backup generate` options.
 fn generate_with(extra: &[&str]) -> Backup {
+    generate_with_env(extra, &[])
+}
+
+fn generate_with_env(extra: &[&str], env: &[(&str, &str)]) -> Backup {
     let dir = tempfile::tempdir().unwrap();
     let dir_text = dir.path().to_str().unwrap();
     let base = ["backup", "generate", "--dir", dir_text, "--size", "6MiB"];
-    let out = obagent(&[&base[..], extra].concat());
+    let out = obagent_env(&[&base[..], extra].concat(), env);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let uri = |label: &str| {
@@ -442,6 +457,34 @@ fn passwords_from_files_encrypt_and_decrypt_and_are_never_printed() {
     let dag = one_json_document(&start);
     assert_eq!(dag["state"], "SUCCEED", "{dag}");
     for out in [&refused, &start] {
+        let text = format!("{}{}", stdout(out), stderr(out));
+        assert!(!text.contains(PASSWORD), "a password is shown: {text}");
+    }
+}
+
+#[test]
+fn passwords_from_the_environment_encrypt_and_decrypt_and_are_never_printed() {
+    const PASSWORD: &str = "Backup-Pa55-from-env";
+    let backup = generate_with_env(
+        &["--kdf-iterations", "1000"],
+        &[("OBAGENT_BACKUP_PASSWORD", PASSWORD)],
+    );
+    let source = backup.json_source();
+    let preview = |env: &[(&str, &str)]| {
+        obagent_env(&[&["restore", "preview"], &source[..]].concat(), env)
+    };
+    let refused = preview(&[("OBAGENT_DECRYPTION", "wrong-one")]);
+    assert!(!refused.status.success(), "the set was encrypted from the environment");
+    let several = format!("wrong-one\r\n\n{PASSWORD}\n");
+    let accepted = preview(&[("OBAGENT_DECRYPTION", &several)]);
+    let items = one_json_document(&accepted);
+    assert_eq!(items[0]["backupType"], "BACKUP_SET");
+    let help = obagent_env(
+        &["backup", "generate", "--help"],
+        &[("OBAGENT_BACKUP_PASSWORD", PASSWORD)],
+    );
+    assert!(stdout(&help).contains("OBAGENT_BACKUP_PASSWORD"));
+    for out in [&refused, &accepted, &help] {
         let text = format!("{}{}", stdout(out), stderr(out));
         assert!(!text.contains(PASSWORD), "a password is shown: {text}");
     }

@@ -46,12 +46,12 @@ pub struct GenerateArgs {
     /// Backup sets evenly spread over the timeline: F = FULL, I = INCREMENTAL.
     #[arg(long, default_value = "FIIFI")]
     sets: String,
-    /// Encrypt every set with this password. Prefer `--password-file`: a command line
-    /// is visible to every user of the machine.
-    #[arg(long, conflicts_with = "password_file")]
+    /// Encrypt every set with this password. Prefer `--password-file` or the
+    /// environment variable: a command line is visible to every user of the machine.
+    #[arg(long, env = "OBAGENT_BACKUP_PASSWORD", hide_env_values = true)]
     password: Option<String>,
     /// Encrypt every set with the password in this file (one trailing line break is
-    /// ignored).
+    /// ignored); it wins over `--password` and OBAGENT_BACKUP_PASSWORD.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
     /// PBKDF2 iterations of the encryption keys (lower only to make tests fast).

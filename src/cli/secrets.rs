@@ -1,7 +1,8 @@
 //! Passwords given to the CLI in files, so that they never appear on a command line
 //! (where `ps` shows them): the agent password (`--password-file`), backup decryption
 //! passwords (`--decryption-file`) and a generated backup's password
-//! (`backup generate --password-file`).
+//! (`backup generate --password-file`); or in the environment (`OBAGENT_PASSWORD`,
+//! `OBAGENT_DECRYPTION`, `OBAGENT_BACKUP_PASSWORD`).
 //!
 //! Invariant: a password read here is never printed; errors name the file, not its
 //! contents.
@@ -28,9 +29,11 @@ pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
 /// Decryption passwords of encrypted backup sets.
 #[derive(Debug, Args)]
 pub struct DecryptionArgs {
-    /// Password of an encrypted backup set (repeat for several). Prefer
-    /// `--decryption-file`: a command line is visible to every user of the machine.
-    #[arg(long = "decryption", value_name = "PW")]
+    /// Password of an encrypted backup set (repeat for several; in the environment
+    /// variable, one per line). Prefer `--decryption-file` or the environment variable:
+    /// a command line is visible to every user of the machine.
+    #[arg(long = "decryption", value_name = "PW", env = "OBAGENT_DECRYPTION",
+          hide_env_values = true, value_delimiter = '\n')]
     decryption: Vec<String>,
     /// A file with one decryption password per line (blank lines are skipped).
     #[arg(long = "decryption-file", value_name = "FILE")]
@@ -43,7 +46,14 @@ impl DecryptionArgs {
     /// # Errors
     /// The file cannot be read.
     pub fn passwords(&self) -> anyhow::Result<Vec<String>> {
-        let mut passwords = self.decryption.clone();
+        // From the environment, "a\r\nb\n" splits into "a\r", "b", "".
+        let mut passwords: Vec<String> = self
+            .decryption
+            .iter()
+            .map(|line| line.strip_suffix('\r').unwrap_or(line))
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect();
         if let Some(path) = &self.decryption_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the decryption file {}", path.display()))?;
