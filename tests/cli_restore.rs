@@ -470,11 +470,13 @@ fn passwords_from_the_environment_encrypt_and_decrypt_and_are_never_printed() {
         &[("OBAGENT_BACKUP_PASSWORD", PASSWORD)],
     );
     let source = backup.json_source();
-    let preview = |env: &[(&str, &str)]| {
-        obagent_env(&[&["restore", "preview"], &source[..]].concat(), env)
-    };
+    let preview =
+        |env: &[(&str, &str)]| obagent_env(&[&["restore", "preview"], &source[..]].concat(), env);
     let refused = preview(&[("OBAGENT_DECRYPTION", "wrong-one")]);
-    assert!(!refused.status.success(), "the set was encrypted from the environment");
+    assert!(
+        !refused.status.success(),
+        "the set was encrypted from the environment"
+    );
     let several = format!("wrong-one\r\n\n{PASSWORD}\n");
     let accepted = preview(&[("OBAGENT_DECRYPTION", &several)]);
     let items = one_json_document(&accepted);

@@ -4,9 +4,10 @@
 //! rows equal to the independent truth at the restore SCN. Then SIGTERM stops the
 //! daemon gracefully and the CLI client reads the DAG.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use obrestore::backup::{generate, truth, GenerateConfig, GenerateSummary, Scn};
@@ -16,63 +17,9 @@ use obrestore_server::client::Method;
 use obrestore_server::AgentClient;
 use serde_json::{json, Value};
 
+use support::{stop_gracefully, Serve, Server};
+
 const PASSWORD: &str = "e2e-Pa55";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `obagent serve` and waits for its "listening on" line; `None` if it exited
-/// instead (e.g. the port is not free yet).
-fn try_start(data_dir: &Path, password_file: &Path, root: &Path, listen: &str) -> Option<Server> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_obagent"))
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .args(["--listen", listen, "--password-file"])
-        .arg(password_file)
-        .arg("--allow-root")
-        .arg(root)
-        .env_remove("OBAGENT_PASSWORD")
-        // A few ms per data block, so that the kill below lands inside `Restore data`
-        // however fast the restore has become (the `failpoints` feature, which the
-        // root package's dev-dependency turns on in the `obagent` built for tests).
-        .env("OBRESTORE_FAILPOINT_BLOCK_DELAY_MS", "3")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn obagent serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .map(str::to_string);
-    let server = Server {
-        child,
-        url: url.unwrap_or_default(),
-    };
-    (!server.url.is_empty()).then_some(server)
-}
-
-/// Starts `obagent serve`, retrying for a few seconds.
-fn start(data_dir: &Path, password_file: &Path, root: &Path, listen: &str) -> Server {
-    for _ in 0..50 {
-        if let Some(server) = try_start(data_dir, password_file, root, listen) {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("obagent serve did not start on {listen}");
-}
 
 async fn dag(client: &AgentClient, id: &str) -> Value {
     client
@@ -103,7 +50,7 @@ async fn restore_survives_sigkill_during_restore_data() {
     let summary = small_backup(&backup_root);
 
     // First start on a free port; restarts reuse it so generic ids stay valid.
-    let server = start(&data_dir, &password_file, &backup_root, "127.0.0.1:0");
+    let server = Serve::new(&data_dir, &password_file, &backup_root, "127.0.0.1:0").start();
     let listen = server.url.trim_start_matches("http://").to_string();
     check_key_file_and_auth(&server, &data_dir).await;
     let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
@@ -111,7 +58,7 @@ async fn restore_survives_sigkill_during_restore_data() {
     wait_for_restore_data(&client, &id).await;
     drop(server); // SIGKILL while a `Restore data` node runs
 
-    let server = start(&data_dir, &password_file, &backup_root, &listen);
+    let server = Serve::new(&data_dir, &password_file, &backup_root, &listen).start();
     let client = AgentClient::new(&server.url, Some(Secret::new(PASSWORD))).unwrap();
     let finished = wait_finished(&client, &id).await;
     assert_eq!(finished["state"], "SUCCEED", "{finished:#}");
@@ -250,15 +197,4 @@ fn check_cli_shows_succeeded(server: &Server, password_file: &Path, id: &str) {
     );
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["state"], "SUCCEED");
-}
-
-/// SIGTERM: a graceful stop that releases the database.
-fn stop_gracefully(mut server: Server) {
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = server.child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
 }

@@ -32,8 +32,13 @@ pub struct DecryptionArgs {
     /// Password of an encrypted backup set (repeat for several; in the environment
     /// variable, one per line). Prefer `--decryption-file` or the environment variable:
     /// a command line is visible to every user of the machine.
-    #[arg(long = "decryption", value_name = "PW", env = "OBAGENT_DECRYPTION",
-          hide_env_values = true, value_delimiter = '\n')]
+    #[arg(
+        long = "decryption",
+        value_name = "PW",
+        env = "OBAGENT_DECRYPTION",
+        hide_env_values = true,
+        value_delimiter = '\n'
+    )]
     decryption: Vec<String>,
     /// A file with one decryption password per line (blank lines are skipped).
     #[arg(long = "decryption-file", value_name = "FILE")]

@@ -128,9 +128,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|err| {
-            body_read_error(err.status() == StatusCode::PAYLOAD_TOO_LARGE, &err)
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|err| body_read_error(err.status() == StatusCode::PAYLOAD_TOO_LARGE, &err))?;
         Ok(JsonBody(crate::bind::from_json(&bytes)?))
     }
 }

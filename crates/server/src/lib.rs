@@ -31,4 +31,3 @@ pub use client::{AgentClient, ClientError};
 pub use daemon::{Daemon, DaemonConfig, DaemonError};
 pub use envelope::{AppError, Reply};
 pub use listen::{serve, Limits};
-

@@ -202,7 +202,9 @@ async fn agent_without_password_ignores_headers_that_do_not_verify() {
     };
     let now = Utc::now().timestamp();
     let (other_uri, _) = creds.v2_header("/api/v1/info", now).unwrap();
-    let (expired, _) = creds.v2_header("/api/v1/units/config", now - 3_600).unwrap();
+    let (expired, _) = creds
+        .v2_header("/api/v1/units/config", now - 3_600)
+        .unwrap();
     for header in ["garbage", "", other_uri.as_str(), expired.as_str()]
         .iter()
         .cycle()
