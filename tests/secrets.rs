@@ -193,18 +193,29 @@ async fn no_password_is_stored_logged_or_answered() {
     );
     stop_gracefully(server);
 
-    let log_text = std::fs::read(&log).unwrap();
+    let found = scan(
+        &log,
+        &answers.texts,
+        &[cli.stdout, cli.stderr].concat(),
+        &data_dir,
+    );
+    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
+}
+
+/// Every leak in the log, the answers, the CLI output and the data dir.
+fn scan(log: &Path, answers: &[String], cli: &[u8], data_dir: &Path) -> Vec<String> {
+    let log_text = std::fs::read(log).unwrap();
     eprintln!("trace log: {} bytes", log_text.len());
     assert!(
         String::from_utf8_lossy(&log_text).contains("TRACE"),
         "the log is at trace level"
     );
     let mut found = leaks(&log_text, "the trace log");
-    for (n, text) in answers.texts.iter().enumerate() {
+    for (n, text) in answers.iter().enumerate() {
         found.extend(leaks(text.as_bytes(), &format!("answer {n}")));
     }
-    found.extend(leaks(&[cli.stdout, cli.stderr].concat(), "the CLI output"));
-    let stored = files(&data_dir);
+    found.extend(leaks(cli, "the CLI output"));
+    let stored = files(data_dir);
     assert!(stored.len() > 3, "{stored:?}");
     for path in stored {
         found.extend(leaks(
@@ -212,7 +223,7 @@ async fn no_password_is_stored_logged_or_answered() {
             &path.display().to_string(),
         ));
     }
-    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
+    found
 }
 
 /// Every read a client can make about the restore: each sub-task's logs, the tenant
