@@ -20,6 +20,8 @@
 //! text, to reproduce one.
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -28,11 +30,12 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
+use common::fixtures::{open_agent, small_backup};
+use obrestore_backup::GenerateSummary;
 use obrestore_dag::crash_point::{CRASH_POINT_ENV, ENGINE_COMMIT};
-use obrestore_dag::{AgentInfo, Operator, State};
+use obrestore_dag::{Operator, State};
 use obrestore_restore::cluster::RestoreJobStatus;
-use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam, TenantService};
+use obrestore_restore::{RestoreAgent, RestoreParam, TenantService};
 use serde_json::json;
 
 const CHILD_DIR_ENV: &str = "OBRESTORE_CRASH_POINTS_DIR";
@@ -106,15 +109,6 @@ impl Scenario {
     }
 }
 
-fn small_backup(dir: &Path) -> GenerateSummary {
-    let mut config = GenerateConfig::new(dir);
-    config.target_bytes = 6 << 20;
-    config.data_file_bytes = 512 << 10;
-    config.log_file_bytes = 512 << 10;
-    config.block_bytes = 64 << 10;
-    generate(&config).unwrap()
-}
-
 /// The body of the restore request the child sends.
 fn restore_param(summary: &GenerateSummary) -> serde_json::Value {
     json!({
@@ -124,20 +118,6 @@ fn restore_param(summary: &GenerateSummary) -> serde_json::Value {
         "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
         "concurrency": 2,
     })
-}
-
-/// Opens an agent on `data_dir`. A child that died by abort holds no lock any more: the
-/// kernel released sled's file lock with the process.
-async fn open_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
-    RestoreAgent::open(AgentConfig {
-        data_dir: data_dir.to_path_buf(),
-        agent: AgentInfo::default(),
-        allowed_roots: vec![root.to_path_buf()],
-        worker_limit: 8,
-        cluster: ClusterConfig::default(),
-    })
-    .await
-    .unwrap()
 }
 
 fn say(line: &str) {
@@ -214,7 +194,7 @@ impl Sweep {
         Sweep {
             scenario,
             root: root.to_path_buf(),
-            summary: small_backup(root),
+            summary: small_backup(root, None),
         }
     }
 
@@ -332,6 +312,7 @@ impl Sweep {
                 run.status, run.stderr
             ));
         }
+        // The dead child holds no lock: the kernel released sled's file lock with it.
         runtime.block_on(async {
             let agent = open_agent(dir, &self.root).await;
             let result = self.check_recovered(&agent).await;
