@@ -7,6 +7,7 @@
 //! observe it. It knows nothing of OceanBase.
 
 pub mod clock;
+pub mod crash_point;
 pub mod dto;
 pub mod engine;
 pub mod error;

@@ -1,45 +1,22 @@
 //! End-to-end restores over generated backups, each checked row-exact against the
 //! independent truth (the generator's workload file, not the restore code path).
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
-use obrestore_dag::{AgentInfo, Maintenance, OperateError, Operator, State};
+use common::fixtures::{open_agent, small_backup};
+
+use obrestore_backup::GenerateSummary;
+use obrestore_dag::{Maintenance, OperateError, Operator, State};
 use obrestore_restore::cluster::RestoreJobStatus;
 use obrestore_restore::{
-    prepare, AgentConfig, ClusterConfig, OfflineAgent, RestoreAgent, RestoreError, RestoreParam,
+    prepare, ClusterConfig, OfflineAgent, RestoreAgent, RestoreError, RestoreParam,
     RestoreParamError, TenantService,
 };
 use serde_json::json;
-
-fn small_backup(dir: &Path, password: Option<&str>) -> GenerateSummary {
-    let mut config = GenerateConfig::new(dir);
-    config.target_bytes = 6 << 20;
-    config.data_file_bytes = 512 << 10;
-    config.log_file_bytes = 512 << 10;
-    config.block_bytes = 64 << 10;
-    config.kdf_iterations = 1000;
-    if let Some(password) = password {
-        for set in &mut config.sets {
-            set.password = Some(password.to_string());
-        }
-    }
-    generate(&config).unwrap()
-}
-
-async fn agent(data_dir: &Path, root: &Path) -> RestoreAgent {
-    RestoreAgent::open(AgentConfig {
-        data_dir: data_dir.to_path_buf(),
-        agent: AgentInfo::default(),
-        allowed_roots: vec![root.to_path_buf()],
-        worker_limit: 8,
-        cluster: ClusterConfig::default(),
-    })
-    .await
-    .unwrap()
-}
 
 fn param(summary: &GenerateSummary, tenant: &str, extra: serde_json::Value) -> RestoreParam {
     let mut body = json!({
@@ -121,7 +98,7 @@ async fn restores_to_the_latest_point_and_to_an_scn_inside_a_piece() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let latest = restore_and_verify(
         &agent,
         &summary,
@@ -153,7 +130,7 @@ async fn restores_to_a_timestamp_of_an_encrypted_chain() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), Some("s3cret"));
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     // Missing and wrong passwords are refused before any DAG exists.
     for extra in [json!({}), json!({"decryption": ["wrong"]})] {
         match agent.start_restore(param(&summary, "enc", extra)).await {
@@ -198,7 +175,7 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     // Corrupt one data file of a user log stream in the newest full set.
     let victim = walk(&summary.data_dir)
         .into_iter()
@@ -275,7 +252,7 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let pools_before = agent.cluster().list_pools().unwrap().len();
     // Remove the archive of one log stream in one piece: replay fails.
     let victim = walk(&summary.archive_dir)
@@ -324,7 +301,7 @@ async fn cancel_during_restore_data_then_rollback() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let dag = agent
         .start_restore(param(&summary, "stop", json!({"concurrency": 1})))
         .await
@@ -378,7 +355,7 @@ async fn a_restore_is_planned_once_and_pre_check_only_checks_the_planned_sources
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let validated = param(&summary, "once", json!({}))
         .validate(agent.cluster().as_ref())
         .unwrap();
@@ -446,7 +423,7 @@ async fn an_offline_drop_follows_the_agent_policy() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let restoring = agent(state.path(), backup.path()).await;
+    let restoring = open_agent(state.path(), backup.path()).await;
     let pools_before = restoring.cluster().list_pools().unwrap().len();
     let dag = restoring
         .start_restore(param(&summary, "held", json!({"concurrency": 1})))
@@ -478,7 +455,7 @@ async fn an_offline_drop_follows_the_agent_policy() {
     assert!(offline.cluster().tenant("held").unwrap().is_some());
     drop(offline);
     // The restore resumes at the next open and ends; then the tenant may go.
-    let resumed = agent(state.path(), backup.path()).await;
+    let resumed = open_agent(state.path(), backup.path()).await;
     assert_eq!(
         resumed.engine().wait_settled(dag_id).await.unwrap().state,
         State::Succeed
@@ -518,7 +495,7 @@ async fn restore_pools_bound_data_and_replay_concurrency() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let mut events = agent.engine().subscribe();
     let param = param(
         &summary,
@@ -591,7 +568,7 @@ async fn a_failed_restore_released_to_a_drop_is_expired_and_pass_ends_it() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let pools_before = agent.cluster().list_pools().unwrap().len();
     let victim = walk(&summary.archive_dir)
         .into_iter()
@@ -658,7 +635,7 @@ async fn passing_a_failed_restore_node_continues_downstream() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     // One data file of log stream 1002 goes missing: `Restore data 1002` fails.
     let victim = walk(&summary.data_dir)
         .into_iter()
@@ -741,7 +718,7 @@ async fn every_step_converges_when_re_run_after_its_side_effects() {
     let summary = small_backup(backup.path(), None);
     for (index, step) in STEPS.into_iter().enumerate() {
         let state = tempfile::tempdir().unwrap();
-        let agent = agent(state.path(), backup.path()).await;
+        let agent = open_agent(state.path(), backup.path()).await;
         let tenant = format!("rerun{index}");
         obrestore_restore::executors::fail_after_step_once(step, &tenant);
         let dag = agent

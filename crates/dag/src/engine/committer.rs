@@ -16,6 +16,8 @@
 //!    state after the last of them.
 //! 3. **Commit.** One [`KvStore::commit`], run off the async threads when the store
 //!    blocks. It returns only once the batch is durable, and applies all of it or none.
+//!    With the `failpoints` feature this is where the crash point
+//!    [`crate::crash_point::ENGINE_COMMIT`] may abort the process.
 //! 4. **Publish durability.** The highest sequence number of the group is stored in the
 //!    shared counter the actor reads to decide early starts (see `actor.rs`, step 5).
 //! 5. **Release effects, batch by batch, in order.** Replies to callers, then events to
@@ -158,6 +160,8 @@ impl Committer {
             self.poison(items, err.to_string());
             return false;
         }
+        let transitions = items.iter().map(|item| item.events.len() as u64).sum();
+        crate::crash_point::hit_times(crate::crash_point::ENGINE_COMMIT, transitions);
         self.committed.fetch_max(seq, Ordering::AcqRel);
         for item in items {
             self.effects(item);

@@ -72,6 +72,13 @@ use crate::clock::{Clock, SystemClock};
 pub(in crate::cluster) use pools::{create_pool, place_units, release_unit};
 pub use seed::{ClusterConfig, ServerSeed, ZoneSeed, DEFAULT_UNIT_CONFIG};
 
+/// The crash point hit right after every durable cluster write (a transaction, a row
+/// batch, a tenant's rows dropped), whoever makes it. The restore steps name a point of
+/// their own after each of theirs (`executors/failpoint.rs`), as does a cluster
+/// operation that writes more than once (`cluster:drop tenant:…`); counting every write
+/// lets a test check that no write of a step goes without one.
+pub(crate) const CLUSTER_WRITE: &str = "cluster:write";
+
 /// Version of the on-disk format described in the module docs.
 pub const CLUSTER_FORMAT_VERSION: u64 = 3;
 
@@ -341,7 +348,8 @@ impl SledCluster {
         &self.trees[tree as usize]
     }
 
-    /// Runs `f` as one transaction over all non-row trees, then flushes.
+    /// Runs `f` as one transaction over all non-row trees, then flushes. Each one is a
+    /// hit of the crash point [`CLUSTER_WRITE`].
     pub(in crate::cluster) fn transact<R>(
         &self,
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
@@ -351,6 +359,7 @@ impl SledCluster {
         match result {
             Ok(value) => {
                 self.db.flush()?;
+                obrestore_dag::crash_point::hit(CLUSTER_WRITE);
                 Ok(value)
             }
             Err(TransactionError::Abort(err)) => Err(err),

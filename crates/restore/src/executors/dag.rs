@@ -56,25 +56,25 @@ pub fn restore_dag(params: &RestoreDagParams) -> DagSpec {
     let sys = spec.chain(
         None,
         vec![
-            NodeSpec::new("Pre restore check", PRE_CHECK),
-            NodeSpec::new("Create resource pools", CREATE_POOLS),
-            NodeSpec::new("Create restoring tenant", CREATE_TENANT),
-            NodeSpec::new("Restore sys tablets", SYS_TABLETS),
+            NodeSpec::new(Step::PreCheck.label(), PRE_CHECK),
+            NodeSpec::new(Step::CreatePools.label(), CREATE_POOLS),
+            NodeSpec::new(Step::CreateTenant.label(), CREATE_TENANT),
+            NodeSpec::new(Step::SysTablets.label(), SYS_TABLETS),
         ],
     );
-    let post = spec.add_node(NodeSpec::new("Post check", POST_CHECK));
+    let post = spec.add_node(NodeSpec::new(Step::PostCheck.label(), POST_CHECK));
     for ls in &params.user_ls {
         let meta = spec.add_node(
-            NodeSpec::new(format!("Restore tablets meta {ls}"), TABLETS_META)
+            NodeSpec::new(format!("{} {ls}", Step::TabletsMeta.label()), TABLETS_META)
                 .sub_tasks(vec![json!({"ls": ls})]),
         );
         let data = spec.add_node(
-            NodeSpec::new(format!("Restore data {ls}"), RESTORE_DATA)
+            NodeSpec::new(format!("{} {ls}", Step::RestoreData.label()), RESTORE_DATA)
                 .dynamic_sub_tasks(groups_key(*ls))
                 .pool("restore_data"),
         );
         let replay = spec.add_node(
-            NodeSpec::new(format!("Replay log {ls}"), REPLAY_LOG)
+            NodeSpec::new(format!("{} {ls}", Step::ReplayLog.label()), REPLAY_LOG)
                 .sub_tasks(vec![json!({"ls": ls})])
                 .pool("ha_high"),
         );
@@ -93,8 +93,8 @@ pub fn restore_dag(params: &RestoreDagParams) -> DagSpec {
     spec.chain(
         Some(post),
         vec![
-            NodeSpec::new("Activate tenant", ACTIVATE),
-            NodeSpec::new("Upgrade tenant", UPGRADE),
+            NodeSpec::new(Step::Activate.label(), ACTIVATE),
+            NodeSpec::new(Step::Upgrade.label(), UPGRADE),
         ],
     );
     // As obshell's restore context (`FAILURE_EXIT_MAINTENANCE`): a failed restore

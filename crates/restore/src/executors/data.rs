@@ -17,7 +17,7 @@ use obrestore_dag::TaskError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::failpoint::block_delay;
+use super::failpoint::{block_delay, crash_point};
 use super::steps::err;
 use super::{Deps, RestoreDagParams};
 use crate::cluster::{RowBatch, TenantService};
@@ -136,6 +136,7 @@ impl Deps {
     fn flush_rows(&self, tenant_id: u64, batch: &mut RowBatch) -> Result<(), TaskError> {
         if !batch.is_empty() {
             self.cluster.apply_batch(tenant_id, batch).map_err(err)?;
+            crash_point("after-apply-rows");
             batch.clear();
         }
         Ok(())

@@ -1,12 +1,17 @@
 //! The failpoints of the restore steps, compiled only with the `failpoints` cargo
-//! feature (as sled's are): the block delay of `Restore data`, and a failure injected
-//! right after a step's side effects.
+//! feature (as sled's are): the block delay of `Restore data`, a failure injected
+//! right after a step's side effects, and the steps' crash points.
 //!
 //! With the feature, `OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=N` in the environment (or
 //! [`set_block_delay_failpoint`]) makes `Restore data` sleep N ms after each data block,
 //! so that a test can reliably act in the middle of the stage however fast the machine
 //! is; off (0) by default, when it costs one atomic load per block. Invariant: without
 //! the feature [`block_delay`] is a constant `None` and nothing reads the environment.
+//!
+//! Crash points ([`obrestore_dag::crash_point`], armed by `OBRESTORE_CRASH_POINT`):
+//! [`crash_point`] is called right after each cluster write a step makes, and names the
+//! point `step:<step>:<write>` after the step whose blocking work runs on this thread
+//! ([`in_step`]), e.g. `step:Create restoring tenant:after-create-tenant`.
 
 use std::time::Duration;
 
@@ -89,3 +94,38 @@ pub(crate) fn after_step(_task_type: &str, _tenant: &str) -> Result<(), obrestor
 pub(crate) fn block_delay() -> Option<Duration> {
     None
 }
+
+#[cfg(feature = "failpoints")]
+thread_local! {
+    /// The step whose blocking work runs on this thread ([`in_step`]).
+    static STEP: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// Runs `work` (a step's blocking work) with `step` as the step its crash points name.
+#[cfg(feature = "failpoints")]
+pub(crate) fn in_step<T>(step: &'static str, work: impl FnOnce() -> T) -> T {
+    let outer = STEP.with(|current| current.replace(step));
+    let result = work();
+    STEP.with(|current| current.set(outer));
+    result
+}
+
+/// The crash point `step:<step>:<write>` right after cluster write `write` of the
+/// step running on this thread: the process aborts here if the point is armed.
+#[cfg(feature = "failpoints")]
+pub(crate) fn crash_point(write: &str) {
+    let step = STEP.with(std::cell::Cell::get);
+    obrestore_dag::crash_point::hit(&format!("step:{step}:{write}"));
+}
+
+/// Without the `failpoints` feature the work just runs.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn in_step<T>(_step: &'static str, work: impl FnOnce() -> T) -> T {
+    work()
+}
+
+/// Without the `failpoints` feature there is no crash point.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn crash_point(_write: &str) {}

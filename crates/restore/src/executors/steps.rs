@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::dag::{groups_key, TASK_TYPES};
 use super::data::{data_groups, CancelFlag, DataGroup, Worker};
+use super::failpoint::crash_point;
 use super::{Deps, RestoreDagParams, CURRENT_DATA_VERSION, SYS_LS};
 use crate::cluster::TenantService;
 use crate::cluster::{PartProgress, RestoreJobPatch, RestoreJobStatus, RestoreOutcome};
@@ -32,6 +33,25 @@ pub(super) enum Step {
     PostCheck,
     Activate,
     Upgrade,
+}
+
+impl Step {
+    /// The step's name: its node's name, without the log stream of a per-log-stream
+    /// step. Crash points are named after it.
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Step::PreCheck => "Pre restore check",
+            Step::CreatePools => "Create resource pools",
+            Step::CreateTenant => "Create restoring tenant",
+            Step::SysTablets => "Restore sys tablets",
+            Step::TabletsMeta => "Restore tablets meta",
+            Step::RestoreData => "Restore data",
+            Step::ReplayLog => "Replay log",
+            Step::PostCheck => "Post check",
+            Step::Activate => "Activate tenant",
+            Step::Upgrade => "Upgrade tenant",
+        }
+    }
 }
 
 /// Registers every restore task type.
@@ -108,6 +128,7 @@ impl RestoreStep {
         let summary = plan_summary(&params.plan);
         let job_id = blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 let job = crate::prepare::check_planned_sources(
@@ -121,6 +142,7 @@ impl RestoreStep {
                     .cluster
                     .start_restore_job(&job, &creator)
                     .map_err(err)?;
+                crash_point("after-start-job");
                 Ok(job.job_id)
             },
         )
@@ -141,8 +163,13 @@ impl RestoreStep {
         let creator = creator(ctx);
         let pools = blocking(
             ctx,
+            self.step,
             |()| {},
-            move |_| deps.cluster.create_pools(&specs, &creator).map_err(err),
+            move |_| {
+                let pools = deps.cluster.create_pools(&specs, &creator).map_err(err)?;
+                crash_point("after-create-pools");
+                Ok(pools)
+            },
         )
         .await?;
         let names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
@@ -170,9 +197,11 @@ impl RestoreStep {
         let creator = creator(ctx);
         let created = blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 let tenant = deps.cluster.create_tenant(&tenant, &creator).map_err(err)?;
+                crash_point("after-create-tenant");
                 let patch = RestoreJobPatch {
                     status: Some(RestoreJobStatus::CreateTenant),
                     restore_tenant_id: Some(tenant.id),
@@ -181,6 +210,7 @@ impl RestoreStep {
                 deps.cluster
                     .update_restore_job(job_id, &patch)
                     .map_err(err)?;
+                crash_point("after-set-tenant-id");
                 Ok(tenant)
             },
         )
@@ -207,6 +237,7 @@ impl RestoreStep {
         let mut done = 0u64;
         let total = blocking(
             ctx,
+            self.step,
             |bytes: u64| done += bytes,
             move |worker| {
                 let sources = deps.sources(&params.plan)?;
@@ -248,6 +279,7 @@ impl RestoreStep {
         let job_id = input_u64(ctx, "job_id")?;
         let groups = blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 let sources = deps.sources(&params.plan)?;
@@ -282,6 +314,7 @@ impl RestoreStep {
         let worker_group = group.clone();
         blocking(
             ctx,
+            self.step,
             |bytes: u64| done += bytes,
             move |worker| {
                 let sources = deps.sources(&params.plan)?;
@@ -321,7 +354,7 @@ impl RestoreStep {
             last = scn;
             ctx.set_local("replayed_scn", json!(scn));
         };
-        let applied = blocking(ctx, on_progress, move |worker| {
+        let applied = blocking(ctx, self.step, on_progress, move |worker| {
             deps.set_status(job_id, RestoreJobStatus::ReplayLog)?;
             let sources = deps.sources(&params.plan)?;
             let applied =
@@ -334,6 +367,7 @@ impl RestoreStep {
             deps.cluster
                 .update_restore_job(job_id, &patch)
                 .map_err(err)?;
+            crash_point("after-set-recover-scn");
             Ok(applied)
         })
         .await?;
@@ -357,6 +391,7 @@ impl RestoreStep {
         expected_ls.extend(params.user_ls.iter().copied());
         let digest = blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 deps.set_status(job_id, RestoreJobStatus::PostCheck)?;
@@ -393,10 +428,13 @@ impl RestoreStep {
         let job_id = input_u64(ctx, "job_id")?;
         blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 deps.set_status(job_id, RestoreJobStatus::Activate)?;
-                deps.cluster.activate_tenant(tenant_id).map_err(err)
+                deps.cluster.activate_tenant(tenant_id).map_err(err)?;
+                crash_point("after-activate");
+                Ok(())
             },
         )
         .await?;
@@ -410,6 +448,7 @@ impl RestoreStep {
         let job_id = input_u64(ctx, "job_id")?;
         blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 // A re-run after the job was finished (the process died before this
@@ -429,9 +468,13 @@ impl RestoreStep {
                 deps.cluster
                     .upgrade_tenant(tenant_id, CURRENT_DATA_VERSION)
                     .map_err(err)?;
-                deps.cluster
+                crash_point("after-upgrade");
+                let job = deps
+                    .cluster
                     .finish_restore_job(job_id, RestoreOutcome::Success, None)
-                    .map_err(err)
+                    .map_err(err)?;
+                crash_point("after-finish-job");
+                Ok(job)
             },
         )
         .await?;
@@ -455,6 +498,7 @@ impl RestoreStep {
         let tenant = params.restore.restore_tenant_name;
         blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| {
                 if let Some(job) = deps.cluster.active_restore_job(&tenant).map_err(err)? {
@@ -466,6 +510,7 @@ impl RestoreStep {
                                 Some("restore rolled back"),
                             )
                             .map_err(err)?;
+                        crash_point("after-close-job");
                     }
                 }
                 Ok(())
@@ -486,8 +531,13 @@ impl RestoreStep {
         let names = pool_names(&params);
         let dropped = blocking(
             ctx,
+            self.step,
             |()| {},
-            move |_| deps.cluster.drop_pools(&names).map_err(err),
+            move |_| {
+                let dropped = deps.cluster.drop_pools(&names).map_err(err)?;
+                crash_point("after-drop-pools");
+                Ok(dropped)
+            },
         )
         .await?;
         ctx.info(format!("dropped {dropped} resource pools"));
@@ -505,10 +555,13 @@ impl RestoreStep {
         let tenant = params.restore.restore_tenant_name;
         let dropped = blocking(
             ctx,
+            self.step,
             |()| {},
             move |_| match deps.cluster.tenant(&tenant).map_err(err)? {
                 Some(existing) if existing.creator.as_deref() == Some(creator.as_str()) => {
-                    deps.cluster.drop_tenant(&tenant).map_err(err)
+                    let dropped = deps.cluster.drop_tenant(&tenant).map_err(err)?;
+                    crash_point("after-drop-tenant");
+                    Ok(dropped)
                 }
                 _ => Ok(false),
             },
@@ -533,8 +586,9 @@ impl Deps {
         };
         self.cluster
             .update_restore_job(job_id, &patch)
-            .map(|_| ())
-            .map_err(err)
+            .map_err(err)?;
+        crash_point("after-set-status");
+        Ok(())
     }
 
     /// Records a restored data group in the job's progress.
@@ -549,8 +603,9 @@ impl Deps {
                 &format!("data/{}/{}", group.ls, group.name),
                 progress,
             )
-            .map(|_| ())
-            .map_err(err)
+            .map_err(err)?;
+        crash_point("after-record-group");
+        Ok(())
     }
 
     /// Marks log stream `ls` as replayed to `restore_scn`.
@@ -564,10 +619,10 @@ impl Deps {
         self.cluster
             .set_ls_sync_scn(tenant_id, ls, restore_scn)
             .map_err(err)?;
-        self.cluster
-            .finish_restore_ls(job_id, ls)
-            .map(|_| ())
-            .map_err(err)
+        crash_point("after-set-sync-scn");
+        self.cluster.finish_restore_ls(job_id, ls).map_err(err)?;
+        crash_point("after-finish-ls");
+        Ok(())
     }
 }
 
@@ -627,11 +682,13 @@ fn plan_summary(plan: &obrestore_backup::RestorePlan) -> String {
     )
 }
 
-/// Runs blocking work off the async threads. Progress the work reports is delivered to
-/// `on_progress` while it runs; cancellation of the sub-task (or dropping this future)
-/// sets the worker's flag, which stops it between blocks.
+/// Runs blocking work off the async threads, as `step` (its crash points name it).
+/// Progress the work reports is delivered to `on_progress` while it runs; cancellation
+/// of the sub-task (or dropping this future) sets the worker's flag, which stops it
+/// between blocks.
 async fn blocking<T, P, F>(
     ctx: &TaskContext,
+    step: Step,
     mut on_progress: impl FnMut(P),
     work: F,
 ) -> Result<T, TaskError>
@@ -646,7 +703,9 @@ where
         progress,
         cancel: flag.clone(),
     };
-    let mut handle = tokio::task::spawn_blocking(move || work(&worker));
+    let step = step.label();
+    let mut handle =
+        tokio::task::spawn_blocking(move || super::failpoint::in_step(step, || work(&worker)));
     // If this future is dropped (cancellation, timeout), the worker sees the flag.
     struct SetOnDrop(CancelFlag);
     impl Drop for SetOnDrop {

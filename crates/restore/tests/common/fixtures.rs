@@ -1,14 +1,15 @@
-//! Records and clusters the cluster, row-store and tenant-administration tests build
-//! the same way.
+//! Records, clusters, backups and agents the tests build the same way.
 
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
+use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
+use obrestore_dag::AgentInfo;
 use obrestore_restore::cluster::{
     ClusterResult, NewTenant, NewUnitConfig, PoolSpec, ReplicaType, Row, RowOp, TenantRole,
     TenantStatus, TenantZone,
 };
-use obrestore_restore::{ClusterConfig, SledCluster};
+use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, SledCluster};
 
 /// The tests' "now" when a cluster is opened with a manual clock.
 pub fn start() -> DateTime<Utc> {
@@ -88,4 +89,34 @@ pub fn row(tablet_id: u64, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Ro
         key: key.as_ref().to_vec(),
         value: value.as_ref().to_vec(),
     }
+}
+
+/// A small generated backup (6 MiB, 3 user log streams), its sets encrypted with
+/// `password` if given.
+pub fn small_backup(dir: &Path, password: Option<&str>) -> GenerateSummary {
+    let mut config = GenerateConfig::new(dir);
+    config.target_bytes = 6 << 20;
+    config.data_file_bytes = 512 << 10;
+    config.log_file_bytes = 512 << 10;
+    config.block_bytes = 64 << 10;
+    config.kdf_iterations = 1000;
+    if let Some(password) = password {
+        for set in &mut config.sets {
+            set.password = Some(password.to_string());
+        }
+    }
+    generate(&config).unwrap()
+}
+
+/// A restore agent on `data_dir` allowed to read backups under `root`.
+pub async fn open_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
+    RestoreAgent::open(AgentConfig {
+        data_dir: data_dir.to_path_buf(),
+        agent: AgentInfo::default(),
+        allowed_roots: vec![root.to_path_buf()],
+        worker_limit: 8,
+        cluster: ClusterConfig::default(),
+    })
+    .await
+    .unwrap()
 }

@@ -54,6 +54,7 @@ impl SledCluster {
             .row_count(tenant_id)
             .unwrap_or_else(|_| self.rows.stats(tenant_id).versions);
         self.rows.drop_tenant(tenant_id)?;
+        obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
         Ok(count)
     }
 
@@ -90,7 +91,9 @@ pub(super) fn apply_batch(
         }
         Some(_) => {}
     }
-    cluster.rows.apply(tenant_id, batch)
+    cluster.rows.apply(tenant_id, batch)?;
+    obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
+    Ok(())
 }
 
 /// [`crate::TenantService::for_each_row`].

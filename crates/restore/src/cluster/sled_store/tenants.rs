@@ -308,7 +308,10 @@ pub(super) fn drop_tenant(cluster: &SledCluster, name: &str) -> ClusterResult<bo
     let Some(tenant_id) = marked else {
         return Ok(false);
     };
+    obrestore_dag::crash_point::hit("cluster:drop tenant:after-mark-dropping");
     cluster.rows.drop_tenant(tenant_id)?;
+    obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
+    obrestore_dag::crash_point::hit("cluster:drop tenant:after-drop-rows");
     cluster.transact(|tx| {
         let Some(tenant) = tx.tenant_by_id(tenant_id)? else {
             return Ok(());
