@@ -232,6 +232,16 @@ class Agent:
             for _ in proc.stdout:
                 pass
 
+    def cpu_seconds(self) -> Optional[float]:
+        """User + system CPU time of the running agent (Linux ``/proc``), else None."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def kill(self) -> None:
         """SIGKILL, as a crash: nothing runs after it."""
         if self.proc is not None and self.proc.poll() is None:

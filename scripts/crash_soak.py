@@ -169,6 +169,8 @@ class Soak:
             self.fail(f"{restore.tenant}: POST answered DAG {reply.data['id']} but after the "
                       f"restart the agent has {persisted or 'no DAG'}")
         if persisted is None:
+            if restore.tenant in self.tenant_names():
+                self.fail(f"{restore.tenant}: the tenant exists but no restore DAG does")
             self.tally.reposts += 1
             restore.dag_id = self.post(restore)
         else:
@@ -214,6 +216,12 @@ class Soak:
         self.tally.kills[stage] += 1
         restore.kills += 1
         self.agent.start()
+
+    def tenant_names(self) -> List[str]:
+        reply = self.api.get("/api/v1/tenants/overview")
+        if reply.status != 200:
+            raise RuntimeError(f"GET /api/v1/tenants/overview: {reply.describe()}")
+        return [t["tenant_name"] for t in reply.data.get("contents") or []]
 
     def dag_of(self, tenant: str) -> Optional[str]:
         """The generic id of the tenant's restore DAG, if one was persisted."""

@@ -20,6 +20,7 @@ them (a refusal for capacity would be the script's fault, not the agent's).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -145,6 +146,7 @@ class Load:
         self.failures: List[str] = []
         self.peak_unfinished = 0
         self.idle_samples: List[Sample] = []
+        self.agent_cpu: Optional[float] = None
         self.done = threading.Event()
 
     @property
@@ -168,9 +170,11 @@ class Load:
         self.with_readers(idle, lambda: idle.wait(self.args.idle_secs))
         self.idle_samples = list(self.api.samples)
         self.api.samples.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), self.agent.cpu_seconds()
         self.with_readers(self.done, self.run_jobs)
         elapsed = time.perf_counter() - started
+        if cpu is not None:
+            self.agent_cpu = (self.agent.cpu_seconds() or cpu) - cpu
         self.check_dags()
         self.agent.stop()
         self.check_rows()
@@ -325,6 +329,9 @@ class Load:
         lines = [f"load: seed {self.args.seed}, {len(self.dags)} DAGs in {seconds} "
                  f"(at most {self.peak_unfinished} unfinished at once), "
                  f"agent --workers {self.args.agent_workers}"]
+        if self.agent_cpu is not None and elapsed:
+            lines.append(f"  agent CPU during the load: {self.agent_cpu:.1f} s "
+                         f"({self.agent_cpu / elapsed:.2f} cores of {os.cpu_count()})")
         lines += [f"  {count:4d}  {kind}" for kind, count in sorted(kinds.items())]
         refused = Counter(f"{status} {code}" for _, status, code in self.refusals)
         lines.append(f"  second restore of a busy tenant: {dict(refused)}")
