@@ -60,10 +60,14 @@ class Reply:
 
 @dataclass
 class Sample:
+    """One request: the time the client saw, and the envelope's ``duration`` (the
+    milliseconds the agent spent on it, whole; None without an envelope)."""
+
     method: str
     route: str
     seconds: float
     status: int
+    agent_ms: Optional[int] = None
 
 
 class Api:
@@ -121,9 +125,10 @@ class Api:
                 if not (reused and method == "GET"):
                     raise AgentDown(f"{method} {path}: {err!r}") from err
         elapsed = time.perf_counter() - started
-        with self._lock:
-            self.samples.append(Sample(method, route or path, elapsed, response.status))
         parsed = json.loads(raw) if raw else {}
+        sample = Sample(method, route or path, elapsed, response.status, parsed.get("duration"))
+        with self._lock:
+            self.samples.append(sample)
         return Reply(response.status, parsed)
 
     def get(self, path: str, route: str = "") -> Reply:

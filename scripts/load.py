@@ -336,12 +336,16 @@ class Load:
         refused = Counter(f"{status} {code}" for _, status, code in self.refusals)
         lines.append(f"  second restore of a busy tenant: {dict(refused)}")
         loaded = self.api.samples if self.agent.api else []
-        lines.append(f"  latency under load (idle agent, readers only: "
-                     f"{self.args.idle_secs:g} s before the load):")
+        lines.append(f"  latency seen by the client, under load (and idle: the readers alone "
+                     f"for {self.args.idle_secs:g} s before the load):")
+        idle = by_key(self.idle_samples, lambda s: s.method)
         for method, values in sorted(by_key(loaded, lambda s: s.method).items()):
-            idle = by_key(self.idle_samples, lambda s: s.method).get(method)
-            lines.append(f"  {method:6s} {latency_line(values)}"
-                         + (f"   (idle: {latency_line(idle)})" if idle else ""))
+            lines.append(f"  {method:6s} {latency_line(values)}" +
+                         (f"   (idle: {latency_line(idle[method])})" if method in idle else ""))
+        lines.append("  time spent in the agent under load (the envelope's duration, whole ms):")
+        in_agent = [s for s in loaded if s.agent_ms is not None]
+        for method, values in sorted(by_key(in_agent, lambda s: s.method, agent=True).items()):
+            lines.append(f"  {method:6s} {latency_line(values)}")
         gets = [sample for sample in loaded if sample.method == "GET"]
         for route, values in sorted(by_key(gets, lambda s: s.route).items()):
             lines.append(f"    GET {route}: {latency_line(values)}")
@@ -351,11 +355,14 @@ class Load:
         return "\n".join(lines)
 
 
-def by_key(samples: List[Sample], key: Callable[[Sample], str]) -> Dict[str, List[float]]:
-    """Latencies in milliseconds grouped by ``key``."""
+def by_key(samples: List[Sample], key: Callable[[Sample], str],
+           agent: bool = False) -> Dict[str, List[float]]:
+    """Latencies in milliseconds grouped by ``key``: as the client saw them, or (``agent``)
+    as the agent reported them."""
     groups: Dict[str, List[float]] = {}
     for sample in samples:
-        groups.setdefault(key(sample), []).append(sample.seconds * 1000)
+        value = float(sample.agent_ms or 0) if agent else sample.seconds * 1000
+        groups.setdefault(key(sample), []).append(value)
     return groups
 
 
