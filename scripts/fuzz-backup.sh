@@ -28,6 +28,6 @@ for target in $targets; do
     fi
 done
 for target in $targets; do
-    echo "$target: $(grep -E '^#[0-9]+ +DONE' "$logs/$target.log" | tail -1)"
+    echo "$target: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$logs/$target.log" | tail -1)"
 done
 exit "$status"

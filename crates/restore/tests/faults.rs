@@ -195,3 +195,67 @@ async fn a_full_disk_under_the_row_store_fails_with_enospc_and_retry_restores_ex
     assert!(named, "no log says the disk is full: {logs:#?}");
     retry_succeeds_with_the_exact_digest(&agent, &summary, "diskfull", dag_id).await;
 }
+
+/// A size-limited tmpfs mounted at a directory for the life of the value.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=`) at `dir`; `None` where this process
+    /// may not mount (not root, or no mount namespace rights).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_really_full_tmpfs_under_the_row_store_fails_and_retry_after_growing_it_succeeds() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path());
+    let rows = agent_rows_path(state.path());
+    // The restored rows take a few MiB; 256 KiB holds the first runs only.
+    let Some(tmpfs) = Tmpfs::mount(&rows, "256k") else {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (needs root); the failpoint test covers ENOSPC"
+        );
+        return;
+    };
+    let agent = agent(state.path(), backup.path()).await;
+    let (dag_id, logs) = restore_fails(&agent, &summary, "tmpfsfull").await;
+    let named = logs.iter().any(|line| {
+        line.contains("No space left on device") && line.contains(&rows.display().to_string())
+    });
+    assert!(named, "no log says the disk is full: {logs:#?}");
+    tmpfs.resize("256m");
+    retry_succeeds_with_the_exact_digest(&agent, &summary, "tmpfsfull", dag_id).await;
+    drop(agent);
+}

@@ -109,7 +109,7 @@ mod tests {
             max_scn: Scn(5),
             payload: vec![5, 0, 0],
         };
-        let bytes = forge_file(FileKind::Log, 1001, 1, None, &[block.clone()]);
+        let bytes = forge_file(FileKind::Log, 1001, 1, None, std::slice::from_ref(&block));
         let err = parse_log_file(&bytes).unwrap_err().to_string();
         assert!(err.contains("record overruns the payload"), "{err}");
         let (_, key) = new_encryption("pw", [2; 16], 1);
