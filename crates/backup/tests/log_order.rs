@@ -64,6 +64,8 @@ fn a_file_list_out_of_file_id_order_is_refused() {
         Err(BackupError::BadMetadata { path, reason }) => {
             assert_eq!(path, infos_path);
             assert!(reason.contains("ascending file id order"), "{reason}");
+            let named = layout::ls_log_dir(infos_path.parent().unwrap(), ls_id);
+            assert!(reason.contains(&named.display().to_string()), "{reason}");
         }
         other => panic!("expected BadMetadata, got {other:?}"),
     }
