@@ -16,6 +16,8 @@
 //! the records of a verified block; this file holds the constants, the record types and
 //! the file header they share.
 
+#[cfg(feature = "fuzzing")]
+pub mod forge;
 mod reader;
 mod records;
 mod writer;
@@ -266,6 +268,42 @@ mod tests {
         let mut extended = bytes.clone();
         extended.push(0);
         assert!(parse_log_file(&extended).is_err());
+    }
+
+    #[test]
+    fn the_writer_refuses_a_log_entry_going_back_even_across_blocks() {
+        let mut writer = BlockWriter::new(Vec::new(), FileKind::Log, 1001, 1, None, 4096).unwrap();
+        for i in 0..200u64 {
+            writer
+                .push_log_entry(
+                    Scn(1000 + i / 2),
+                    7,
+                    LogOp::Insert,
+                    &i.to_be_bytes(),
+                    &[0; 50],
+                )
+                .unwrap();
+        }
+        // Entry 199 sealed blocks behind it; an entry below its SCN is refused, not written.
+        let err = writer
+            .push_log_entry(Scn(1000), 7, LogOp::Insert, b"k", b"v")
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(
+            err.to_string().contains(
+                "log entry scn 1000 after scn 1099: entries must come in non-decreasing SCN order"
+            ),
+            "{err}"
+        );
+        // An equal SCN is fine, and the file holds exactly the entries accepted.
+        writer
+            .push_log_entry(Scn(1099), 7, LogOp::Delete, b"k", b"")
+            .unwrap();
+        let (stats, bytes) = writer.finish().unwrap();
+        assert!(stats.blocks > 1);
+        let entries = parse_log_file(&bytes).unwrap();
+        assert_eq!(entries.len(), 201);
+        assert!(entries.windows(2).all(|pair| pair[0].scn <= pair[1].scn));
     }
 
     #[test]

@@ -41,6 +41,12 @@
 pub mod block;
 pub mod crypto;
 pub mod error;
+#[cfg(feature = "failpoints")]
+pub mod failpoint;
+#[cfg(not(feature = "failpoints"))]
+mod failpoint;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod generate;
 pub mod human;
 pub mod layout;

@@ -2,13 +2,13 @@
 //! (archive pieces). Both stream: a data file or log file is read one block at a time.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use crate::block::{decode_data_row_refs, BlockReader, DataRow, DataRowRef, FileKind};
 use crate::crypto::{self, SetKey};
 use crate::error::{BackupError, Result};
+use crate::failpoint::SourceFile;
 use crate::layout;
 use crate::meta::{
     read_meta, BackupSetInfo, CheckpointInfo, DestType, FormatInfo, LsAttr, LsAttrInfo, LsId,
@@ -36,7 +36,7 @@ impl DestRoot {
     }
 
     /// Opens `path` for reading after checking that, symlinks resolved, it is inside the root.
-    fn open_file(&self, path: &Path) -> Result<File> {
+    fn open_file(&self, path: &Path) -> Result<SourceFile> {
         let resolved = std::fs::canonicalize(path).map_err(|err| BackupError::io(path, err))?;
         if !resolved.starts_with(&self.root) {
             return Err(BackupError::Uri(crate::uri::UriError::OutsideRoots {
@@ -45,7 +45,7 @@ impl DestRoot {
                 roots: self.root.display().to_string(),
             }));
         }
-        File::open(&resolved).map_err(|err| BackupError::io(path, err))
+        SourceFile::open(&resolved).map_err(|err| BackupError::io(path, err))
     }
 
     fn read_meta<T: crate::meta::MetaBody>(&self, path: &Path) -> Result<T> {
@@ -117,7 +117,7 @@ pub struct DataBlock {
 ///
 /// After the first error it yields `None`.
 pub struct DataFileReader {
-    reader: BlockReader<BufReader<File>>,
+    reader: BlockReader<BufReader<SourceFile>>,
     failed: bool,
 }
 
@@ -417,6 +417,34 @@ impl DataStore {
     }
 }
 
+/// Log files are read in the listed order, and a log stream's files are numbered in log
+/// order, so a list out of file id order would replay out of order and a file listed
+/// twice would replay twice: both are refused (not repaired), naming the file.
+fn check_file_list(
+    files: &[(u64, u64)],
+    ls_id: LsId,
+    dir: &Path,
+) -> std::result::Result<(), String> {
+    for pair in files.windows(2) {
+        let (previous, file_id) = (pair[0].0, pair[1].0);
+        let path = dir.join(layout::log_file_name(file_id));
+        if file_id == previous {
+            return Err(format!(
+                "log file '{}' of log stream {ls_id} is listed twice",
+                path.display()
+            ));
+        }
+        if file_id < previous {
+            return Err(format!(
+                "log file '{}' of log stream {ls_id} is listed after file id {previous}: \
+                 files must be listed in ascending file id order",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A log file of one log stream in one piece.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFileRef {
@@ -569,16 +597,10 @@ impl ArchiveStore {
             .root
             .read_meta(&piece_dir.join(layout::TENANT_PIECE_INFOS))?;
         if let Some(expected) = infos.log_files.get(&ls_id) {
-            // Log files are read in the listed order; a log stream's files are numbered
-            // in log order, so a list out of file id order would replay out of order.
-            if expected.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
-                return Err(BackupError::BadMetadata {
-                    path: piece_dir.join(layout::TENANT_PIECE_INFOS),
-                    reason: format!(
-                        "the log files of log stream {ls_id} are not listed in ascending file id order"
-                    ),
-                });
-            }
+            check_file_list(expected, ls_id, &dir).map_err(|reason| BackupError::BadMetadata {
+                path: piece_dir.join(layout::TENANT_PIECE_INFOS),
+                reason,
+            })?;
             let mut files = Vec::with_capacity(expected.len());
             for (file_id, size_bytes) in expected {
                 let path = dir.join(layout::log_file_name(*file_id));
@@ -638,7 +660,7 @@ impl ArchiveStore {
         Ok(files)
     }
 
-    fn open_log_file(&self, file: &LogFileRef) -> Result<BlockReader<BufReader<File>>> {
+    fn open_log_file(&self, file: &LogFileRef) -> Result<BlockReader<BufReader<SourceFile>>> {
         let handle = self.root.open_file(&file.path)?;
         let reader = BlockReader::new(
             BufReader::with_capacity(READ_BUFFER, handle),

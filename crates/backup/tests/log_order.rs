@@ -1,6 +1,7 @@
 //! Archived log entries are applied in the order they are read, so the reader refuses
 //! an order it cannot trust: a piece that lists a log stream's files out of file id
-//! order, and a log file whose blocks or entries go back in SCN.
+//! order or twice, and a log file whose blocks or entries go back in SCN (which the
+//! writer refuses to write, so the test forges it).
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use common::fixture;
+use obrestore_backup::block::forge::{forge_file, ForgedBlock};
 use obrestore_backup::block::{decode_log_entries, BlockReader, BlockWriter, FileKind};
 use obrestore_backup::meta::{read_meta, write_meta, TenantArchivePieceInfos};
 use obrestore_backup::{layout, BackupError, LsId, RestorePlan, RestoreTarget};
@@ -62,6 +64,28 @@ fn a_file_list_out_of_file_id_order_is_refused() {
         Err(BackupError::BadMetadata { path, reason }) => {
             assert_eq!(path, infos_path);
             assert!(reason.contains("ascending file id order"), "{reason}");
+            let named = layout::ls_log_dir(infos_path.parent().unwrap(), ls_id);
+            assert!(reason.contains(&named.display().to_string()), "{reason}");
+        }
+        other => panic!("expected BadMetadata, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_listed_twice_is_refused_naming_it() {
+    let (fx, plan, infos_path, ls_id) = plan_with_a_multi_file_stream();
+    let mut infos: TenantArchivePieceInfos = read_meta(&infos_path).unwrap();
+    let files = infos.log_files.get_mut(&ls_id).unwrap();
+    let (file_id, _) = files[0];
+    files.insert(1, files[0]);
+    write_meta(&infos_path, &infos).unwrap();
+    match replay(&fx, &plan, ls_id) {
+        Err(BackupError::BadMetadata { path, reason }) => {
+            assert_eq!(path, infos_path);
+            let named = layout::ls_log_dir(infos_path.parent().unwrap(), ls_id)
+                .join(layout::log_file_name(file_id));
+            assert!(reason.contains(&named.display().to_string()), "{reason}");
+            assert!(reason.contains("listed twice"), "{reason}");
         }
         other => panic!("expected BadMetadata, got {other:?}"),
     }
@@ -88,22 +112,43 @@ fn a_log_file_going_back_in_scn_is_corrupt() {
     }
     assert!(entries.len() > 1);
     entries.reverse();
-    let mut writer = BlockWriter::new(
-        File::create(&path).unwrap(),
-        FileKind::Log,
-        ls_id,
-        file_id,
-        None,
-        4096,
-    )
-    .unwrap();
-    for e in &entries {
-        writer
-            .push_log_entry(e.scn, e.tablet_id, e.op, &e.key, &e.value)
-            .unwrap();
-    }
-    let (stats, _) = writer.finish().unwrap();
-    infos.log_files.get_mut(&ls_id).unwrap()[0].1 = stats.bytes;
+    // The writer refuses to go back in SCN, so the file is forged: one block per entry,
+    // newest first, every CRC valid.
+    let mut writer =
+        BlockWriter::new(Vec::new(), FileKind::Log, ls_id, file_id, None, 4096).unwrap();
+    let e = &entries[0];
+    writer
+        .push_log_entry(e.scn, e.tablet_id, e.op, &e.key, &e.value)
+        .unwrap();
+    let e = &entries[1];
+    let err = writer
+        .push_log_entry(e.scn, e.tablet_id, e.op, &e.key, &e.value)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("non-decreasing SCN order"),
+        "{err}"
+    );
+    let blocks: Vec<ForgedBlock> = entries
+        .iter()
+        .map(|e| {
+            let mut one =
+                BlockWriter::new(Vec::new(), FileKind::Log, ls_id, file_id, None, 4096).unwrap();
+            one.push_log_entry(e.scn, e.tablet_id, e.op, &e.key, &e.value)
+                .unwrap();
+            let (_, bytes) = one.finish().unwrap();
+            let mut reader = BlockReader::new(&bytes[..], &path, FileKind::Log, None).unwrap();
+            let block = reader.next_block().unwrap().unwrap();
+            ForgedBlock {
+                record_count: block.record_count,
+                min_scn: block.min_scn,
+                max_scn: block.max_scn,
+                payload: block.payload,
+            }
+        })
+        .collect();
+    let forged = forge_file(FileKind::Log, ls_id, file_id, None, &blocks);
+    std::fs::write(&path, &forged).unwrap();
+    infos.log_files.get_mut(&ls_id).unwrap()[0].1 = forged.len() as u64;
     write_meta(&infos_path, &infos).unwrap();
     match replay(&fx, &plan, ls_id) {
         Err(BackupError::Corrupt {

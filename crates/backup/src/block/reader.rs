@@ -13,6 +13,10 @@ use crate::crypto::{SetKey, NONCE_LEN};
 use crate::error::{BackupError, Result};
 use crate::scn::Scn;
 
+/// The most a reader reserves for a payload before its bytes arrive (the generator's
+/// blocks are 2 MiB).
+const PAYLOAD_PREALLOCATION: usize = 4 << 20;
+
 /// A verified (and decrypted) block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawBlock {
@@ -201,8 +205,9 @@ impl<R: Read> BlockReader<R> {
                 ),
             ));
         }
-        // `stored_len` is bounded by MAX_BLOCK_PAYLOAD above.
-        let mut payload = Vec::with_capacity(stored_len as usize);
+        // The length is not trusted with memory either: a header claiming 64 MiB in front
+        // of a few bytes gets at most PAYLOAD_PREALLOCATION; a real block grows as read.
+        let mut payload = Vec::with_capacity((stored_len as usize).min(PAYLOAD_PREALLOCATION));
         let payload_offset = offset + BLOCK_HEADER_LEN as u64;
         let read = (&mut self.input)
             .take(u64::from(stored_len))

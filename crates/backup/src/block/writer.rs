@@ -30,6 +30,8 @@ pub struct BlockWriter<W: Write> {
     block_records: u32,
     block_min_scn: u64,
     block_max_scn: u64,
+    /// The SCN of the last log entry pushed (the floor of the next one).
+    last_scn: Option<Scn>,
     stats: FileStats,
 }
 
@@ -65,6 +67,7 @@ impl<W: Write> BlockWriter<W> {
             block_records: 0,
             block_min_scn: 0,
             block_max_scn: 0,
+            last_scn: None,
             stats: FileStats {
                 bytes: FILE_HEADER_LEN as u64,
                 ..FileStats::default()
@@ -95,10 +98,12 @@ impl<W: Write> BlockWriter<W> {
         self.record_pushed(0)
     }
 
-    /// Appends a log entry; entries must come in non-decreasing SCN order.
+    /// Appends a log entry; entries must come in non-decreasing SCN order, across the
+    /// blocks of the file, as readers require.
     ///
     /// # Errors
-    /// As [`BlockWriter::push_data_row`].
+    /// As [`BlockWriter::push_data_row`]; `InvalidInput` (writing nothing) for an entry
+    /// whose SCN is below the previous entry's.
     pub fn push_log_entry(
         &mut self,
         scn: Scn,
@@ -108,6 +113,17 @@ impl<W: Write> BlockWriter<W> {
         value: &[u8],
     ) -> std::io::Result<()> {
         check_lengths(key, value)?;
+        if let Some(last) = self.last_scn.filter(|last| *last > scn) {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "log entry scn {} after scn {}: entries must come in non-decreasing SCN order",
+                    scn.as_u64(),
+                    last.as_u64()
+                ),
+            ));
+        }
+        self.last_scn = Some(scn);
         self.buffer.extend_from_slice(&scn.as_u64().to_le_bytes());
         self.buffer.extend_from_slice(&tablet_id.to_le_bytes());
         self.buffer.push(op.code());
@@ -132,24 +148,17 @@ impl<W: Write> BlockWriter<W> {
         if self.block_records == 0 {
             return Ok(());
         }
-        let offset = self.stats.bytes;
-        let stored_len = self.buffer.len() + if self.key.is_some() { TAG_LEN } else { 0 };
-        let mut header = [0u8; BLOCK_HEADER_LEN];
-        header[0..4].copy_from_slice(&BLOCK_MAGIC);
-        header[4..8].copy_from_slice(&(stored_len as u32).to_le_bytes());
-        header[8..12].copy_from_slice(&self.block_records.to_le_bytes());
-        header[12..20].copy_from_slice(&self.block_min_scn.to_le_bytes());
-        header[20..28].copy_from_slice(&self.block_max_scn.to_le_bytes());
-        if let Some(key) = &self.key {
-            let nonce = derive_nonce(&self.header_bytes, offset);
-            header[28..40].copy_from_slice(&nonce);
-            let aad = block_aad(&self.header_bytes, offset, &header);
-            key.seal(&nonce, &aad, &mut self.buffer);
-        }
-        let payload_crc = crc32fast::hash(&self.buffer);
-        header[40..44].copy_from_slice(&payload_crc.to_le_bytes());
-        let header_crc = crc32fast::hash(&header[0..44]);
-        header[44..48].copy_from_slice(&header_crc.to_le_bytes());
+        let header = seal_block(
+            &self.header_bytes,
+            self.stats.bytes,
+            self.key.as_ref(),
+            BlockRange {
+                records: self.block_records,
+                min_scn: self.block_min_scn,
+                max_scn: self.block_max_scn,
+            },
+            &mut self.buffer,
+        );
         self.out.write_all(&header)?;
         self.out.write_all(&self.buffer)?;
         self.stats.bytes += (BLOCK_HEADER_LEN + self.buffer.len()) as u64;
@@ -166,17 +175,61 @@ impl<W: Write> BlockWriter<W> {
     /// I/O errors of the underlying writer.
     pub fn finish(mut self) -> std::io::Result<(FileStats, W)> {
         self.flush_block()?;
-        let mut footer = [0u8; FOOTER_LEN];
-        footer[0..4].copy_from_slice(&FOOTER_MAGIC);
-        footer[8..16].copy_from_slice(&self.stats.blocks.to_le_bytes());
-        footer[16..24].copy_from_slice(&self.stats.records.to_le_bytes());
-        let crc = crc32fast::hash(&footer[0..28]);
-        footer[28..32].copy_from_slice(&crc.to_le_bytes());
+        let footer = encode_footer(self.stats.blocks, self.stats.records);
         self.out.write_all(&footer)?;
         self.out.flush()?;
         self.stats.bytes += FOOTER_LEN as u64;
         Ok((self.stats, self.out))
     }
+}
+
+/// The record count and SCN range a block header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BlockRange {
+    pub(super) records: u32,
+    pub(super) min_scn: u64,
+    pub(super) max_scn: u64,
+}
+
+/// Seals `payload` (plaintext in, stored bytes out: encrypted with `key`) as the block at
+/// `offset` of the file whose header is `file_header`, and returns the block header with
+/// its nonce and both CRCs.
+pub(super) fn seal_block(
+    file_header: &[u8; FILE_HEADER_LEN],
+    offset: u64,
+    key: Option<&SetKey>,
+    range: BlockRange,
+    payload: &mut Vec<u8>,
+) -> [u8; BLOCK_HEADER_LEN] {
+    let stored_len = payload.len() + if key.is_some() { TAG_LEN } else { 0 };
+    let mut header = [0u8; BLOCK_HEADER_LEN];
+    header[0..4].copy_from_slice(&BLOCK_MAGIC);
+    header[4..8].copy_from_slice(&(stored_len as u32).to_le_bytes());
+    header[8..12].copy_from_slice(&range.records.to_le_bytes());
+    header[12..20].copy_from_slice(&range.min_scn.to_le_bytes());
+    header[20..28].copy_from_slice(&range.max_scn.to_le_bytes());
+    if let Some(key) = key {
+        let nonce = derive_nonce(file_header, offset);
+        header[28..40].copy_from_slice(&nonce);
+        let aad = block_aad(file_header, offset, &header);
+        key.seal(&nonce, &aad, payload);
+    }
+    let payload_crc = crc32fast::hash(payload);
+    header[40..44].copy_from_slice(&payload_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&header[0..44]);
+    header[44..48].copy_from_slice(&header_crc.to_le_bytes());
+    header
+}
+
+/// The footer of a file of `blocks` blocks and `records` records.
+pub(super) fn encode_footer(blocks: u64, records: u64) -> [u8; FOOTER_LEN] {
+    let mut footer = [0u8; FOOTER_LEN];
+    footer[0..4].copy_from_slice(&FOOTER_MAGIC);
+    footer[8..16].copy_from_slice(&blocks.to_le_bytes());
+    footer[16..24].copy_from_slice(&records.to_le_bytes());
+    let crc = crc32fast::hash(&footer[0..28]);
+    footer[28..32].copy_from_slice(&crc.to_le_bytes());
+    footer
 }
 
 fn check_lengths(key: &[u8], value: &[u8]) -> std::io::Result<()> {

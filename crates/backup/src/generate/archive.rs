@@ -45,6 +45,9 @@ pub(super) struct ArchiveWriter {
     current: Option<OpenPiece>,
     done: Vec<(PieceInfo, Vec<LsId>)>,
     bytes: u64,
+    /// The SCN of the last entry appended: entries come in non-decreasing SCN order
+    /// across files and pieces, as the readers require.
+    last_scn: Scn,
 }
 
 impl ArchiveWriter {
@@ -61,6 +64,7 @@ impl ArchiveWriter {
             current: None,
             done: Vec::new(),
             bytes: 0,
+            last_scn: Scn(0),
         }
     }
 
@@ -188,9 +192,22 @@ impl ArchiveWriter {
         key: &[u8],
         value: &[u8],
     ) -> Result<()> {
-        if self.current.is_none() {
+        let Some(piece) = &self.current else {
             return Ok(());
+        };
+        if scn < self.last_scn {
+            let dir = layout::ls_log_dir(&piece.dir, ls_id);
+            let reason = format!(
+                "log entry scn {} after scn {}: entries must come in non-decreasing SCN order",
+                scn.as_u64(),
+                self.last_scn.as_u64()
+            );
+            return Err(io_err(&dir)(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                reason,
+            )));
         }
+        self.last_scn = scn;
         self.advance_to(scn)?;
         let (log_file_bytes, block_bytes) = (self.log_file_bytes, self.block_bytes);
         let Some(piece) = self.current.as_mut() else {
@@ -302,4 +319,38 @@ fn new_log_file(
         path,
         file_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_writer_refuses_an_entry_going_back_naming_the_log_directory() {
+        let dir =
+            std::env::temp_dir().join(format!("obrestore-archive-order-{}", std::process::id()));
+        let mut config = GenerateConfig::new(&dir);
+        config.log_file_bytes = 1;
+        let mut writer = ArchiveWriter::new(dir.clone(), &config);
+        writer.start_round(Scn(100)).unwrap();
+        writer
+            .append(Scn(200), 1001, 7, LogOp::Insert, b"a", b"1")
+            .unwrap();
+        // The next entry would open a new file (1 byte per file): the order holds across files.
+        writer
+            .append(Scn(200), 1001, 7, LogOp::Update, b"a", b"2")
+            .unwrap();
+        let err = writer
+            .append(Scn(150), 1002, 7, LogOp::Insert, b"b", b"1")
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("logstream_1002"), "{err}");
+        assert!(
+            err.contains(
+                "log entry scn 150 after scn 200: entries must come in non-decreasing SCN order"
+            ),
+            "{err}"
+        );
+    }
 }

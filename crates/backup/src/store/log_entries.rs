@@ -3,19 +3,19 @@
 //! block or entry below what its piece already reached is a corruption error naming
 //! the file, because the restore applies entries in the order they are read.
 
-use std::fs::File;
 use std::io::BufReader;
 
 use super::{ArchiveStore, LogFileRef};
 use crate::block::{decode_log_entries, BlockReader, LogEntry, RawBlock};
 use crate::error::{BackupError, Result};
+use crate::failpoint::SourceFile;
 use crate::scn::Scn;
 
 /// Iterator of [`ArchiveStore::log_entries`]: bounded memory, one block at a time.
 pub struct LogEntries {
     pub(super) store: ArchiveStore,
     pub(super) files: std::vec::IntoIter<LogFileRef>,
-    pub(super) current: Option<BlockReader<BufReader<File>>>,
+    pub(super) current: Option<BlockReader<BufReader<SourceFile>>>,
     pub(super) pending: std::vec::IntoIter<LogEntry>,
     pub(super) to: Scn,
     /// Entries at or below this SCN were yielded from earlier pieces (or are before `from`).

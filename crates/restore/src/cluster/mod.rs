@@ -19,6 +19,8 @@ pub use admin::check_tenant_options;
 pub use error::{ClusterError, ClusterResult};
 pub use model::*;
 pub use password::ROOT_PASSWORD_KDF_ITERATIONS;
+#[cfg(feature = "failpoints")]
+pub use rowstore::{clear_row_write_failure, fail_row_writes_under};
 pub use rowstore::{RunStats, COMPACT_AT_RUNS, RUN_FORMAT_VERSION};
 pub use service::{RowVisitor, TenantService};
 pub use sled_store::{

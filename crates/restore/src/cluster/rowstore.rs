@@ -50,7 +50,11 @@ use super::error::{ClusterError, ClusterResult};
 use super::model::RowBatch;
 use run_file::{merge, read_frame, RunReader, RunWriter};
 
+mod failpoint;
 mod run_file;
+
+#[cfg(feature = "failpoints")]
+pub use failpoint::{clear_row_write_failure, fail_row_writes_under};
 
 /// Version of the run file format described in the module docs.
 pub const RUN_FORMAT_VERSION: u32 = 1;

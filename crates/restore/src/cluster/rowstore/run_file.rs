@@ -156,6 +156,7 @@ impl RunWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> ClusterResult<()> {
+        super::failpoint::check_write(&self.tmp).map_err(|e| io_error(&self.tmp, e))?;
         match self.out.as_mut() {
             Some(out) => out.write_all(bytes).map_err(|e| io_error(&self.tmp, e)),
             None => Err(io_error(&self.tmp, "run already finished")),

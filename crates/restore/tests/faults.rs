@@ -1,0 +1,261 @@
+//! Fault injection on the restore side (cargo feature `failpoints`): a backup file whose
+//! reads fail in the middle, and a full disk under the row store. Each fault ends the
+//! restore DAG FAILED with a task log that says what happened (the file, "No space left
+//! on device"); once the fault is cleared, RETRY ends SUCCEED with the tenant digest of
+//! the independent truth, or ROLLBACK leaves no tenant and no pools.
+
+use std::path::{Path, PathBuf};
+
+use obrestore_backup::failpoint::{clear_read_failure, fail_reads_after};
+use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
+use obrestore_dag::{AgentInfo, Operator, State};
+use obrestore_restore::cluster::{agent_rows_path, clear_row_write_failure, fail_row_writes_under};
+use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam, TenantService};
+use serde_json::json;
+
+/// A 6 MiB backup (two full sets, incrementals, pieces) of 512 KiB files.
+fn small_backup(dir: &Path) -> GenerateSummary {
+    let mut config = GenerateConfig::new(dir);
+    config.target_bytes = 6 << 20;
+    config.data_file_bytes = 512 << 10;
+    config.log_file_bytes = 512 << 10;
+    config.block_bytes = 64 << 10;
+    config.kdf_iterations = 1000;
+    generate(&config).unwrap()
+}
+
+async fn agent(data_dir: &Path, root: &Path) -> RestoreAgent {
+    RestoreAgent::open(AgentConfig {
+        data_dir: data_dir.to_path_buf(),
+        agent: AgentInfo::default(),
+        allowed_roots: vec![root.to_path_buf()],
+        worker_limit: 8,
+        cluster: ClusterConfig::default(),
+    })
+    .await
+    .unwrap()
+}
+
+fn param(summary: &GenerateSummary, tenant: &str) -> RestoreParam {
+    serde_json::from_value(json!({
+        "data_backup_uri": summary.data_uri,
+        "archive_log_uri": summary.archive_uri,
+        "restore_tenant_name": tenant,
+        "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
+        "concurrency": 2,
+    }))
+    .unwrap()
+}
+
+/// The files under `dir` whose path contains every one of `parts`, sorted.
+fn files_with(dir: &Path, parts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if parts
+                .iter()
+                .all(|part| path.to_string_lossy().contains(part))
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Starts a restore of `tenant` and waits for it to settle FAILED; returns the DAG and
+/// every task log line.
+async fn restore_fails(
+    agent: &RestoreAgent,
+    summary: &GenerateSummary,
+    tenant: &str,
+) -> (u64, Vec<String>) {
+    let dag = agent.start_restore(param(summary, tenant)).await.unwrap();
+    let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
+    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+    assert_eq!(settled.state, State::Failed);
+    let detail = agent.engine().dag_detail(dag_id, true).unwrap();
+    let logs = detail
+        .nodes
+        .unwrap()
+        .into_iter()
+        .flat_map(|node| node.sub_tasks.unwrap())
+        .flat_map(|task| task.task_logs)
+        .collect();
+    (dag_id, logs)
+}
+
+/// RETRY, then SUCCEED with the rows (tenant digest) of the truth at the restore SCN.
+async fn retry_succeeds_with_the_exact_digest(
+    agent: &RestoreAgent,
+    summary: &GenerateSummary,
+    tenant: &str,
+    dag_id: u64,
+) {
+    agent
+        .engine()
+        .operate(dag_id, Operator::Retry)
+        .await
+        .unwrap();
+    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+    assert_eq!(settled.state, State::Succeed);
+    let overview = agent.restore_overview(tenant).unwrap().job;
+    let verification = obrestore_restore::verify::verify_tenant(
+        agent.cluster(),
+        tenant,
+        &summary.truth_dir,
+        overview.restore_scn,
+    )
+    .unwrap();
+    assert!(verification.matches(), "{verification:?}");
+    assert_eq!(verification.actual, verification.expected);
+    assert!(verification.actual.rows > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_error_mid_data_file_fails_naming_the_file_and_retry_restores_exactly() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path());
+    let agent = agent(state.path(), backup.path()).await;
+    // The newest data file of a user log stream: every plan reads it.
+    let victim = files_with(&summary.data_dir, &["logstream_1002", "macro_block_data"])
+        .pop()
+        .unwrap();
+    let size = std::fs::metadata(&victim).unwrap().len();
+    fail_reads_after(&victim, size / 2);
+    let (dag_id, logs) = restore_fails(&agent, &summary, "readfault").await;
+    let named = logs.iter().any(|line| {
+        line.contains(&victim.display().to_string())
+            && line.contains(&format!("failpoint: read error after {} bytes", size / 2))
+    });
+    assert!(named, "no log names the file that failed: {logs:#?}");
+    clear_read_failure(&victim);
+    retry_succeeds_with_the_exact_digest(&agent, &summary, "readfault", dag_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_error_mid_log_file_fails_naming_the_file_and_rollback_leaves_nothing() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path());
+    let agent = agent(state.path(), backup.path()).await;
+    let pools_before = agent.cluster().list_pools().unwrap().len();
+    // The newest log file of a log stream: the replay to the latest point reads it.
+    let victim = files_with(&summary.archive_dir, &["logstream_1001/log/"])
+        .into_iter()
+        .max_by_key(|path| {
+            let piece = path
+                .components()
+                .find(|part| part.as_os_str().to_string_lossy().starts_with("piece_"));
+            (piece.map(|part| part.as_os_str().to_owned()), path.clone())
+        })
+        .unwrap();
+    fail_reads_after(&victim, 100);
+    let (dag_id, logs) = restore_fails(&agent, &summary, "logfault").await;
+    let named = logs.iter().any(|line| {
+        line.contains(&victim.display().to_string())
+            && line.contains("failpoint: read error after 100 bytes")
+    });
+    assert!(named, "no log names the file that failed: {logs:#?}");
+    clear_read_failure(&victim);
+    assert!(agent.cluster().tenant("logfault").unwrap().is_some());
+    agent
+        .engine()
+        .operate(dag_id, Operator::Rollback)
+        .await
+        .unwrap();
+    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+    assert_eq!(
+        (settled.state, settled.operator),
+        (State::Succeed, Operator::Rollback)
+    );
+    assert!(agent.cluster().tenant("logfault").unwrap().is_none());
+    assert_eq!(agent.cluster().list_pools().unwrap().len(), pools_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_row_store_fails_with_enospc_and_retry_restores_exactly() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path());
+    let agent = agent(state.path(), backup.path()).await;
+    let rows = agent_rows_path(state.path());
+    fail_row_writes_under(&rows);
+    let (dag_id, logs) = restore_fails(&agent, &summary, "diskfull").await;
+    clear_row_write_failure(&rows);
+    let named = logs.iter().any(|line| {
+        line.contains("No space left on device") && line.contains(&rows.display().to_string())
+    });
+    assert!(named, "no log says the disk is full: {logs:#?}");
+    retry_succeeds_with_the_exact_digest(&agent, &summary, "diskfull", dag_id).await;
+}
+
+/// A size-limited tmpfs mounted at a directory for the life of the value.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=`) at `dir`; `None` where this process
+    /// may not mount (not root, or no mount namespace rights).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_really_full_tmpfs_under_the_row_store_fails_and_retry_after_growing_it_succeeds() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = small_backup(backup.path());
+    let rows = agent_rows_path(state.path());
+    // The restored rows take a few MiB; 256 KiB holds the first runs only.
+    let Some(tmpfs) = Tmpfs::mount(&rows, "256k") else {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (needs root); the failpoint test covers ENOSPC"
+        );
+        return;
+    };
+    let agent = agent(state.path(), backup.path()).await;
+    let (dag_id, logs) = restore_fails(&agent, &summary, "tmpfsfull").await;
+    let named = logs.iter().any(|line| {
+        line.contains("No space left on device") && line.contains(&rows.display().to_string())
+    });
+    assert!(named, "no log says the disk is full: {logs:#?}");
+    tmpfs.resize("256m");
+    retry_succeeds_with_the_exact_digest(&agent, &summary, "tmpfsfull", dag_id).await;
+    drop(agent);
+}
