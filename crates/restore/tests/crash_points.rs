@@ -30,7 +30,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::fixtures::{open_agent, small_backup};
+use common::fixtures::{open_agent, restore_body, small_backup};
 use obrestore_backup::GenerateSummary;
 use obrestore_dag::crash_point::{CRASH_POINT_ENV, ENGINE_COMMIT};
 use obrestore_dag::{Operator, State};
@@ -107,17 +107,6 @@ impl Scenario {
             Scenario::Rollback => 0,
         }
     }
-}
-
-/// The body of the restore request the child sends.
-fn restore_param(summary: &GenerateSummary) -> serde_json::Value {
-    json!({
-        "data_backup_uri": summary.data_uri,
-        "archive_log_uri": summary.archive_uri,
-        "restore_tenant_name": TENANT,
-        "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
-        "concurrency": 2,
-    })
 }
 
 fn say(line: &str) {
@@ -208,7 +197,10 @@ impl Sweep {
             .env(CHILD_DIR_ENV, dir)
             .env(CHILD_ROOT_ENV, &self.root)
             .env(CHILD_SCENARIO_ENV, self.scenario.name())
-            .env(CHILD_PARAM_ENV, restore_param(&self.summary).to_string())
+            .env(
+                CHILD_PARAM_ENV,
+                restore_body(&self.summary, TENANT).to_string(),
+            )
             .env_remove(CRASH_POINT_ENV)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap());

@@ -4,48 +4,17 @@
 //! on device"); once the fault is cleared, RETRY ends SUCCEED with the tenant digest of
 //! the independent truth, or ROLLBACK leaves no tenant and no pools.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::fixtures::{open_agent, restore_param, small_backup};
 use obrestore_backup::failpoint::{clear_read_failure, fail_reads_after};
-use obrestore_backup::{generate, GenerateConfig, GenerateSummary};
-use obrestore_dag::{AgentInfo, Operator, State};
+use obrestore_backup::GenerateSummary;
+use obrestore_dag::{Operator, State};
 use obrestore_restore::cluster::{agent_rows_path, clear_row_write_failure, fail_row_writes_under};
-use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam, TenantService};
+use obrestore_restore::{RestoreAgent, TenantService};
 use serde_json::json;
-
-/// A 6 MiB backup (two full sets, incrementals, pieces) of 512 KiB files.
-fn small_backup(dir: &Path) -> GenerateSummary {
-    let mut config = GenerateConfig::new(dir);
-    config.target_bytes = 6 << 20;
-    config.data_file_bytes = 512 << 10;
-    config.log_file_bytes = 512 << 10;
-    config.block_bytes = 64 << 10;
-    config.kdf_iterations = 1000;
-    generate(&config).unwrap()
-}
-
-async fn agent(data_dir: &Path, root: &Path) -> RestoreAgent {
-    RestoreAgent::open(AgentConfig {
-        data_dir: data_dir.to_path_buf(),
-        agent: AgentInfo::default(),
-        allowed_roots: vec![root.to_path_buf()],
-        worker_limit: 8,
-        cluster: ClusterConfig::default(),
-    })
-    .await
-    .unwrap()
-}
-
-fn param(summary: &GenerateSummary, tenant: &str) -> RestoreParam {
-    serde_json::from_value(json!({
-        "data_backup_uri": summary.data_uri,
-        "archive_log_uri": summary.archive_uri,
-        "restore_tenant_name": tenant,
-        "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
-        "concurrency": 2,
-    }))
-    .unwrap()
-}
 
 /// The files under `dir` whose path contains every one of `parts`, sorted.
 fn files_with(dir: &Path, parts: &[&str]) -> Vec<PathBuf> {
@@ -75,7 +44,10 @@ async fn restore_fails(
     summary: &GenerateSummary,
     tenant: &str,
 ) -> (u64, Vec<String>) {
-    let dag = agent.start_restore(param(summary, tenant)).await.unwrap();
+    let dag = agent
+        .start_restore(restore_param(summary, tenant, json!({})))
+        .await
+        .unwrap();
     let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
     let settled = agent.engine().wait_settled(dag_id).await.unwrap();
     assert_eq!(settled.state, State::Failed);
@@ -121,8 +93,8 @@ async fn retry_succeeds_with_the_exact_digest(
 async fn a_read_error_mid_data_file_fails_naming_the_file_and_retry_restores_exactly() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let summary = small_backup(backup.path());
-    let agent = agent(state.path(), backup.path()).await;
+    let summary = small_backup(backup.path(), None);
+    let agent = open_agent(state.path(), backup.path()).await;
     // The newest data file of a user log stream: every plan reads it.
     let victim = files_with(&summary.data_dir, &["logstream_1002", "macro_block_data"])
         .pop()
@@ -143,8 +115,8 @@ async fn a_read_error_mid_data_file_fails_naming_the_file_and_retry_restores_exa
 async fn a_read_error_mid_log_file_fails_naming_the_file_and_rollback_leaves_nothing() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let summary = small_backup(backup.path());
-    let agent = agent(state.path(), backup.path()).await;
+    let summary = small_backup(backup.path(), None);
+    let agent = open_agent(state.path(), backup.path()).await;
     let pools_before = agent.cluster().list_pools().unwrap().len();
     // The newest log file of a log stream: the replay to the latest point reads it.
     let victim = files_with(&summary.archive_dir, &["logstream_1001/log/"])
@@ -183,8 +155,8 @@ async fn a_read_error_mid_log_file_fails_naming_the_file_and_rollback_leaves_not
 async fn a_full_disk_under_the_row_store_fails_with_enospc_and_retry_restores_exactly() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let summary = small_backup(backup.path());
-    let agent = agent(state.path(), backup.path()).await;
+    let summary = small_backup(backup.path(), None);
+    let agent = open_agent(state.path(), backup.path()).await;
     let rows = agent_rows_path(state.path());
     fail_row_writes_under(&rows);
     let (dag_id, logs) = restore_fails(&agent, &summary, "diskfull").await;
@@ -240,7 +212,7 @@ impl Drop for Tmpfs {
 async fn a_really_full_tmpfs_under_the_row_store_fails_and_retry_after_growing_it_succeeds() {
     let backup = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let summary = small_backup(backup.path());
+    let summary = small_backup(backup.path(), None);
     let rows = agent_rows_path(state.path());
     // The restored rows take a few MiB; 256 KiB holds the first runs only.
     let Some(tmpfs) = Tmpfs::mount(&rows, "256k") else {
@@ -249,7 +221,7 @@ async fn a_really_full_tmpfs_under_the_row_store_fails_and_retry_after_growing_i
         );
         return;
     };
-    let agent = agent(state.path(), backup.path()).await;
+    let agent = open_agent(state.path(), backup.path()).await;
     let (dag_id, logs) = restore_fails(&agent, &summary, "tmpfsfull").await;
     let named = logs.iter().any(|line| {
         line.contains("No space left on device") && line.contains(&rows.display().to_string())

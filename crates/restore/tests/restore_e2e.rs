@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fixtures::{open_agent, small_backup};
+use common::fixtures::{open_agent, restore_param, small_backup};
 
 use obrestore_backup::GenerateSummary;
 use obrestore_dag::{Maintenance, OperateError, Operator, State};
@@ -17,22 +17,6 @@ use obrestore_restore::{
     RestoreParamError, TenantService,
 };
 use serde_json::json;
-
-fn param(summary: &GenerateSummary, tenant: &str, extra: serde_json::Value) -> RestoreParam {
-    let mut body = json!({
-        "data_backup_uri": summary.data_uri,
-        "archive_log_uri": summary.archive_uri,
-        "restore_tenant_name": tenant,
-        "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
-        "concurrency": 2,
-    });
-    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-        for (key, value) in extra {
-            body.insert(key.clone(), value.clone());
-        }
-    }
-    serde_json::from_value(body).unwrap()
-}
 
 /// Restores and checks the rows against the truth at the DAG's restore_scn.
 async fn restore_and_verify(
@@ -103,7 +87,7 @@ async fn restores_to_the_latest_point_and_to_an_scn_inside_a_piece() {
         &agent,
         &summary,
         "latest",
-        param(&summary, "latest", json!({})),
+        restore_param(&summary, "latest", json!({})),
     )
     .await;
     assert_eq!(latest, summary.end_scn.as_u64());
@@ -117,7 +101,7 @@ async fn restores_to_the_latest_point_and_to_an_scn_inside_a_piece() {
         &agent,
         &summary,
         "pitr",
-        param(&summary, "pitr", json!({"scn": target})),
+        restore_param(&summary, "pitr", json!({"scn": target})),
     )
     .await;
     assert_eq!(scn, target);
@@ -133,7 +117,10 @@ async fn restores_to_a_timestamp_of_an_encrypted_chain() {
     let agent = open_agent(state.path(), backup.path()).await;
     // Missing and wrong passwords are refused before any DAG exists.
     for extra in [json!({}), json!({"decryption": ["wrong"]})] {
-        match agent.start_restore(param(&summary, "enc", extra)).await {
+        match agent
+            .start_restore(restore_param(&summary, "enc", extra))
+            .await
+        {
             Err(RestoreError::Backup(err)) => {
                 assert_eq!(err.to_string(), "backup set password is invalid")
             }
@@ -146,7 +133,7 @@ async fn restores_to_a_timestamp_of_an_encrypted_chain() {
         &agent,
         &summary,
         "enc",
-        param(
+        restore_param(
             &summary,
             "enc",
             json!({"decryption": ["wrong", "s3cret"], "timestamp": timestamp}),
@@ -192,7 +179,7 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
     std::fs::write(&victim, &broken).unwrap();
 
     let dag = agent
-        .start_restore(param(&summary, "fix", json!({})))
+        .start_restore(restore_param(&summary, "fix", json!({})))
         .await
         .unwrap();
     let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
@@ -219,7 +206,10 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
         .unwrap()
         .unwrap();
     assert!(!held);
-    match agent.start_restore(param(&summary, "fix", json!({}))).await {
+    match agent
+        .start_restore(restore_param(&summary, "fix", json!({})))
+        .await
+    {
         Err(RestoreError::Param(RestoreParamError::TenantExists { name })) => {
             assert_eq!(name, "fix")
         }
@@ -262,7 +252,7 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
         .unwrap();
     std::fs::remove_file(&victim).unwrap();
     let dag = agent
-        .start_restore(param(&summary, "gone", json!({})))
+        .start_restore(restore_param(&summary, "gone", json!({})))
         .await
         .unwrap();
     let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
@@ -303,7 +293,7 @@ async fn cancel_during_restore_data_then_rollback() {
     let summary = small_backup(backup.path(), None);
     let agent = open_agent(state.path(), backup.path()).await;
     let dag = agent
-        .start_restore(param(&summary, "stop", json!({"concurrency": 1})))
+        .start_restore(restore_param(&summary, "stop", json!({"concurrency": 1})))
         .await
         .unwrap();
     let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
@@ -325,7 +315,7 @@ async fn cancel_during_restore_data_then_rollback() {
     assert!(seen, "Restore data never ran");
     // While the restore holds the tenant, a second one is refused with the lock holder.
     match agent
-        .start_restore(param(&summary, "stop", json!({})))
+        .start_restore(restore_param(&summary, "stop", json!({})))
         .await
     {
         Err(RestoreError::UnderMaintenance(conflict)) => {
@@ -356,7 +346,7 @@ async fn a_restore_is_planned_once_and_pre_check_only_checks_the_planned_sources
     let state = tempfile::tempdir().unwrap();
     let summary = small_backup(backup.path(), None);
     let agent = open_agent(state.path(), backup.path()).await;
-    let validated = param(&summary, "once", json!({}))
+    let validated = restore_param(&summary, "once", json!({}))
         .validate(agent.cluster().as_ref())
         .unwrap();
     let roots = agent.allowed_roots();
@@ -426,7 +416,7 @@ async fn an_offline_drop_follows_the_agent_policy() {
     let restoring = open_agent(state.path(), backup.path()).await;
     let pools_before = restoring.cluster().list_pools().unwrap().len();
     let dag = restoring
-        .start_restore(param(&summary, "held", json!({"concurrency": 1})))
+        .start_restore(restore_param(&summary, "held", json!({"concurrency": 1})))
         .await
         .unwrap();
     let dag_id = restoring.engine().find_dag(&dag.id).unwrap().id;
@@ -497,7 +487,7 @@ async fn restore_pools_bound_data_and_replay_concurrency() {
     let summary = small_backup(backup.path(), None);
     let agent = open_agent(state.path(), backup.path()).await;
     let mut events = agent.engine().subscribe();
-    let param = param(
+    let param = restore_param(
         &summary,
         "pools",
         json!({"concurrency": 2, "ha_high_thread_score": 1}),
@@ -577,7 +567,7 @@ async fn a_failed_restore_released_to_a_drop_is_expired_and_pass_ends_it() {
         .unwrap();
     std::fs::remove_file(&victim).unwrap();
     let dag = agent
-        .start_restore(param(&summary, "stale", json!({})))
+        .start_restore(restore_param(&summary, "stale", json!({})))
         .await
         .unwrap();
     let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
@@ -647,7 +637,7 @@ async fn passing_a_failed_restore_node_continues_downstream() {
         .unwrap();
     std::fs::remove_file(&victim).unwrap();
     let dag = agent
-        .start_restore(param(&summary, "passed", json!({})))
+        .start_restore(restore_param(&summary, "passed", json!({})))
         .await
         .unwrap();
     let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;
@@ -722,7 +712,7 @@ async fn every_step_converges_when_re_run_after_its_side_effects() {
         let tenant = format!("rerun{index}");
         obrestore_restore::executors::fail_after_step_once(step, &tenant);
         let dag = agent
-            .start_restore(param(&summary, &tenant, json!({})))
+            .start_restore(restore_param(&summary, &tenant, json!({})))
             .await
             .unwrap();
         let dag_id = agent.engine().find_dag(&dag.id).unwrap().id;

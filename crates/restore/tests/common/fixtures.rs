@@ -9,7 +9,8 @@ use obrestore_restore::cluster::{
     ClusterResult, NewTenant, NewUnitConfig, PoolSpec, ReplicaType, Row, RowOp, TenantRole,
     TenantStatus, TenantZone,
 };
-use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, SledCluster};
+use obrestore_restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam, SledCluster};
+use serde_json::{json, Value};
 
 /// The tests' "now" when a cluster is opened with a manual clock.
 pub fn start() -> DateTime<Utc> {
@@ -119,4 +120,27 @@ pub async fn open_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
     })
     .await
     .unwrap()
+}
+
+/// The body of a restore of `tenant` from `summary`: zone z1 on unit config s1,
+/// concurrency 2.
+pub fn restore_body(summary: &GenerateSummary, tenant: &str) -> Value {
+    json!({
+        "data_backup_uri": summary.data_uri,
+        "archive_log_uri": summary.archive_uri,
+        "restore_tenant_name": tenant,
+        "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
+        "concurrency": 2,
+    })
+}
+
+/// [`restore_body`] with the fields of `extra` added or replaced, as a parameter.
+pub fn restore_param(summary: &GenerateSummary, tenant: &str, extra: Value) -> RestoreParam {
+    let mut body = restore_body(summary, tenant);
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            body.insert(key.clone(), value.clone());
+        }
+    }
+    serde_json::from_value(body).unwrap()
 }
