@@ -196,6 +196,18 @@ fn unit_config_body() -> impl Strategy<Value = String> {
         })
 }
 
+/// `text` percent-encoded as one path segment (a generated name may hold any character).
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// A refused unit config names the field it is about (in the message or subErrors).
 fn names_a_field(reply: &Reply) -> bool {
     let message = reply.message();
@@ -224,7 +236,7 @@ fn unit_config_api_takes_any_number_and_the_store_still_reads() {
                         .as_str()
                         .unwrap_or_default()
                         .to_string();
-                    let uri = format!("/api/v1/unit/config/{name}");
+                    let uri = format!("/api/v1/unit/config/{}", path_segment(&name));
                     let read = call(&test.app, Method::GET, &uri, None).await;
                     prop_assert_eq!(read.status.as_u16(), 200, "{}", body);
                     prop_assert_eq!(read.data(), reply.data());
