@@ -356,6 +356,7 @@ fn error_response(description: &str) -> Response {
     response
 }
 
+/// One operation: its own answers in the envelope, then the shared ones it lacks.
 fn complete_operation(path: &str, operation: &mut Operation) {
     for (status, response) in operation.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {
@@ -379,6 +380,18 @@ fn complete_operation(path: &str, operation: &mut Operation) {
             );
         }
     }
+    for (status, response) in shared_responses(path, operation) {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| response.into());
+    }
+}
+
+/// The answers an operation has because of what it takes (a body, a query), where it
+/// stands (behind auth or not) and what it reads (the store).
+fn shared_responses(path: &str, operation: &Operation) -> Vec<(&'static str, Response)> {
     let public = operation.security.as_ref().is_some_and(|requirements| {
         requirements
             .iter()
@@ -391,7 +404,7 @@ fn complete_operation(path: &str, operation: &mut Operation) {
             utoipa::openapi::path::ParameterIn::Query
         )
     });
-    let mut shared: Vec<(&str, Response)> = Vec::new();
+    let mut shared = Vec::new();
     if has_body {
         shared.push(("400", error_response("The body is not JSON or a field does not fit (Common.BindJsonFailed, the field in subErrors)")));
     }
@@ -408,26 +421,12 @@ fn complete_operation(path: &str, operation: &mut Operation) {
         shared.push(("429", limited));
     }
     if has_body || !public {
-        shared.push((
-            "413",
-            error_response(
-                "The request body is larger than the limit (Common.RequestBodyTooLarge)",
-            ),
-        ));
+        let text = "The request body is larger than the limit (Common.RequestBodyTooLarge)";
+        shared.push(("413", error_response(text)));
     }
     if !STORE_FREE_PATHS.contains(&path) {
-        shared.push((
-            "500",
-            error_response(
-                "The agent's store failed (Common.Unexpected); never a refusal of the request",
-            ),
-        ));
+        let text = "The agent's store failed (Common.Unexpected); never a refusal of the request";
+        shared.push(("500", error_response(text)));
     }
-    for (status, response) in shared {
-        operation
-            .responses
-            .responses
-            .entry(status.to_string())
-            .or_insert_with(|| response.into());
-    }
+    shared
 }
