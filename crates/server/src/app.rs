@@ -173,13 +173,13 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of [`app`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    crate::openapi::complete(api_router().split_for_parts().1)
 }
 
 /// The agent's HTTP application.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = api_router().split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(crate::openapi::complete(doc));
     router
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)

@@ -123,27 +123,120 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BindError> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {
-        serde_json::from_slice(bytes).map_err(|err| BindError {
-            path: Vec::new(),
-            message: format!(
-                "invalid JSON at line {} column {}: {}",
-                err.line(),
-                err.column(),
-                json_error_kind(&err)
-            ),
-        })?
+        serde_json::from_slice(bytes).map_err(|err| syntax_error(bytes, &err))?
     };
     T::deserialize(ValueDeserializer(&value))
 }
 
-/// A JSON syntax error's kind, without the input (which may hold a password).
-fn json_error_kind(err: &serde_json::Error) -> &'static str {
-    match err.classify() {
-        serde_json::error::Category::Io => "read error",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "data error",
-        serde_json::error::Category::Eof => "unexpected end of input",
+/// A body that is not JSON, named by the field whose value broke it where there is one
+/// (`{"max_cpu": 1e400}`: `max_cpu`, number out of range).
+fn syntax_error(bytes: &[u8], err: &serde_json::Error) -> BindError {
+    let path = match err.classify() {
+        serde_json::error::Category::Syntax => path_at(bytes, err.line(), err.column()),
+        _ => Vec::new(),
+    };
+    BindError {
+        path,
+        message: format!(
+            "invalid JSON at line {} column {}: {}",
+            err.line(),
+            err.column(),
+            json_error_kind(err)
+        ),
     }
+}
+
+/// A JSON syntax error's kind, without the input (which may hold a password): serde_json's
+/// syntax codes are fixed texts ("number out of range", "expected value").
+fn json_error_kind(err: &serde_json::Error) -> String {
+    match err.classify() {
+        serde_json::error::Category::Io => "read error".to_string(),
+        serde_json::error::Category::Syntax => {
+            let text = err.to_string();
+            let suffix = format!(" at line {} column {}", err.line(), err.column());
+            text.strip_suffix(&suffix)
+                .unwrap_or("syntax error")
+                .to_string()
+        }
+        serde_json::error::Category::Data => "data error".to_string(),
+        serde_json::error::Category::Eof => "unexpected end of input".to_string(),
+    }
+}
+
+/// One open container while scanning for [`path_at`].
+enum Frame {
+    Object { key: Option<String>, in_value: bool },
+    Array { index: usize },
+}
+
+/// The path of the value being read at (`line`, `column`) of `bytes` (serde_json's
+/// 1-based position), from a scan of the text before it: keys of the open objects and
+/// indexes of the open arrays.
+fn path_at(bytes: &[u8], line: usize, column: usize) -> Vec<String> {
+    let line_start = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'\n')
+        .nth(line.saturating_sub(2))
+        .map_or(0, |(index, _)| index + 1);
+    let end = if line <= 1 {
+        column
+    } else {
+        line_start + column
+    }
+    .min(bytes.len());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut index = 0;
+    while index < end {
+        match bytes[index] {
+            b'"' => {
+                let start = index + 1;
+                index = start;
+                while index < end && bytes[index] != b'"' {
+                    index += if bytes[index] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Object {
+                    key,
+                    in_value: false,
+                }) = stack.last_mut()
+                {
+                    *key =
+                        Some(String::from_utf8_lossy(&bytes[start..index.min(end)]).into_owned());
+                }
+            }
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                in_value: false,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Frame::Object { in_value, .. }) = stack.last_mut() {
+                    *in_value = true;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, in_value }) => (*key, *in_value) = (None, false),
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        index += 1;
+    }
+    stack
+        .into_iter()
+        .filter_map(|frame| match frame {
+            Frame::Object {
+                key: Some(key),
+                in_value: true,
+            } => Some(key),
+            Frame::Object { .. } => None,
+            Frame::Array { index } => Some(format!("[{index}]")),
+        })
+        .collect()
 }
 
 /// Go's `strconv.ParseBool`: `1 t T TRUE true True` and `0 f F FALSE false False`.
@@ -404,6 +497,39 @@ mod tests {
             from_json::<Param>(b"  ").unwrap_err().to_string(),
             "restore_tenant_name: missing field"
         );
+    }
+
+    #[test]
+    fn a_number_json_cannot_hold_is_refused_naming_its_field() {
+        let cases: &[(&[u8], &str, &str)] = &[
+            (
+                br#"{"restore_tenant_name":"t","zone_list":[{"name":"z1","unit_num":1e400}]}"#,
+                "zone_list[0].unit_num",
+                "number out of range",
+            ),
+            (
+                b"{\n  \"decryption\": [\"a\\\"b,\", \"c\"],\n  \"restore_tenant_name\": -1e999\n}",
+                "restore_tenant_name",
+                "number out of range",
+            ),
+            (
+                br#"{"zone_list":[1, NaN]}"#,
+                "zone_list[1]",
+                "expected value",
+            ),
+            (
+                br#"{"a":{"b":1},"unit_num":1e999}"#,
+                "unit_num",
+                "number out of range",
+            ),
+            (br#"1e400"#, "", "number out of range"),
+        ];
+        for (body, path, kind) in cases {
+            let err = from_json::<Param>(body).unwrap_err();
+            assert_eq!(err.path(), *path, "{err}");
+            assert!(err.message().starts_with("invalid JSON at line "), "{err}");
+            assert!(err.message().ends_with(kind), "{err}");
+        }
     }
 
     #[test]

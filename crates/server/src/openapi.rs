@@ -2,10 +2,22 @@
 //! `utoipa_axum::routes!`, so the router and the document are one list. Types of the
 //! other crates (which know nothing of HTTP) are mirrored here as schema-only structs;
 //! `tests/openapi.rs` checks that each mirror has exactly the fields of the real DTO.
+//!
+//! A handler documents its own answers with the body inside `data` (`body = Dto`, or
+//! `body = Vec<Dto>` for a listing) and its errors with `body = ApiError`. [`complete`]
+//! then wraps every body in the envelope the server really sends and adds the answers
+//! every operation shares (401, 429, 413, 500), so the document is what a client
+//! receives; `scripts/fuzz-api.sh` checks it against a live agent.
 
 #![allow(dead_code)] // Schema-only mirrors are never constructed.
 
 use serde_json::{Map, Value};
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 /// `DagDetailDTO` (mirror of `obrestore_dag::DagDetailDto`).
@@ -213,3 +225,208 @@ impl Modify for AuthSchemes {
     ))
 )]
 pub struct ApiDoc;
+
+/// The one path answered outside the envelope (the document itself).
+pub const UNWRAPPED_PATH: &str = "/api/v1/openapi.json";
+/// Operations that read nothing from the store, so never answer 500.
+const STORE_FREE_PATHS: [&str; 3] = ["/api/v1/info", "/api/v1/secret", UNWRAPPED_PATH];
+/// The envelope of a successful answer (`data` added per operation).
+pub const ENVELOPE_SCHEMA: &str = "Envelope";
+/// The envelope of a refused or failed request.
+pub const ERROR_ENVELOPE_SCHEMA: &str = "ErrorEnvelope";
+
+/// The router's document with every answer in the envelope and the answers every
+/// operation shares (see the module docs).
+pub fn complete(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert(ENVELOPE_SCHEMA.to_string(), envelope_schema(false).into());
+    components.schemas.insert(
+        ERROR_ENVELOPE_SCHEMA.to_string(),
+        envelope_schema(true).into(),
+    );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for operation in operations_mut(item) {
+            if path == UNWRAPPED_PATH {
+                document_itself(operation);
+            } else {
+                complete_operation(path, operation);
+            }
+        }
+    }
+    doc
+}
+
+/// The document's own answer: a JSON object, outside the envelope.
+fn document_itself(operation: &mut Operation) {
+    if let Some(RefOr::T(response)) = operation.responses.responses.get_mut("200") {
+        let object = ObjectBuilder::new().schema_type(Type::Object);
+        response
+            .content
+            .insert("application/json".to_string(), json(object.into()));
+    }
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// `{successful, timestamp, duration, status, traceId}` and, for an error, `error`.
+fn envelope_schema(error: bool) -> Schema {
+    let integer = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+    };
+    let builder = ObjectBuilder::new()
+        .property(
+            "successful",
+            ObjectBuilder::new().schema_type(Type::Boolean),
+        )
+        .property(
+            "timestamp",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("RFC 3339 with offset")),
+        )
+        .property(
+            "duration",
+            integer().description(Some("Milliseconds spent on the request")),
+        )
+        .property("status", integer().description(Some("The HTTP status")))
+        .property("traceId", ObjectBuilder::new().schema_type(Type::String))
+        .required("successful")
+        .required("timestamp")
+        .required("duration")
+        .required("status")
+        .required("traceId");
+    if error {
+        builder
+            .property("error", RefOr::Ref(schema_ref("ApiError")))
+            .required("error")
+            .into()
+    } else {
+        builder.into()
+    }
+}
+
+fn schema_ref(name: &str) -> utoipa::openapi::Ref {
+    utoipa::openapi::Ref::from_schema_name(name)
+}
+
+/// A successful answer: the envelope, with `data` when the handler documents a body (a
+/// documented array is a listing, `{contents: [...]}`).
+fn success_schema(data: Option<RefOr<Schema>>) -> RefOr<Schema> {
+    let Some(data) = data else {
+        return RefOr::Ref(schema_ref(ENVELOPE_SCHEMA));
+    };
+    let data = match data {
+        RefOr::T(Schema::Array(array)) => ObjectBuilder::new()
+            .property("contents", array)
+            .required("contents")
+            .into(),
+        other => other,
+    };
+    let with_data = ObjectBuilder::new().property("data", data).required("data");
+    AllOfBuilder::new()
+        .item(RefOr::Ref(schema_ref(ENVELOPE_SCHEMA)))
+        .item(with_data)
+        .into()
+}
+
+fn json(schema: RefOr<Schema>) -> Content {
+    Content::new(Some(schema))
+}
+
+fn error_response(description: &str) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(
+        "application/json".to_string(),
+        json(RefOr::Ref(schema_ref(ERROR_ENVELOPE_SCHEMA))),
+    );
+    response
+}
+
+/// One operation: its own answers in the envelope, then the shared ones it lacks.
+fn complete_operation(path: &str, operation: &mut Operation) {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if status == "204" {
+            response.content.clear();
+        } else if status.starts_with('2') {
+            let data = response
+                .content
+                .shift_remove("application/json")
+                .and_then(|content| content.schema);
+            response
+                .content
+                .insert("application/json".to_string(), json(success_schema(data)));
+        } else {
+            response.content.clear();
+            response.content.insert(
+                "application/json".to_string(),
+                json(RefOr::Ref(schema_ref(ERROR_ENVELOPE_SCHEMA))),
+            );
+        }
+    }
+    for (status, response) in shared_responses(path, operation) {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| response.into());
+    }
+}
+
+/// The answers an operation has because of what it takes (a body, a query), where it
+/// stands (behind auth or not) and what it reads (the store).
+fn shared_responses(path: &str, operation: &Operation) -> Vec<(&'static str, Response)> {
+    let public = operation.security.as_ref().is_some_and(|requirements| {
+        requirements
+            .iter()
+            .all(|r| *r == SecurityRequirement::default())
+    });
+    let has_body = operation.request_body.is_some();
+    let has_query = operation.parameters.iter().flatten().any(|parameter| {
+        matches!(
+            parameter.parameter_in,
+            utoipa::openapi::path::ParameterIn::Query
+        )
+    });
+    let mut shared = Vec::new();
+    if has_body {
+        shared.push(("400", error_response("The body is not JSON or a field does not fit (Common.BindJsonFailed, the field in subErrors)")));
+    }
+    if has_query {
+        shared.push(("400", error_response("A query parameter does not parse (Common.IllegalArgument, the parameter in subErrors)")));
+    }
+    if !public {
+        shared.push(("401", error_response("Authentication failed: no, an expired or a wrong auth header, or a body that does not decrypt")));
+        let mut limited = error_response("Too many failed authentications from this address (Security.Authentication.TooManyFailures)");
+        limited.headers.insert(
+            "Retry-After".to_string(),
+            Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
+        );
+        shared.push(("429", limited));
+    }
+    if has_body || !public {
+        let text = "The request body is larger than the limit (Common.RequestBodyTooLarge)";
+        shared.push(("413", error_response(text)));
+    }
+    if !STORE_FREE_PATHS.contains(&path) {
+        let text = "The agent's store failed (Common.Unexpected); never a refusal of the request";
+        shared.push(("500", error_response(text)));
+    }
+    shared
+}

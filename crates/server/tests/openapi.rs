@@ -1,5 +1,8 @@
-//! The OpenAPI document lists every route of SPEC §3, and the schema mirrors of the
-//! other crates' DTOs have exactly the fields those DTOs serialize.
+//! The OpenAPI document lists every route of SPEC §3, the schema mirrors of the other
+//! crates' DTOs have exactly the fields those DTOs serialize, every answer is documented
+//! in the envelope with the codes every operation shares, and real answers of the router
+//! validate against the document. (`scripts/fuzz-api.sh` does the same with Schemathesis
+//! against a live agent.)
 
 mod common;
 
@@ -102,15 +105,16 @@ async fn every_route_is_served_and_documented() {
     assert_eq!(documented(&doc), expected);
     // Each documented route is routed: its method is not 405, and a 404 comes from the
     // handler (Task.NotFound, ...), not from the fallback for unknown routes.
-    for (method, path) in ROUTES {
+    for (method_name, path) in ROUTES {
         let uri = path
             .replace("{id}", "1")
             .replace("{name}", "ghost")
             .replace("{var}", "autocommit")
             .replace("{para}", "max_cpu");
-        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let method = Method::from_bytes(method_name.to_uppercase().as_bytes()).unwrap();
         let reply = common::call(&test.app, method.clone(), &uri, None).await;
         assert_ne!(reply.status.as_u16(), 405, "{method} {uri}");
+        conforms(&doc, method_name, path, &reply);
         if reply.status.as_u16() == 404 {
             assert_ne!(
                 reply.body["error"]["message"], "Element not found: 404 not found",
@@ -281,4 +285,207 @@ fn restore_overview_schema_is_obshells() {
     .map(str::to_string)
     .collect();
     assert_eq!(schema_fields(&doc, "RestoreOverviewDto"), overview);
+}
+
+/// Asserts that `reply` is an answer `doc` documents for `method path`: its status is
+/// listed and its body validates against that answer's schema.
+#[track_caller]
+fn conforms(doc: &Value, method: &str, path: &str, reply: &common::Reply) {
+    let status = reply.status.as_u16().to_string();
+    let response = &doc["paths"][path][method]["responses"][&status];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered an undocumented {status}: {:#}",
+        reply.body
+    );
+    let schema = &response["content"]["application/json"]["schema"];
+    if schema.is_null() {
+        assert!(
+            reply.body.is_null(),
+            "{method} {path} {status}: a body where none is documented"
+        );
+        return;
+    }
+    if let Err(why) = validate(doc, schema, &reply.body, "$") {
+        panic!("{method} {path} {status}: {why}\nbody: {:#}", reply.body);
+    }
+}
+
+/// A JSON-schema check of the subset the document uses: `$ref`, `allOf`, `oneOf`,
+/// `anyOf`, `type` (one or a list), `properties`, `required`, `items`, `enum`.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return validate(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        validate(doc, part, value, at)?;
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(parts) = schema[key].as_array() {
+            if !parts
+                .iter()
+                .any(|part| validate(doc, part, value, at).is_ok())
+            {
+                return Err(format!("{at}: matches none of {key}"));
+            }
+        }
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() && !types.iter().any(|kind| is_type(value, kind)) {
+        return Err(format!("{at}: {value} is not of type {types:?}"));
+    }
+    if let Value::Object(object) = value {
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                return Err(format!("{at}: missing required {name}"));
+            }
+        }
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            if let Some(field) = object.get(name) {
+                validate(doc, property, field, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
+        for (index, item) in items.iter().enumerate() {
+            validate(doc, item_schema, item, &format!("{at}[{index}]"))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_type(value: &Value, kind: &str) -> bool {
+    match kind {
+        "null" => value.is_null(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    }
+}
+
+/// Every answer but the document's own is the envelope; every authenticated operation
+/// documents 401, 429, 413 and 500; every operation with a body documents 400 and 413,
+/// and every one with query parameters 400.
+#[test]
+fn every_answer_is_documented_in_the_envelope() {
+    let doc = serde_json::to_value(obrestore_server::openapi()).unwrap();
+    let envelope = "#/components/schemas/Envelope";
+    let error_envelope = "#/components/schemas/ErrorEnvelope";
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            let responses = operation["responses"].as_object().unwrap();
+            if path == obrestore_server::openapi::UNWRAPPED_PATH {
+                continue;
+            }
+            for (status, response) in responses {
+                let schema = &response["content"]["application/json"]["schema"];
+                if status == "204" {
+                    assert!(response.get("content").is_none(), "{what} 204 has a body");
+                } else if status.starts_with('2') {
+                    let reference = schema["$ref"]
+                        .as_str()
+                        .or_else(|| schema["allOf"][0]["$ref"].as_str());
+                    assert_eq!(reference, Some(envelope), "{what} {status}");
+                } else {
+                    assert_eq!(schema["$ref"], error_envelope, "{what} {status}");
+                }
+            }
+            let public = operation["security"] == json!([{}]);
+            let mut expected: Vec<&str> = Vec::new();
+            if !public {
+                expected.extend(["401", "413", "429", "500"]);
+            }
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413"]);
+            }
+            let parameters = operation["parameters"].as_array().into_iter().flatten();
+            if parameters
+                .clone()
+                .any(|parameter| parameter["in"] == "query")
+            {
+                expected.push("400");
+            }
+            for status in expected {
+                assert!(
+                    responses.contains_key(status),
+                    "{what} does not document {status}"
+                );
+            }
+        }
+    }
+}
+
+/// Real answers of each kind (data, listing, none, 204, refusals of every status)
+/// validate against the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_answers_validate_against_the_document() {
+    let test = common::agent(common::Options::default()).await;
+    let doc = serde_json::to_value(obrestore_server::openapi()).unwrap();
+    let unit = json!({"name": "u1", "memory_size": "5G", "max_cpu": 2, "min_cpu": 1});
+    let restore = json!({"data_backup_uri": "file:///nowhere", "restore_tenant_name": "t1",
+        "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}]});
+    // "method documented-path [uri]" (the uri is the path when there is none), and a body.
+    let cases: Vec<(&str, Option<Value>)> = vec![
+        ("post /api/v1/unit/config", Some(unit.clone())),
+        ("post /api/v1/unit/config", Some(unit)),
+        ("post /api/v1/unit/config", Some(json!({"name": 1}))),
+        (
+            "post /api/v1/unit/config",
+            Some(json!({"name": "u2", "memory_size": "1e400G", "max_cpu": 1})),
+        ),
+        (
+            "get /api/v1/unit/config/{name} /api/v1/unit/config/u1",
+            None,
+        ),
+        ("get /api/v1/units/config", None),
+        ("get /api/v1/resource-pools", None),
+        ("post /api/v1/tenant/restore", Some(restore)),
+        ("get /api/v1/tenants/overview", None),
+        ("get /api/v1/tenant/{name} /api/v1/tenant/sys", None),
+        ("get /api/v1/task/dag/{id} /api/v1/task/dag/x", None),
+        (
+            "get /api/v1/restore/tasks /api/v1/restore/tasks?page=x",
+            None,
+        ),
+        (
+            "get /api/v1/task/dag/maintain/ob /api/v1/task/dag/maintain/ob?show_details=x",
+            None,
+        ),
+        (
+            "get /api/v1/tenant/{name}/variables /api/v1/tenant/sys/variables?filter=a&filter=b",
+            None,
+        ),
+        (
+            "delete /api/v1/unit/config/{name} /api/v1/unit/config/u1",
+            None,
+        ),
+        ("delete /api/v1/tenant/{name} /api/v1/tenant/ghost", None),
+        ("get /api/v1/info", None),
+        ("get /api/v1/status", None),
+        ("get /api/v1/ob/info", None),
+    ];
+    for (case, body) in cases {
+        let words: Vec<&str> = case.split(' ').collect();
+        let (method, path) = (words[0], words[1]);
+        let uri = words.get(2).copied().unwrap_or(path);
+        let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let reply = common::call(&test.app, http_method, uri, body).await;
+        conforms(&doc, method, path, &reply);
+    }
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use obrestore_dag::DagDetailDto;
 use obrestore_restore::cluster::{catalog, Tenant, TenantStatus};
@@ -337,6 +338,13 @@ async fn set_variables(
     Ok(Reply::Done)
 }
 
+/// The `filter` of a listing (SQL `LIKE`, default `%`); a query that does not bind (a
+/// repeated `filter`) is a 400 in the envelope, never axum's plain-text rejection.
+fn like_filter(query: Result<Query<FilterQuery>, QueryRejection>) -> Result<String, AppError> {
+    let Query(query) = query.map_err(|err| AppError::illegal("filter", err.body_text()))?;
+    Ok(query.filter.unwrap_or_else(|| "%".to_string()))
+}
+
 /// System variables whose name is `LIKE` `filter` (default `%`).
 #[utoipa::path(get, path = "/api/v1/tenant/{name}/variables", tag = "tenant",
     params(("name" = String, Path, description = "Tenant name"), FilterQuery),
@@ -346,10 +354,10 @@ async fn set_variables(
 async fn get_variables(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<FilterQuery>,
+    query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> ApiResult<Contents<VariableDto>> {
+    let filter = like_filter(query)?;
     normal(&state, &name).await?;
-    let filter = query.filter.unwrap_or_else(|| "%".to_string());
     let contents = on_tenant(&state, name, move |cluster, name| {
         Ok(cluster
             .variables(name)?
@@ -416,10 +424,10 @@ async fn set_parameters(
 async fn get_parameters(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<FilterQuery>,
+    query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> ApiResult<Contents<ParameterDto>> {
+    let filter = like_filter(query)?;
     normal(&state, &name).await?;
-    let filter = query.filter.unwrap_or_else(|| "%".to_string());
     let contents = on_tenant(&state, name, move |cluster, name| {
         Ok(cluster
             .parameters(name)?
