@@ -17,9 +17,9 @@ use crate::record::{
     keys, DagRecord, LockRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION,
 };
 
+mod device;
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
-mod device;
 pub(crate) mod retention;
 
 pub use device::DeviceSync;

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use obrestore_dag::store::{Batch, DeviceSync, Pairs};
 use obrestore_dag::{
-    DagSpec, Engine, EngineConfig, Event, KvStore, NodeSpec, SledStore, State, StoreError,
-    Subject,
+    DagSpec, Engine, EngineConfig, Event, KvStore, NodeSpec, SledStore, State, StoreError, Subject,
 };
 use serde_json::json;
 use support::{registry, World};
@@ -21,7 +20,10 @@ use support::{registry, World};
 fn batch(prefix: &str, count: usize, value_len: usize) -> Batch {
     let mut batch = Batch::default();
     for n in 0..count {
-        batch.put(format!("{prefix}/{n:04}").into_bytes(), vec![b'v'; value_len]);
+        batch.put(
+            format!("{prefix}/{n:04}").into_bytes(),
+            vec![b'v'; value_len],
+        );
     }
     batch
 }
@@ -59,7 +61,11 @@ fn one_database_has_one_device_sync_and_a_new_database_another() {
     let before = device.syncs();
     shared.commit(batch("shared", 1, 10)).unwrap();
     other.commit(batch("other", 1, 10)).unwrap();
-    assert_eq!(device.syncs() - before, 1, "only the commit to this database");
+    assert_eq!(
+        device.syncs() - before,
+        1,
+        "only the commit to this database"
+    );
 }
 
 #[test]

@@ -165,7 +165,9 @@ impl DeviceSync {
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let mut state = lock(&self.state);
         if let Some(reason) = &state.failed {
-            return Err(io::Error::other(format!("an earlier device sync failed: {reason}")).into());
+            return Err(
+                io::Error::other(format!("an earlier device sync failed: {reason}")).into(),
+            );
         }
         if state.synced >= ticket {
             return Ok(());

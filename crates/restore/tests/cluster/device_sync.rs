@@ -24,7 +24,10 @@ fn cases() -> Vec<Case> {
     vec![
         Case {
             what: "create a unit config",
-            write: |c| c.create_unit_config(&unit_config("s2", 4.0, 8 * GIB)).map(drop),
+            write: |c| {
+                c.create_unit_config(&unit_config("s2", 4.0, 8 * GIB))
+                    .map(drop)
+            },
             syncs: 1,
         },
         Case {
