@@ -138,7 +138,14 @@ impl DeviceSync {
         sync_dir(&blobs_dir)?;
         sync_dir(&dir)?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
+            // A parent we may not read (mode 0333) cannot be synced; the database still
+            // opens, as it would have before this sync existed.
+            match sync_dir(parent) {
+                Err(sled::Error::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    tracing::warn!(dir = %parent.display(), error = %e, "cannot sync the directory holding the database");
+                }
+                other => other?,
+            }
         }
         let state = SyncState {
             names: names(&dir)?,
