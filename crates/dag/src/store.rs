@@ -1,6 +1,7 @@
 //! Storage behind a small trait: a sled implementation (durable) and an in-memory one,
-//! typed reads of the records, retention (`retention.rs`), and with the `failpoints`
-//! feature a store that fails chosen commits (`failing.rs`).
+//! typed reads of the records, retention (`retention.rs`), the device sync that makes a
+//! sled flush durable on the device (`device.rs`), and with the `failpoints` feature a
+//! store that fails chosen commits (`failing.rs`).
 //!
 //! The engine only needs point reads, prefix scans and an atomic, durable batch commit.
 
@@ -16,9 +17,12 @@ use crate::record::{
     keys, DagRecord, LockRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION,
 };
 
+mod device;
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
 pub(crate) mod retention;
+
+pub use device::DeviceSync;
 
 #[cfg(any(test, feature = "failpoints"))]
 pub use failing::FailingStore;
@@ -146,11 +150,13 @@ impl KvStore for MemStore {
     }
 }
 
-/// The durable store: one sled tree, every batch applied atomically and flushed.
+/// The durable store: one sled tree, every batch applied atomically, flushed and synced
+/// to the device ([`DeviceSync`]) before `commit` returns.
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
+    device: Arc<DeviceSync>,
 }
 
 /// Name of the sled tree the engine uses.
@@ -166,15 +172,17 @@ impl SledStore {
         SledStore::from_db(&db)
     }
 
-    /// Uses the engine's tree inside an existing database (shared with other components).
+    /// Uses the engine's tree inside an existing database (shared with other components,
+    /// which share its [`DeviceSync`] too).
     ///
     /// # Errors
-    /// sled could not open the tree.
+    /// sled could not open the tree, or the database's files could not be synced.
     pub fn from_db(db: &sled::Db) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(SLED_TREE)?;
         Ok(SledStore {
             db: db.clone(),
             tree,
+            device: DeviceSync::of(db)?,
         })
     }
 
@@ -208,7 +216,9 @@ impl KvStore for SledStore {
             }
         }
         self.tree.apply_batch(sled_batch)?;
-        self.db.flush()?;
+        // One device sync per commit: the committer merges the batches that queue up
+        // during a sync into one commit (group commit).
+        self.device.flush(&self.db)?;
         Ok(())
     }
 

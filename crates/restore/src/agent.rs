@@ -270,7 +270,11 @@ impl RestoreAgent {
     /// Not cancel safe.
     pub async fn shutdown(&self, grace: std::time::Duration) {
         self.engine.shutdown(grace).await;
-        let _ = self.db().flush_async().await;
+        // Commits are on the device already; this covers writes of other components to
+        // the shared database (the server's trees).
+        if let Err(error) = self.blocking(|cluster| Ok(cluster.sync_to_device()?)).await {
+            tracing::warn!(%error, "cannot sync the agent database at shutdown");
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 //! **Commit protocol.** A run is written to `.tmp`, `fdatasync`ed, renamed to `.run`,
 //! and the tenant directory is `fsync`ed; only then does `apply` return. A crash before
 //! the rename leaves a `.tmp` that the next open removes, so a batch is all or nothing.
+//! A new directory (the store's, a tenant's) is `fsync`ed into its parent when created.
 //! Compaction commits the same way; its inputs are deleted after the output's rename.
 //! A run whose `lo..=hi` lies inside another run's range is such an input and is deleted
 //! at open. Dropping a tenant's rows renames its directory to `dropped-*` (one atomic
@@ -151,7 +152,13 @@ impl RowStore {
     /// I/O failures; a run whose header or footer is invalid (`RowFile`).
     pub fn open(dir: impl Into<PathBuf>, keep: impl Fn(u64) -> bool) -> ClusterResult<RowStore> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+            // The new directory's own name must be on the device before the runs in it.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let mut state = State::default();
         let mut max_seq = 0u64;
         let mut removed_any = false;

@@ -34,7 +34,9 @@
 //! | `cluster/restore_history` | job id (u64 BE) | [`RestoreJob`](super::RestoreJob), finished |
 //!
 //! Every mutation except row batches is one multi-tree sled transaction
-//! ([`SledCluster::transact`]), flushed before it returns. A row batch is one run file,
+//! ([`SledCluster::transact`]), flushed and synced to the device (`fdatasync`, through
+//! the engine's [`DeviceSync`], shared with the engine's commits) before it returns. A
+//! row batch is one run file,
 //! `fsync`ed and renamed into place before it returns. Tenant ids are never reused, so
 //! rows of a dropped tenant can never show up in a new one; at open, the row directories
 //! of tenants that no longer exist are removed. Version 1 kept one sled entry per row in
@@ -57,6 +59,7 @@ mod topology;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use obrestore_dag::store::DeviceSync;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{
@@ -270,6 +273,8 @@ impl Tx<'_> {
 #[derive(Debug, Clone)]
 pub struct SledCluster {
     db: sled::Db,
+    /// Makes each transaction durable on the device after sled's flush.
+    device: Arc<DeviceSync>,
     /// The open trees, indexed by [`Tree`].
     trees: Vec<sled::Tree>,
     rows: Arc<RowStore>,
@@ -304,6 +309,7 @@ impl SledCluster {
         }
         let cluster = SledCluster {
             db: db.clone(),
+            device: DeviceSync::of(db)?,
             trees,
             rows: Arc::new(RowStore::open(rows_dir, |id| existing.contains(&id))?),
             clock,
@@ -344,12 +350,21 @@ impl SledCluster {
         &self.db
     }
 
+    /// Flushes everything written to the database (by any component) and syncs it to
+    /// the device, as every transaction does. Blocking.
+    ///
+    /// # Errors
+    /// sled's flush or the device sync failed.
+    pub fn sync_to_device(&self) -> ClusterResult<()> {
+        Ok(self.device.flush(&self.db)?)
+    }
+
     fn tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree as usize]
     }
 
-    /// Runs `f` as one transaction over all non-row trees, then flushes. Each one is a
-    /// hit of the crash point [`CLUSTER_WRITE`].
+    /// Runs `f` as one transaction over all non-row trees, then flushes it and syncs it
+    /// to the device. Each one is a hit of the crash point [`CLUSTER_WRITE`].
     pub(in crate::cluster) fn transact<R>(
         &self,
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
@@ -358,7 +373,7 @@ impl SledCluster {
         let result = trees[..].transaction(|view: &Vec<TransactionalTree>| f(&Tx { trees: view }));
         match result {
             Ok(value) => {
-                self.db.flush()?;
+                self.device.flush(&self.db)?;
                 obrestore_dag::crash_point::hit(CLUSTER_WRITE);
                 Ok(value)
             }

@@ -5,6 +5,7 @@
 mod common;
 mod support;
 
+mod device_sync;
 mod durability;
 mod restore_jobs;
 mod rows;

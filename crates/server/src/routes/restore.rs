@@ -370,6 +370,9 @@ async fn set_backup_config(
         .await?;
     let raw = serde_json::to_vec(&param).map_err(AppError::internal)?;
     state.backup_configs().insert(name.as_bytes(), raw)?;
-    state.backup_configs().flush_async().await?;
+    // The tree is in the agent's database: one flush and device sync covers it.
+    state
+        .cluster(|cluster| cluster.sync_to_device().map_err(AppError::from))
+        .await?;
     Ok(Reply::Ok(param))
 }
