@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::fixtures::{open_agent, restore_param, small_backup};
+use common::fixtures::{open_agent, restore_param, rollback_leaves_nothing, small_backup};
 use obrestore_backup::failpoint::{clear_read_failure, fail_reads_after};
 use obrestore_backup::GenerateSummary;
 use obrestore_dag::{Operator, State};
@@ -137,18 +137,7 @@ async fn a_read_error_mid_log_file_fails_naming_the_file_and_rollback_leaves_not
     assert!(named, "no log names the file that failed: {logs:#?}");
     clear_read_failure(&victim);
     assert!(agent.cluster().tenant("logfault").unwrap().is_some());
-    agent
-        .engine()
-        .operate(dag_id, Operator::Rollback)
-        .await
-        .unwrap();
-    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
-    assert_eq!(
-        (settled.state, settled.operator),
-        (State::Succeed, Operator::Rollback)
-    );
-    assert!(agent.cluster().tenant("logfault").unwrap().is_none());
-    assert_eq!(agent.cluster().list_pools().unwrap().len(), pools_before);
+    rollback_leaves_nothing(&agent, dag_id, "logfault", pools_before).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

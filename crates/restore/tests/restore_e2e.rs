@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fixtures::{open_agent, restore_param, small_backup};
+use common::fixtures::{open_agent, restore_param, rollback_leaves_nothing, small_backup};
 
 use obrestore_backup::GenerateSummary;
 use obrestore_dag::{Maintenance, OperateError, Operator, State};
@@ -261,18 +261,7 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
         State::Failed
     );
     assert!(agent.cluster().tenant("gone").unwrap().is_some());
-    agent
-        .engine()
-        .operate(dag_id, Operator::Rollback)
-        .await
-        .unwrap();
-    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
-    assert_eq!(
-        (settled.state, settled.operator),
-        (State::Succeed, Operator::Rollback)
-    );
-    assert!(agent.cluster().tenant("gone").unwrap().is_none());
-    assert_eq!(agent.cluster().list_pools().unwrap().len(), pools_before);
+    rollback_leaves_nothing(&agent, dag_id, "gone", pools_before).await;
     // The tenant is gone, so obshell's overview refuses it; the job ended FAIL.
     assert!(matches!(
         agent.restore_overview("gone"),

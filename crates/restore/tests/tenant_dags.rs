@@ -2,7 +2,11 @@
 //! each of its steps, its rollback, the scale-in/out, modify-replicas and primary-zone
 //! DAGs, and the pre-checks that refuse a request before any DAG or write.
 
+mod common;
+
 use std::path::Path;
+
+use common::fixtures::rollback_leaves_nothing;
 
 use obrestore_dag::{AgentInfo, Operator, State};
 use obrestore_restore::cluster::{ReplicaModify, ReplicaSpec, ReplicaType};
@@ -314,18 +318,7 @@ async fn a_failed_create_releases_the_lock_and_rolls_back_to_nothing() {
         .lock_taker(&obrestore_dag::Maintenance::Tenant("t3".into()))
         .unwrap()
         .is_some_and(|(_, held)| !held));
-    agent
-        .engine()
-        .operate(id, Operator::Rollback)
-        .await
-        .unwrap();
-    let rolled = agent.engine().wait_settled(id).await.unwrap();
-    assert_eq!(
-        (rolled.state, rolled.operator),
-        (State::Succeed, Operator::Rollback)
-    );
-    assert!(agent.cluster().tenant("t3").unwrap().is_none());
-    assert!(agent.cluster().list_pools().unwrap().is_empty());
+    rollback_leaves_nothing(&agent, id, "t3", 0).await;
 }
 
 // long: one tenant walked through scale in, scale out, modify and primary zone, each

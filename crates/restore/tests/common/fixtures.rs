@@ -144,3 +144,27 @@ pub fn restore_param(summary: &GenerateSummary, tenant: &str, extra: Value) -> R
     }
     serde_json::from_value(body).unwrap()
 }
+
+/// ROLLBACK of the failed DAG `dag_id`: it must end SUCCEED + ROLLBACK with `tenant`
+/// gone and `pools` resource pools left.
+pub async fn rollback_leaves_nothing(
+    agent: &RestoreAgent,
+    dag_id: u64,
+    tenant: &str,
+    pools: usize,
+) {
+    use obrestore_dag::{Operator, State};
+    use obrestore_restore::TenantService as _;
+    agent
+        .engine()
+        .operate(dag_id, Operator::Rollback)
+        .await
+        .unwrap();
+    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+    assert_eq!(
+        (settled.state, settled.operator),
+        (State::Succeed, Operator::Rollback)
+    );
+    assert!(agent.cluster().tenant(tenant).unwrap().is_none());
+    assert_eq!(agent.cluster().list_pools().unwrap().len(), pools);
+}
