@@ -138,6 +138,11 @@ run() {
     local cases
     cases=$(grep -A1 '^Test cases:' "$dir/schemathesis.log" | tail -n1 | sed 's/^ *//' || true)
     echo "fuzz-api: $name: $requests requests, $errors answered 5xx, schemathesis exit $rc (test cases: $cases)"
+    local statuses
+    statuses=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/agent.log" | grep ' request method=' \
+        | grep -o 'status=[0-9]*' | cut -d= -f2 | sort | uniq -c \
+        | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}' || true)
+    echo "fuzz-api: $name: statuses $statuses"
     if [ "$rc" -ne 0 ] || [ "$errors" -ne 0 ] || [ "$requests" -lt "$MIN_REQUESTS" ]; then
         echo "fuzz-api: $name FAILED; the Schemathesis report:" >&2
         tail -n 200 "$dir/schemathesis.log" >&2
