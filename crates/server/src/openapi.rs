@@ -6,7 +6,7 @@
 //! A handler documents its own answers with the body inside `data` (`body = Dto`, or
 //! `body = Vec<Dto>` for a listing) and its errors with `body = ApiError`. [`complete`]
 //! then wraps every body in the envelope the server really sends and adds the answers
-//! every operation shares (401, 429, 413, 500), so the document is what a client
+//! every operation shares (401, 429, 413, 408, 500, 503), so the document is what a client
 //! receives; `scripts/fuzz-api.sh` checks it against a live agent.
 
 #![allow(dead_code)] // Schema-only mirrors are never constructed.
@@ -247,11 +247,11 @@ pub fn complete(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         envelope_schema(true).into(),
     );
     for (path, item) in doc.paths.paths.iter_mut() {
-        for operation in operations_mut(item) {
+        for (writes, operation) in operations_mut(item) {
             if path == UNWRAPPED_PATH {
                 document_itself(operation);
             } else {
-                complete_operation(path, operation);
+                complete_operation(path, writes, operation);
             }
         }
     }
@@ -268,16 +268,17 @@ fn document_itself(operation: &mut Operation) {
     }
 }
 
-fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// The operations of a path, each with whether it may write (every method but GET).
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
+        (false, &mut item.get),
+        (true, &mut item.put),
+        (true, &mut item.post),
+        (true, &mut item.delete),
+        (true, &mut item.patch),
     ]
     .into_iter()
-    .filter_map(Option::as_mut)
+    .filter_map(|(writes, operation)| operation.as_mut().map(|operation| (writes, operation)))
 }
 
 /// `{successful, timestamp, duration, status, traceId}` and, for an error, `error`.
@@ -357,7 +358,7 @@ fn error_response(description: &str) -> Response {
 }
 
 /// One operation: its own answers in the envelope, then the shared ones it lacks.
-fn complete_operation(path: &str, operation: &mut Operation) {
+fn complete_operation(path: &str, writes: bool, operation: &mut Operation) {
     for (status, response) in operation.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;
@@ -380,7 +381,7 @@ fn complete_operation(path: &str, operation: &mut Operation) {
             );
         }
     }
-    for (status, response) in shared_responses(path, operation) {
+    for (status, response) in shared_responses(path, writes, operation) {
         operation
             .responses
             .responses
@@ -390,8 +391,12 @@ fn complete_operation(path: &str, operation: &mut Operation) {
 }
 
 /// The answers an operation has because of what it takes (a body, a query), where it
-/// stands (behind auth or not) and what it reads (the store).
-fn shared_responses(path: &str, operation: &Operation) -> Vec<(&'static str, Response)> {
+/// stands (behind auth or not), what it reads (the store) and whether it may write.
+fn shared_responses(
+    path: &str,
+    writes: bool,
+    operation: &Operation,
+) -> Vec<(&'static str, Response)> {
     let public = operation.security.as_ref().is_some_and(|requirements| {
         requirements
             .iter()
@@ -423,10 +428,17 @@ fn shared_responses(path: &str, operation: &Operation) -> Vec<(&'static str, Res
     if has_body || !public {
         let text = "The request body is larger than the limit (Common.RequestBodyTooLarge)";
         shared.push(("413", error_response(text)));
+        let text = "The client stopped sending the request body (Common.RequestTimeout)";
+        shared.push(("408", error_response(text)));
     }
     if !STORE_FREE_PATHS.contains(&path) {
         let text = "The agent's store failed (Common.Unexpected); never a refusal of the request";
         shared.push(("500", error_response(text)));
+        if writes {
+            let text =
+                "The agent is shutting down and starts or changes no DAG (Common.Unexpected)";
+            shared.push(("503", error_response(text)));
+        }
     }
     shared
 }

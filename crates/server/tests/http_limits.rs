@@ -1,5 +1,5 @@
 //! The HTTP server's limits over real sockets (`obrestore_server::listen`): a head over
-//! the header limit gets its 431 even while the client is still sending, a half-sent
+//! the header limit gets its 431 (its 2 MB all sent before reading), a half-sent
 //! head is closed, a half-sent body gets 408 in the envelope, and connections over the
 //! cap wait until one ends. Timeouts are short here; nothing asserts how long anything
 //! took (a generous guard only keeps a broken server from hanging the test).
