@@ -193,6 +193,7 @@ class Agent:
     log_path: Path
     env: Dict[str, str] = field(default_factory=dict)
     workers: Optional[int] = None
+    extra_args: List[str] = field(default_factory=list)
     proc: Optional[subprocess.Popen] = None
     api: Optional[Api] = None
     starts: List[float] = field(default_factory=list)
@@ -203,6 +204,7 @@ class Agent:
                 "--listen", f"{HOST}:0", "--allow-root", str(self.allow_root)]
         if self.workers:
             args += ["--workers", str(self.workers)]
+        args += self.extra_args
         started = time.perf_counter()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log,
@@ -347,7 +349,7 @@ def percentile(values: List[float], fraction: float) -> float:
 
 
 def create_unit_config(api: Api, name: str) -> None:
-    """A 1-CPU, 1 GiB unit config (the smallest the cluster accepts): 16 units per zone."""
+    """A 1-CPU, 1 GiB unit config (the smallest the cluster accepts)."""
     reply = api.post("/api/v1/unit/config", {"name": name, "max_cpu": 1, "memory_size": "1GB"})
     if reply.status != 200:
         raise RuntimeError(f"creating unit config {name}: {reply.describe()}")

@@ -11,10 +11,12 @@ hold the source's rows (the Post check's digest, and ``obagent tenant show --dig
 once the agent is stopped). Prints the latency of every request by method (p50, p99,
 max) and the most DAGs seen unfinished at once.
 
-The cluster has 3 zones of 16 CPU and the smallest unit is 1 CPU, so at most 48 units
-exist at once; every DAG holds its tenant's maintenance lock, so the lifecycles run in
-``--workers`` threads that take units from a shared per-zone count before a DAG needs
-them (a refusal for capacity would be the script's fault, not the agent's).
+The agent's cluster is seeded with 3 zones of ``--server-cpu`` cores (default 256) and
+the smallest unit is 1 CPU, so that many units fit in each zone; every DAG holds its
+tenant's maintenance lock, so the lifecycles run in ``--workers`` threads (default 200,
+so up to 200 DAGs of different tenants in flight at once) that take units from a shared
+per-zone count before a DAG needs them (a refusal for capacity would be the script's
+fault, not the agent's).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from agentlib import (Agent, Api, Backup, Sample, create_unit_config, dag_digest
                       describe_failure, expected_digest, percentile, restored_digest)
 
 ZONES = ["z1", "z2", "z3"]
-UNITS_PER_ZONE = 16
 UNIT, BIG_UNIT = "load_unit", "load_unit_2g"
 DAG_TIMEOUT = 600.0
 WAIT_INTERVAL = 0.1
@@ -49,8 +50,8 @@ class Capacity:
     holding some units never wait for more: no deadlock), blocking until they are free
     or ``abort`` is called."""
 
-    def __init__(self) -> None:
-        self.free = {zone: UNITS_PER_ZONE for zone in ZONES}
+    def __init__(self, units_per_zone: int) -> None:
+        self.free = {zone: units_per_zone for zone in ZONES}
         self.aborted = False
         self.cond = threading.Condition()
 
@@ -135,9 +136,11 @@ class Load:
         self.work = work
         self.agent = Agent(args.binary, work / "agent", work / "backup", work / "agent.log",
                            env={"OBRESTORE_FAILPOINT_BLOCK_DELAY_MS": str(args.block_delay_ms)},
-                           workers=args.agent_workers)
+                           workers=args.agent_workers,
+                           extra_args=["--server-cpu", str(args.server_cpu),
+                                       "--server-memory", f"{4 * args.server_cpu}GiB"])
         self.backup: Optional[Backup] = None
-        self.capacity = Capacity()
+        self.capacity = Capacity(args.server_cpu)
         self.lock = threading.Lock()
         self.tickets = args.dags
         self.dags: Dict[str, str] = {}  # generic id -> DAG name, of every DAG submitted
@@ -375,7 +378,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--restores", type=int, default=20)
     parser.add_argument("--dags", type=int, default=200, help="DAGs of the tenant lifecycles")
-    parser.add_argument("--workers", type=int, default=16, help="lifecycle threads")
+    parser.add_argument("--workers", type=int, default=200, help="lifecycle threads")
+    parser.add_argument("--server-cpu", type=int, default=256,
+                        help="cores of each of the cluster's 3 servers (1-CPU units per zone)")
     parser.add_argument("--readers", type=int, default=2, help="threads looping over GETs")
     parser.add_argument("--read-pause-ms", type=float, default=5.0)
     parser.add_argument("--idle-secs", type=float, default=2.0,
@@ -388,7 +393,7 @@ def main() -> int:
     parser.add_argument("--block-delay-ms", type=int, default=5,
                         help="OBRESTORE_FAILPOINT_BLOCK_DELAY_MS: Restore data sleeps this per block")
     args = parser.parse_args()
-    if args.restores > UNITS_PER_ZONE * len(ZONES) - 3:
+    if args.restores > args.server_cpu * len(ZONES) - 3:
         parser.error("--restores leaves no capacity for the lifecycles")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**63)

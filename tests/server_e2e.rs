@@ -198,3 +198,29 @@ fn check_cli_shows_succeeded(server: &Server, password_file: &Path, id: &str) {
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["state"], "SUCCEED");
 }
+
+/// `--server-cpu` and `--server-memory` seed the embedded cluster's servers; values a
+/// cluster cannot have are refused naming the option, before anything is created.
+#[test]
+fn serve_refuses_server_sizes_a_cluster_cannot_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    for (option, value) in [
+        ("--server-cpu", "0"),
+        ("--server-cpu", "NaN"),
+        ("--server-cpu", "1e308"),
+        ("--server-memory", "12"),
+        ("--server-memory", "2PiB"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_obagent"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .args([option, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{option} {value} accepted");
+        assert!(stderr.contains(option), "{option} {value}: {stderr}");
+        assert!(!data_dir.exists(), "{option} {value} created the data dir");
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use obrestore_restore::ClusterConfig;
 use obrestore_server::{Daemon, DaemonConfig};
 
 /// Options of `obagent serve`.
@@ -34,6 +35,32 @@ pub struct ServeArgs {
     /// Seconds running sub-tasks get to finish on shutdown.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// CPU cores of each server of the embedded cluster (one per zone, z1..z3). Used
+    /// when the data dir is created; an existing cluster keeps its servers.
+    #[arg(long, default_value_t = 16.0, value_parser = parse_server_cpu)]
+    pub server_cpu: f64,
+    /// Memory of each server of the embedded cluster, e.g. 64GiB. Used when the data
+    /// dir is created.
+    #[arg(long, default_value = "64GiB", value_parser = parse_server_memory)]
+    pub server_memory: u64,
+}
+
+/// The most cores or bytes of one server a user may seed (1,048,576 cores, 1 PiB).
+const MAX_SERVER_CPU: f64 = (1u64 << 20) as f64;
+const MAX_SERVER_MEMORY: u64 = 1 << 50;
+
+fn parse_server_cpu(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(cpu) if cpu.is_finite() && cpu >= 1.0 && cpu <= MAX_SERVER_CPU => Ok(cpu),
+        _ => Err(format!("a number of cores from 1 to {MAX_SERVER_CPU}")),
+    }
+}
+
+fn parse_server_memory(text: &str) -> Result<u64, String> {
+    match obrestore_backup::generate::parse_size(text) {
+        Ok(bytes) if (1 << 30..=MAX_SERVER_MEMORY).contains(&bytes) => Ok(bytes),
+        _ => Err("a size from 1GiB to 1PiB, e.g. 64GiB".to_string()),
+    }
 }
 
 /// The password from `--password-file`, else `OBAGENT_PASSWORD`, else none.
@@ -84,6 +111,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.password = password;
     config.allowed_roots = args.allow_roots;
     config.worker_limit = args.workers;
+    config.cluster = ClusterConfig::uniform(3, args.server_cpu, args.server_memory);
     let auth = if config.password.is_some() {
         "required"
     } else {
