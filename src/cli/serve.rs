@@ -51,7 +51,7 @@ const MAX_SERVER_MEMORY: u64 = 1 << 50;
 
 fn parse_server_cpu(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(cpu) if cpu.is_finite() && cpu >= 1.0 && cpu <= MAX_SERVER_CPU => Ok(cpu),
+        Ok(cpu) if (1.0..=MAX_SERVER_CPU).contains(&cpu) => Ok(cpu),
         _ => Err(format!("a number of cores from 1 to {MAX_SERVER_CPU}")),
     }
 }
