@@ -8,7 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::fixtures::{open_agent, restore_param, rollback_leaves_nothing, small_backup};
+use common::fixtures::{
+    files_under, open_agent, restore_param, rollback_leaves_nothing, small_backup,
+};
 use obrestore_backup::failpoint::{clear_read_failure, fail_reads_after};
 use obrestore_backup::GenerateSummary;
 use obrestore_dag::{Operator, State};
@@ -18,23 +20,14 @@ use serde_json::json;
 
 /// The files under `dir` whose path contains every one of `parts`, sorted.
 fn files_with(dir: &Path, parts: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if parts
+    files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            parts
                 .iter()
                 .all(|part| path.to_string_lossy().contains(part))
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+        })
+        .collect()
 }
 
 /// Starts a restore of `tenant` and waits for it to settle FAILED; returns the DAG and

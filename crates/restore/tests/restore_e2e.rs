@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fixtures::{open_agent, restore_param, rollback_leaves_nothing, small_backup};
+use common::fixtures::{
+    files_under, open_agent, restore_param, rollback_leaves_nothing, small_backup,
+};
 
 use obrestore_backup::GenerateSummary;
 use obrestore_dag::{Maintenance, OperateError, Operator, State};
@@ -164,7 +166,7 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
     let summary = small_backup(backup.path(), None);
     let agent = open_agent(state.path(), backup.path()).await;
     // Corrupt one data file of a user log stream in the newest full set.
-    let victim = walk(&summary.data_dir)
+    let victim = files_under(&summary.data_dir)
         .into_iter()
         .filter(|p| {
             p.to_string_lossy().contains("logstream_1002")
@@ -245,7 +247,7 @@ async fn rollback_after_a_failure_leaves_no_tenant_and_no_pools() {
     let agent = open_agent(state.path(), backup.path()).await;
     let pools_before = agent.cluster().list_pools().unwrap().len();
     // Remove the archive of one log stream in one piece: replay fails.
-    let victim = walk(&summary.archive_dir)
+    let victim = files_under(&summary.archive_dir)
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("logstream_1001/log/"))
         .max()
@@ -452,23 +454,6 @@ async fn an_offline_drop_follows_the_agent_policy() {
     assert_eq!(offline.cluster().list_pools().unwrap().len(), pools_before);
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_pools_bound_data_and_replay_concurrency() {
     let backup = tempfile::tempdir().unwrap();
@@ -549,7 +534,7 @@ async fn a_failed_restore_released_to_a_drop_is_expired_and_pass_ends_it() {
     let summary = small_backup(backup.path(), None);
     let agent = open_agent(state.path(), backup.path()).await;
     let pools_before = agent.cluster().list_pools().unwrap().len();
-    let victim = walk(&summary.archive_dir)
+    let victim = files_under(&summary.archive_dir)
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("logstream_1001/log/"))
         .max()
@@ -616,7 +601,7 @@ async fn passing_a_failed_restore_node_continues_downstream() {
     let summary = small_backup(backup.path(), None);
     let agent = open_agent(state.path(), backup.path()).await;
     // One data file of log stream 1002 goes missing: `Restore data 1002` fails.
-    let victim = walk(&summary.data_dir)
+    let victim = files_under(&summary.data_dir)
         .into_iter()
         .filter(|p| {
             p.to_string_lossy().contains("logstream_1002")

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::fixtures::rollback_leaves_nothing;
+use common::fixtures::{files_under, rollback_leaves_nothing};
 
 use obrestore_dag::{AgentInfo, Operator, State};
 use obrestore_restore::cluster::{ReplicaModify, ReplicaSpec, ReplicaType};
@@ -50,24 +50,6 @@ async fn settle(agent: &RestoreAgent, id: &str) -> (State, Operator, Vec<String>
         .map(|node| node.name)
         .collect();
     (settled.state, settled.operator, nodes)
-}
-
-/// Every file under `dir`, read whole.
-fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.push((path, bytes));
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +116,8 @@ async fn create_tenant_runs_obshells_steps_and_keeps_the_password_sealed() {
     assert!(!cluster.check_root_password("t1", "").unwrap());
     // The password was in the DAG's parameters until its step ran: sealed, never plain.
     agent.shutdown(std::time::Duration::from_secs(5)).await;
-    for (path, bytes) in files(dir.path()) {
+    for path in files_under(dir.path()) {
+        let bytes = std::fs::read(&path).unwrap();
         assert!(
             !bytes
                 .windows(PASSWORD.len())

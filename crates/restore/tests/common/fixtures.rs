@@ -168,3 +168,21 @@ pub async fn rollback_leaves_nothing(
     assert!(agent.cluster().tenant(tenant).unwrap().is_none());
     assert_eq!(agent.cluster().list_pools().unwrap().len(), pools);
 }
+
+/// Every file under `dir`, sorted.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
