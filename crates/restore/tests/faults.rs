@@ -9,7 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fixtures::{
-    files_under, open_agent, restore_param, rollback_leaves_nothing, small_backup,
+    assert_rows_equal_truth, files_under, open_agent, restore_param, rollback_leaves_nothing,
+    small_backup,
 };
 use obrestore_backup::failpoint::{clear_read_failure, fail_reads_after};
 use obrestore_backup::GenerateSummary;
@@ -70,16 +71,7 @@ async fn retry_succeeds_with_the_exact_digest(
     let settled = agent.engine().wait_settled(dag_id).await.unwrap();
     assert_eq!(settled.state, State::Succeed);
     let overview = agent.restore_overview(tenant).unwrap().job;
-    let verification = obrestore_restore::verify::verify_tenant(
-        agent.cluster(),
-        tenant,
-        &summary.truth_dir,
-        overview.restore_scn,
-    )
-    .unwrap();
-    assert!(verification.matches(), "{verification:?}");
-    assert_eq!(verification.actual, verification.expected);
-    assert!(verification.actual.rows > 0);
+    assert_rows_equal_truth(agent, summary, tenant, overview.restore_scn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

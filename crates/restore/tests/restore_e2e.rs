@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::fixtures::{
-    files_under, open_agent, restore_param, rollback_leaves_nothing, small_backup,
+    assert_rows_equal_truth, files_under, open_agent, restore_param, rollback_leaves_nothing,
+    small_backup,
 };
 
 use obrestore_backup::GenerateSummary;
@@ -61,15 +62,7 @@ async fn restore_and_verify(
     );
     assert_eq!(overview.finish_ls_count, overview.ls_count);
     assert_eq!(overview.finish_bytes, overview.total_bytes);
-    let verification = obrestore_restore::verify::verify_tenant(
-        agent.cluster(),
-        tenant,
-        &summary.truth_dir,
-        overview.restore_scn,
-    )
-    .unwrap();
-    assert!(verification.matches(), "rows differ: {verification:?}");
-    assert!(verification.actual.rows > 0);
+    assert_rows_equal_truth(agent, summary, tenant, overview.restore_scn);
     let restored = agent.cluster().tenant(tenant).unwrap().unwrap();
     assert_eq!(
         (restored.status.to_string(), restored.role.to_string()),
@@ -229,14 +222,7 @@ async fn a_corrupted_block_fails_then_retry_after_repair_succeeds() {
         State::Succeed
     );
     let overview = agent.restore_overview("fix").unwrap().job;
-    let verification = obrestore_restore::verify::verify_tenant(
-        agent.cluster(),
-        "fix",
-        &summary.truth_dir,
-        overview.restore_scn,
-    )
-    .unwrap();
-    assert!(verification.matches(), "{verification:?}");
+    assert_rows_equal_truth(&agent, &summary, "fix", overview.restore_scn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,14 +503,7 @@ async fn restore_pools_bound_data_and_replay_concurrency() {
     );
     assert_eq!(max["ha_high"], 1, "{max:?}");
     let overview = agent.restore_overview("pools").unwrap().job;
-    let verification = obrestore_restore::verify::verify_tenant(
-        agent.cluster(),
-        "pools",
-        &summary.truth_dir,
-        overview.restore_scn,
-    )
-    .unwrap();
-    assert!(verification.matches(), "{verification:?}");
+    assert_rows_equal_truth(&agent, &summary, "pools", overview.restore_scn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -707,14 +686,7 @@ async fn every_step_converges_when_re_run_after_its_side_effects() {
         assert_eq!(settled.state, State::Succeed, "{step}: {text}");
         let job = agent.restore_overview(&tenant).unwrap().job;
         assert_eq!(job.status, RestoreJobStatus::Success, "{step}");
-        let verification = obrestore_restore::verify::verify_tenant(
-            agent.cluster(),
-            &tenant,
-            &summary.truth_dir,
-            job.restore_scn,
-        )
-        .unwrap();
-        assert!(verification.matches(), "{step}: {verification:?}");
+        assert_rows_equal_truth(&agent, &summary, &tenant, job.restore_scn);
         agent.shutdown(Duration::from_secs(5)).await;
     }
 }

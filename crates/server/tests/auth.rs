@@ -37,6 +37,26 @@ fn request(case: &Value) -> Request<Body> {
         .unwrap()
 }
 
+/// `POST /api/v1/unit/config` of unit config `u1`, signed and encrypted with `creds`.
+async fn create_unit_config_signed(
+    app: &axum::Router,
+    creds: &ClientCredentials,
+    now: i64,
+) -> common::Reply {
+    let (header, cipher) = creds.v2_header("/api/v1/unit/config", now).unwrap();
+    let body = cipher.encrypt_body(br#"{"name":"u1","memory_size":"2G","max_cpu":1}"#);
+    send(
+        app,
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/unit/config")
+            .header(HEADER_V2, header)
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_vectors_from_an_independent_implementation() {
     let vectors = vectors();
@@ -145,19 +165,9 @@ async fn failures_execute_nothing_and_public_endpoints_need_no_auth() {
             password: Secret::new(password),
             validity: std::time::Duration::from_secs(60),
         };
-        let (header, cipher) = creds.v2_header("/api/v1/unit/config", now).unwrap();
-        let body = cipher.encrypt_body(br#"{"name":"u1","memory_size":"2G","max_cpu":1}"#);
-        let reply = send(
-            &test.app,
-            Request::builder()
-                .method("POST")
-                .uri("/api/v1/unit/config")
-                .header(HEADER_V2, header)
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
-        .expect(status);
+        let reply = create_unit_config_signed(&test.app, &creds, now)
+            .await
+            .expect(status);
         if status == 200 {
             assert_eq!(reply.data()["name"], "u1");
         } else {
@@ -222,18 +232,7 @@ async fn agent_without_password_ignores_headers_that_do_not_verify() {
         assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
     }
     // A header that verifies still decrypts the body, as obshell's SDKs send it.
-    let (header, cipher) = creds.v2_header("/api/v1/unit/config", now).unwrap();
-    let body = cipher.encrypt_body(br#"{"name":"u1","memory_size":"2G","max_cpu":1}"#);
-    let reply = send(
-        &test.app,
-        Request::builder()
-            .method("POST")
-            .uri("/api/v1/unit/config")
-            .header(HEADER_V2, header)
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await;
+    let reply = create_unit_config_signed(&test.app, &creds, now).await;
     assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
     let configs = call(&test.app, Method::GET, "/api/v1/units/config", None)
         .await

@@ -186,3 +186,27 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// The rows of `tenant` equal the independent truth of `summary` at `restore_scn`, and
+/// there are some.
+#[track_caller]
+pub fn assert_rows_equal_truth(
+    agent: &RestoreAgent,
+    summary: &GenerateSummary,
+    tenant: &str,
+    restore_scn: u64,
+) {
+    let verification = obrestore_restore::verify::verify_tenant(
+        agent.cluster(),
+        tenant,
+        &summary.truth_dir,
+        restore_scn,
+    )
+    .unwrap();
+    assert!(
+        verification.matches(),
+        "rows of {tenant} differ: {verification:?}"
+    );
+    assert_eq!(verification.actual, verification.expected);
+    assert!(verification.actual.rows > 0, "{tenant} has no rows");
+}
