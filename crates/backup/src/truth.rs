@@ -82,7 +82,15 @@ impl DigestBuilder {
         self.hasher.update(key);
         self.hasher.update(value_sha256);
         self.rows += 1;
-        self.last = Some((tablet_id, key.to_vec()));
+        // The previous key's buffer is reused: no allocation per row.
+        match &mut self.last {
+            Some((last_tablet, last_key)) => {
+                *last_tablet = tablet_id;
+                last_key.clear();
+                last_key.extend_from_slice(key);
+            }
+            None => self.last = Some((tablet_id, key.to_vec())),
+        }
         Ok(())
     }
 

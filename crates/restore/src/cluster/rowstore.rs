@@ -11,8 +11,18 @@
 //! A run holds the rows of one [`RowStore::apply`] batch (`lo == hi ==` the batch's
 //! sequence number) or the merge of a tenant's runs with sequence numbers in `lo..=hi`
 //! (compaction). Sequence numbers come from one counter per store, so later batches have
-//! higher numbers. Reads merge all runs of the tenant: for a `(tablet_id, key)` the run
-//! with the highest `hi` wins, and a tombstone there hides the row.
+//! higher numbers. Reads merge all runs of the tenant (a heap: O(log runs) per record):
+//! for a `(tablet_id, key)` the run with the highest `hi` wins, and a tombstone there
+//! hides the row.
+//!
+//! **Compaction** is lazy and size-tiered: only an `apply` that leaves the tenant with
+//! more than [`COMPACT_AT_RUNS`] runs merges some, namely the newest runs of the smallest
+//! size tiers (a factor of [`TIER_FAN_IN`] in bytes per tier) that number at least
+//! `TIER_FAN_IN`. Small runs are merged often and big ones rarely, so a row is rewritten
+//! about once per tier rather than once per compaction (merging every run each time
+//! rewrote a 2.5 GB restore's rows 4 times over), and fewer than `COMPACT_AT_RUNS`
+//! batches are never rewritten. A merge keeps tombstones unless it includes the
+//! tenant's oldest run.
 //!
 //! **Commit protocol.** A run is written to `.tmp`, `fdatasync`ed, renamed to `.run`,
 //! and the tenant directory is `fsync`ed; only then does `apply` return. A crash before
@@ -59,9 +69,15 @@ pub use failpoint::{clear_row_write_failure, fail_row_writes_under};
 
 /// Version of the run file format described in the module docs.
 pub const RUN_FORMAT_VERSION: u32 = 1;
-/// A tenant with more committed runs than this gets its runs merged into one after the
-/// `apply` that crossed it.
+/// A tenant with more committed runs than this gets some of them merged after the
+/// `apply` that crossed it: the newest runs of the smallest size tiers (see [`tier`]).
 pub const COMPACT_AT_RUNS: usize = 48;
+/// Size tiers: a compaction merges at least this many newest runs, all of the smallest
+/// tiers that give that many.
+pub const TIER_FAN_IN: usize = 16;
+/// Runs below this size are in tier 0; tier `t` holds runs of
+/// `TIER_BASE_BYTES × TIER_FAN_IN^t` bytes up to `TIER_FAN_IN` times that.
+const TIER_BASE_BYTES: u64 = 1 << 20;
 
 /// Total read buffer of one merge, shared by its runs (each gets 16 KiB to 256 KiB).
 const MERGE_READ_BUDGET: usize = 8 << 20;
@@ -102,6 +118,67 @@ struct Run {
     hi: u64,
     rows: u64,
     tombstones: u64,
+    /// Bytes of its records.
+    bytes: u64,
+}
+
+/// The size tier of a run of `bytes` record bytes: 0 below
+/// `TIER_BASE_BYTES × TIER_FAN_IN`, then one more per factor of `TIER_FAN_IN`.
+fn tier(bytes: u64) -> u32 {
+    let mut tier = 0;
+    let mut limit = TIER_BASE_BYTES.saturating_mul(TIER_FAN_IN as u64);
+    while bytes >= limit && limit != u64::MAX {
+        tier += 1;
+        limit = limit.saturating_mul(TIER_FAN_IN as u64);
+    }
+    tier
+}
+
+/// What a compaction merges: `runs` (consecutive, oldest first); tombstones are dropped
+/// only when the oldest run of the tenant is among them (nothing older to hide).
+struct Compaction {
+    runs: Vec<Run>,
+    drop_tombstones: bool,
+}
+
+impl Compaction {
+    /// Every run below the first in-flight batch (the explicit [`RowStore::compact`]).
+    fn all(runs: &BTreeMap<u64, Run>, below: u64) -> Compaction {
+        Compaction {
+            runs: runs
+                .values()
+                .filter(|run| run.hi < below)
+                .copied()
+                .collect(),
+            drop_tombstones: first == 0,
+        }
+    }
+
+    /// The newest runs below the first in-flight batch whose tier is at most `t`, for the
+    /// smallest `t` that makes them at least [`TIER_FAN_IN`] runs (all of them if none
+    /// does). Small runs are merged often and big ones rarely, so a row is rewritten
+    /// about once per tier, not once per compaction.
+    fn tiered(runs: &BTreeMap<u64, Run>, below: u64) -> Compaction {
+        let eligible: Vec<Run> = runs
+            .values()
+            .filter(|run| run.hi < below)
+            .copied()
+            .collect();
+        let tiers: Vec<u32> = eligible.iter().map(|run| tier(run.bytes)).collect();
+        let mut first = 0;
+        for t in tiers.iter().copied().collect::<BTreeSet<u32>>() {
+            let group = tiers.iter().rev().take_while(|tier| **tier <= t).count();
+            if group >= TIER_FAN_IN {
+                first = eligible.len() - group;
+                break;
+            }
+        }
+        Compaction {
+            // Eligible runs are the oldest ones: the first is the tenant's oldest run.
+            drop_tombstones: first == 0,
+            runs: eligible[first..].to_vec(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -246,16 +323,18 @@ impl RowStore {
             }
             writer.commit()
         })();
-        let due = {
+        {
             let mut state = self.lock();
             state.inflight.remove(&seq);
             let run = written?;
-            let runs = state.tenants.entry(tenant_id).or_default();
-            runs.insert(run.lo, run);
-            runs.len() > COMPACT_AT_RUNS
-        };
-        if due {
-            if let Err(error) = self.compact(tenant_id) {
+            state
+                .tenants
+                .entry(tenant_id)
+                .or_default()
+                .insert(run.lo, run);
+        }
+        if self.stats(tenant_id).runs > COMPACT_AT_RUNS {
+            if let Err(error) = self.compact_with(tenant_id, Compaction::tiered) {
                 // The batch itself is durable; compaction is retried by the next batch.
                 warn!(tenant_id, %error, "compaction of tenant rows failed");
             }
@@ -270,29 +349,36 @@ impl RowStore {
     /// # Errors
     /// I/O failures, a corrupt run.
     pub fn compact(&self, tenant_id: u64) -> ClusterResult<usize> {
+        self.compact_with(tenant_id, Compaction::all)
+    }
+
+    /// Merges the runs `choose` picks among the tenant's committed runs (given the first
+    /// in-flight sequence number) into one run. Returns how many runs were merged.
+    fn compact_with(
+        &self,
+        tenant_id: u64,
+        choose: fn(&BTreeMap<u64, Run>, u64) -> Compaction,
+    ) -> ClusterResult<usize> {
         let _maintenance = match self.maintenance.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::WouldBlock) => return Ok(0),
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         };
-        let (inputs, readers) = {
+        let (inputs, drop_tombstones, readers) = {
             let state = self.lock();
             let below = state.inflight.first().copied().unwrap_or(u64::MAX);
-            let inputs: Vec<Run> = state
-                .tenants
-                .get(&tenant_id)
-                .map(|runs| {
-                    runs.values()
-                        .filter(|run| run.hi < below)
-                        .copied()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let Some(runs) = state.tenants.get(&tenant_id) else {
+                return Ok(0);
+            };
+            let Compaction {
+                runs: inputs,
+                drop_tombstones,
+            } = choose(runs, below);
             if inputs.len() < 2 {
                 return Ok(0);
             }
             let readers = self.open_runs(tenant_id, &inputs)?;
-            (inputs, readers)
+            (inputs, drop_tombstones, readers)
         };
         let result = (|| {
             let lo = inputs.first().map_or(0, |run| run.lo);
@@ -300,7 +386,7 @@ impl RowStore {
             let mut writer =
                 RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, lo, hi)?;
             merge(readers, &mut |tablet_id, key, value| {
-                if value.is_some() {
+                if value.is_some() || !drop_tombstones {
                     writer.push(tablet_id, key, value)?;
                 }
                 Ok(())
@@ -460,6 +546,7 @@ fn open_tenant_dir(dir: &Path, tenant_id: u64) -> ClusterResult<BTreeMap<u64, Ru
                 hi,
                 rows: footer.rows,
                 tombstones: footer.tombstones,
+                bytes: footer.records_len,
             },
         );
     }

@@ -1,7 +1,7 @@
 //! Random batches against the model, with compactions, drops and reopens among them;
-//! automatic compaction past `COMPACT_AT_RUNS`.
+//! automatic compaction past `COMPACT_AT_RUNS` (size tiers: old big runs are left alone).
 
-use obrestore_restore::cluster::{RowOp, RunStats, COMPACT_AT_RUNS};
+use obrestore_restore::cluster::{RowOp, RunStats, COMPACT_AT_RUNS, TIER_FAN_IN};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -233,4 +233,50 @@ fn past_compact_at_runs_runs_are_merged_automatically() {
         fx.cluster().row_stats(t).runs,
         (batches - 1) % COMPACT_AT_RUNS + 1
     );
+}
+
+#[test]
+fn a_tiered_merge_without_the_oldest_run_keeps_its_tombstones() {
+    let mut fx = Fixture::new();
+    let t = fx.tenant("t");
+    let mut model = Model::new();
+    // The oldest run is in tier 1 (16 MiB of records or more): 17 values of 1 MiB.
+    let big: Vec<RowOp> = (0..17u8)
+        .map(|k| put(1, [b'b', k], vec![k; 1 << 20]))
+        .collect();
+    fx.apply(t, &mut model, &big);
+    // COMPACT_AT_RUNS small batches take the tenant past the bound: the first deletes
+    // two rows of the big run, the others overwrite one key again and again.
+    for i in 0..COMPACT_AT_RUNS {
+        let batch = if i == 0 {
+            vec![del(1, [b'b', 3]), del(1, [b'b', 9]), put(2, b"x", b"0")]
+        } else {
+            vec![put(2, b"x", format!("{i}").as_bytes())]
+        };
+        fx.apply(t, &mut model, &batch);
+        let expected_runs = if i + 1 < COMPACT_AT_RUNS { i + 2 } else { 2 };
+        assert_eq!(fx.cluster().row_stats(t).runs, expected_runs, "batch {i}");
+    }
+    // The small runs (tier 0, at least TIER_FAN_IN of them) were merged into one and
+    // the big run was left alone, so the two tombstones must still hide its rows.
+    assert!(COMPACT_AT_RUNS >= TIER_FAN_IN);
+    assert_eq!(
+        fx.cluster().row_stats(t),
+        RunStats {
+            runs: 2,
+            versions: 17 + 3
+        }
+    );
+    check(fx.cluster(), t, &model, "after the tiered merge");
+    fx.reopen();
+    check(fx.cluster(), t, &model, "after reopen");
+    assert_eq!(fx.cluster().compact_rows(t).unwrap(), 2);
+    assert_eq!(
+        fx.cluster().row_stats(t),
+        RunStats {
+            runs: 1,
+            versions: model.len() as u64
+        }
+    );
+    check(fx.cluster(), t, &model, "after the full merge");
 }

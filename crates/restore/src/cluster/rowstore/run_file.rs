@@ -21,7 +21,7 @@ const WRITE_BUFFER: usize = 1 << 20;
 pub(super) struct Footer {
     pub(super) rows: u64,
     pub(super) tombstones: u64,
-    records_len: u64,
+    pub(super) records_len: u64,
     crc: u32,
 }
 
@@ -140,6 +140,7 @@ impl RunWriter {
                 hi,
                 rows: 0,
                 tombstones: 0,
+                bytes: 0,
             },
             records_len: 0,
             last: None,
@@ -199,6 +200,7 @@ impl RunWriter {
             self.write(part)?;
         }
         self.records_len += (RECORD_HEADER_LEN + key.len() + value.len()) as u64;
+        self.run.bytes = self.records_len;
         if value_len == TOMBSTONE {
             self.run.tombstones += 1;
         } else {
@@ -374,46 +376,66 @@ pub(super) type MergeSink<'a> = dyn FnMut(u64, &[u8], Option<&[u8]>) -> ClusterR
 
 /// Merges `readers` (runs with disjoint sequence ranges), calling `emit` once per key in
 /// ascending order with the newest version (`None` for a tombstone).
+///
+/// The readers sit in a binary min-heap ordered by `(tablet_id, key)`, then newest run
+/// first, so each record costs O(log runs) comparisons whatever the number of runs.
 pub(super) fn merge(mut readers: Vec<RunReader>, emit: &mut MergeSink<'_>) -> ClusterResult<()> {
-    let mut live: Vec<usize> = Vec::with_capacity(readers.len());
-    let mut still_live: Vec<usize> = Vec::with_capacity(readers.len());
-    let mut key: Vec<u8> = Vec::new();
+    let mut heap: Vec<usize> = Vec::with_capacity(readers.len());
     for (index, reader) in readers.iter_mut().enumerate() {
         if reader.advance()? {
-            live.push(index);
+            heap.push(index);
         }
     }
-    while !live.is_empty() {
-        // The smallest key; among equal keys the newest run.
-        let mut best = live[0];
-        for &index in &live[1..] {
-            let (a, b) = (&readers[index], &readers[best]);
-            match (a.tablet_id, a.key.as_slice()).cmp(&(b.tablet_id, b.key.as_slice())) {
-                std::cmp::Ordering::Less => best = index,
-                std::cmp::Ordering::Equal if a.hi > b.hi => best = index,
-                _ => {}
-            }
-        }
-        {
-            let winner = &readers[best];
-            let value = (!winner.tombstone).then_some(winner.value.as_slice());
-            emit(winner.tablet_id, &winner.key, value)?;
-        }
-        let tablet_id = readers[best].tablet_id;
+    for at in (0..heap.len() / 2).rev() {
+        sift_down(&readers, &mut heap, at);
+    }
+    let mut key: Vec<u8> = Vec::new();
+    while let Some(&best) = heap.first() {
+        let winner = &readers[best];
+        let value = (!winner.tombstone).then_some(winner.value.as_slice());
+        emit(winner.tablet_id, &winner.key, value)?;
+        let tablet_id = winner.tablet_id;
         key.clear();
-        key.extend_from_slice(&readers[best].key);
-        still_live.clear();
-        for &index in &live {
-            let reader = &mut readers[index];
-            if reader.tablet_id == tablet_id && reader.key == key {
-                if reader.advance()? {
-                    still_live.push(index);
-                }
-            } else {
-                still_live.push(index);
+        key.extend_from_slice(&winner.key);
+        // Every version of this key is at the top of the heap in turn: move past each.
+        while let Some(&top) = heap.first() {
+            let reader = &mut readers[top];
+            if reader.tablet_id != tablet_id || reader.key != key {
+                break;
             }
+            if !reader.advance()? {
+                heap.swap_remove(0);
+            }
+            sift_down(&readers, &mut heap, 0);
         }
-        std::mem::swap(&mut live, &mut still_live);
     }
     Ok(())
+}
+
+/// Reader `a`'s record comes before reader `b`'s: smaller `(tablet_id, key)`, or the same
+/// key in a newer run.
+fn before(a: &RunReader, b: &RunReader) -> bool {
+    match (a.tablet_id, a.key.as_slice()).cmp(&(b.tablet_id, b.key.as_slice())) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => a.hi > b.hi,
+        std::cmp::Ordering::Greater => false,
+    }
+}
+
+fn sift_down(readers: &[RunReader], heap: &mut [usize], mut at: usize) {
+    loop {
+        let (left, right) = (2 * at + 1, 2 * at + 2);
+        let mut first = at;
+        if left < heap.len() && before(&readers[heap[left]], &readers[heap[first]]) {
+            first = left;
+        }
+        if right < heap.len() && before(&readers[heap[right]], &readers[heap[first]]) {
+            first = right;
+        }
+        if first == at {
+            return;
+        }
+        heap.swap(at, first);
+        at = first;
+    }
 }
