@@ -150,7 +150,7 @@ impl Compaction {
                 .filter(|run| run.hi < below)
                 .copied()
                 .collect(),
-            drop_tombstones: first == 0,
+            drop_tombstones: true,
         }
     }
 
