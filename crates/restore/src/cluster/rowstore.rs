@@ -75,6 +75,8 @@ pub const COMPACT_AT_RUNS: usize = 48;
 /// Size tiers: a compaction merges at least this many newest runs, all of the smallest
 /// tiers that give that many.
 pub const TIER_FAN_IN: usize = 16;
+// A compaction past COMPACT_AT_RUNS always finds TIER_FAN_IN runs to merge.
+const _: () = assert!(TIER_FAN_IN >= 2 && TIER_FAN_IN <= COMPACT_AT_RUNS);
 /// Runs below this size are in tier 0; tier `t` holds runs of
 /// `TIER_BASE_BYTES × TIER_FAN_IN^t` bytes up to `TIER_FAN_IN` times that.
 const TIER_BASE_BYTES: u64 = 1 << 20;

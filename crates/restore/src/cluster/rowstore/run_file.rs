@@ -311,7 +311,7 @@ impl RunReader {
         } else {
             &mut self.key
         };
-        buffer.clear();
+        // `read_exact` overwrites every byte: only growth is zero-filled, not each record.
         buffer.resize(len as usize, 0);
         self.input
             .read_exact(buffer)
