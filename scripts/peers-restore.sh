@@ -4,7 +4,7 @@
 # `obagent restore start` command, `pgbackrest restore --process-max=N` of a PostgreSQL
 # cluster of about the same bytes, and a copy + fsync of exactly the backup files our
 # restore reads; it prints medians, MB/s and the ratios (scripts/peers_restore.py has
-# the details; `--help` lists the options). `--quick` (64 MiB, 3 runs) takes a minute or
+# the details; `--help` lists the options). `--quick` (64 MiB, 3 rounds) takes a minute or
 # two. Not run by CI (too heavy); docs/performance.md has the figures.
 #
 # Needs root (it installs what is missing, runs PostgreSQL as the `postgres` user and

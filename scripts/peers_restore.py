@@ -49,12 +49,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help="the obagent binary (release)")
-    parser.add_argument("--size", default="512MiB", help="backup size (obagent's syntax)")
+    parser.add_argument("--size", help="backup size (obagent's syntax; default 512MiB)")
     parser.add_argument("--concurrency", type=int, default=2,
                         help="obagent --concurrency and pgbackrest --process-max")
     parser.add_argument("--runs", type=int, default=3, help="timed rounds (median of these)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--quick", action="store_true", help="--size 64MiB --runs 3")
+    parser.add_argument("--quick", action="store_true",
+                        help="a 64 MiB backup unless --size (1-2 minutes in all)")
     parser.add_argument("--warm", action="store_true",
                         help="inputs in the page cache instead of dropping it")
     parser.add_argument("--no-verify", action="store_true",
@@ -62,8 +63,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", default="/var/tmp",
                         help="parent of the work directory (one file system for all)")
     args = parser.parse_args()
-    if args.quick:
-        args.size, args.runs = "64MiB", 3
+    if args.size is None:
+        args.size = "64MiB" if args.quick else "512MiB"
     if args.runs < 1 or args.concurrency < 1:
         parser.error("--runs and --concurrency must be at least 1")
     return args
