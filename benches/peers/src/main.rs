@@ -1,0 +1,134 @@
+//! `obrestore-peers-bench [--quick] [--runs N] [--dir PATH] [--memory-only]`
+//!
+//! Runs every shape on every peer `runs` times (peers alternate within each round, their
+//! order rotating, so load on the machine falls on all of them alike), probes the device
+//! once per round, and prints one table. `scripts/peers.sh` builds and runs it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use obrestore_peers_bench::report::{self, Device, Group, Row};
+use obrestore_peers_bench::shape::{Shape, Suite};
+use obrestore_peers_bench::Peer;
+
+const USAGE: &str = "usage: obrestore-peers-bench [--quick] [--runs N] [--dir PATH] [--memory-only]
+  --quick        3 runs and a 64 MiB sequential probe (CI-sized)
+  --runs N       runs per shape and peer (default 5)
+  --dir PATH     where the durable stores and the device probes write (default: temp dir)
+  --memory-only  skip the durable peers and the device probes";
+
+struct Options {
+    runs: usize,
+    directory: PathBuf,
+    memory_only: bool,
+    sequential_mib: usize,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        runs: 5,
+        directory: std::env::temp_dir(),
+        memory_only: false,
+        sequential_mib: 256,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => {
+                options.runs = 3;
+                options.sequential_mib = 64;
+            }
+            "--runs" => {
+                let value = args.next().context("--runs needs a number")?;
+                options.runs = value.parse().context("--runs needs a number")?;
+                ensure!(options.runs > 0, "--runs must be at least 1");
+            }
+            "--dir" => options.directory = args.next().context("--dir needs a path")?.into(),
+            "--memory-only" => options.memory_only = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+/// The peers of a group in round `round`'s order: rotated, so none always runs first.
+fn rotated(peers: &[Peer], round: usize) -> Vec<Peer> {
+    let mut order = peers.to_vec();
+    order.rotate_left(round % peers.len());
+    order
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let suite = Suite::full();
+    let mut groups = vec![(Group { name: "in memory", rows: Vec::new() }, &Peer::MEMORY[..], suite.memory)];
+    if !options.memory_only {
+        groups.push((Group { name: "durable", rows: Vec::new() }, &Peer::DURABLE[..], suite.durable));
+    }
+    for (group, peers, shapes) in &mut groups {
+        for shape in shapes.iter() {
+            for peer in peers.iter() {
+                group.rows.push(Row { shape: *shape, peer: *peer, times: Vec::new() });
+            }
+        }
+    }
+    let mut device = Device {
+        directory: options.directory.display().to_string(),
+        sequential_mib: options.sequential_mib,
+        ..Device::default()
+    };
+    let directory = options.directory.as_path();
+    // Warm-up, not recorded: thread pools, allocator, page cache of the binary.
+    for (_, peers, _) in &groups {
+        for peer in peers.iter() {
+            runtime.block_on(peer.run(Shape::Chain(20), directory))?;
+        }
+    }
+    for round in 0..options.runs {
+        if !options.memory_only {
+            device.syncs_per_second.push(obrestore_peers_bench::device::sync_rate(
+                directory,
+                Duration::from_millis(500),
+            )?);
+            if round == 0 || round + 1 == options.runs {
+                device.sequential_mb_per_second.push(obrestore_peers_bench::device::sequential_write(
+                    directory,
+                    options.sequential_mib << 20,
+                )?);
+            }
+        }
+        for (group, peers, shapes) in &mut groups {
+            for shape in shapes.iter() {
+                for peer in rotated(peers, round) {
+                    let run = runtime
+                        .block_on(peer.run(*shape, directory))
+                        .with_context(|| format!("{} on {shape}", peer.label()))?;
+                    ensure!(
+                        run.executed == shape.tasks(),
+                        "{} on {shape} executed {} of {} tasks",
+                        peer.label(),
+                        run.executed,
+                        shape.tasks()
+                    );
+                    if let Some(row) = group.rows.iter_mut().find(|row| row.shape == *shape && row.peer == peer) {
+                        row.times.push(run.elapsed);
+                    }
+                }
+            }
+        }
+        eprintln!("round {} of {} done", round + 1, options.runs);
+    }
+    let groups: Vec<Group> = groups.into_iter().map(|(group, _, _)| group).collect();
+    println!("\npeers bench: no-op tasks, median of {} runs per shape and peer (peers alternate within each round)\n", options.runs);
+    report::print(&groups, &device);
+    Ok(())
+}
