@@ -2,7 +2,7 @@
 //! durable stores: small synced appends per second, and sequential write bandwidth.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,20 +13,48 @@ pub const RECORD_BYTES: usize = 128;
 /// The block size of the sequential-write probe.
 const BLOCK_BYTES: usize = 1 << 20;
 
-/// Appends `RECORD_BYTES` records to a fresh file in a temporary directory under
+/// The size of the preallocated file of the in-place sync probe.
+const PREALLOCATED_BYTES: usize = 4 << 20;
+
+/// How the sync-rate probe writes its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProbe {
+    /// Appended to a growing file: every `fdatasync` also commits the new size (a
+    /// filesystem journal commit on ext4/xfs).
+    Append,
+    /// Written one after the other into a file preallocated (written and synced)
+    /// beforehand, as a log with preallocated segments (sled's) does: `fdatasync` only
+    /// writes the data and flushes the device cache. The device's floor.
+    InPlace,
+}
+
+/// Writes `RECORD_BYTES` records to a fresh file in a temporary directory under
 /// `parent`, each followed by `fdatasync`, for about `span`; returns syncs per second.
-pub fn sync_rate(parent: &Path, span: Duration) -> anyhow::Result<f64> {
+pub fn sync_rate(parent: &Path, probe: SyncProbe, span: Duration) -> anyhow::Result<f64> {
     let directory = tempfile::tempdir_in(parent).context("probe directory")?;
+    let path = directory.path().join("log");
     let mut file = OpenOptions::new()
         .create_new(true)
-        .append(true)
-        .open(directory.path().join("log"))
+        .write(true)
+        .open(&path)
         .context("probe file")?;
+    if probe == SyncProbe::InPlace {
+        file.write_all(&vec![0u8; PREALLOCATED_BYTES])
+            .context("preallocate")?;
+        file.sync_all().context("fsync")?;
+        file.seek(SeekFrom::Start(0)).context("seek")?;
+    }
     let record = [b'r'; RECORD_BYTES];
     let started = Instant::now();
     let mut syncs = 0u64;
+    let mut offset = 0usize;
     while started.elapsed() < span || syncs == 0 {
-        file.write_all(&record).context("append")?;
+        if probe == SyncProbe::InPlace && offset + RECORD_BYTES > PREALLOCATED_BYTES {
+            file.seek(SeekFrom::Start(0)).context("seek")?;
+            offset = 0;
+        }
+        file.write_all(&record).context("write")?;
+        offset += RECORD_BYTES;
         file.sync_data().context("fdatasync")?;
         syncs += 1;
     }
@@ -56,8 +84,10 @@ mod tests {
     #[test]
     fn probes_measure_something() {
         let parent = std::env::temp_dir();
-        let rate = sync_rate(&parent, Duration::from_millis(20)).expect("sync rate");
-        assert!(rate.is_finite() && rate > 0.0);
+        for probe in [SyncProbe::Append, SyncProbe::InPlace] {
+            let rate = sync_rate(&parent, probe, Duration::from_millis(20)).expect("sync rate");
+            assert!(rate.is_finite() && rate > 0.0, "{probe:?}: {rate}");
+        }
         let speed = sequential_write(&parent, 1).expect("sequential write");
         assert!(speed.is_finite() && speed > 0.0);
     }

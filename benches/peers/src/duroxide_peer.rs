@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use duroxide::providers::sqlite::SqliteProvider;
 use duroxide::runtime::registry::ActivityRegistry;
-use duroxide::runtime::{self, OrchestrationStatus};
+use duroxide::runtime::{self, ObservabilityConfig, OrchestrationStatus, RuntimeOptions};
 use duroxide::{ActivityContext, Client, OrchestrationContext, OrchestrationRegistry};
 
 use crate::shape::Shape;
@@ -59,7 +59,11 @@ pub async fn run(shape: Shape, parent: &Path) -> anyhow::Result<Run> {
     let path = directory.path().join("duroxide.db");
     std::fs::File::create(&path).context("database file")?;
     let url = format!("sqlite:{}", path.display());
-    let store = Arc::new(SqliteProvider::new(&url, None).await.context("sqlite opens")?);
+    let store = Arc::new(
+        SqliteProvider::new(&url, None)
+            .await
+            .context("sqlite opens")?,
+    );
     let executed = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&executed);
     let activities = ActivityRegistry::builder()
@@ -73,7 +77,18 @@ pub async fn run(shape: Shape, parent: &Path) -> anyhow::Result<Run> {
             orchestrate(ctx, shape)
         })
         .build();
-    let runtime = runtime::Runtime::start_with_store(store.clone(), activities, orchestrations).await;
+    // Its defaults but for the log level: under load its SQLite provider logs every
+    // "database is locked" retry as a warning.
+    let options = RuntimeOptions {
+        observability: ObservabilityConfig {
+            log_level: "error".to_owned(),
+            ..ObservabilityConfig::default()
+        },
+        ..RuntimeOptions::default()
+    };
+    let runtime =
+        runtime::Runtime::start_with_options(store.clone(), activities, orchestrations, options)
+            .await;
     let client = Client::new(store);
     let started = Instant::now();
     client

@@ -87,12 +87,7 @@ mod tests {
         for peer in Peer::MEMORY.into_iter().chain(Peer::DURABLE) {
             for shape in shapes {
                 let run = peer.run(shape, &parent).await.expect("run succeeds");
-                assert_eq!(
-                    run.executed,
-                    shape.tasks(),
-                    "{} on {shape}",
-                    peer.label()
-                );
+                assert_eq!(run.executed, shape.tasks(), "{} on {shape}", peer.label());
             }
         }
     }

@@ -8,18 +8,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+use obrestore_peers_bench::device::{self, SyncProbe};
 use obrestore_peers_bench::report::{self, Device, Group, Row};
 use obrestore_peers_bench::shape::{Shape, Suite};
 use obrestore_peers_bench::Peer;
 
-const USAGE: &str = "usage: obrestore-peers-bench [--quick] [--runs N] [--dir PATH] [--memory-only]
+const USAGE: &str = "usage: obrestore-peers-bench [--quick] [--runs N] [--duroxide-runs N] [--dir PATH] [--memory-only]
   --quick        3 runs and a 64 MiB sequential probe (CI-sized)
   --runs N       runs per shape and peer (default 5)
+  --duroxide-runs N  runs of duroxide, in the first N rounds (default 1: its runs take seconds)
   --dir PATH     where the durable stores and the device probes write (default: temp dir)
   --memory-only  skip the durable peers and the device probes";
 
 struct Options {
     runs: usize,
+    duroxide_runs: usize,
     directory: PathBuf,
     memory_only: bool,
     sequential_mib: usize,
@@ -28,6 +31,7 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         runs: 5,
+        duroxide_runs: 1,
         directory: std::env::temp_dir(),
         memory_only: false,
         sequential_mib: 256,
@@ -44,6 +48,10 @@ fn options() -> anyhow::Result<Options> {
                 options.runs = value.parse().context("--runs needs a number")?;
                 ensure!(options.runs > 0, "--runs must be at least 1");
             }
+            "--duroxide-runs" => {
+                let value = args.next().context("--duroxide-runs needs a number")?;
+                options.duroxide_runs = value.parse().context("--duroxide-runs needs a number")?;
+            }
             "--dir" => options.directory = args.next().context("--dir needs a path")?.into(),
             "--memory-only" => options.memory_only = true,
             "-h" | "--help" => {
@@ -56,11 +64,35 @@ fn options() -> anyhow::Result<Options> {
     Ok(options)
 }
 
-/// The peers of a group in round `round`'s order: rotated, so none always runs first.
-fn rotated(peers: &[Peer], round: usize) -> Vec<Peer> {
+/// The peers of a group in round `round`'s order: rotated, so none always runs first;
+/// duroxide only in the first `duroxide_runs` rounds.
+fn rotated(peers: &[Peer], round: usize, duroxide_runs: usize) -> Vec<Peer> {
     let mut order = peers.to_vec();
     order.rotate_left(round % peers.len());
+    order.retain(|peer| *peer != Peer::Duroxide || round < duroxide_runs);
     order
+}
+
+/// One round of the device probes: both sync probes, and the sequential write in the
+/// first and the last round.
+fn probe_device(options: &Options, round: usize, device: &mut Device) -> anyhow::Result<()> {
+    let directory = options.directory.as_path();
+    let span = Duration::from_millis(300);
+    device
+        .syncs_per_second
+        .push(device::sync_rate(directory, SyncProbe::InPlace, span)?);
+    device
+        .append_syncs_per_second
+        .push(device::sync_rate(directory, SyncProbe::Append, span)?);
+    if round == 0 || round + 1 == options.runs {
+        device
+            .sequential_mb_per_second
+            .push(device::sequential_write(
+                directory,
+                options.sequential_mib << 20,
+            )?);
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,14 +102,32 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     let suite = Suite::full();
-    let mut groups = vec![(Group { name: "in memory", rows: Vec::new() }, &Peer::MEMORY[..], suite.memory)];
+    let mut groups = vec![(
+        Group {
+            name: "in memory",
+            rows: Vec::new(),
+        },
+        &Peer::MEMORY[..],
+        suite.memory,
+    )];
     if !options.memory_only {
-        groups.push((Group { name: "durable", rows: Vec::new() }, &Peer::DURABLE[..], suite.durable));
+        groups.push((
+            Group {
+                name: "durable",
+                rows: Vec::new(),
+            },
+            &Peer::DURABLE[..],
+            suite.durable,
+        ));
     }
     for (group, peers, shapes) in &mut groups {
         for shape in shapes.iter() {
             for peer in peers.iter() {
-                group.rows.push(Row { shape: *shape, peer: *peer, times: Vec::new() });
+                group.rows.push(Row {
+                    shape: *shape,
+                    peer: *peer,
+                    times: Vec::new(),
+                });
             }
         }
     }
@@ -95,20 +145,11 @@ fn main() -> anyhow::Result<()> {
     }
     for round in 0..options.runs {
         if !options.memory_only {
-            device.syncs_per_second.push(obrestore_peers_bench::device::sync_rate(
-                directory,
-                Duration::from_millis(500),
-            )?);
-            if round == 0 || round + 1 == options.runs {
-                device.sequential_mb_per_second.push(obrestore_peers_bench::device::sequential_write(
-                    directory,
-                    options.sequential_mib << 20,
-                )?);
-            }
+            probe_device(&options, round, &mut device)?;
         }
         for (group, peers, shapes) in &mut groups {
             for shape in shapes.iter() {
-                for peer in rotated(peers, round) {
+                for peer in rotated(peers, round, options.duroxide_runs) {
                     let run = runtime
                         .block_on(peer.run(*shape, directory))
                         .with_context(|| format!("{} on {shape}", peer.label()))?;
@@ -119,7 +160,11 @@ fn main() -> anyhow::Result<()> {
                         run.executed,
                         shape.tasks()
                     );
-                    if let Some(row) = group.rows.iter_mut().find(|row| row.shape == *shape && row.peer == peer) {
+                    if let Some(row) = group
+                        .rows
+                        .iter_mut()
+                        .find(|row| row.shape == *shape && row.peer == peer)
+                    {
                         row.times.push(run.elapsed);
                     }
                 }

@@ -82,7 +82,11 @@ pub async fn run(shape: Shape, durable_in: Option<&Path>) -> anyhow::Result<Run>
         None => Arc::new(MemStore::new()),
     };
     let mut registry = TaskRegistry::new();
-    registry.register_shared("noop", Flags::ALL, Arc::new(Counting(Arc::clone(&executed))));
+    registry.register_shared(
+        "noop",
+        Flags::ALL,
+        Arc::new(Counting(Arc::clone(&executed))),
+    );
     let engine = Engine::open(EngineConfig::default(), store, registry)
         .await
         .context("engine opens")?;
@@ -92,7 +96,11 @@ pub async fn run(shape: Shape, durable_in: Option<&Path>) -> anyhow::Result<Run>
     let dag = engine.wait_settled(dag_id).await.context("wait_settled")?;
     let elapsed = started.elapsed();
     engine.shutdown(Duration::from_secs(5)).await;
-    ensure!(dag.state == State::Succeed, "{shape}: DAG ended {:?}", dag.state);
+    ensure!(
+        dag.state == State::Succeed,
+        "{shape}: DAG ended {:?}",
+        dag.state
+    );
     Ok(Run {
         elapsed,
         executed: executed.load(Ordering::Relaxed),

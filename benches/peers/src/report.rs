@@ -32,7 +32,10 @@ pub struct Group {
 #[derive(Debug, Clone, Default)]
 pub struct Device {
     pub directory: String,
+    /// In-place probes (`SyncProbe::InPlace`): the device's floor.
     pub syncs_per_second: Vec<f64>,
+    /// Append probes (`SyncProbe::Append`).
+    pub append_syncs_per_second: Vec<f64>,
     pub sequential_mib: usize,
     pub sequential_mb_per_second: Vec<f64>,
 }
@@ -75,7 +78,11 @@ fn print_group(group: &Group) {
         println!(
             "{:<10} {:<15} {:<23} {:>4} {:>11.2} {:>9.2} {:>10.0} {:>8.2}  {}",
             if first { group.name } else { "" },
-            if first { row.shape.to_string() } else { String::new() },
+            if first {
+                row.shape.to_string()
+            } else {
+                String::new()
+            },
             row.peer.label(),
             row.times.len(),
             seconds * 1e3,
@@ -97,11 +104,15 @@ pub fn print(groups: &[Group], device: &Device) {
         print_group(group);
     }
     let syncs = median_f64(&device.syncs_per_second);
-    println!("\ndevice, {} (the durable stores' filesystem):", device.directory);
     println!(
-        "  write {} B + fdatasync: {:.0}/s (median of {} probes)",
+        "\ndevice, {} (the durable stores' filesystem):",
+        device.directory
+    );
+    println!(
+        "  write {} B + fdatasync, in a preallocated file: {:.0}/s; appended: {:.0}/s (medians of {} probes)",
         crate::device::RECORD_BYTES,
         syncs,
+        median_f64(&device.append_syncs_per_second),
         device.syncs_per_second.len()
     );
     println!(
@@ -116,7 +127,7 @@ pub fn print(groups: &[Group], device: &Device) {
                 if row.peer == Peer::ObrestoreDurable || row.peer == Peer::Duroxide {
                     let stages = length as f64 / row.median().as_secs_f64();
                     println!(
-                        "  {} on {}: {stages:.0} stages/s = {:.2}x the device's syncs/s",
+                        "  {} on {}: {stages:.0} stages/s = {:.2}x the in-place syncs/s",
                         row.shape,
                         row.peer.label(),
                         stages / syncs

@@ -84,6 +84,13 @@ mod tests {
     fn task_counts() {
         assert_eq!(Shape::Chain(7).tasks(), 7);
         assert_eq!(Shape::FanOut(9).tasks(), 9);
-        assert_eq!(Shape::Layers { layers: 3, width: 4 }.tasks(), 12);
+        assert_eq!(
+            Shape::Layers {
+                layers: 3,
+                width: 4
+            }
+            .tasks(),
+            12
+        );
     }
 }
