@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use duroxide::providers::sqlite::SqliteProvider;
 use duroxide::runtime::registry::ActivityRegistry;
-use duroxide::runtime::{self, ObservabilityConfig, OrchestrationStatus, RuntimeOptions};
+use duroxide::runtime::{self, OrchestrationStatus};
 use duroxide::{ActivityContext, Client, OrchestrationContext, OrchestrationRegistry};
 
 use crate::shape::Shape;
@@ -77,18 +77,8 @@ pub async fn run(shape: Shape, parent: &Path) -> anyhow::Result<Run> {
             orchestrate(ctx, shape)
         })
         .build();
-    // Its defaults but for the log level: under load its SQLite provider logs every
-    // "database is locked" retry as a warning.
-    let options = RuntimeOptions {
-        observability: ObservabilityConfig {
-            log_level: "error".to_owned(),
-            ..ObservabilityConfig::default()
-        },
-        ..RuntimeOptions::default()
-    };
     let runtime =
-        runtime::Runtime::start_with_options(store.clone(), activities, orchestrations, options)
-            .await;
+        runtime::Runtime::start_with_store(store.clone(), activities, orchestrations).await;
     let client = Client::new(store);
     let started = Instant::now();
     client

@@ -97,6 +97,12 @@ fn probe_device(options: &Options, round: usize, device: &mut Device) -> anyhow:
 
 fn main() -> anyhow::Result<()> {
     let options = options()?;
+    // duroxide installs a log subscriber at "warn" unless RUST_LOG says otherwise; under
+    // load its SQLite provider warns at every "database is locked" retry. Set before any
+    // thread starts.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "error");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
