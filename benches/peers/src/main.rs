@@ -95,6 +95,67 @@ fn probe_device(options: &Options, round: usize, device: &mut Device) -> anyhow:
     Ok(())
 }
 
+/// The rows of one group: every shape on every peer, still without times.
+fn group(name: &'static str, peers: &[Peer], shapes: &[Shape]) -> Group {
+    let rows = shapes
+        .iter()
+        .flat_map(|shape| {
+            peers.iter().map(|peer| Row {
+                shape: *shape,
+                peer: *peer,
+                times: Vec::new(),
+            })
+        })
+        .collect();
+    Group { name, rows }
+}
+
+/// One round: every shape of every group on each of its peers, the peers rotated.
+fn run_round(
+    runtime: &tokio::runtime::Runtime,
+    options: &Options,
+    round: usize,
+    groups: &mut [Group],
+) -> anyhow::Result<()> {
+    for group in groups {
+        let first = group.rows[0].shape;
+        let peers: Vec<Peer> = group
+            .rows
+            .iter()
+            .filter(|row| row.shape == first)
+            .map(|row| row.peer)
+            .collect();
+        let shapes: Vec<Shape> = group
+            .rows
+            .iter()
+            .step_by(peers.len())
+            .map(|row| row.shape)
+            .collect();
+        for shape in shapes {
+            for peer in rotated(&peers, round, options.duroxide_runs) {
+                let run = runtime
+                    .block_on(peer.run(shape, &options.directory))
+                    .with_context(|| format!("{} on {shape}", peer.label()))?;
+                ensure!(
+                    run.executed == shape.tasks(),
+                    "{} on {shape} executed {} of {} tasks",
+                    peer.label(),
+                    run.executed,
+                    shape.tasks()
+                );
+                if let Some(row) = group
+                    .rows
+                    .iter_mut()
+                    .find(|row| row.shape == shape && row.peer == peer)
+                {
+                    row.times.push(run.elapsed);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let options = options()?;
     // duroxide installs a log subscriber at "warn" unless RUST_LOG says otherwise; under
@@ -108,78 +169,33 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     let suite = Suite::full();
-    let mut groups = vec![(
-        Group {
-            name: "in memory",
-            rows: Vec::new(),
-        },
-        &Peer::MEMORY[..],
-        suite.memory,
-    )];
+    let mut groups = vec![group("in memory", &Peer::MEMORY, &suite.memory)];
     if !options.memory_only {
-        groups.push((
-            Group {
-                name: "durable",
-                rows: Vec::new(),
-            },
-            &Peer::DURABLE[..],
-            suite.durable,
-        ));
+        groups.push(group("durable", &Peer::DURABLE, &suite.durable));
     }
-    for (group, peers, shapes) in &mut groups {
-        for shape in shapes.iter() {
-            for peer in peers.iter() {
-                group.rows.push(Row {
-                    shape: *shape,
-                    peer: *peer,
-                    times: Vec::new(),
-                });
-            }
-        }
+    // Warm-up, not recorded: thread pools, allocator, page cache of the binary.
+    for peer in groups
+        .iter()
+        .flat_map(|group| group.rows.iter().map(|row| row.peer))
+    {
+        runtime.block_on(peer.run(Shape::Chain(20), &options.directory))?;
     }
     let mut device = Device {
         directory: options.directory.display().to_string(),
         sequential_mib: options.sequential_mib,
         ..Device::default()
     };
-    let directory = options.directory.as_path();
-    // Warm-up, not recorded: thread pools, allocator, page cache of the binary.
-    for (_, peers, _) in &groups {
-        for peer in peers.iter() {
-            runtime.block_on(peer.run(Shape::Chain(20), directory))?;
-        }
-    }
     for round in 0..options.runs {
         if !options.memory_only {
             probe_device(&options, round, &mut device)?;
         }
-        for (group, peers, shapes) in &mut groups {
-            for shape in shapes.iter() {
-                for peer in rotated(peers, round, options.duroxide_runs) {
-                    let run = runtime
-                        .block_on(peer.run(*shape, directory))
-                        .with_context(|| format!("{} on {shape}", peer.label()))?;
-                    ensure!(
-                        run.executed == shape.tasks(),
-                        "{} on {shape} executed {} of {} tasks",
-                        peer.label(),
-                        run.executed,
-                        shape.tasks()
-                    );
-                    if let Some(row) = group
-                        .rows
-                        .iter_mut()
-                        .find(|row| row.shape == *shape && row.peer == peer)
-                    {
-                        row.times.push(run.elapsed);
-                    }
-                }
-            }
-        }
+        run_round(&runtime, &options, round, &mut groups)?;
         eprintln!("round {} of {} done", round + 1, options.runs);
     }
-    let groups: Vec<Group> = groups.into_iter().map(|(group, _, _)| group).collect();
-    println!("\npeers bench: no-op tasks, median of {} runs per shape and peer (peers alternate within each round)\n", options.runs);
+    println!(
+        "\npeers bench: no-op tasks, median of the runs per shape and peer \
+         (peers alternate within each round)\n"
+    );
     report::print(&groups, &device);
     Ok(())
 }

@@ -75,7 +75,7 @@ fn print_group(group: &Group) {
         let tasks = row.shape.tasks() as f64;
         let ratio = reference.as_secs_f64() / seconds;
         let first = row.peer == group.rows[0].peer;
-        println!(
+        let line = format!(
             "{:<10} {:<15} {:<23} {:>4} {:>11.2} {:>9.2} {:>10.0} {:>8.2}  {}",
             if first { group.name } else { "" },
             if first {
@@ -91,6 +91,7 @@ fn print_group(group: &Group) {
             ratio,
             if first { String::new() } else { verdict(ratio) },
         );
+        println!("{}", line.trim_end());
     }
 }
 
