@@ -64,7 +64,7 @@ fn build(dag: &DagRunner, shape: Shape, executed: &Arc<AtomicUsize>) {
                         [a, b] => dag
                             .add_task(join(executed))
                             .depends_on((&previous[a], &previous[b])),
-                        _ => dag.add_task(step(executed)).depends_on(&previous[column]),
+                        _ => dag.add_task(step(executed)).depends_on(previous[column]),
                     })
                     .collect();
             }
