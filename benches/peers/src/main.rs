@@ -1,4 +1,4 @@
-//! `obrestore-peers-bench [--quick] [--runs N] [--dir PATH] [--memory-only]`
+//! `obrestore-peers-bench [--quick] [--runs N] [--duroxide-runs N] [--dir PATH] [--memory-only]`
 //!
 //! Runs every shape on every peer `runs` times (peers alternate within each round, their
 //! order rotating, so load on the machine falls on all of them alike), probes the device
