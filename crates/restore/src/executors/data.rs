@@ -8,6 +8,7 @@
 //! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes; a set's rows are applied
 //! in chain order; a cancelled sub-task stops between blocks (data) or batches (log).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -223,13 +224,13 @@ impl Deps {
                 .find(|set| set.backup_set_id == span.set_id)
                 .ok_or_else(|| err(format!("backup set {} is not planned", span.set_id)))?;
             let key = self.set_key(data, set, params)?;
-            if !listed.contains_key(&span.set_id) {
-                let files = data.data_files(set, group.ls).map_err(err)?;
-                listed.insert(span.set_id, files);
-            }
-            let file = listed
-                .get(&span.set_id)
-                .and_then(|files| files.iter().find(|f| f.file_index == span.file_index))
+            let files = match listed.entry(span.set_id) {
+                Entry::Occupied(listed) => listed.into_mut(),
+                Entry::Vacant(slot) => slot.insert(data.data_files(set, group.ls).map_err(err)?),
+            };
+            let file = files
+                .iter()
+                .find(|file| file.file_index == span.file_index)
                 .ok_or_else(|| {
                     err(format!(
                         "data file {} of backup set {} is not in its index",
