@@ -12,11 +12,16 @@
 //! stage over concurrency 1, and the sub-tasks of the `Restore data` nodes. Every restore
 //! must end SUCCEED with `finish_bytes == total_bytes`.
 //!
+//! The row "8, whole files" is the same backup at concurrency 8 with the block entries
+//! removed from its macro range indexes (put back after the run): `Restore data L` then
+//! makes one sub-task per connected group of tablets, as before the split by ranges
+//! (the demo backup has one group per log stream).
+//!
 //! `cargo bench --bench restore_concurrency` ; environment: `OBRESTORE_BENCH_MIB`
 //! (backup size, default 256), `OBRESTORE_BENCH_ROUNDS` (default 3).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -25,7 +30,8 @@ use obrestore::dag::{AgentInfo, State};
 use obrestore::restore::{AgentConfig, ClusterConfig, RestoreAgent, RestoreParam};
 use serde_json::json;
 
-const CONCURRENCIES: [u32; 4] = [1, 2, 4, 8];
+/// `(concurrency, split by ranges)` in the order they take turns.
+const CASES: [(u32, bool); 5] = [(1, true), (2, true), (4, true), (8, true), (8, false)];
 /// The engine's global worker limit (obshell's default).
 const WORKER_LIMIT: usize = 8;
 const MIB: u64 = 1 << 20;
@@ -145,22 +151,69 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut runs: BTreeMap<u32, Vec<Run>> = BTreeMap::new();
+    let indexes = index_files(&summary.data_dir);
+    let mut runs: BTreeMap<(bool, u32), Vec<Run>> = BTreeMap::new();
     for round in 0..rounds {
-        for concurrency in CONCURRENCIES {
+        for (concurrency, ranges) in CASES {
+            let saved = (!ranges).then(|| strip_block_entries(&indexes));
             let run = runtime.block_on(restore_once(&summary, directory.path(), concurrency));
+            for (path, text) in saved.into_iter().flatten() {
+                std::fs::write(path, text).expect("index restored");
+            }
             eprintln!(
-                "round {round} concurrency {concurrency}: whole {:.2} s, Restore data {:.2} s",
+                "round {round} concurrency {concurrency} ranges {ranges}: whole {:.2} s, \
+                 Restore data {:.2} s",
                 run.whole.as_secs_f64(),
                 run.restore_data.as_secs_f64()
             );
-            runs.entry(concurrency).or_default().push(run);
+            runs.entry((!ranges, concurrency)).or_default().push(run);
         }
     }
     print_table(&summary, rounds, &runs);
 }
 
-fn print_table(summary: &GenerateSummary, rounds: u64, runs: &BTreeMap<u32, Vec<Run>>) {
+/// Every `macro_range_index.obbak` under `dir`.
+fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|name| name == "macro_range_index.obbak")
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Removes the block entries of every index (the format without them); returns the
+/// original texts to put back.
+fn strip_block_entries(indexes: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    indexes
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).expect("index reads");
+            let mut envelope: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            if let Some(files) = envelope["body"]["files"].as_array_mut() {
+                for file in files {
+                    if let Some(file) = file.as_object_mut() {
+                        file.remove("blocks");
+                    }
+                }
+            }
+            std::fs::write(path, envelope.to_string()).expect("index written");
+            (path.clone(), text)
+        })
+        .collect()
+}
+
+fn print_table(summary: &GenerateSummary, rounds: u64, runs: &BTreeMap<(bool, u32), Vec<Run>>) {
     let first = runs.values().next().and_then(|runs| runs.first());
     let (total, user) = first.map_or((0, 0), |run| (run.total_bytes, run.user_bytes));
     println!(
@@ -183,8 +236,13 @@ fn print_table(summary: &GenerateSummary, rounds: u64, runs: &BTreeMap<u32, Vec<
                 .collect(),
         )
     };
-    let base = runs.get(&1).map_or(f64::NAN, |runs| stage(runs));
-    for (concurrency, runs) in runs {
+    let base = runs.get(&(false, 1)).map_or(f64::NAN, |runs| stage(runs));
+    for ((whole_files, concurrency), runs) in runs {
+        let label = if *whole_files {
+            format!("{concurrency}, whole files")
+        } else {
+            concurrency.to_string()
+        };
         let data = stage(runs);
         let whole = median(runs.iter().map(|run| run.whole.as_secs_f64()).collect());
         let whole_rate = median(
@@ -194,7 +252,7 @@ fn print_table(summary: &GenerateSummary, rounds: u64, runs: &BTreeMap<u32, Vec<
         );
         let sub_tasks = runs.first().map_or(0, |run| run.sub_tasks);
         println!(
-            "| {concurrency} | {sub_tasks} | {data:.1} | {:.2}× | {whole:.2} | {whole_rate:.1} |",
+            "| {label} | {sub_tasks} | {data:.1} | {:.2}× | {whole:.2} | {whole_rate:.1} |",
             data / base
         );
     }
