@@ -18,7 +18,8 @@
 //! (the demo backup has one group per log stream).
 //!
 //! `cargo bench --bench restore_concurrency` ; environment: `OBRESTORE_BENCH_MIB`
-//! (backup size, default 256), `OBRESTORE_BENCH_ROUNDS` (default 3).
+//! (backup size, default 256), `OBRESTORE_BENCH_ROUNDS` (default 3),
+//! `OBRESTORE_BENCH_PASSWORD` (encrypt every set with it: AES-GCM makes reading CPU-bound).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ const MIB: u64 = 1 << 20;
 /// One restore's figures.
 struct Run {
     whole: Duration,
+    /// CPU seconds (user + system) of this process during the restore: less sensitive to
+    /// other load than wall time.
+    cpu: f64,
     restore_data: Duration,
     total_bytes: u64,
     /// Bytes of the user log streams' data groups (what `Restore data L` restores).
@@ -60,14 +64,23 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn param(summary: &GenerateSummary, concurrency: u32) -> RestoreParam {
+    let passwords: Vec<String> = password().into_iter().collect();
     serde_json::from_value(json!({
         "data_backup_uri": summary.data_uri,
         "archive_log_uri": summary.archive_uri,
         "restore_tenant_name": "bench",
         "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
         "concurrency": concurrency,
+        "decryption": passwords,
     }))
     .expect("restore parameters")
+}
+
+/// `OBRESTORE_BENCH_PASSWORD`, if set and not empty.
+fn password() -> Option<String> {
+    std::env::var("OBRESTORE_BENCH_PASSWORD")
+        .ok()
+        .filter(|password| !password.is_empty())
 }
 
 async fn restore_once(summary: &GenerateSummary, root: &Path, concurrency: u32) -> Run {
@@ -82,6 +95,7 @@ async fn restore_once(summary: &GenerateSummary, root: &Path, concurrency: u32) 
     .await
     .expect("agent opens");
     let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
     let dag = agent
         .start_restore(param(summary, concurrency))
         .await
@@ -89,6 +103,7 @@ async fn restore_once(summary: &GenerateSummary, root: &Path, concurrency: u32) 
     let dag_id = agent.engine().decode_id(&dag.id).expect("dag id").0;
     let settled = agent.engine().wait_settled(dag_id).await.expect("settles");
     let whole = started.elapsed();
+    let cpu = process_cpu_seconds() - cpu_before;
     assert_eq!(settled.state, State::Succeed, "restore did not succeed");
     let job = agent.restore_overview("bench").expect("overview").job;
     assert_eq!(job.finish_bytes, job.total_bytes);
@@ -116,6 +131,7 @@ async fn restore_once(summary: &GenerateSummary, root: &Path, concurrency: u32) 
     agent.shutdown(Duration::from_secs(5)).await;
     Run {
         whole,
+        cpu,
         restore_data: span.map_or(Duration::ZERO, |(start, end)| {
             (end - start).to_std().unwrap_or_default()
         }),
@@ -123,6 +139,21 @@ async fn restore_once(summary: &GenerateSummary, root: &Path, concurrency: u32) 
         user_bytes,
         sub_tasks,
     }
+}
+
+/// User + system CPU seconds of this process (`/proc/self/stat`, in USER_HZ = 100 ticks).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, the 12th and 13th after the name.
+    let ticks = |index: usize| -> f64 {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -145,6 +176,9 @@ fn main() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut config = GenerateConfig::new(directory.path());
     config.target_bytes = mebibytes * MIB;
+    for set in &mut config.sets {
+        set.password = password();
+    }
     let summary = generate(&config).expect("backup generates");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -217,18 +251,23 @@ fn print_table(summary: &GenerateSummary, rounds: u64, runs: &BTreeMap<(bool, u3
     let first = runs.values().next().and_then(|runs| runs.first());
     let (total, user) = first.map_or((0, 0), |run| (run.total_bytes, run.user_bytes));
     println!(
-        "backup: {:.1} MiB data + {:.1} MiB archive; a restore to the latest point restores \
+        "backup: {:.1} MiB data + {:.1} MiB archive{}; a restore to the latest point restores \
          {:.1} MB of data ({:.1} MB in user log streams); {rounds} rounds, {} cores",
         summary.data_bytes as f64 / MIB as f64,
         summary.archive_bytes as f64 / MIB as f64,
+        if password().is_some() {
+            ", sets encrypted"
+        } else {
+            ""
+        },
         total as f64 / 1e6,
         user as f64 / 1e6,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(
-        "| concurrency | Restore data sub-tasks | Restore data stage MB/s | speed-up | whole DAG s | whole DAG MB/s |"
+        "| concurrency | Restore data sub-tasks | Restore data stage MB/s | speed-up | whole DAG s | whole DAG MB/s | CPU s per restore |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let stage = |runs: &[Run]| {
         median(
             runs.iter()
@@ -251,8 +290,9 @@ fn print_table(summary: &GenerateSummary, rounds: u64, runs: &BTreeMap<(bool, u3
                 .collect(),
         );
         let sub_tasks = runs.first().map_or(0, |run| run.sub_tasks);
+        let cpu = median(runs.iter().map(|run| run.cpu).collect());
         println!(
-            "| {label} | {sub_tasks} | {data:.1} | {:.2}× | {whole:.2} | {whole_rate:.1} |",
+            "| {label} | {sub_tasks} | {data:.1} | {:.2}× | {whole:.2} | {whole_rate:.1} | {cpu:.2} |",
             data / base
         );
     }
