@@ -8,7 +8,7 @@
 //! a `SourceFile` is a plain `File` and nothing is looked up.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// A backup file opened for reading (with the feature: and its armed failure, if any).
@@ -93,5 +93,11 @@ impl Read for SourceFile {
         let read = self.file.read(&mut buf[..len])?;
         failure.read += read as u64;
         Ok(read)
+    }
+}
+
+impl Seek for SourceFile {
+    fn seek(&mut self, position: SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(position)
     }
 }

@@ -64,8 +64,8 @@ pub use error::{BackupError, Result};
 pub use generate::{generate, GenerateConfig, GenerateSummary};
 pub use human::human_bytes;
 pub use meta::{
-    BackupSetInfo, BackupType, DestType, FileStatus, FormatInfo, LsAttr, LsId, PieceInfo,
-    PieceStatus, SetStatus, TabletId,
+    BackupSetInfo, BackupType, DestType, FileStatus, FormatInfo, LsAttr, LsId, MacroBlockEntry,
+    PieceInfo, PieceStatus, RowBound, SetStatus, TabletId,
 };
 pub use plan::{
     choose_sources, compute_windows, plan_restore, restore_windows, visited_sets, PlannedPiece,

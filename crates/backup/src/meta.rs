@@ -304,6 +304,52 @@ pub struct MacroRangeEntry {
     pub row_count: u64,
     /// Tablets with rows in this file, ascending.
     pub tablet_ids: Vec<TabletId>,
+    /// The file's blocks (macro blocks) in file order, each with the rows it holds; empty
+    /// in an index written without them (the file is then only read whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<MacroBlockEntry>,
+}
+
+/// One block of a data file in `macro_range_index.obbak`: where it is and the first and
+/// last row it holds (rows are sorted by `(tablet_id, key)` within a file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacroBlockEntry {
+    /// Offset of the block header in the file.
+    pub offset: u64,
+    /// Header and stored payload bytes.
+    pub stored_bytes: u64,
+    pub row_count: u64,
+    pub first: RowBound,
+    pub last: RowBound,
+}
+
+/// A row's position `(tablet_id, key)`, ordered as rows are in a data file. The key is
+/// hex in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RowBound {
+    pub tablet_id: TabletId,
+    #[serde(with = "hex_key")]
+    pub key: Vec<u8>,
+}
+
+impl RowBound {
+    /// Where `(tablet_id, key)` lies relative to this position.
+    pub fn cmp_row(&self, tablet_id: TabletId, key: &[u8]) -> std::cmp::Ordering {
+        (self.tablet_id, self.key.as_slice()).cmp(&(tablet_id, key))
+    }
+}
+
+mod hex_key {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(key))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        hex::decode(text.as_ref()).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `logstream_<ls>/major_data_turn_1_retry_0/macro_range_index.obbak`.

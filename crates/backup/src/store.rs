@@ -12,7 +12,7 @@ use crate::failpoint::SourceFile;
 use crate::layout;
 use crate::meta::{
     read_meta, BackupSetInfo, CheckpointInfo, DestType, FormatInfo, LsAttr, LsAttrInfo, LsId,
-    MacroRangeIndex, PieceInfo, TabletId,
+    MacroBlockEntry, MacroRangeIndex, PieceInfo, TabletId,
 };
 use crate::scn::{Scn, UtcOffset};
 use crate::uri::{AllowedRoots, StorageUri};
@@ -101,6 +101,8 @@ pub struct DataFileRef {
     pub row_count: u64,
     pub tablet_ids: Vec<TabletId>,
     pub encrypted: bool,
+    /// The file's blocks from the index, in file order (empty when the index has none).
+    pub blocks: Vec<MacroBlockEntry>,
 }
 
 /// A verified, decrypted block of rows of a data file.
@@ -151,6 +153,16 @@ impl RawDataBlock {
 }
 
 impl DataFileReader {
+    /// Continues at the block whose header is at `offset` (from the macro range index);
+    /// the reader must then not be read past the file's last block (see
+    /// [`BlockReader::seek_to_block`]).
+    ///
+    /// # Errors
+    /// An offset inside the file header; a failed seek.
+    pub fn seek_to_block(&mut self, offset: u64) -> Result<()> {
+        self.reader.seek_to_block(offset)
+    }
+
     /// The next block, verified and decrypted but not decoded; `None` at the end or after
     /// an error.
     pub fn next_raw(&mut self) -> Option<Result<RawDataBlock>> {
@@ -353,6 +365,7 @@ impl DataStore {
                 row_count: entry.row_count,
                 tablet_ids: entry.tablet_ids,
                 encrypted: set.encryption.is_some(),
+                blocks: entry.blocks,
             })
             .collect())
     }

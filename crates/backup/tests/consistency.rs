@@ -107,3 +107,56 @@ fn truth_is_empty_before_the_workload() {
     assert_eq!(all.ops_applied, f.summary.ops);
     assert_eq!(all.rows.len() as u64, f.summary.live_rows);
 }
+
+/// The macro range index's block entries describe the blocks the reader reads (place,
+/// size, rows, first and last row), and a reader moved to a block's offset reads that
+/// block, encrypted sets included.
+#[test]
+fn index_block_entries_match_the_blocks_and_seek_to_them() {
+    let f = fixture(|config| config.sets[3].password = Some("secret".to_string()));
+    let plan = f.plan(RestoreTarget::Latest, &["secret"]).unwrap();
+    let mut blocks_seen = 0;
+    for planned in &plan.sets {
+        let key = plan.key(planned.info.backup_set_id);
+        for &ls_id in &f.summary.log_stream_ids {
+            for file in f.data.data_files(&planned.info, ls_id).unwrap() {
+                assert_eq!(file.blocks.len() as u64, file.block_count, "{file:?}");
+                let read: Vec<_> = f
+                    .data
+                    .read_data_file(&file, key)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(read.len(), file.blocks.len());
+                for (entry, block) in file.blocks.iter().zip(&read) {
+                    assert_eq!(
+                        (entry.offset, entry.stored_bytes, entry.row_count),
+                        (block.offset, block.stored_bytes, block.rows.len() as u64)
+                    );
+                    let (first, last) = (&block.rows[0], &block.rows[block.rows.len() - 1]);
+                    assert_eq!(
+                        (first.tablet_id, &first.key),
+                        (entry.first.tablet_id, &entry.first.key)
+                    );
+                    assert_eq!(
+                        (last.tablet_id, &last.key),
+                        (entry.last.tablet_id, &entry.last.key)
+                    );
+                    let mut moved = f.data.read_data_file(&file, key).unwrap();
+                    moved.seek_to_block(entry.offset).unwrap();
+                    assert_eq!(moved.next().unwrap().unwrap(), *block);
+                    blocks_seen += 1;
+                }
+            }
+        }
+    }
+    assert!(blocks_seen > 10, "too few blocks to mean anything");
+    // An offset inside the file header is refused, not read.
+    let set = &plan.sets[0].info;
+    let file = &f.data.data_files(set, 1001).unwrap()[0];
+    let mut reader = f
+        .data
+        .read_data_file(file, plan.key(set.backup_set_id))
+        .unwrap();
+    assert!(reader.seek_to_block(5).is_err());
+}

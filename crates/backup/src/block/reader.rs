@@ -1,7 +1,7 @@
 //! [`BlockReader`]: reads and verifies the blocks of one file, one at a time (header
 //! and payload CRCs, decryption, the size limit, the footer's counts, nothing after it).
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::{
@@ -301,6 +301,26 @@ impl<R: Read> BlockReader<R> {
             expected,
             actual,
         }
+    }
+}
+
+impl<R: Read + Seek> BlockReader<R> {
+    /// Continues at the block whose header is at `offset`, a block boundary named by
+    /// another source (the macro range index). Blocks are verified as ever; a reader
+    /// moved this way cannot check the footer's counts, so it must not be read up to the
+    /// footer (the counts would not match).
+    ///
+    /// # Errors
+    /// An offset inside the file header; a failed seek.
+    pub fn seek_to_block(&mut self, offset: u64) -> Result<()> {
+        if offset < FILE_HEADER_LEN as u64 {
+            return Err(self.corrupt(offset, "block offset inside the file header".to_string()));
+        }
+        self.input
+            .seek(SeekFrom::Start(offset))
+            .map_err(|err| BackupError::io(&self.path, err))?;
+        self.offset = offset;
+        Ok(())
     }
 }
 

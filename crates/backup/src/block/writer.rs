@@ -80,6 +80,12 @@ impl<W: Write> BlockWriter<W> {
         self.stats.bytes + self.buffer.len() as u64
     }
 
+    /// Counts of the blocks sealed so far (`bytes` includes the file header): the next
+    /// block starts at offset `bytes`.
+    pub fn sealed(&self) -> FileStats {
+        self.stats
+    }
+
     /// Appends a data row (`value == None` is a tombstone).
     ///
     /// # Errors

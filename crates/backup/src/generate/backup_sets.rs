@@ -15,13 +15,14 @@ use rand_chacha::ChaCha8Rng;
 use super::config::{GenerateConfig, SetPlan, NANOS_PER_SEC};
 use super::workload::Workload;
 use super::{create_file, io_err, remove_ls_dirs};
-use crate::block::{BlockWriter, FileKind};
+use crate::block::{BlockWriter, FileKind, FILE_HEADER_LEN, FOOTER_LEN};
 use crate::crypto::{self, SetKey};
 use crate::error::Result;
 use crate::layout;
 use crate::meta::{
     write_meta, BackupSetInfo, BackupType, EncryptionInfo, FileStatus, ListingMarker, LsAttr,
-    LsAttrInfo, LsId, MacroRangeEntry, MacroRangeIndex, SetStatus, TabletId, TenantBackupSetInfos,
+    LsAttrInfo, LsId, MacroBlockEntry, MacroRangeEntry, MacroRangeIndex, RowBound, SetStatus,
+    TabletId, TenantBackupSetInfos,
 };
 use crate::scn::Scn;
 
@@ -246,11 +247,54 @@ fn set_encryption(
     }
 }
 
-/// A data file being written, with the tablets it holds.
+/// A data file being written, with the tablets and blocks it holds.
 struct OpenDataFile {
     writer: BlockWriter<BufWriter<File>>,
     path: PathBuf,
     tablets: BTreeSet<TabletId>,
+    /// The sealed blocks, for the macro range index.
+    blocks: Vec<MacroBlockEntry>,
+    /// The first row, last row and row count of the block being filled.
+    open_block: Option<(RowBound, RowBound, u64)>,
+}
+
+impl OpenDataFile {
+    /// Notes a row pushed into the current block, and the block if the push sealed it.
+    fn note_row(&mut self, tablet_id: TabletId, key: &[u8]) {
+        let row = RowBound {
+            tablet_id,
+            key: key.to_vec(),
+        };
+        match self.open_block.as_mut() {
+            Some((_, last, rows)) => {
+                *last = row;
+                *rows += 1;
+            }
+            None => self.open_block = Some((row.clone(), row, 1)),
+        }
+        self.note_sealed();
+    }
+
+    /// Records the open block once the writer has sealed it.
+    fn note_sealed(&mut self) {
+        let sealed = self.writer.sealed();
+        if sealed.blocks == self.blocks.len() as u64 {
+            return;
+        }
+        let Some((first, last, row_count)) = self.open_block.take() else {
+            return;
+        };
+        let offset = self.blocks.last().map_or(FILE_HEADER_LEN as u64, |block| {
+            block.offset + block.stored_bytes
+        });
+        self.blocks.push(MacroBlockEntry {
+            offset,
+            stored_bytes: sealed.bytes - offset,
+            row_count,
+            first,
+            last,
+        });
+    }
 }
 
 /// The data files of one LS of a set: rows go to the current file, a new one is started
@@ -284,7 +328,9 @@ impl DataFiles<'_> {
         file.tablets.insert(tablet_id);
         file.writer
             .push_data_row(tablet_id, key, value)
-            .map_err(io_err(&file.path))
+            .map_err(io_err(&file.path))?;
+        file.note_row(tablet_id, key);
+        Ok(())
     }
 
     fn open_next(&self) -> Result<OpenDataFile> {
@@ -304,20 +350,35 @@ impl DataFiles<'_> {
             writer,
             path,
             tablets: BTreeSet::new(),
+            blocks: Vec::new(),
+            open_block: None,
         })
     }
 
     fn finish_current(&mut self) -> Result<()> {
-        let Some(file) = self.current.take() else {
+        let Some(mut file) = self.current.take() else {
             return Ok(());
         };
         let (stats, _) = file.writer.finish().map_err(io_err(&file.path))?;
+        if let Some((first, last, row_count)) = file.open_block.take() {
+            let offset = file.blocks.last().map_or(FILE_HEADER_LEN as u64, |block| {
+                block.offset + block.stored_bytes
+            });
+            file.blocks.push(MacroBlockEntry {
+                offset,
+                stored_bytes: stats.bytes - FOOTER_LEN as u64 - offset,
+                row_count,
+                first,
+                last,
+            });
+        }
         self.entries.push(MacroRangeEntry {
             file_index: self.entries.len() as u64 + 1,
             size_bytes: stats.bytes,
             block_count: stats.blocks,
             row_count: stats.records,
             tablet_ids: file.tablets.into_iter().collect(),
+            blocks: file.blocks,
         });
         self.bytes += stats.bytes;
         Ok(())

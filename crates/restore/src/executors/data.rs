@@ -1,17 +1,22 @@
-//! Reading the backup into the cluster: grouping a log stream's data files into
-//! [`DataGroup`]s, restoring a group's rows, and replaying a log stream's archived log.
+//! Reading the backup into the cluster: splitting a log stream's data into [`DataGroup`]s
+//! (row ranges by macro block, `data/ranges.rs`, or connected groups of tablets when the
+//! index lists no blocks), restoring a group's rows, and replaying a log stream's
+//! archived log.
 //!
 //! Everything here is blocking (files and the cluster) and runs on the blocking pool
 //! ([`Worker`], `steps::blocking`). Invariants: rows reach the cluster only in durable batches of at
 //! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes; a set's rows are applied
 //! in chain order; a cancelled sub-task stops between blocks (data) or batches (log).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use obrestore_backup::block::FILE_HEADER_LEN;
 use obrestore_backup::{
-    ArchiveStore, BackupError, BackupSetInfo, DataStore, LogOp, RestorePlan, Scn, SetKey, Sources,
+    ArchiveStore, BackupError, BackupSetInfo, DataFileRef, DataStore, LogOp, RawDataBlock,
+    RestorePlan, Scn, SetKey, Sources,
 };
 use obrestore_dag::TaskError;
 use serde::{Deserialize, Serialize};
@@ -21,6 +26,9 @@ use super::failpoint::{block_delay, crash_point};
 use super::steps::err;
 use super::{Deps, RestoreDagParams};
 use crate::cluster::{RowBatch, TenantService};
+pub use ranges::{BlockSpan, RowRange};
+
+mod ranges;
 
 /// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
 /// returns).
@@ -44,16 +52,26 @@ impl CancelFlag {
     }
 }
 
-/// One sub-task of `Restore data L`: a connected group of tablets and the files that
-/// hold them, in chain order.
+/// One sub-task of `Restore data L`: a range of rows and the blocks that may hold them
+/// (`range` and `spans`), or a connected group of tablets and the whole files that hold
+/// them (no `range`); both in chain order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataGroup {
     pub name: String,
     pub ls: u64,
+    /// The tablets counted in this group's progress (with a range: those whose key space
+    /// starts in it).
     pub tablets: Vec<u64>,
     /// `(set_id, file_index)` in apply order.
     pub files: Vec<(u64, u64)>,
+    /// Stored bytes counted in this group's progress.
     pub bytes: u64,
+    /// Only the rows in this range are restored; `None`: every row of `tablets` in `files`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<RowRange>,
+    /// With `range`: the blocks to read, in apply order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<BlockSpan>,
 }
 
 /// What blocking work gets: a channel for its progress and the flag that tells it to
@@ -142,8 +160,9 @@ impl Deps {
         Ok(())
     }
 
-    /// Restores one data group: every file of the group, set by set in chain order.
-    /// Reports the stored bytes of each block read.
+    /// Restores one data group: its spans or files, set by set in chain order. Reports
+    /// the stored bytes of each block read (with a range: of each block whose first row
+    /// is in it, so the reports add up to the group's bytes).
     pub(super) fn restore_group(
         &self,
         data: &DataStore,
@@ -152,6 +171,9 @@ impl Deps {
         group: &DataGroup,
         worker: &Worker<u64>,
     ) -> Result<(), TaskError> {
+        if let Some(range) = &group.range {
+            return self.restore_range(data, params, tenant_id, group, range, worker);
+        }
         let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
         let mut batch = RowBatch::new();
         let mut files_by_set: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
@@ -172,22 +194,100 @@ impl Deps {
                 while let Some(block) = reader.next_raw() {
                     worker.check_cancel()?;
                     let block = block.map_err(err)?;
-                    for row in block.rows().map_err(err)? {
-                        if tablets.contains(&row.tablet_id) {
-                            batch.push(row.tablet_id, row.key, row.value);
-                        }
-                    }
-                    if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
-                        self.flush_rows(tenant_id, &mut batch)?;
-                    }
-                    worker.report(block.stored_bytes);
-                    if let Some(delay) = block_delay() {
-                        std::thread::sleep(delay);
-                    }
+                    let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
+                    self.apply_block(tenant_id, &block, keep, &mut batch, worker, true)?;
                 }
             }
         }
         self.flush_rows(tenant_id, &mut batch)
+    }
+
+    /// Restores the rows of `range` from the group's spans, span by span (apply order).
+    fn restore_range(
+        &self,
+        data: &DataStore,
+        params: &RestoreDagParams,
+        tenant_id: u64,
+        group: &DataGroup,
+        range: &RowRange,
+        worker: &Worker<u64>,
+    ) -> Result<(), TaskError> {
+        let mut batch = RowBatch::new();
+        let mut listed: BTreeMap<u64, Vec<DataFileRef>> = BTreeMap::new();
+        let keep = |tablet_id: u64, key: &[u8]| range.contains(tablet_id, key);
+        for span in &group.spans {
+            let set = params
+                .plan
+                .sets
+                .iter()
+                .map(|planned| &planned.info)
+                .find(|set| set.backup_set_id == span.set_id)
+                .ok_or_else(|| err(format!("backup set {} is not planned", span.set_id)))?;
+            let key = self.set_key(data, set, params)?;
+            let files = match listed.entry(span.set_id) {
+                Entry::Occupied(listed) => listed.into_mut(),
+                Entry::Vacant(slot) => slot.insert(data.data_files(set, group.ls).map_err(err)?),
+            };
+            let file = files
+                .iter()
+                .find(|file| file.file_index == span.file_index)
+                .ok_or_else(|| {
+                    err(format!(
+                        "data file {} of backup set {} is not in its index",
+                        span.file_index, span.set_id
+                    ))
+                })?;
+            let mut reader = data.read_data_file(file, key.as_ref()).map_err(err)?;
+            if span.from != FILE_HEADER_LEN as u64 {
+                reader.seek_to_block(span.from).map_err(err)?;
+            }
+            let mut next = span.from;
+            while next < span.to {
+                let block = reader.next_raw().ok_or_else(|| {
+                    err(format!(
+                        "'{}' ends before offset {}, where its index says a block is",
+                        file.path.display(),
+                        next
+                    ))
+                })?;
+                worker.check_cancel()?;
+                let block = block.map_err(err)?;
+                next = block.offset + block.stored_bytes;
+                self.apply_block(tenant_id, &block, keep, &mut batch, worker, false)?;
+            }
+        }
+        self.flush_rows(tenant_id, &mut batch)
+    }
+
+    /// Adds the rows of `block` that `keep` accepts to `batch`, applying it when full,
+    /// and reports the block's stored bytes: always with `count_all`, otherwise when
+    /// `keep` accepts its first row.
+    fn apply_block(
+        &self,
+        tenant_id: u64,
+        block: &RawDataBlock,
+        keep: impl Fn(u64, &[u8]) -> bool,
+        batch: &mut RowBatch,
+        worker: &Worker<u64>,
+        count_all: bool,
+    ) -> Result<(), TaskError> {
+        let rows = block.rows().map_err(err)?;
+        let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
+        for row in rows {
+            if keep(row.tablet_id, row.key) {
+                batch.push(row.tablet_id, row.key, row.value);
+            }
+        }
+        if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+            self.flush_rows(tenant_id, batch)?;
+        }
+        if counted {
+            worker.report(block.stored_bytes);
+        }
+        if let Some(delay) = block_delay() {
+            std::thread::sleep(delay);
+        }
+        Ok(())
     }
 
     /// Replays L's archived log in `(from, restore_scn]`, reporting the SCN below which
@@ -231,12 +331,30 @@ impl Deps {
     }
 }
 
-/// Groups L's data files of the chain into connected components of tablets.
+/// L's data as the sub-tasks of `Restore data L`: at most `parts` row ranges when the
+/// macro range index lists every file's blocks, else connected groups of tablets.
 pub(super) fn data_groups(
     data: &DataStore,
     plan: &RestorePlan,
     ls: u64,
+    parts: usize,
 ) -> Result<Vec<DataGroup>, BackupError> {
+    let mut files = Vec::new();
+    for planned in &plan.sets {
+        for file in data.data_files(&planned.info, ls)? {
+            files.push((planned.info.backup_set_id, file));
+        }
+    }
+    if ranges::indexed(&files) {
+        ranges::range_groups(&files, ls, parts)
+    } else {
+        Ok(tablet_groups(files, ls))
+    }
+}
+
+/// Groups L's data files of the chain (in apply order, with their set ids) into
+/// connected components of tablets.
+fn tablet_groups(files: Vec<(u64, DataFileRef)>, ls: u64) -> Vec<DataGroup> {
     // Union-find over tablets: a file joins all the tablets it holds.
     let mut parent: BTreeMap<u64, u64> = BTreeMap::new();
     fn find(parent: &mut BTreeMap<u64, u64>, x: u64) -> u64 {
@@ -250,21 +368,17 @@ pub(super) fn data_groups(
         parent.insert(x, root);
         root
     }
-    let mut files = Vec::new();
-    for planned in &plan.sets {
-        for file in data.data_files(&planned.info, ls)? {
-            for tablet in &file.tablet_ids {
-                parent.entry(*tablet).or_insert(*tablet);
-            }
-            if let Some((first, rest)) = file.tablet_ids.split_first() {
-                for tablet in rest {
-                    let (a, b) = (find(&mut parent, *first), find(&mut parent, *tablet));
-                    if a != b {
-                        parent.insert(a.max(b), a.min(b));
-                    }
+    for (_, file) in &files {
+        for tablet in &file.tablet_ids {
+            parent.entry(*tablet).or_insert(*tablet);
+        }
+        if let Some((first, rest)) = file.tablet_ids.split_first() {
+            for tablet in rest {
+                let (a, b) = (find(&mut parent, *first), find(&mut parent, *tablet));
+                if a != b {
+                    parent.insert(a.max(b), a.min(b));
                 }
             }
-            files.push((planned.info.backup_set_id, file));
         }
     }
     let mut groups: BTreeMap<u64, DataGroup> = BTreeMap::new();
@@ -279,6 +393,8 @@ pub(super) fn data_groups(
                 tablets: Vec::new(),
                 files: Vec::new(),
                 bytes: 0,
+                range: None,
+                spans: Vec::new(),
             })
             .tablets
             .push(tablet);
@@ -293,12 +409,12 @@ pub(super) fn data_groups(
             group.bytes += file.size_bytes;
         }
     }
-    Ok(groups
+    groups
         .into_values()
         .enumerate()
         .map(|(index, mut group)| {
             group.name = format!("Restore data {ls} group {}", index + 1);
             group
         })
-        .collect())
+        .collect()
 }

@@ -241,7 +241,8 @@ impl RestoreStep {
             |bytes: u64| done += bytes,
             move |worker| {
                 let sources = deps.sources(&params.plan)?;
-                let groups = data_groups(&sources.data, &params.plan, SYS_LS).map_err(err)?;
+                // One sub-task restores LS 1 group by group: one range is enough.
+                let groups = data_groups(&sources.data, &params.plan, SYS_LS, 1).map_err(err)?;
                 let total: u64 = groups.iter().map(|g| g.bytes).sum();
                 deps.set_status(job_id, RestoreJobStatus::RestoreSysTablets)?;
                 for group in &groups {
@@ -268,7 +269,8 @@ impl RestoreStep {
         Ok(())
     }
 
-    /// "Restore tablets meta L": outputs L's data groups, the sub-tasks of `Restore data L`.
+    /// "Restore tablets meta L": outputs L's data groups, the sub-tasks of `Restore data L`
+    /// (up to `concurrency` row ranges: a log stream's blocks are restored in parallel).
     async fn tablets_meta(
         &self,
         ctx: &TaskContext,
@@ -283,7 +285,9 @@ impl RestoreStep {
             |()| {},
             move |_| {
                 let sources = deps.sources(&params.plan)?;
-                let groups = data_groups(&sources.data, &params.plan, ls).map_err(err)?;
+                // As many ranges as the `restore_data` pool runs at once.
+                let parts = params.restore.concurrency.max(1) as usize;
+                let groups = data_groups(&sources.data, &params.plan, ls, parts).map_err(err)?;
                 deps.set_status(job_id, RestoreJobStatus::RestoreData)?;
                 Ok(groups)
             },

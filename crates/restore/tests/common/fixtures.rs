@@ -122,6 +122,29 @@ pub async fn open_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
     .unwrap()
 }
 
+/// [`open_agent`] again on the data dir of an agent just dropped, waiting (up to 10 s)
+/// while its database is still locked by the workers it was stopping.
+pub async fn reopen_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
+    for _ in 0..1000 {
+        match RestoreAgent::open(AgentConfig {
+            data_dir: data_dir.to_path_buf(),
+            agent: AgentInfo::default(),
+            allowed_roots: vec![root.to_path_buf()],
+            worker_limit: 8,
+            cluster: ClusterConfig::default(),
+        })
+        .await
+        {
+            Ok(agent) => return agent,
+            Err(error) if error.to_string().contains("could not acquire lock") => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(error) => panic!("the agent does not reopen: {error}"),
+        }
+    }
+    panic!("the agent's database stays locked");
+}
+
 /// The body of a restore of `tenant` from `summary`: zone z1 on unit config s1,
 /// concurrency 2.
 pub fn restore_body(summary: &GenerateSummary, tenant: &str) -> Value {
