@@ -128,3 +128,42 @@ async fn a_restart_in_the_middle_of_a_split_restore_data_ends_exactly() {
     assert_rows_equal_truth(&resumed, &summary, "restarted", job.restore_scn);
     progress_adds_up(&resumed, "restarted");
 }
+
+/// Every `macro_range_index.obbak` under `dir`.
+fn index_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    common::fixtures::files_under(dir)
+        .into_iter()
+        .filter(|path| path.ends_with("macro_range_index.obbak"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_holding_rows_its_index_entry_does_not_declare_fails_the_restore() {
+    let backup = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let summary = one_tablet_backup(backup.path());
+    // The index now says the second block of every file holds only its first row:
+    // still well formed (tiled, first <= last), but a lie about the rows after it.
+    let mut lied = 0;
+    for path in index_files(backup.path()) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut envelope: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for file in envelope["body"]["files"].as_array_mut().unwrap() {
+            if let Some(block) = file["blocks"].as_array_mut().and_then(|b| b.get_mut(1)) {
+                block["last"] = block["first"].clone();
+                lied += 1;
+            }
+        }
+        std::fs::write(&path, envelope.to_string()).unwrap();
+    }
+    assert!(lied > 0, "no file with two blocks to lie about");
+    let agent = open_agent(state.path(), backup.path()).await;
+    let dag_id = restore(&agent, &summary, "lied", 4).await;
+    let settled = agent.engine().wait_settled(dag_id).await.unwrap();
+    assert_eq!(settled.state, State::Failed);
+    let detail = serde_json::to_string(&agent.engine().dag_detail(dag_id, true).unwrap()).unwrap();
+    assert!(
+        detail.contains("holds rows other than its index entry declares"),
+        "{detail}"
+    );
+}

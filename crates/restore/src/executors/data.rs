@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use obrestore_backup::block::FILE_HEADER_LEN;
+use obrestore_backup::block::{DataRowRef, FILE_HEADER_LEN};
 use obrestore_backup::{
     ArchiveStore, BackupError, BackupSetInfo, DataFileRef, DataStore, LogOp, RawDataBlock,
     RestorePlan, Scn, SetKey, Sources,
@@ -195,7 +195,8 @@ impl Deps {
                     worker.check_cancel()?;
                     let block = block.map_err(err)?;
                     let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
-                    self.apply_block(tenant_id, &block, keep, &mut batch, worker, true)?;
+                    let bounds = |_: &[DataRowRef<'_>]| Ok(());
+                    self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, true)?;
                 }
             }
         }
@@ -253,7 +254,8 @@ impl Deps {
                 worker.check_cancel()?;
                 let block = block.map_err(err)?;
                 next = block.offset + block.stored_bytes;
-                self.apply_block(tenant_id, &block, keep, &mut batch, worker, false)?;
+                let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
+                self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, false)?;
             }
         }
         self.flush_rows(tenant_id, &mut batch)
@@ -261,17 +263,20 @@ impl Deps {
 
     /// Adds the rows of `block` that `keep` accepts to `batch`, applying it when full,
     /// and reports the block's stored bytes: always with `count_all`, otherwise when
-    /// `keep` accepts its first row.
+    /// `keep` accepts its first row. `bounds` checks the block's rows first.
+    #[allow(clippy::too_many_arguments)]
     fn apply_block(
         &self,
         tenant_id: u64,
         block: &RawDataBlock,
         keep: impl Fn(u64, &[u8]) -> bool,
+        bounds: impl FnOnce(&[DataRowRef<'_>]) -> Result<(), TaskError>,
         batch: &mut RowBatch,
         worker: &Worker<u64>,
         count_all: bool,
     ) -> Result<(), TaskError> {
         let rows = block.rows().map_err(err)?;
+        bounds(&rows)?;
         let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
         for row in rows {
             if keep(row.tablet_id, row.key) {
@@ -417,4 +422,39 @@ fn tablet_groups(files: Vec<(u64, DataFileRef)>, ls: u64) -> Vec<DataGroup> {
             group
         })
         .collect()
+}
+
+/// Refuses a block whose rows are not the ones its index entry declares: a range reads
+/// only the blocks its index says may hold its rows, so a block holding others would
+/// silently lose them. Rows must lie within the entry's `first..=last` and start and end
+/// on those two rows.
+fn check_block_bounds(
+    file: &DataFileRef,
+    block: &RawDataBlock,
+    rows: &[DataRowRef<'_>],
+) -> Result<(), TaskError> {
+    let bad = |what: &str| {
+        err(format!(
+            "'{}': the block at offset {} {what} (macro_range_index.obbak)",
+            file.path.display(),
+            block.offset
+        ))
+    };
+    let entry = file
+        .blocks
+        .binary_search_by_key(&block.offset, |entry| entry.offset)
+        .map(|at| &file.blocks[at])
+        .map_err(|_| bad("is not listed in the index"))?;
+    let outside = rows.iter().any(|row| {
+        entry.first.cmp_row(row.tablet_id, row.key).is_gt()
+            || entry.last.cmp_row(row.tablet_id, row.key).is_lt()
+    });
+    let ends = rows.first().zip(rows.last()).is_some_and(|(first, last)| {
+        entry.first.cmp_row(first.tablet_id, first.key).is_eq()
+            && entry.last.cmp_row(last.tablet_id, last.key).is_eq()
+    });
+    if outside || !ends || rows.len() as u64 != entry.row_count {
+        return Err(bad("holds rows other than its index entry declares"));
+    }
+    Ok(())
 }
