@@ -121,7 +121,11 @@ impl Engine {
         let mut tasks = Vec::new();
         if store.commit_blocks() {
             let (commit_tx, commit_rx) = mpsc::channel(64);
-            tasks.push(tokio::spawn(committer.run(commit_rx)));
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name("obrestore-committer".to_string())
+                .spawn(move || committer.run(commit_rx, runtime))
+                .map_err(|e| OpenError::Store(StoreError::Poisoned(e.to_string())))?;
             tasks.push(tokio::spawn(actor.run(rx, Commit::Pipelined(commit_tx))));
         } else {
             tasks.push(tokio::spawn(actor.run(rx, Commit::Inline(committer))));
@@ -524,6 +528,7 @@ impl Engine {
     /// Stops at once, like a crash: nothing more is committed, running sub-tasks are
     /// dropped. Whatever was committed is recovered by the next [`Engine::open`].
     pub fn abort(&self) {
+        self.shared.health.abort();
         if let Ok(mut tasks) = self.shared.tasks.lock() {
             for handle in tasks.drain(..) {
                 handle.abort();

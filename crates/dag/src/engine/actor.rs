@@ -36,7 +36,7 @@
 //!    commit.
 //! 6. **Hand off.** The batch goes to the committer with its replies, events, jobs,
 //!    retry timers and shutdown acknowledgements ([`Pending`]). With a blocking store
-//!    the committer is its own task and the actor goes straight on deciding the next
+//!    the committer is its own thread and the actor goes straight on deciding the next
 //!    batch while this one flushes (pipelining); otherwise the actor commits inline.
 //!    Replies and events are released by the committer only after durability.
 //! 7. **Evict.** DAGs that reached SUCCEED leave the mirror (their final records are in
@@ -81,7 +81,7 @@ const MAX_MESSAGES_PER_BATCH: usize = 8192;
 
 /// Where the actor's batches are committed.
 pub(crate) enum Commit {
-    /// By the committer's own task (stores whose commit blocks), pipelined with the
+    /// By the committer's own thread (stores whose commit blocks), pipelined with the
     /// decisions.
     Pipelined(mpsc::Sender<Pending>),
     /// By the actor itself (stores whose commit does not block, where a hand-off would
@@ -545,6 +545,6 @@ impl Actor {
 async fn hand_off(commit: &Commit, pending: Pending) -> bool {
     match commit {
         Commit::Pipelined(committer) => committer.send(pending).await.is_ok(),
-        Commit::Inline(committer) => committer.process(vec![pending]).await,
+        Commit::Inline(committer) => committer.process(vec![pending]),
     }
 }
