@@ -12,7 +12,8 @@
 //!    to 8192): requests from the handle (`submit`, `operate`, `pass_node`,
 //!    `shutdown`), results and reports of running sub-tasks, expired retry timers. The
 //!    very first turn receives nothing: it carries the restart transitions of
-//!    recovery.
+//!    recovery. Before it waits while sub-tasks run, the actor yields once, so that
+//!    jobs queued on its own thread report first and one turn takes all their results.
 //! 2. **Decide.** Apply each message to the mirror, one at a time, against the state it
 //!    changes: an operator is checked and applied in one step, so two operators on one
 //!    DAG can never both win, and a refusal changes nothing. A result of an attempt that
@@ -200,7 +201,9 @@ impl Actor {
             }
             let mut txn = std::mem::take(&mut self.pending);
             if !first {
-                let Some(msg) = rx.recv().await else { return };
+                let Some(msg) = self.next_message(&mut rx).await else {
+                    return;
+                };
                 if self.health.poisoned().is_some() {
                     // The committer failed while this actor waited: decide nothing more
                     // (and start nothing early).
@@ -221,6 +224,17 @@ impl Actor {
                 return;
             }
         }
+    }
+
+    /// The next message. When none is waiting while sub-tasks run, the actor first lets
+    /// the other tasks of its thread run once (the jobs it just started are often among
+    /// them): their results then arrive together, and one wake-up and one batch carry
+    /// them all instead of one each.
+    async fn next_message(&self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Option<Msg> {
+        if self.sched.running_total > 0 && rx.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        rx.recv().await
     }
 
     /// Decides `first` and every message already waiting behind it.

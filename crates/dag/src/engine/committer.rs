@@ -48,12 +48,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::runtime::Handle;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::msg::{Msg, Reply, RetryTimer};
 use super::runner::{Job, Runner};
-use crate::event::Event;
+use crate::event::{Event, Subject};
 use crate::store::{Batch, KvStore};
 
 /// A decided batch on its way to disk, with what may happen once it is durable.
@@ -138,6 +138,8 @@ pub(crate) struct Committer {
     pub(crate) kv: Arc<dyn KvStore>,
     pub(crate) runner: Runner,
     pub(crate) events: broadcast::Sender<Event>,
+    /// Bumped after the events of a batch with a DAG-level transition.
+    pub(crate) dag_changes: watch::Sender<u64>,
     pub(crate) health: Arc<Health>,
     /// Highest batch sequence number durable, read by the actor.
     pub(crate) committed: Arc<AtomicU64>,
@@ -215,8 +217,13 @@ impl Committer {
         for reply in item.replies {
             reply.send();
         }
+        let mut dag_changed = false;
         for event in item.events {
+            dag_changed |= event.subject == Subject::Dag;
             let _ = self.events.send(event);
+        }
+        if dag_changed {
+            self.dag_changes.send_modify(|changes| *changes += 1);
         }
         for timer in item.timers {
             let actor = self.runner.actor().clone();
