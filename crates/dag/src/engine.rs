@@ -23,11 +23,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::dto::{DagDetailDto, DtoBuilder, NodeDetailDto, TaskDetailDto, TaskLogDto};
 use crate::error::{OpenError, OperateError, QueryError, SubmitError};
-use crate::event::{Event, Subject};
+use crate::event::Event;
 use crate::id::{GenericId, IdOrigin};
 use crate::model::{DagSpec, Maintenance, Operator, Scope};
 use crate::record::{DagRecord, NodeRecord, TaskRecord};
@@ -58,6 +58,8 @@ struct Shared {
     tx: mpsc::UnboundedSender<Msg>,
     records: Records,
     events: broadcast::Sender<Event>,
+    /// Bumped once per durable batch with a DAG-level transition (`wait_settled`).
+    dag_changes: watch::Receiver<u64>,
     dto: DtoBuilder,
     /// The scheduler actor and the committer.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -110,10 +112,12 @@ impl Engine {
             Arc::clone(&alive),
         );
         actor.recover();
+        let (dag_changes_tx, dag_changes) = watch::channel(0);
         let committer = Committer {
             kv: Arc::clone(&store),
             runner,
             events: events.clone(),
+            dag_changes: dag_changes_tx,
             health: Arc::clone(&health),
             committed: actor.committed(),
             _alive: alive,
@@ -121,7 +125,11 @@ impl Engine {
         let mut tasks = Vec::new();
         if store.commit_blocks() {
             let (commit_tx, commit_rx) = mpsc::channel(64);
-            tasks.push(tokio::spawn(committer.run(commit_rx)));
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name("obrestore-committer".to_string())
+                .spawn(move || committer.run(commit_rx, runtime))
+                .map_err(|e| OpenError::Store(StoreError::Poisoned(e.to_string())))?;
             tasks.push(tokio::spawn(actor.run(rx, Commit::Pipelined(commit_tx))));
         } else {
             tasks.push(tokio::spawn(actor.run(rx, Commit::Inline(committer))));
@@ -131,6 +139,7 @@ impl Engine {
                 tx,
                 records,
                 events,
+                dag_changes,
                 dto: DtoBuilder {
                     agent: config.agent.clone(),
                 },
@@ -231,7 +240,9 @@ impl Engine {
     /// # Cancel safety
     /// Cancel safe.
     pub async fn wait_settled(&self, dag_id: u64) -> Result<DagRecord, QueryError> {
-        let mut events = self.subscribe();
+        // Woken by DAG-level transitions only, not by every sub-task's.
+        let mut changes = self.shared.dag_changes.clone();
+        changes.mark_unchanged();
         let stopped = self.shared.health.stopped().clone();
         loop {
             // Read after checking: once stopped, nothing more becomes durable, so the
@@ -246,9 +257,10 @@ impl Engine {
             }
             tokio::select! {
                 () = stopped.cancelled() => {}
-                closed = next_dag_event(&mut events, dag_id) => {
-                    if closed {
-                        return self.dag_record(dag_id);
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The committer is gone: the engine is stopping.
+                        stopped.cancelled().await;
                     }
                 }
             }
@@ -524,24 +536,12 @@ impl Engine {
     /// Stops at once, like a crash: nothing more is committed, running sub-tasks are
     /// dropped. Whatever was committed is recovered by the next [`Engine::open`].
     pub fn abort(&self) {
+        self.shared.health.abort();
         if let Ok(mut tasks) = self.shared.tasks.lock() {
             for handle in tasks.drain(..) {
                 handle.abort();
             }
         }
         runner::abort_all(&self.shared.running);
-    }
-}
-
-/// Waits for the next event about the DAG itself (or a lag, after which the caller
-/// reads the record again). Returns true when the event channel closed.
-async fn next_dag_event(events: &mut broadcast::Receiver<Event>, dag_id: u64) -> bool {
-    loop {
-        match events.recv().await {
-            Ok(event) if event.dag_id == dag_id && event.subject == Subject::Dag => return false,
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return false,
-            Err(broadcast::error::RecvError::Closed) => return true,
-        }
     }
 }

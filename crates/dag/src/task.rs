@@ -66,6 +66,9 @@ type Factory = dyn Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync;
 pub struct TaskType {
     pub(crate) flags: Flags,
     pub(crate) factory: Arc<Factory>,
+    /// Attempts are polled once where they start before being spawned
+    /// ([`TaskRegistry::set_light`]).
+    pub(crate) light: bool,
 }
 
 /// Task types by name.
@@ -99,8 +102,28 @@ impl TaskRegistry {
             TaskType {
                 flags,
                 factory: Arc::new(factory),
+                light: false,
             },
         );
+    }
+
+    /// Marks the registered type `name` as light: each attempt of its sub-tasks is
+    /// polled once on the engine's own task that starts it, and spawned as a tokio task
+    /// only if it did not finish then. An attempt that finishes without waiting costs no
+    /// spawn and no wake-up of another thread, and its result joins the scheduler's next
+    /// batch. Timeouts, cancellation, panics and fencing apply as to any attempt.
+    ///
+    /// Only for task types whose `execute` and `rollback` do little work before their
+    /// first `.await` that waits: until then they hold up the scheduler. Returns false
+    /// when `name` is not registered.
+    pub fn set_light(&mut self, name: &str) -> bool {
+        match self.types.get_mut(name) {
+            Some(task_type) => {
+                task_type.light = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Registers a task type whose every sub-task is a clone of `task`.

@@ -208,3 +208,41 @@ async fn the_pipelined_committer_pays_one_device_sync_per_group_of_transitions()
     );
     engine.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// A chain of `length` nodes of one no-op sub-task each.
+fn noop_chain(length: usize) -> DagSpec {
+    let mut spec = DagSpec::new("chain");
+    let nodes = (0..length)
+        .map(|n| NodeSpec::new(format!("step {n}"), "noop").sub_tasks(vec![json!({ "n": n })]))
+        .collect();
+    spec.chain(None, nodes);
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_chain_pays_one_device_sync_per_stage() {
+    const STAGES: u64 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let sled = SledStore::open(dir.path()).unwrap();
+    let device = DeviceSync::of(sled.db()).unwrap();
+    let store = Arc::new(Counting {
+        inner: sled,
+        commits: AtomicU64::new(0),
+    });
+    let world = Arc::new(World::default());
+    let engine = Engine::open(EngineConfig::default(), store.clone(), registry(&world))
+        .await
+        .unwrap();
+    let (syncs, commits) = (device.syncs(), store.commits.load(Ordering::SeqCst));
+    let dag_id = engine.submit(noop_chain(STAGES as usize)).await.unwrap();
+    let dag = engine.wait_settled(dag_id).await.unwrap();
+    assert_eq!(dag.state, State::Succeed);
+    let syncs = device.syncs() - syncs;
+    let commits = store.commits.load(Ordering::SeqCst) - commits;
+    // The submit's batch starts the first stage; every later batch finishes stage N and
+    // starts stage N+1 (its sub-task's SUCCEED, the node's SUCCEED, the next node's and
+    // its sub-task's RUNNING), and the last one finishes the DAG. Nothing else commits.
+    assert_eq!(commits, STAGES + 1, "engine commits for {STAGES} stages");
+    assert_eq!(syncs, commits, "one device sync per engine commit");
+    engine.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -86,6 +86,8 @@ struct Case {
     nodes: Vec<Vec<u8>>,
     edges: Vec<(usize, usize)>,
     ops: Vec<Op>,
+    /// Whether the task type is light (polled once where it starts).
+    light: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -100,12 +102,13 @@ fn case() -> impl Strategy<Value = Case> {
                 1 => (0..n).prop_map(Op::PassNode),
                 2 => Just(Op::Restart),
             ];
-            (nodes, edges, prop::collection::vec(op, 0..6))
+            (nodes, edges, prop::collection::vec(op, 0..6), any::<bool>())
         })
-        .prop_map(|(nodes, edges, ops)| Case {
+        .prop_map(|(nodes, edges, ops, light)| Case {
             edges: edges.into_iter().filter(|(a, b)| a < b).collect(),
             nodes,
             ops,
+            light,
         })
 }
 
@@ -113,7 +116,7 @@ fn name(node: usize, task: usize) -> String {
     format!("n{node}t{task}")
 }
 
-async fn open(store: &Arc<dyn KvStore>, journal: &Arc<Journal>) -> Engine {
+async fn open(store: &Arc<dyn KvStore>, journal: &Arc<Journal>, light: bool) -> Engine {
     let mut registry = TaskRegistry::new();
     let journal = Arc::clone(journal);
     registry.register("step", Flags::ALL, move |params| {
@@ -123,6 +126,9 @@ async fn open(store: &Arc<dyn KvStore>, journal: &Arc<Journal>) -> Engine {
             name,
         }) as Box<dyn Task>)
     });
+    if light {
+        registry.set_light("step");
+    }
     let config = EngineConfig {
         worker_limit: 3,
         ..EngineConfig::default()
@@ -154,7 +160,7 @@ struct Applied {
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let journal = journal_failing(&case);
     let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
-    let mut engine = open(&store, &journal).await;
+    let mut engine = open(&store, &journal, case.light).await;
     let id = engine.submit(spec_of(&case)).await.unwrap();
     let applied = apply_ops(&mut engine, &store, &journal, &case, id).await?;
     let dag = engine.wait_settled(id).await.unwrap();
@@ -234,7 +240,7 @@ async fn apply_ops(
             Op::PassNode(i) => engine.pass_node(nodes[*i].id).await,
             Op::Restart => {
                 engine.abort();
-                *engine = open(store, journal).await;
+                *engine = open(store, journal, case.light).await;
                 applied.restarted = true;
                 Ok(())
             }

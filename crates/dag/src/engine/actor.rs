@@ -12,7 +12,8 @@
 //!    to 8192): requests from the handle (`submit`, `operate`, `pass_node`,
 //!    `shutdown`), results and reports of running sub-tasks, expired retry timers. The
 //!    very first turn receives nothing: it carries the restart transitions of
-//!    recovery.
+//!    recovery. Before it waits while sub-tasks run, the actor yields once, so that
+//!    jobs queued on its own thread report first and one turn takes all their results.
 //! 2. **Decide.** Apply each message to the mirror, one at a time, against the state it
 //!    changes: an operator is checked and applied in one step, so two operators on one
 //!    DAG can never both win, and a refusal changes nothing. A result of an attempt that
@@ -36,7 +37,7 @@
 //!    commit.
 //! 6. **Hand off.** The batch goes to the committer with its replies, events, jobs,
 //!    retry timers and shutdown acknowledgements ([`Pending`]). With a blocking store
-//!    the committer is its own task and the actor goes straight on deciding the next
+//!    the committer is its own thread and the actor goes straight on deciding the next
 //!    batch while this one flushes (pipelining); otherwise the actor commits inline.
 //!    Replies and events are released by the committer only after durability.
 //! 7. **Evict.** DAGs that reached SUCCEED leave the mirror (their final records are in
@@ -81,7 +82,7 @@ const MAX_MESSAGES_PER_BATCH: usize = 8192;
 
 /// Where the actor's batches are committed.
 pub(crate) enum Commit {
-    /// By the committer's own task (stores whose commit blocks), pipelined with the
+    /// By the committer's own thread (stores whose commit blocks), pipelined with the
     /// decisions.
     Pipelined(mpsc::Sender<Pending>),
     /// By the actor itself (stores whose commit does not block, where a hand-off would
@@ -200,7 +201,9 @@ impl Actor {
             }
             let mut txn = std::mem::take(&mut self.pending);
             if !first {
-                let Some(msg) = rx.recv().await else { return };
+                let Some(msg) = self.next_message(&mut rx).await else {
+                    return;
+                };
                 if self.health.poisoned().is_some() {
                     // The committer failed while this actor waited: decide nothing more
                     // (and start nothing early).
@@ -221,6 +224,17 @@ impl Actor {
                 return;
             }
         }
+    }
+
+    /// The next message. When none is waiting while sub-tasks run, the actor first lets
+    /// the other tasks of its thread run once (the jobs it just started are often among
+    /// them): their results then arrive together, and one wake-up and one batch carry
+    /// them all instead of one each.
+    async fn next_message(&self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Option<Msg> {
+        if self.sched.running_total > 0 && rx.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        rx.recv().await
     }
 
     /// Decides `first` and every message already waiting behind it.
@@ -545,6 +559,6 @@ impl Actor {
 async fn hand_off(commit: &Commit, pending: Pending) -> bool {
     match commit {
         Commit::Pipelined(committer) => committer.send(pending).await.is_ok(),
-        Commit::Inline(committer) => committer.process(vec![pending]).await,
+        Commit::Inline(committer) => committer.process(vec![pending]),
     }
 }

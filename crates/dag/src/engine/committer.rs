@@ -8,14 +8,16 @@
 //!
 //! 1. **Collect.** It waits for one pending batch, then takes every batch queued behind
 //!    it (up to 256): the batches decided while the previous commit was flushing go to
-//!    disk together (group commit). With a store whose commit does not block (the
-//!    in-memory store) there is no separate task: the actor calls [`Committer::process`]
-//!    itself with one batch.
+//!    disk together (group commit). With a store whose commit blocks (sled) the
+//!    committer is a thread of its own, so a commit blocks no tokio worker and needs no
+//!    hand-off to a blocking pool and back. With a store whose commit does not block
+//!    (the in-memory store) there is no committer thread: the actor calls
+//!    [`Committer::process`] itself with one batch.
 //! 2. **Merge.** The writes of the batches are merged in order into one [`Batch`]; a
 //!    later write of a key replaces an earlier one, so the merged batch is exactly the
 //!    state after the last of them.
-//! 3. **Commit.** One [`KvStore::commit`], run off the async threads when the store
-//!    blocks. It returns only once the batch is durable, and applies all of it or none.
+//! 3. **Commit.** One [`KvStore::commit`]. It returns only once the batch is durable,
+//!    and applies all of it or none.
 //!    With the `failpoints` feature this is where the crash point
 //!    [`crate::crash_point::ENGINE_COMMIT`] may abort the process.
 //! 4. **Publish durability.** The highest sequence number of the group is stored in the
@@ -24,13 +26,15 @@
 //!    subscribers, then retry timers, then sub-task starts, then shutdown
 //!    acknowledgements. Nothing a batch decided is observable before this step: a
 //!    caller's `submit` or `operate` returns, a subscriber sees a transition, a
-//!    non-continuable sub-task starts, only once the transition is on disk.
+//!    non-continuable sub-task starts, only once the transition is on disk. A sub-task
+//!    of a light type is polled once right here (`runner.rs`); its result goes to the
+//!    actor's channel like any other.
 //!
 //! # When a commit fails
 //!
 //! The engine is poisoned and stops, like a crash, and tells everyone who waits:
 //! - none of the group's effects happen: no event, no sub-task start, no timer;
-//! - every reply of the group answers with [`StoreError::Poisoned`] carrying the
+//! - every reply of the group answers with [`crate::StoreError::Poisoned`] carrying the
 //!   failure, so `submit` and `operate` callers get an error, never a success;
 //! - [`Health`] records the failure: later calls on the handle, and `wait_settled`,
 //!   return the same error instead of waiting for transitions that will never come;
@@ -40,16 +44,17 @@
 //! or none of it), and the next [`crate::Engine::open`] recovers from it as after a
 //! crash (`recovery.rs`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::runtime::Handle;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::msg::{Msg, Reply, RetryTimer};
 use super::runner::{Job, Runner};
-use crate::event::Event;
-use crate::store::{Batch, KvStore, StoreError};
+use crate::event::{Event, Subject};
+use crate::store::{Batch, KvStore};
 
 /// A decided batch on its way to disk, with what may happen once it is durable.
 pub(crate) struct Pending {
@@ -80,6 +85,8 @@ pub(crate) struct Health {
     stopped: CancellationToken,
     /// The failure that poisoned the engine, if a commit failed.
     poison: OnceLock<String>,
+    /// Set by [`crate::Engine::abort`]: the committer commits nothing more.
+    aborted: AtomicBool,
 }
 
 impl Health {
@@ -92,6 +99,15 @@ impl Health {
     /// Why the engine stopped, if a commit failed.
     pub(crate) fn poisoned(&self) -> Option<&str> {
         self.poison.get().map(String::as_str)
+    }
+
+    /// The engine is stopped like a crash: no batch still queued is committed.
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
     }
 
     /// Cancelled once the engine decides nothing more.
@@ -122,6 +138,8 @@ pub(crate) struct Committer {
     pub(crate) kv: Arc<dyn KvStore>,
     pub(crate) runner: Runner,
     pub(crate) events: broadcast::Sender<Event>,
+    /// Bumped after the events of a batch with a DAG-level transition.
+    pub(crate) dag_changes: watch::Sender<u64>,
     pub(crate) health: Arc<Health>,
     /// Highest batch sequence number durable, read by the actor.
     pub(crate) committed: Arc<AtomicU64>,
@@ -129,9 +147,13 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// The committer's own task: group commits until the actor stops or a commit fails.
-    pub(crate) async fn run(self, mut rx: mpsc::Receiver<Pending>) {
-        while let Some(first) = rx.recv().await {
+    /// The committer's own thread: group commits until the actor stops, the engine is
+    /// aborted, or a commit fails. The commit blocks this thread, not a tokio worker,
+    /// and no hand-off to a blocking pool sits between a batch and its effects; the
+    /// effects (sub-task starts, timers) run on `runtime`.
+    pub(crate) fn run(self, mut rx: mpsc::Receiver<Pending>, runtime: Handle) {
+        let _runtime = runtime.enter();
+        while let Some(first) = rx.blocking_recv() {
             let mut items = vec![first];
             while items.len() < 256 {
                 match rx.try_recv() {
@@ -139,7 +161,7 @@ impl Committer {
                     Err(_) => break,
                 }
             }
-            if !self.process(items).await {
+            if self.health.aborted() || !self.process(items) {
                 return;
             }
         }
@@ -147,7 +169,7 @@ impl Committer {
 
     /// Commits `items` as one batch, then runs their effects in order. Returns false
     /// (and poisons the engine) when the commit failed.
-    pub(crate) async fn process(&self, mut items: Vec<Pending>) -> bool {
+    pub(crate) fn process(&self, mut items: Vec<Pending>) -> bool {
         let mut batch = Batch::default();
         let mut seq = 0;
         for item in &mut items {
@@ -155,7 +177,12 @@ impl Committer {
             batch.writes.append(&mut item.batch.writes);
             seq = seq.max(item.seq);
         }
-        if let Err(err) = self.commit(batch).await {
+        let committed = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.kv.commit(batch)
+        };
+        if let Err(err) = committed {
             tracing::error!(error = %err, "engine store commit failed; the engine stops");
             self.poison(items, err.to_string());
             return false;
@@ -163,6 +190,10 @@ impl Committer {
         let transitions = items.iter().map(|item| item.events.len() as u64).sum();
         crate::crash_point::hit_times(crate::crash_point::ENGINE_COMMIT, transitions);
         self.committed.fetch_max(seq, Ordering::AcqRel);
+        if self.health.aborted() {
+            // Aborted during the commit: like a crash right after it, nothing follows.
+            return false;
+        }
         for item in items {
             self.effects(item);
         }
@@ -181,27 +212,18 @@ impl Committer {
         }
     }
 
-    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        if self.kv.commit_blocks() {
-            let kv = Arc::clone(&self.kv);
-            tokio::task::spawn_blocking(move || kv.commit(batch))
-                .await
-                .map_err(|e| StoreError::Poisoned(e.to_string()))?
-        } else {
-            self.kv.commit(batch)
-        }
-    }
-
     /// What a durable batch lets happen, in this order.
     fn effects(&self, item: Pending) {
         for reply in item.replies {
             reply.send();
         }
+        let mut dag_changed = false;
         for event in item.events {
+            dag_changed |= event.subject == Subject::Dag;
             let _ = self.events.send(event);
+        }
+        if dag_changed {
+            self.dag_changes.send_modify(|changes| *changes += 1);
         }
         for timer in item.timers {
             let actor = self.runner.actor().clone();

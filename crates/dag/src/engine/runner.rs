@@ -1,14 +1,21 @@
-//! Runs sub-tasks: one tokio task per attempt, under its timeout, watching its
+//! Runs sub-tasks: one future per attempt, under its timeout, watching its
 //! cancellation token, catching panics, and reporting the [`Outcome`] to the actor.
+//! The future runs as its own tokio task, except that an attempt of a light task type
+//! ([`crate::TaskRegistry::set_light`]) is first polled once where it is started (the
+//! actor or the committer): if it finished, it never becomes a task, and its result is
+//! in the actor's channel for the next batch; otherwise the same future is spawned and
+//! goes on from where it stopped.
 //!
 //! Invariant: a job reports exactly one `Finished` message, whatever happens to its
 //! work (success, error, timeout, panic, cancellation); only an abort (engine stop)
-//! ends it silently. Every running job's abort handle is in the shared table, so that
+//! ends it silently. Every spawned job's abort handle is in the shared table, so that
 //! stopping the engine can abort them.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+use std::task::Context;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -83,14 +90,28 @@ impl Runner {
         &self.tx
     }
 
+    /// Starts `job`: polled once here first if its type is light (module docs).
     pub(crate) fn spawn(&self, job: Job) {
         let task_id = job.task_id;
-        let handle = tokio::spawn(run_job(
+        let light = self
+            .registry
+            .get(&job.task_type)
+            .is_some_and(|task_type| task_type.light);
+        let mut run = Box::pin(run_job(
             job,
             Arc::clone(&self.registry),
             self.tx.clone(),
             Arc::clone(&self.reports),
         ));
+        if light {
+            // Whatever the future waits on registers this no-op waker now, and the
+            // tokio task's waker when the spawned task polls it again.
+            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+            if run.as_mut().poll(&mut cx).is_ready() {
+                return;
+            }
+        }
+        let handle = tokio::spawn(run);
         if let Ok(mut handles) = self.running.lock() {
             handles.insert(task_id, handle.abort_handle());
         }
@@ -155,9 +176,14 @@ async fn run_job(
             Ok(task) => run_attempt(task.as_ref(), &ctx, job.phase, job.timeout, &job.cancel).await,
             Err(err) => Outcome::Failed(err.message),
         }
-    }
-    .instrument(span)
-    .await;
+    };
+    // A panicking factory fails the attempt too (and, polled on the actor's task, never
+    // unwinds into it).
+    let outcome = AssertUnwindSafe(outcome)
+        .catch_unwind()
+        .instrument(span)
+        .await
+        .unwrap_or_else(|panic| Outcome::Failed(panicked(panic.as_ref())));
     let _ = tx.send(Msg::Finished(RunResult {
         attempt: Attempt {
             task_id: job.task_id,
@@ -193,7 +219,7 @@ async fn run_attempt(
         biased;
         result = tokio::time::timeout(timeout, guarded) => match result {
             Err(_) => Outcome::TimedOut,
-            Ok(Err(panic)) => Outcome::Failed(format!("sub task panicked: {}", panic_message(panic.as_ref()))),
+            Ok(Err(panic)) => Outcome::Failed(panicked(panic.as_ref())),
             Ok(Ok(Err(TaskError { message }))) => Outcome::Failed(message),
             Ok(Ok(Ok(()))) => Outcome::Succeeded,
         },
@@ -201,12 +227,14 @@ async fn run_attempt(
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
+/// The failure message of a panicked attempt.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = if let Some(text) = panic.downcast_ref::<&str>() {
         (*text).to_string()
     } else if let Some(text) = panic.downcast_ref::<String>() {
         text.clone()
     } else {
         "unknown panic".to_string()
-    }
+    };
+    format!("sub task panicked: {message}")
 }

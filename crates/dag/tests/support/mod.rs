@@ -214,6 +214,35 @@ pub fn registry(world: &Arc<World>) -> TaskRegistry {
     registry
 }
 
+/// Every type of [`registry`] marked light (polled once where it starts).
+pub fn light_registry(world: &Arc<World>) -> TaskRegistry {
+    let mut registry = registry(world);
+    for name in [
+        "script",
+        "script_nopass",
+        "script_fragile",
+        "script_locked",
+        "noop",
+    ] {
+        assert!(registry.set_light(name), "{name} is registered");
+    }
+    registry
+}
+
+/// A fresh in-memory engine with the task types of [`registry`], light ones if `light`.
+pub async fn mem_engine_of(world: &Arc<World>, light: bool) -> (Engine, Arc<MemStore>) {
+    let store = Arc::new(MemStore::new());
+    let registry = if light {
+        light_registry(world)
+    } else {
+        registry(world)
+    };
+    let engine = Engine::open(EngineConfig::default(), store.clone(), registry)
+        .await
+        .expect("engine opens");
+    (engine, store)
+}
+
 pub struct Noop;
 
 #[async_trait]
