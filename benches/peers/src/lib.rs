@@ -33,6 +33,8 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Peer {
     ObrestoreMemory,
+    /// obrestore on `MemStore` with the no-op registered as a light task type.
+    ObrestoreLight,
     Dagx,
     Dagrs,
     ObrestoreDurable,
@@ -41,13 +43,27 @@ pub enum Peer {
 
 impl Peer {
     /// The in-memory group; the first is the obrestore the others are compared with.
-    pub const MEMORY: [Peer; 3] = [Peer::ObrestoreMemory, Peer::Dagx, Peer::Dagrs];
+    pub const MEMORY: [Peer; 4] = [
+        Peer::ObrestoreMemory,
+        Peer::ObrestoreLight,
+        Peer::Dagx,
+        Peer::Dagrs,
+    ];
     /// The durable group; the first is the obrestore the others are compared with.
     pub const DURABLE: [Peer; 2] = [Peer::ObrestoreDurable, Peer::Duroxide];
+
+    /// Whether this is obrestore itself (a variant of the group's reference).
+    pub fn is_obrestore(self) -> bool {
+        matches!(
+            self,
+            Peer::ObrestoreMemory | Peer::ObrestoreLight | Peer::ObrestoreDurable
+        )
+    }
 
     pub fn label(self) -> &'static str {
         match self {
             Peer::ObrestoreMemory => "obrestore MemStore",
+            Peer::ObrestoreLight => "obrestore MemStore light",
             Peer::Dagx => "dagx 0.3.1",
             Peer::Dagrs => "dagrs 0.9.0",
             Peer::ObrestoreDurable => "obrestore SledStore",
@@ -59,8 +75,9 @@ impl Peer {
     /// `parent`, removed afterwards.
     pub async fn run(self, shape: Shape, parent: &Path) -> anyhow::Result<Run> {
         match self {
-            Peer::ObrestoreMemory => obrestore_peer::run(shape, None).await,
-            Peer::ObrestoreDurable => obrestore_peer::run(shape, Some(parent)).await,
+            Peer::ObrestoreMemory => obrestore_peer::run(shape, None, false).await,
+            Peer::ObrestoreLight => obrestore_peer::run(shape, None, true).await,
+            Peer::ObrestoreDurable => obrestore_peer::run(shape, Some(parent), false).await,
             Peer::Dagx => dagx_peer::run(shape).await,
             Peer::Dagrs => dagrs_peer::run(shape).await,
             Peer::Duroxide => duroxide_peer::run(shape, parent).await,

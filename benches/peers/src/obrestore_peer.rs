@@ -71,7 +71,9 @@ pub fn spec(shape: Shape) -> DagSpec {
 
 /// Runs `shape` once; `durable_in` is the directory for a durable `SledStore` (every
 /// commit flushed and synced to the device, as in production), `None` for `MemStore`.
-pub async fn run(shape: Shape, durable_in: Option<&Path>) -> anyhow::Result<Run> {
+/// `light` registers the no-op as a light task type (`TaskRegistry::set_light`: polled
+/// once where it starts, spawned only if it did not finish).
+pub async fn run(shape: Shape, durable_in: Option<&Path>, light: bool) -> anyhow::Result<Run> {
     let executed = Arc::new(AtomicUsize::new(0));
     let directory = match durable_in {
         Some(parent) => Some(tempfile::tempdir_in(parent).context("store directory")?),
@@ -87,6 +89,9 @@ pub async fn run(shape: Shape, durable_in: Option<&Path>) -> anyhow::Result<Run>
         Flags::ALL,
         Arc::new(Counting(Arc::clone(&executed))),
     );
+    if light {
+        ensure!(registry.set_light("noop"), "noop is registered");
+    }
     let engine = Engine::open(EngineConfig::default(), store, registry)
         .await
         .context("engine opens")?;

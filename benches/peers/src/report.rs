@@ -89,7 +89,13 @@ fn print_group(group: &Group) {
             seconds * 1e6 / tasks,
             tasks / seconds,
             ratio,
-            if first { String::new() } else { verdict(ratio) },
+            if first {
+                String::new()
+            } else if row.peer.is_obrestore() {
+                format!("the same engine: {:.2}x the first row's speed", ratio)
+            } else {
+                verdict(ratio)
+            },
         );
         println!("{}", line.trim_end());
     }
