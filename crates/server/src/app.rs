@@ -117,9 +117,7 @@ impl AppState {
             .await
             .map_err(|err| AppError::internal(format!("blocking task failed: {err}")))?
     }
-}
 
-impl AppState {
     /// Runs an engine query on the blocking pool: for queries whose store reads grow
     /// with the number of DAGs kept (every DAG, the last maintenance DAG).
     ///
