@@ -75,7 +75,7 @@ fn config(retention: Option<Duration>) -> EngineConfig {
 }
 
 fn finished_dag(serial: usize) -> DagSpec {
-    let scope = if serial % 2 == 0 {
+    let scope = if serial.is_multiple_of(2) {
         Scope::Agent
     } else {
         Scope::Cluster
