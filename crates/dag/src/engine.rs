@@ -455,12 +455,38 @@ impl Engine {
         scope: Option<Scope>,
         show_details: bool,
     ) -> Result<Vec<DagDetailDto>, QueryError> {
-        self.dag_views(scope, show_details, |_| true)
+        self.views(&self.dags(scope)?, show_details)
     }
 
-    /// DAGs of `scope` that are unfinished in obshell's sense (`is_finished = false`,
-    /// `service/task/dag.go`): not SUCCEED, and not FAILED without a maintenance lock.
-    /// A FAILED maintenance DAG still waits for an operator, so it is listed.
+    /// Every DAG of `scope` that has not succeeded (running, or FAILED and waiting for
+    /// an operator), oldest first. Reads only those DAGs, not the finished ones
+    /// ([`Records::active_dags`]).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn active_dags(&self, scope: Option<Scope>) -> Result<Vec<DagRecord>, QueryError> {
+        let mut dags = self.shared.records.active_dags()?;
+        dags.retain(|dag| scope.is_none_or(|scope| dag.scope == scope));
+        Ok(dags)
+    }
+
+    /// Records of the DAGs of `scope` that are unfinished in obshell's sense
+    /// (`is_finished = false`, `service/task/dag.go`): not SUCCEED, and not FAILED
+    /// without a maintenance lock. A FAILED maintenance DAG still waits for an
+    /// operator, so it is listed. Reads only DAGs that have not succeeded.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn unfinished_dag_records(
+        &self,
+        scope: Option<Scope>,
+    ) -> Result<Vec<DagRecord>, QueryError> {
+        let mut dags = self.active_dags(scope)?;
+        dags.retain(DagRecord::is_unfinished);
+        Ok(dags)
+    }
+
+    /// DTOs of [`Engine::unfinished_dag_records`].
     ///
     /// # Errors
     /// A store failure.
@@ -469,18 +495,17 @@ impl Engine {
         scope: Option<Scope>,
         show_details: bool,
     ) -> Result<Vec<DagDetailDto>, QueryError> {
-        self.dag_views(scope, show_details, DagRecord::is_unfinished)
+        self.views(&self.unfinished_dag_records(scope)?, show_details)
     }
 
-    fn dag_views(
+    fn views(
         &self,
-        scope: Option<Scope>,
+        dags: &[DagRecord],
         show_details: bool,
-        keep: impl Fn(&DagRecord) -> bool,
     ) -> Result<Vec<DagDetailDto>, QueryError> {
         let records = &self.shared.records;
-        let mut views = Vec::new();
-        for dag in self.dags(scope)?.iter().filter(|dag| keep(dag)) {
+        let mut views = Vec::with_capacity(dags.len());
+        for dag in dags {
             views.push(self.shared.dto.dag_view(records, dag, show_details)?);
         }
         Ok(views)

@@ -1,5 +1,6 @@
 //! Persisted records. These are the on-disk format (see `docs/engine-store.md`); DTOs are
-//! built from them at the boundary and are separate types.
+//! built from them at the boundary and are separate types. `codec.rs` encodes them
+//! (binary, format 2) and reads both formats (format 1 was JSON).
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,97 @@ use serde_json::{Map, Value};
 
 use crate::model::{FanOut, Flags, Maintenance, Operator, RetryPolicy, Scope, State};
 
-/// Format version written into every record.
+pub mod codec;
+
+pub use codec::{Codec, DecodeError, FORMAT_BINARY};
+
+/// Version of the records' fields (the `v` of JSON records; the binary format's first
+/// byte, [`FORMAT_BINARY`], names its layout).
 pub const RECORD_VERSION: u32 = 1;
+
+/// One typed record on its way to a store (see [`crate::store::Batch`]): a store that
+/// persists encodes it at commit ([`Record::encode`]); one that does not keeps it as is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Dag(Box<DagRecord>),
+    Node(Box<NodeRecord>),
+    Task(Box<TaskRecord>),
+    Log(Box<LogRecord>),
+    Lock(LockRecord),
+    Counters(Counters),
+}
+
+impl Record {
+    /// The binary form (format 2).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Record::Dag(record) => codec::encode(record.as_ref()),
+            Record::Node(record) => codec::encode(record.as_ref()),
+            Record::Task(record) => codec::encode(record.as_ref()),
+            Record::Log(record) => codec::encode(record.as_ref()),
+            Record::Lock(record) => codec::encode(record),
+            Record::Counters(record) => codec::encode(record),
+        }
+    }
+
+    /// The JSON form (format 1, what this engine wrote before format 2).
+    pub fn to_json(&self) -> Vec<u8> {
+        let json = match self {
+            Record::Dag(record) => serde_json::to_vec(record),
+            Record::Node(record) => serde_json::to_vec(record),
+            Record::Task(record) => serde_json::to_vec(record),
+            Record::Log(record) => serde_json::to_vec(record),
+            Record::Lock(record) => serde_json::to_vec(record),
+            Record::Counters(record) => serde_json::to_vec(record),
+        };
+        // Our record types contain no maps with non-string keys and no fallible
+        // Serialize impls.
+        json.unwrap_or_default()
+    }
+}
+
+/// A record type as one variant of [`Record`].
+pub trait Typed: Codec {
+    fn into_record(self) -> Record;
+    /// The record if it is of this type.
+    fn from_record(record: Record) -> Option<Self>;
+}
+
+macro_rules! typed {
+    ($type:ty, $variant:ident, boxed) => {
+        impl Typed for $type {
+            fn into_record(self) -> Record {
+                Record::$variant(Box::new(self))
+            }
+            fn from_record(record: Record) -> Option<Self> {
+                match record {
+                    Record::$variant(record) => Some(*record),
+                    _ => None,
+                }
+            }
+        }
+    };
+    ($type:ty, $variant:ident) => {
+        impl Typed for $type {
+            fn into_record(self) -> Record {
+                Record::$variant(self)
+            }
+            fn from_record(record: Record) -> Option<Self> {
+                match record {
+                    Record::$variant(record) => Some(record),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+typed!(DagRecord, Dag, boxed);
+typed!(NodeRecord, Node, boxed);
+typed!(TaskRecord, Task, boxed);
+typed!(LogRecord, Log, boxed);
+typed!(LockRecord, Lock);
+typed!(Counters, Counters);
 
 /// A DAG as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +247,12 @@ pub mod keys {
     pub const LOG: &[u8] = b"l/";
     /// Prefix of maintenance locks.
     pub const LOCK: &[u8] = b"k/";
+    /// Prefix of the index of DAGs that have not succeeded (the ones the engine keeps
+    /// in memory): `a/<id>` → empty, written in the batch that writes the DAG record.
+    pub const ACTIVE: &[u8] = b"a/";
+    /// Present once the [`ACTIVE`] index covers every DAG (stores written before the
+    /// index get it built at open).
+    pub const ACTIVE_INDEX_BUILT: &[u8] = b"m/active-index";
 
     fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
         let mut key = Vec::with_capacity(prefix.len() + 8);
@@ -167,6 +263,16 @@ pub mod keys {
 
     pub fn dag(id: u64) -> Vec<u8> {
         with_id(DAG, id)
+    }
+
+    pub fn active(id: u64) -> Vec<u8> {
+        with_id(ACTIVE, id)
+    }
+
+    /// The DAG id of an [`ACTIVE`] index key.
+    pub fn active_id(key: &[u8]) -> Option<u64> {
+        let id = key.strip_prefix(ACTIVE)?;
+        Some(u64::from_be_bytes(id.try_into().ok()?))
     }
 
     pub fn node(id: u64) -> Vec<u8> {

@@ -9,12 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-use crate::model::Maintenance;
+use crate::model::{Maintenance, State};
 use crate::record::{
-    keys, DagRecord, LockRecord, LogRecord, NodeRecord, TaskRecord, RECORD_VERSION,
+    codec, keys, Codec, Counters, DagRecord, DecodeError, LockRecord, LogRecord, NodeRecord,
+    Record, TaskRecord, Typed, FORMAT_BINARY, RECORD_VERSION,
 };
 
 mod device;
@@ -35,7 +33,7 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt record under key {key}: {reason}")]
     Corrupt { key: String, reason: String },
-    #[error("record under key {key} has unsupported format version {version} (this build reads {RECORD_VERSION})")]
+    #[error("record under key {key} has unsupported format version {version} (this build reads binary format {FORMAT_BINARY} and JSON records of version {RECORD_VERSION})")]
     UnsupportedVersion { key: String, version: u64 },
     #[error("store is poisoned by an earlier failure: {0}")]
     Poisoned(String),
@@ -44,32 +42,75 @@ pub enum StoreError {
 /// Key-value pairs from a scan, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// A value as the engine hands it to a store: bytes, or a typed record. A store that
+/// persists writes [`Batch::into_encoded`] (records encoded then, once); a store that
+/// does not persist keeps records as they are and never pays for encoding them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    Bytes(Vec<u8>),
+    Record(Record),
+}
+
+impl Stored {
+    /// The bytes a store that persists writes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Stored::Bytes(bytes) => bytes,
+            Stored::Record(record) => record.encode(),
+        }
+    }
+}
+
 /// One atomic group of writes.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     /// Key → new value, or `None` to delete. Later writes to one key replace earlier ones.
-    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub writes: BTreeMap<Vec<u8>, Option<Stored>>,
 }
 
 impl Batch {
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
+        self.writes.insert(key, Some(Stored::Bytes(value)));
+    }
+
+    /// Puts a typed record under `key`; it is encoded only by a store that persists.
+    pub fn put_record(&mut self, key: Vec<u8>, record: impl Typed) {
+        self.writes
+            .insert(key, Some(Stored::Record(record.into_record())));
+    }
+
+    /// Puts a DAG record and, in the same batch, its entry in the index of DAGs that
+    /// have not succeeded ([`keys::ACTIVE`]): present unless the DAG is SUCCEED.
+    pub fn put_dag(&mut self, dag: DagRecord) {
+        let entry = keys::active(dag.id);
+        if dag.state == State::Succeed {
+            self.delete(entry);
+        } else {
+            self.put(entry, Vec::new());
+        }
+        self.put_record(keys::dag(dag.id), dag);
+    }
+
+    /// Puts the id counters, with the mark that the [`keys::ACTIVE`] index covers every
+    /// DAG (every DAG is created in a batch that writes the counters).
+    pub fn put_counters(&mut self, counters: Counters) {
+        self.put_record(keys::COUNTERS.to_vec(), counters);
+        self.put(keys::ACTIVE_INDEX_BUILT.to_vec(), Vec::new());
     }
 
     pub fn delete(&mut self, key: Vec<u8>) {
         self.writes.insert(key, None);
     }
 
-    /// Serializes `record` as JSON under `key`.
-    pub fn put_json<T: Serialize>(&mut self, key: Vec<u8>, record: &T) {
-        // Serializing our own record types cannot fail: they contain no maps with
-        // non-string keys and no fallible Serialize impls.
-        let bytes = serde_json::to_vec(record).unwrap_or_default();
-        self.put(key, bytes);
-    }
-
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// The writes as bytes, records encoded (what a store that persists writes).
+    pub fn into_encoded(self) -> impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> {
+        self.writes
+            .into_iter()
+            .map(|(key, value)| (key, value.map(Stored::into_bytes)))
     }
 }
 
@@ -96,12 +137,37 @@ pub trait KvStore: Send + Sync + 'static {
     /// Whether [`KvStore::commit`] blocks on I/O (then the engine runs it off the
     /// async threads).
     fn commit_blocks(&self) -> bool;
+
+    /// Reads one key as the store holds it. A store of bytes keeps this default; a
+    /// store that keeps typed records (one that does not persist) returns them as they
+    /// are, without encoding.
+    ///
+    /// # Errors
+    /// As [`KvStore::get`].
+    fn get_stored(&self, key: &[u8]) -> Result<Option<Stored>, StoreError> {
+        Ok(self.get(key)?.map(Stored::Bytes))
+    }
+
+    /// [`KvStore::scan_prefix`] with values as the store holds them (see
+    /// [`KvStore::get_stored`]).
+    ///
+    /// # Errors
+    /// As [`KvStore::scan_prefix`].
+    fn scan_stored(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Stored)>, StoreError> {
+        Ok(self
+            .scan_prefix(prefix)?
+            .into_iter()
+            .map(|(key, value)| (key, Stored::Bytes(value)))
+            .collect())
+    }
 }
 
-/// The in-memory store: for tests and benchmarks; nothing survives the process.
+/// The in-memory store: for tests and benchmarks; nothing survives the process. It
+/// keeps records typed, as the engine hands them over: nothing is encoded unless a
+/// caller asks for bytes ([`KvStore::get`], [`KvStore::scan_prefix`]).
 #[derive(Debug, Default, Clone)]
 pub struct MemStore {
-    map: Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>,
+    map: Arc<RwLock<BTreeMap<Vec<u8>, Stored>>>,
 }
 
 impl MemStore {
@@ -112,6 +178,18 @@ impl MemStore {
 
 impl KvStore for MemStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_stored(key)?.map(Stored::into_bytes))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        Ok(self
+            .scan_stored(prefix)?
+            .into_iter()
+            .map(|(key, value)| (key, value.into_bytes()))
+            .collect())
+    }
+
+    fn get_stored(&self, key: &[u8]) -> Result<Option<Stored>, StoreError> {
         let map = self
             .map
             .read()
@@ -119,7 +197,7 @@ impl KvStore for MemStore {
         Ok(map.get(key).cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+    fn scan_stored(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Stored)>, StoreError> {
         let map = self
             .map
             .read()
@@ -209,7 +287,7 @@ impl KvStore for SledStore {
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         let mut sled_batch = sled::Batch::default();
-        for (key, value) in batch.writes {
+        for (key, value) in batch.into_encoded() {
             match value {
                 Some(value) => sled_batch.insert(key, value),
                 None => sled_batch.remove(key),
@@ -227,32 +305,38 @@ impl KvStore for SledStore {
     }
 }
 
-/// Decodes a JSON record and checks its version field.
+/// Decodes a record in either format (binary, or the JSON written before it; see
+/// `record/codec.rs`).
 ///
 /// # Errors
-/// [`StoreError::Corrupt`] for bad JSON, [`StoreError::UnsupportedVersion`] for a version
-/// this build does not read.
-pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    let show_key = || String::from_utf8_lossy(key).into_owned();
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            key: show_key(),
-            reason: e.to_string(),
-        })?;
-    let version = value
-        .get("v")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0);
-    if version != u64::from(RECORD_VERSION) {
-        return Err(StoreError::UnsupportedVersion {
-            key: show_key(),
+/// [`StoreError::Corrupt`] for bytes that are not such a record,
+/// [`StoreError::UnsupportedVersion`] for a format this build does not read.
+pub fn decode<T: Codec>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    codec::decode(bytes).map_err(|err| match err {
+        DecodeError::Corrupt(reason) => StoreError::Corrupt {
+            key: show_key(key),
+            reason,
+        },
+        DecodeError::UnsupportedVersion(version) => StoreError::UnsupportedVersion {
+            key: show_key(key),
             version,
-        });
-    }
-    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
-        key: show_key(),
-        reason: e.to_string(),
+        },
     })
+}
+
+fn show_key(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
+}
+
+/// A record as a store holds it: decoded from bytes, or taken as it is.
+fn typed<T: Typed>(key: &[u8], stored: Stored) -> Result<T, StoreError> {
+    match stored {
+        Stored::Bytes(bytes) => decode(key, &bytes),
+        Stored::Record(record) => T::from_record(record).ok_or_else(|| StoreError::Corrupt {
+            key: show_key(key),
+            reason: "a record of another kind".to_string(),
+        }),
+    }
 }
 
 /// Typed reads over a [`KvStore`].
@@ -266,11 +350,19 @@ impl Records {
         Records { kv }
     }
 
-    fn get<T: DeserializeOwned>(&self, key: Vec<u8>) -> Result<Option<T>, StoreError> {
-        match self.kv.get(&key)? {
-            Some(bytes) => decode(&key, &bytes).map(Some),
+    fn get<T: Typed>(&self, key: Vec<u8>) -> Result<Option<T>, StoreError> {
+        match self.kv.get_stored(&key)? {
+            Some(stored) => typed(&key, stored).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn scan<T: Typed>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.kv
+            .scan_stored(prefix)?
+            .into_iter()
+            .map(|(key, stored)| typed(&key, stored).map(|record| (key, record)))
+            .collect()
     }
 
     pub fn dag(&self, id: u64) -> Result<Option<DagRecord>, StoreError> {
@@ -300,19 +392,60 @@ impl Records {
     }
 
     pub fn logs(&self, task_id: u64) -> Result<Vec<LogRecord>, StoreError> {
-        self.kv
-            .scan_prefix(&keys::task_logs(task_id))?
-            .into_iter()
-            .map(|(key, value)| decode(&key, &value))
-            .collect()
+        let logs = self.scan(&keys::task_logs(task_id))?;
+        Ok(logs.into_iter().map(|(_, log)| log).collect())
     }
 
+    /// The id counters, if any DAG was ever submitted.
+    pub fn counters(&self) -> Result<Option<Counters>, StoreError> {
+        self.get(keys::COUNTERS.to_vec())
+    }
+
+    /// Every lock record, by lock key.
+    pub fn locks(&self) -> Result<Vec<(Vec<u8>, LockRecord)>, StoreError> {
+        self.scan(keys::LOCK)
+    }
+
+    /// Every DAG, oldest first. Reads the whole store's DAG records: prefer
+    /// [`Records::active_dags`] when only DAGs that have not succeeded matter.
     pub fn all_dags(&self) -> Result<Vec<DagRecord>, StoreError> {
-        self.kv
-            .scan_prefix(keys::DAG)?
-            .into_iter()
-            .map(|(key, value)| decode(&key, &value))
-            .collect()
+        let dags = self.scan(keys::DAG)?;
+        Ok(dags.into_iter().map(|(_, dag)| dag).collect())
+    }
+
+    /// Whether the [`keys::ACTIVE`] index covers every DAG: its mark is there, or no DAG
+    /// was ever created (no counters). A store written before the index has counters
+    /// and no mark; [`crate::Engine::open`] builds the index then.
+    pub fn active_index_built(&self) -> Result<bool, StoreError> {
+        Ok(self.kv.get_stored(keys::ACTIVE_INDEX_BUILT)?.is_some()
+            || self.kv.get_stored(keys::COUNTERS)?.is_none())
+    }
+
+    /// Every DAG that has not succeeded (running, or FAILED and waiting for an
+    /// operator: the ones the engine keeps in memory), oldest first. Reads only those
+    /// DAGs' records, through the index `a/<id>`; a store whose index was never built
+    /// (written before it existed, and not opened by an engine since) is scanned.
+    pub fn active_dags(&self) -> Result<Vec<DagRecord>, StoreError> {
+        if !self.active_index_built()? {
+            let mut dags = self.all_dags()?;
+            dags.retain(|dag| dag.state != State::Succeed);
+            return Ok(dags);
+        }
+        let mut dags = Vec::new();
+        for (key, _) in self.kv.scan_stored(keys::ACTIVE)? {
+            let Some(id) = keys::active_id(&key) else {
+                return Err(StoreError::Corrupt {
+                    key: show_key(&key),
+                    reason: "not an index key".to_string(),
+                });
+            };
+            // An index entry always comes with its DAG record (same batch); retention
+            // deletes only SUCCEED DAGs, which have no entry.
+            if let Some(dag) = self.dag(id)? {
+                dags.push(dag);
+            }
+        }
+        Ok(dags)
     }
 
     /// Nodes of a DAG in the DAG's node order.

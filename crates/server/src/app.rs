@@ -117,6 +117,22 @@ impl AppState {
             .await
             .map_err(|err| AppError::internal(format!("blocking task failed: {err}")))?
     }
+
+    /// Runs an engine query on the blocking pool: for queries whose store reads grow
+    /// with the number of DAGs kept (every DAG, the last maintenance DAG).
+    ///
+    /// # Errors
+    /// The call's error, or a blocking-pool failure (500).
+    pub async fn engine_query<T, F>(&self, call: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&obrestore_dag::Engine) -> Result<T, AppError> + Send + 'static,
+    {
+        let engine = self.agent().engine().clone();
+        tokio::task::spawn_blocking(move || call(&engine))
+            .await
+            .map_err(|err| AppError::internal(format!("blocking task failed: {err}")))?
+    }
 }
 
 /// A JSON body bound the way obshell binds (`crate::bind`), whatever its content type

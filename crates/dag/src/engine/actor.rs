@@ -25,8 +25,10 @@
 //!    running settles FAILED. Then READY sub-tasks are dispatched within the worker
 //!    limit and the DAGs' pools: each becomes RUNNING in the mirror and its job is queued
 //!    in the batch.
-//! 4. **Seal.** Every dirty record is serialized into one [`Batch`]; events get the
-//!    stage the DAG has after the whole batch. The batch gets the next sequence number.
+//! 4. **Seal.** Every dirty record goes into one [`Batch`], typed: only a store that
+//!    persists encodes it, at commit. A DAG record brings its entry in the index of DAGs
+//!    that have not succeeded. Events get the stage the DAG has after the whole batch.
+//!    The batch gets the next sequence number.
 //! 5. **Start early what may start early.** A sub-task that can continue after a crash
 //!    (`can_continue`), going forward, whose node's RUNNING is already durable (an
 //!    earlier batch, known from the committer's durable sequence number) starts now,
@@ -466,7 +468,8 @@ impl Actor {
         }
     }
 
-    /// Serializes every record the batch touched.
+    /// Puts every record the batch touched into its batch (typed: encoded only by a
+    /// store that persists).
     fn seal(&mut self, txn: &mut Txn) -> Batch {
         for dag_id in std::mem::take(&mut txn.stage_dirty) {
             if let Some(dag) = self.dags.get_mut(&dag_id) {
@@ -480,7 +483,7 @@ impl Actor {
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();
-                txn.batch.put_json(keys::dag(*dag_id), &dag.rec);
+                txn.batch.put_dag(dag.rec.clone());
             }
         }
         // Events carry the stage after the whole batch.
@@ -495,7 +498,7 @@ impl Actor {
                 .get(&node.dag_id)
                 .and_then(|d| d.nodes.get(&node.id))
             {
-                txn.batch.put_json(keys::node(node.id), record);
+                txn.batch.put_record(keys::node(node.id), record.clone());
             }
         }
         for task in &txn.dirty_tasks {
@@ -504,11 +507,11 @@ impl Actor {
                 .get(&task.dag_id)
                 .and_then(|d| d.tasks.get(&task.id))
             {
-                txn.batch.put_json(keys::task(task.id), record);
+                txn.batch.put_record(keys::task(task.id), record.clone());
             }
         }
         if txn.counters_dirty {
-            txn.batch.put_json(keys::COUNTERS.to_vec(), &self.counters);
+            txn.batch.put_counters(self.counters);
         }
         std::mem::take(&mut txn.batch)
     }

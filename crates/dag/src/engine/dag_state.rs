@@ -386,7 +386,7 @@ impl ActiveDag {
             content,
         };
         txn.batch
-            .put_json(keys::log(task_id, task.log_count), &record);
+            .put_record(keys::log(task_id, task.log_count), record);
         task.log_count += 1;
         txn.touch_task(self.rec.id, task_id);
     }

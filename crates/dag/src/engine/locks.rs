@@ -13,7 +13,7 @@ use crate::dto::DtoBuilder;
 use crate::error::{LockConflict, OperateError};
 use crate::model::{Maintenance, Scope};
 use crate::record::{keys, DagRecord, LockRecord, RECORD_VERSION};
-use crate::store::{decode, KvStore, Records, StoreError};
+use crate::store::{Records, StoreError};
 
 /// A held maintenance lock, by lock key.
 #[derive(Debug, Clone)]
@@ -39,10 +39,9 @@ pub(crate) struct LockTable {
 impl LockTable {
     /// Reads every lock record. A lock whose taker was pruned is forgotten: nobody can
     /// be expired by it any more.
-    pub(crate) fn load(kv: &dyn KvStore, records: &Records) -> Result<LockTable, StoreError> {
+    pub(crate) fn load(records: &Records) -> Result<LockTable, StoreError> {
         let mut table = LockTable::default();
-        for (key, value) in kv.scan_prefix(keys::LOCK)? {
-            let lock: LockRecord = decode(&key, &value)?;
+        for (key, lock) in records.locks()? {
             let Some(taker) = records.dag(lock.dag_id)? else {
                 continue;
             };
@@ -117,9 +116,9 @@ impl LockTable {
                 scope: dag.scope,
             },
         );
-        txn.batch.put_json(
+        txn.batch.put_record(
             key,
-            &LockRecord {
+            LockRecord {
                 v: RECORD_VERSION,
                 dag_id: dag.id,
                 held: true,
@@ -134,9 +133,9 @@ impl LockTable {
             return;
         }
         self.held.remove(&key);
-        txn.batch.put_json(
+        txn.batch.put_record(
             key,
-            &LockRecord {
+            LockRecord {
                 v: RECORD_VERSION,
                 dag_id,
                 held: false,

@@ -1,5 +1,7 @@
 //! What [`crate::Engine::open`] reads from the store, and the restart rules for the
-//! DAGs it finds unfinished.
+//! DAGs it finds unfinished. Open reads only the DAGs that have not succeeded, through
+//! their index (`keys::ACTIVE`); a store written before the index gets it built here,
+//! once.
 //!
 //! Recovery relies on the commit protocol (see `actor.rs`): whatever a caller was told
 //! is durable; a non-continuable sub-task starts only once its RUNNING is durable, so a
@@ -16,8 +18,8 @@ use super::msg::Outcome;
 use super::txn::{Sched, Txn};
 use crate::error::OpenError;
 use crate::model::{Operator, State};
-use crate::record::{keys, Counters, TaskRecord, RECORD_VERSION};
-use crate::store::{decode, KvStore, Records};
+use crate::record::{keys, Counters, DagRecord, TaskRecord, RECORD_VERSION};
+use crate::store::{Batch, KvStore, Records, StoreError};
 use crate::task::TaskRegistry;
 
 /// Log line of a non-continuable sub-task found RUNNING at open.
@@ -41,8 +43,8 @@ pub(crate) struct Loaded {
 /// The store could not be read, or a stored DAG uses an unregistered task type.
 pub(crate) fn load(kv: &Arc<dyn KvStore>, registry: &TaskRegistry) -> Result<Loaded, OpenError> {
     let records = Records::new(Arc::clone(kv));
-    let counters = match kv.get(keys::COUNTERS)? {
-        Some(bytes) => decode(keys::COUNTERS, &bytes)?,
+    let counters = match records.counters()? {
+        Some(counters) => counters,
         None => Counters {
             v: RECORD_VERSION,
             ..Counters::default()
@@ -53,12 +55,14 @@ pub(crate) fn load(kv: &Arc<dyn KvStore>, registry: &TaskRegistry) -> Result<Loa
         dags: BTreeMap::new(),
         task_dag: HashMap::new(),
         node_dag: HashMap::new(),
-        locks: LockTable::load(kv.as_ref(), &records)?,
+        locks: LockTable::load(&records)?,
     };
-    for dag in records.all_dags()? {
-        if dag.state == State::Succeed {
-            continue;
-        }
+    let index_built = records.active_index_built()?;
+    let active = records.active_dags()?;
+    if !index_built {
+        build_active_index(kv.as_ref(), &active)?;
+    }
+    for dag in active {
         let nodes = records.nodes_of(&dag)?;
         let mut tasks = Vec::new();
         for node in &nodes {
@@ -79,6 +83,17 @@ pub(crate) fn load(kv: &Arc<dyn KvStore>, registry: &TaskRegistry) -> Result<Loa
             .insert(dag.id, ActiveDag::from_records(dag, nodes, tasks));
     }
     Ok(loaded)
+}
+
+/// Builds the index of DAGs that have not succeeded in a store written before it
+/// existed, in one commit with its mark (see `Records::active_index_built`).
+fn build_active_index(kv: &dyn KvStore, active: &[DagRecord]) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    for dag in active {
+        batch.put(keys::active(dag.id), Vec::new());
+    }
+    batch.put(keys::ACTIVE_INDEX_BUILT.to_vec(), Vec::new());
+    kv.commit(batch)
 }
 
 impl ActiveDag {

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{Batch, KvStore, Pairs, StoreError};
+use super::{Batch, KvStore, Pairs, StoreError, Stored};
 
 /// Which commits fail, by their number since the store was created (the first is 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,14 @@ impl KvStore for FailingStore {
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.inner.scan_prefix(prefix)
+    }
+
+    fn get_stored(&self, key: &[u8]) -> Result<Option<Stored>, StoreError> {
+        self.inner.get_stored(key)
+    }
+
+    fn scan_stored(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Stored)>, StoreError> {
+        self.inner.scan_stored(prefix)
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {

@@ -155,9 +155,9 @@ impl RestoreAgent {
         let name = crate::executors::dag_name(tenant);
         Ok(self
             .engine
-            .dags(None)?
+            .active_dags(None)?
             .into_iter()
-            .filter(|dag| dag.name == name && dag.state != State::Succeed)
+            .filter(|dag| dag.name == name)
             .map(|dag| dag.id)
             .max())
     }

@@ -85,9 +85,10 @@ fn status(state: &AppState) -> ApiResult<AgentStatusDto> {
     let (ip, port) = state.address();
     let engine = state.agent().engine();
     // obshell's `underMaintenance` is the agent's own maintenance: a lock held by an
-    // agent-local DAG (cluster DAGs such as restores do not count).
+    // agent-local DAG (cluster DAGs such as restores do not count). A DAG holding a
+    // lock has not succeeded, so only those DAGs are read, not every DAG kept.
     let under_maintenance = engine
-        .dags(Some(Scope::Agent))?
+        .active_dags(Some(Scope::Agent))?
         .iter()
         .any(|dag| dag.lock_held);
     Ok(Reply::Ok(AgentStatusDto {

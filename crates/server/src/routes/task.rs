@@ -212,9 +212,8 @@ async fn all_cluster_dags(
     let details = show_details(query)?;
     listed(
         state
-            .agent()
-            .engine()
-            .dag_details(Some(Scope::Cluster), details)?,
+            .engine_query(move |engine| Ok(engine.dag_details(Some(Scope::Cluster), details)?))
+            .await?,
     )
 }
 
@@ -228,9 +227,8 @@ async fn all_agent_dags(
     let details = show_details(query)?;
     listed(
         state
-            .agent()
-            .engine()
-            .dag_details(Some(Scope::Agent), details)?,
+            .engine_query(move |engine| Ok(engine.dag_details(Some(Scope::Agent), details)?))
+            .await?,
     )
 }
 
@@ -281,16 +279,19 @@ async fn unfinished_agent_dags(
     )
 }
 
-fn last_maintenance(
+/// The newest maintenance DAG of `scope` (it reads every DAG record of the scope: on
+/// the blocking pool).
+async fn last_maintenance(
     state: &AppState,
     scope: Scope,
     details: bool,
 ) -> Result<Option<DagDetailDto>, AppError> {
-    let engine = state.agent().engine();
-    match engine.last_maintenance_dag(scope)? {
-        Some(dag) => Ok(Some(engine.dag_detail(dag.id, details)?)),
-        None => Ok(None),
-    }
+    state
+        .engine_query(move |engine| match engine.last_maintenance_dag(scope)? {
+            Some(dag) => Ok(Some(engine.dag_detail(dag.id, details)?)),
+            None => Ok(None),
+        })
+        .await
 }
 
 /// The newest cluster maintenance DAG, finished or not.
@@ -303,7 +304,8 @@ async fn cluster_maintenance_dag(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<DagDetailDto> {
     let details = show_details(query)?;
-    last_maintenance(&state, Scope::Cluster, details)?
+    last_maintenance(&state, Scope::Cluster, details)
+        .await?
         .map(Reply::Ok)
         .ok_or_else(|| not_under_maintenance("Cluster"))
 }
@@ -318,7 +320,8 @@ async fn agent_maintenance_dag(
     query: Result<Query<ShowDetailsQuery>, QueryRejection>,
 ) -> ApiResult<DagDetailDto> {
     let details = show_details(query)?;
-    last_maintenance(&state, Scope::Agent, details)?
+    last_maintenance(&state, Scope::Agent, details)
+        .await?
         .map(Reply::Ok)
         .ok_or_else(|| not_under_maintenance("Agent"))
 }
@@ -340,7 +343,8 @@ async fn agents_maintenance_dags(
 ) -> ApiResult<Contents<DagDetailDto>> {
     let details = show_details(query)?;
     listed(
-        last_maintenance(&state, Scope::Agent, details)?
+        last_maintenance(&state, Scope::Agent, details)
+            .await?
             .into_iter()
             .collect(),
     )
@@ -353,7 +357,7 @@ async fn agents_maintenance_dags(
 async fn agent_main_dags(State(state): State<AppState>) -> ApiResult<Contents<DagDetailDto>> {
     let engine = state.agent().engine();
     let mut mains = Vec::new();
-    if let Some(dag) = last_maintenance(&state, Scope::Agent, true)? {
+    if let Some(dag) = last_maintenance(&state, Scope::Agent, true).await? {
         let main = dag
             .additional_data
             .as_ref()
