@@ -366,6 +366,7 @@ def report(args: argparse.Namespace, backup: Backup, pg: Postgres,
 
 def main() -> int:
     args = parse_args()
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="peers-restore-", dir=args.workdir))
     os.chmod(work, 0o755)
     try:
