@@ -111,30 +111,27 @@ pub fn small_backup(dir: &Path, password: Option<&str>) -> GenerateSummary {
 
 /// A restore agent on `data_dir` allowed to read backups under `root`.
 pub async fn open_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
-    RestoreAgent::open(AgentConfig {
+    RestoreAgent::open(agent_config(data_dir, root))
+        .await
+        .unwrap()
+}
+
+/// The configuration [`open_agent`] and [`reopen_agent`] open with.
+fn agent_config(data_dir: &Path, root: &Path) -> AgentConfig {
+    AgentConfig {
         data_dir: data_dir.to_path_buf(),
         agent: AgentInfo::default(),
         allowed_roots: vec![root.to_path_buf()],
         worker_limit: 8,
         cluster: ClusterConfig::default(),
-    })
-    .await
-    .unwrap()
+    }
 }
 
 /// [`open_agent`] again on the data dir of an agent just dropped, waiting (up to 10 s)
 /// while its database is still locked by the workers it was stopping.
 pub async fn reopen_agent(data_dir: &Path, root: &Path) -> RestoreAgent {
     for _ in 0..1000 {
-        match RestoreAgent::open(AgentConfig {
-            data_dir: data_dir.to_path_buf(),
-            agent: AgentInfo::default(),
-            allowed_roots: vec![root.to_path_buf()],
-            worker_limit: 8,
-            cluster: ClusterConfig::default(),
-        })
-        .await
-        {
+        match RestoreAgent::open(agent_config(data_dir, root)).await {
             Ok(agent) => return agent,
             Err(error) if error.to_string().contains("could not acquire lock") => {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
