@@ -176,15 +176,24 @@ fn run_child(dir: &Path, mode: &str, kill_after: Option<Duration>, acks: &mut Ve
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let (first_ack, first_ack_seen) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         // The test harness may print "test crash_child ... " before the first line.
-        BufReader::new(stdout)
+        let lines: Vec<String> = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
             .filter_map(|line| line.find("ACK ").map(|at| line[at..].to_string()))
-            .collect::<Vec<_>>()
+            .inspect(|_| {
+                let _ = first_ack.send(());
+            })
+            .collect();
+        lines
     });
     if let Some(delay) = kill_after {
+        // The delay counts from the child's first acknowledgement, not from its start, so
+        // a loaded machine (slow process start) does not kill every child before it did
+        // anything. A child that never acknowledges is killed after a minute.
+        let _ = first_ack_seen.recv_timeout(Duration::from_secs(60));
         std::thread::sleep(delay);
         // SIGKILL: no destructor, no flush, nothing graceful.
         let _ = child.kill();
