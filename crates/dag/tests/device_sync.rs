@@ -131,6 +131,17 @@ struct Counting {
     commits: AtomicU64,
 }
 
+/// A durable store in `dir` that counts engine commits, and its device's sync counter.
+fn counted_sled(dir: &std::path::Path) -> (Arc<Counting>, Arc<DeviceSync>) {
+    let sled = SledStore::open(dir).unwrap();
+    let device = DeviceSync::of(sled.db()).unwrap();
+    let store = Arc::new(Counting {
+        inner: sled,
+        commits: AtomicU64::new(0),
+    });
+    (store, device)
+}
+
 impl KvStore for Counting {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(key)
@@ -163,12 +174,7 @@ async fn the_pipelined_committer_pays_one_device_sync_per_group_of_transitions()
     const DAGS: usize = 4;
     const WIDTH: usize = 100;
     let dir = tempfile::tempdir().unwrap();
-    let sled = SledStore::open(dir.path()).unwrap();
-    let device = DeviceSync::of(sled.db()).unwrap();
-    let store = Arc::new(Counting {
-        inner: sled,
-        commits: AtomicU64::new(0),
-    });
+    let (store, device) = counted_sled(dir.path());
     let world = Arc::new(World::default());
     let config = EngineConfig {
         event_capacity: 1 << 14,
@@ -223,12 +229,7 @@ fn noop_chain(length: usize) -> DagSpec {
 async fn a_durable_chain_pays_one_device_sync_per_stage() {
     const STAGES: u64 = 40;
     let dir = tempfile::tempdir().unwrap();
-    let sled = SledStore::open(dir.path()).unwrap();
-    let device = DeviceSync::of(sled.db()).unwrap();
-    let store = Arc::new(Counting {
-        inner: sled,
-        commits: AtomicU64::new(0),
-    });
+    let (store, device) = counted_sled(dir.path());
     let world = Arc::new(World::default());
     let engine = Engine::open(EngineConfig::default(), store.clone(), registry(&world))
         .await
