@@ -8,37 +8,18 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use obrestore::backup::{generate, truth, GenerateConfig, GenerateSummary, Scn};
+use obrestore::backup::{truth, Scn};
 use obrestore::restore::cluster::agent_db_path;
 use obrestore::restore::{ClusterConfig, Secret, SledCluster};
 use obrestore_server::client::Method;
 use obrestore_server::AgentClient;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use support::restore::{small_backup, start_restore, wait_finished, wait_for_restore_data};
 use support::{stop_gracefully, Serve, Server};
 
 const PASSWORD: &str = "e2e-Pa55";
-
-async fn dag(client: &AgentClient, id: &str) -> Value {
-    client
-        .data::<Value>(Method::GET, &format!("/api/v1/task/dag/{id}"), None)
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-fn running_restore_data(dag: &Value) -> bool {
-    dag["nodes"].as_array().is_some_and(|nodes| {
-        nodes.iter().any(|node| {
-            node["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("Restore data"))
-                && node["state"] == "RUNNING"
-        })
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_survives_sigkill_during_restore_data() {
@@ -83,17 +64,6 @@ async fn restore_survives_sigkill_during_restore_data() {
     );
 }
 
-/// A 12 MiB backup in small files and blocks, so `Restore data` has many steps.
-fn small_backup(backup_root: &Path) -> GenerateSummary {
-    let mut config = GenerateConfig::new(backup_root);
-    config.target_bytes = 12 << 20;
-    config.data_file_bytes = 256 << 10;
-    config.log_file_bytes = 256 << 10;
-    config.block_bytes = 32 << 10;
-    config.kdf_iterations = 1000;
-    generate(&config).unwrap()
-}
-
 /// The RSA key is generated at first start, private to its owner, and a wrong password
 /// is refused with 401.
 async fn check_key_file_and_auth(server: &Server, data_dir: &Path) {
@@ -116,63 +86,6 @@ async fn check_key_file_and_auth(server: &Server, data_dir: &Path) {
         .await
         .unwrap();
     assert_eq!(refused.status, 401);
-}
-
-/// Submits the restore of tenant `e2e` and returns its DAG's generic id.
-async fn start_restore(client: &AgentClient, summary: &GenerateSummary) -> String {
-    let started: Value = client
-        .data(
-            Method::POST,
-            "/api/v1/tenant/restore",
-            Some(&json!({
-                "data_backup_uri": summary.data_uri,
-                "archive_log_uri": summary.archive_uri,
-                "restore_tenant_name": "e2e",
-                "zone_list": [{"name": "z1", "unit_config_name": "s1", "unit_num": 1}],
-                "concurrency": 1,
-            })),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    started["id"].as_str().unwrap().to_string()
-}
-
-/// Polls until a `Restore data` node runs (failing if the DAG ends first).
-async fn wait_for_restore_data(client: &AgentClient, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let detail = dag(client, id).await;
-        if running_restore_data(&detail) {
-            return;
-        }
-        assert_ne!(
-            detail["state"], "SUCCEED",
-            "finished before Restore data was seen"
-        );
-        assert_ne!(detail["state"], "FAILED", "{detail:#}");
-        assert!(
-            Instant::now() < deadline,
-            "Restore data never ran: {detail:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Polls until the DAG is SUCCEED or FAILED and returns its detail.
-async fn wait_finished(client: &AgentClient, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let detail = dag(client, id).await;
-        if detail["state"] == "SUCCEED" || detail["state"] == "FAILED" {
-            return detail;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "restore did not finish: {detail:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The CLI client reads the DAG from the running agent.

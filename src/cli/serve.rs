@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use obrestore_restore::ClusterConfig;
-use obrestore_server::{Daemon, DaemonConfig};
+use obrestore_server::{ClusterMode, Daemon, DaemonConfig};
 
 /// Options of `obagent serve`.
 #[derive(Debug, Args)]
@@ -43,6 +43,46 @@ pub struct ServeArgs {
     /// dir is created.
     #[arg(long, default_value = "64GiB", value_parser = parse_server_memory)]
     pub server_memory: u64,
+    /// Join a cluster of agents on etcd: `etcd://HOST:PORT[,HOST:PORT...]`. One agent
+    /// is elected maintainer and runs the cluster's DAGs; the others forward the API to
+    /// it. Needs `--zone` and `--shared-dir`.
+    #[arg(long, value_name = "etcd://HOST:PORT[,...]", value_parser = parse_cluster_endpoints,
+          requires_all = ["zone", "shared_dir"])]
+    pub cluster: Option<Vec<String>>,
+    /// This agent's zone in the cluster (one of the embedded cluster's zones, z1..z3).
+    #[arg(long, requires = "cluster")]
+    pub zone: Option<String>,
+    /// Directory every agent of the cluster mounts (tenant rows, keys): stands in for
+    /// OceanBase's shared storage.
+    #[arg(long, requires = "cluster")]
+    pub shared_dir: Option<PathBuf>,
+    /// Name of the cluster: its keys in etcd live under `/obrestore/<name>/`.
+    #[arg(long, default_value = "obcluster", requires = "cluster")]
+    pub cluster_name: String,
+    /// Seconds the maintainer's lease lives without renewal (the longest a dead
+    /// maintainer delays a takeover).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60), requires = "cluster")]
+    pub lease_ttl_secs: u64,
+}
+
+/// `etcd://HOST:PORT[,HOST:PORT...]` → the endpoints.
+fn parse_cluster_endpoints(text: &str) -> Result<Vec<String>, String> {
+    let usage = "etcd://HOST:PORT[,HOST:PORT...]";
+    let Some(list) = text.trim().strip_prefix("etcd://") else {
+        return Err(format!("expected {usage}"));
+    };
+    let mut endpoints = Vec::new();
+    for endpoint in list.split(',') {
+        let endpoint = endpoint.trim();
+        let valid = endpoint
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !valid || endpoint.contains('/') {
+            return Err(format!("'{endpoint}' is not HOST:PORT; expected {usage}"));
+        }
+        endpoints.push(endpoint.to_string());
+    }
+    Ok(endpoints)
 }
 
 /// The most cores or bytes of one server a user may seed (1,048,576 cores, 1 PiB).
@@ -112,17 +152,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.allowed_roots = args.allow_roots;
     config.worker_limit = args.workers;
     config.cluster = ClusterConfig::uniform(3, args.server_cpu, args.server_memory);
+    if let Some(endpoints) = args.cluster {
+        config.cluster_mode = Some(ClusterMode {
+            endpoints,
+            name: args.cluster_name,
+            zone: args.zone.unwrap_or_default(),
+            shared_dir: args.shared_dir.unwrap_or_default(),
+            lease_ttl: Duration::from_secs(args.lease_ttl_secs),
+        });
+    }
     let auth = if config.password.is_some() {
         "required"
     } else {
         "off (no password)"
     };
+    let clustered = config
+        .cluster_mode
+        .as_ref()
+        .map(|mode| format!("cluster '{}', zone {}", mode.name, mode.zone));
     let daemon = Daemon::bind(config).await.context("starting the agent")?;
-    let unfinished = daemon.agent().engine().unfinished_dags(None, false)?.len();
-    println!(
-        "obagent listening on http://{} (auth {auth}, {unfinished} unfinished dag(s))",
-        daemon.local_addr()
-    );
+    match (daemon.agent(), clustered) {
+        (Some(agent), _) => {
+            let unfinished = agent.engine().unfinished_dags(None, false)?.len();
+            println!(
+                "obagent listening on http://{} (auth {auth}, {unfinished} unfinished dag(s))",
+                daemon.local_addr()
+            );
+        }
+        (None, clustered) => println!(
+            "obagent listening on http://{} (auth {auth}, {})",
+            daemon.local_addr(),
+            clustered.unwrap_or_default()
+        ),
+    }
     daemon
         .run(
             shutdown_signal(),

@@ -42,6 +42,8 @@ BINARY = os.environ.get("OBAGENT_BIN") or str(REPO / "target" / "debug" / "obage
 COVERAGE_FILE = Path(os.environ.get("SDK_COVERAGE_FILE") or REPO / "target" / "sdk-coverage.txt")
 # The SDK's wait_dag_succeed sleeps 3 s between polls; the suite caps its sleeps at this
 # (set SDK_SUITE_SDK_SLEEP=3 to run the SDK with its own timing).
+# etcd `host:port`: run every agent as a follower of a cluster on it (`_cluster_agents`).
+CLUSTER_ETCD = os.environ.get("SDK_SUITE_ETCD", "")
 SDK_SLEEP_CAP = float(os.environ.get("SDK_SUITE_SDK_SLEEP", "0.25"))
 
 
@@ -182,6 +184,9 @@ def backup(work_dir: Path) -> Backup:
 
 @pytest.fixture(scope="session")
 def agents(work_dir: Path, backup: Backup):
+    if CLUSTER_ETCD:
+        yield from _cluster_agents(work_dir, backup)
+        return
     main = Agent("main", BINARY, work_dir / "agent-main", backup.root)
     slow = Agent("slow", BINARY, work_dir / "agent-slow", backup.root,
                  env={"OBRESTORE_FAILPOINT_BLOCK_DELAY_MS": "40"})
@@ -192,6 +197,33 @@ def agents(work_dir: Path, backup: Backup):
     finally:
         main.stop()
         slow.stop()
+
+
+def _cluster_agents(work_dir: Path, backup: Backup):
+    """Cluster mode (``SDK_SUITE_ETCD=host:port``, set by ``scripts/sdk-suite --cluster``):
+    "main" and "slow" are each a cluster of two agents on that etcd, a maintainer
+    started first and a follower; the suite talks only to the followers, which forward
+    every request to their maintainer."""
+    made = []
+    try:
+        pairs = []
+        for name, env in (("main", {}), ("slow", {"OBRESTORE_FAILPOINT_BLOCK_DELAY_MS": "40"})):
+            shared = work_dir / f"shared-{name}"
+            maintainer = Agent(f"{name}-maintainer", BINARY, work_dir / f"agent-{name}-m",
+                               backup.root, env=env,
+                               args=sdkutil.cluster_args(CLUSTER_ETCD, f"sdk-{name}", "z1", shared))
+            follower = Agent(name, BINARY, work_dir / f"agent-{name}", backup.root, env=env,
+                             args=sdkutil.cluster_args(CLUSTER_ETCD, f"sdk-{name}", "z2", shared))
+            made += [maintainer, follower]
+            pairs.append((maintainer, follower))
+        sdkutil.start_agents([m for m, _ in pairs])
+        for maintainer, _ in pairs:
+            sdkutil.wait_maintainer(maintainer)
+        sdkutil.start_agents([f for _, f in pairs])
+        yield pairs[0][1], pairs[1][1]
+    finally:
+        for agent in made:
+            agent.stop()
 
 
 @pytest.fixture(scope="session")

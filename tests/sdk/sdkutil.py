@@ -15,6 +15,8 @@ import os
 import re
 import signal
 import socket
+import urllib.error
+import urllib.request
 import subprocess
 import threading
 import time
@@ -92,8 +94,9 @@ class Agent:
     """One `obagent serve` process with its own data dir and password file."""
 
     def __init__(self, name: str, binary: str, workdir: Path, allow_root: Path,
-                 env: Optional[Dict[str, str]] = None):
+                 env: Optional[Dict[str, str]] = None, args: Optional[List[str]] = None):
         self.name = name
+        self.extra_args = list(args or [])
         self.binary = binary
         self.workdir = Path(workdir)
         self.allow_root = Path(allow_root)
@@ -124,7 +127,7 @@ class Agent:
             [self.binary, "serve", "--data-dir", str(self.data_dir),
              "--listen", f"{HOST}:{self.requested_port}",
              "--password-file", str(self.password_file),
-             "--allow-root", str(self.allow_root)],
+             "--allow-root", str(self.allow_root)] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
             start_new_session=True, preexec_fn=_die_with_parent)
         _LIVE.add(self)
@@ -213,6 +216,29 @@ def start_agents(agents: List[Agent], attempts: int = 3) -> None:
                 if not exited or attempt == attempts - 1:
                     raise
                 agent.spawn()
+
+
+def cluster_args(etcd: str, name: str, zone: str, shared_dir: Path) -> List[str]:
+    """`obagent serve` arguments of an agent of cluster `name` on etcd `host:port`."""
+    return ["--cluster", f"etcd://{etcd}", "--cluster-name", name, "--zone", zone,
+            "--shared-dir", str(shared_dir), "--lease-ttl-secs", "3"]
+
+
+def wait_maintainer(agent: Agent, timeout: float = 60) -> None:
+    """Waits until `agent` answers `GET /api/v1/info` (no auth) with 200: started
+    first and alone in its cluster, it answers only once it is the maintainer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{agent.url}/api/v1/info", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"agent {agent.name} did not become maintainer within "
+                               f"{timeout}s\nstderr:\n{tail(agent.stderr_path)}")
+        time.sleep(0.1)
 
 
 def make_client(port: int) -> ClientV1:

@@ -1,5 +1,7 @@
 //! `obagent serve` as a child process, for the root package's end-to-end tests.
 
+pub mod restore;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,6 +31,8 @@ pub struct Serve<'a> {
     pub env: Vec<(&'static str, String)>,
     /// Where stderr (the log) goes; inherited when `None`.
     pub log: Option<PathBuf>,
+    /// More arguments of `serve` (cluster mode's, say).
+    pub args: Vec<String>,
 }
 
 impl<'a> Serve<'a> {
@@ -49,6 +53,7 @@ impl<'a> Serve<'a> {
             listen,
             env: vec![("OBRESTORE_FAILPOINT_BLOCK_DELAY_MS", "3".to_string())],
             log: None,
+            args: Vec::new(),
         }
     }
 
@@ -63,6 +68,7 @@ impl<'a> Serve<'a> {
             .arg(self.password_file)
             .arg("--allow-root")
             .arg(self.root)
+            .args(&self.args)
             .env_remove("OBAGENT_PASSWORD")
             .env_remove("OBAGENT_LOG")
             .envs(self.env.iter().map(|(name, value)| (*name, value.as_str())))

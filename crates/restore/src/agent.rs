@@ -60,6 +60,26 @@ pub struct AgentConfig {
 
 /// Why a restore or tenant operation was refused or failed. Typed so that frontends
 /// map it to their own codes (the HTTP layer to obshell's) without reading the text.
+/// Where the maintainer of a cluster of agents keeps what the agents share
+/// ([`RestoreAgent::open_clustered`]).
+#[derive(Debug, Clone)]
+pub struct SharedState {
+    /// This agent's own database (the server's trees; no cluster record).
+    pub db: sled::Db,
+    /// The cluster's etcd.
+    pub etcd: obrestore_etcd::Etcd,
+    /// The cluster's name: its keys are under `/obrestore/<cluster>/`.
+    pub cluster: String,
+    /// The maintainer's claim; every write checks it.
+    pub fence: obrestore_etcd::Fence,
+    /// The directory every agent mounts (`--shared-dir`): tenant rows in `rows/`, the
+    /// agent key that seals restore passwords.
+    pub shared_dir: PathBuf,
+}
+
+/// Tenant rows under the shared directory.
+pub const SHARED_ROWS_DIR: &str = "rows";
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestoreError {
@@ -174,11 +194,64 @@ impl RestoreAgent {
     /// Not cancel safe.
     pub async fn open(config: AgentConfig) -> Result<RestoreAgent, RestoreError> {
         let (db, cluster) = open_agent_state(&config.data_dir, &config.cluster)?;
+        let store = obrestore_dag::SledStore::from_db(&db)
+            .map_err(|e| RestoreError::Internal(e.to_string()))?;
+        let keys = config.data_dir.clone();
+        RestoreAgent::assemble(config, cluster, Arc::new(store), &keys).await
+    }
+
+    /// Opens the agent as the maintainer of a cluster of agents (`obagent serve
+    /// --cluster`): the engine's records and the cluster's in etcd, both guarded by the
+    /// maintainer's `fence`, so nothing is written once another agent took over; tenant
+    /// rows and the agent key in `shared.shared_dir`, which every agent of the cluster
+    /// mounts; `shared.db` is this agent's own database (the server's trees). Unfinished
+    /// DAGs of the cluster resume here with the usual restart rules.
+    ///
+    /// # Errors
+    /// etcd cannot be reached, the fence is already lost, or as [`RestoreAgent::open`].
+    ///
+    /// # Cancel safety
+    /// Not cancel safe.
+    pub async fn open_clustered(
+        config: AgentConfig,
+        shared: SharedState,
+    ) -> Result<RestoreAgent, RestoreError> {
+        let opened = {
+            let shared = shared.clone();
+            let seed = config.cluster.clone();
+            tokio::task::spawn_blocking(move || {
+                let cluster = SledCluster::open_etcd(
+                    &shared.db,
+                    shared.etcd.clone(),
+                    &shared.cluster,
+                    Some(shared.fence.clone()),
+                    shared.shared_dir.join(SHARED_ROWS_DIR),
+                    &seed,
+                    Arc::new(crate::clock::SystemClock),
+                )?;
+                let store =
+                    obrestore_etcd::EtcdStore::new(shared.etcd, &shared.cluster, shared.fence)
+                        .map_err(|e| RestoreError::Internal(e.to_string()))?;
+                Ok::<_, RestoreError>((cluster, store))
+            })
+            .await
+            .map_err(|e| RestoreError::Internal(e.to_string()))??
+        };
+        let (cluster, store) = opened;
+        RestoreAgent::assemble(config, cluster, Arc::new(store), &shared.shared_dir).await
+    }
+
+    /// Wires the executors, the keystore in `keys_dir` and the engine on `store`.
+    async fn assemble(
+        config: AgentConfig,
+        cluster: SledCluster,
+        store: Arc<dyn obrestore_dag::KvStore>,
+        keys_dir: &Path,
+    ) -> Result<RestoreAgent, RestoreError> {
         let cluster = Arc::new(cluster);
         let roots = AllowedRoots::new(&config.allowed_roots)
             .map_err(|e| RestoreError::Internal(e.to_string()))?;
-        let keystore =
-            crate::keystore::Keystore::open(&config.data_dir).map_err(RestoreError::Keystore)?;
+        let keystore = crate::keystore::Keystore::open(keys_dir).map_err(RestoreError::Keystore)?;
         let deps = Arc::new(crate::executors::Deps::new(
             Arc::clone(&cluster),
             roots.clone(),
@@ -188,14 +261,12 @@ impl RestoreAgent {
         crate::executors::register(&mut registry, Arc::clone(&deps));
         crate::tenant_ops::register(&mut registry, Arc::clone(&deps));
         crate::tenant_ops::register_admin(&mut registry, deps);
-        let store = obrestore_dag::SledStore::from_db(&db)
-            .map_err(|e| RestoreError::Internal(e.to_string()))?;
         let engine_config = obrestore_dag::EngineConfig {
             worker_limit: config.worker_limit.max(1),
             agent: config.agent.clone(),
             ..obrestore_dag::EngineConfig::default()
         };
-        let engine = Engine::open(engine_config, Arc::new(store), registry).await?;
+        let engine = Engine::open(engine_config, store, registry).await?;
         Ok(RestoreAgent {
             engine,
             cluster,
@@ -284,17 +355,7 @@ fn open_agent_state(
     data_dir: &Path,
     cluster: &ClusterConfig,
 ) -> Result<(sled::Db, SledCluster), RestoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        RestoreError::Internal(format!("cannot create {}: {e}", data_dir.display()))
-    })?;
-    // A small page cache instead of sled's default 1 GiB: sled holds the engine's
-    // records and the cluster's metadata; tenant rows live in run files
-    // (`cluster::rowstore`), so nothing in sled grows with the restored data.
-    let db = sled::Config::new()
-        .path(crate::cluster::agent_db_path(data_dir))
-        .cache_capacity(AGENT_DB_CACHE_BYTES)
-        .open()
-        .map_err(|e| RestoreError::Internal(format!("cannot open the agent database: {e}")))?;
+    let db = open_agent_db(data_dir)?;
     let cluster = SledCluster::new(
         &db,
         crate::cluster::agent_rows_path(data_dir),
@@ -302,4 +363,23 @@ fn open_agent_state(
         Arc::new(crate::clock::SystemClock),
     )?;
     Ok((db, cluster))
+}
+
+/// Opens (creating it and `data_dir` on first start) the agent's own sled database.
+///
+/// # Errors
+/// The directory cannot be created, or sled cannot open the database (another process
+/// has it open, say).
+pub fn open_agent_db(data_dir: &Path) -> Result<sled::Db, RestoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        RestoreError::Internal(format!("cannot create {}: {e}", data_dir.display()))
+    })?;
+    // A small page cache instead of sled's default 1 GiB: sled holds the engine's
+    // records and the cluster's metadata; tenant rows live in run files
+    // (`cluster::rowstore`), so nothing in sled grows with the restored data.
+    sled::Config::new()
+        .path(crate::cluster::agent_db_path(data_dir))
+        .cache_capacity(AGENT_DB_CACHE_BYTES)
+        .open()
+        .map_err(|e| RestoreError::Internal(format!("cannot open the agent database: {e}")))
 }

@@ -23,7 +23,7 @@ pub mod verify;
 
 pub use agent::{
     AgentConfig, DroppedTenant, OfflineAgent, RestoreAgent, RestoreError, RestoreOverview,
-    RestoreTaskFilter, SourceTenantInfo,
+    RestoreTaskFilter, SharedState, open_agent_db, SourceTenantInfo, SHARED_ROWS_DIR,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::{ClusterConfig, ClusterError, SledCluster, TenantService};

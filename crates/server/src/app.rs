@@ -55,6 +55,8 @@ pub struct AppState {
 
 struct Inner {
     agent: RestoreAgent,
+    /// Cluster mode: the maintainer's view of its cluster.
+    cluster_view: Option<crate::membership::ClusterView>,
     auth: Authenticator,
     backup_configs: sled::Tree,
     started_at: DateTime<Utc>,
@@ -66,10 +68,32 @@ impl AppState {
     /// # Errors
     /// The server's sled tree could not be opened.
     pub fn new(agent: RestoreAgent, auth: Authenticator) -> Result<AppState, ServerError> {
+        AppState::build(agent, auth, None)
+    }
+
+    /// State of the maintainer of a cluster of agents (`/ob/info` lists every agent,
+    /// `/info` gives this agent's zone).
+    ///
+    /// # Errors
+    /// As [`AppState::new`].
+    pub fn in_cluster(
+        agent: RestoreAgent,
+        auth: Authenticator,
+        view: crate::membership::ClusterView,
+    ) -> Result<AppState, ServerError> {
+        AppState::build(agent, auth, Some(view))
+    }
+
+    fn build(
+        agent: RestoreAgent,
+        auth: Authenticator,
+        cluster_view: Option<crate::membership::ClusterView>,
+    ) -> Result<AppState, ServerError> {
         let backup_configs = agent.db().open_tree(BACKUP_CONFIG_TREE)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 agent,
+                cluster_view,
                 auth,
                 backup_configs,
                 started_at: Utc::now(),
@@ -80,6 +104,11 @@ impl AppState {
     /// The agent.
     pub fn agent(&self) -> &RestoreAgent {
         &self.inner.agent
+    }
+
+    /// Cluster mode: the maintainer's view of its cluster.
+    pub fn cluster_view(&self) -> Option<&crate::membership::ClusterView> {
+        self.inner.cluster_view.as_ref()
     }
 
     /// The authenticator.

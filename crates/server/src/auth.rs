@@ -150,7 +150,10 @@ impl AgentKey {
             .private
             .to_pkcs1_pem(LineEnding::LF)
             .map_err(|err| KeyError::Generate(err.to_string()))?;
-        let tmp = data_dir.join(format!("{KEY_FILE}.tmp"));
+        // A temporary file of this process's own, linked (never renamed) into place: when
+        // agents of a cluster start at once on one shared directory, the first link wins
+        // and every other agent reads the winner's key.
+        let tmp = data_dir.join(format!("{KEY_FILE}.{}.tmp", std::process::id()));
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -162,7 +165,15 @@ impl AgentKey {
         file.write_all(pem.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
         drop(file);
-        fs::rename(&tmp, &path).map_err(io)?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                return AgentKey::load_or_generate(data_dir);
+            }
+            Err(err) => return Err(io(err)),
+        }
         if let Ok(dir) = fs::File::open(data_dir) {
             let _ = dir.sync_all();
         }

@@ -1,5 +1,11 @@
 //! The agent daemon: [`RestoreAgent`] + the agent key + [`crate::app`] on a socket.
-//! `obagent serve` and `examples/obshell_daemon.rs` are thin wrappers around it.
+//! `obagent serve` and `examples/obshell_daemon.rs` are thin wrappers around it. In
+//! cluster mode (`daemon/cluster.rs`) the agent is opened only while this daemon is the
+//! elected maintainer; otherwise it forwards the API to the maintainer.
+
+mod cluster;
+
+pub use cluster::ClusterMode;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +37,8 @@ pub struct DaemonConfig {
     pub cluster: ClusterConfig,
     /// Header size, read timeouts and connection count of the HTTP server.
     pub http: Limits,
+    /// Join a cluster of agents on etcd instead of running alone.
+    pub cluster_mode: Option<ClusterMode>,
 }
 
 impl DaemonConfig {
@@ -44,6 +52,7 @@ impl DaemonConfig {
             worker_limit: 8,
             cluster: ClusterConfig::default(),
             http: Limits::default(),
+            cluster_mode: None,
         }
     }
 }
@@ -68,11 +77,19 @@ pub enum DaemonError {
     Agent(#[from] RestoreError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error("joining the cluster: {0}")]
+    Cluster(String),
+}
+
+/// One agent on its own, or one agent of a cluster.
+enum Mode {
+    Single(RestoreAgent),
+    Cluster(Box<cluster::Node>),
 }
 
 /// A bound, not yet serving daemon.
 pub struct Daemon {
-    agent: RestoreAgent,
+    mode: Mode,
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     router: axum::Router,
@@ -104,8 +121,17 @@ impl Daemon {
             addr: config.listen,
             source,
         })?;
-        let data_dir = config.data_dir.clone();
-        let key = tokio::task::spawn_blocking(move || AgentKey::load_or_generate(&data_dir))
+        // A cluster's agents share one API key, so a client keeps its cached public key
+        // when the maintainer changes.
+        let key_dir = match &config.cluster_mode {
+            Some(mode) => mode.shared_dir.clone(),
+            None => config.data_dir.clone(),
+        };
+        std::fs::create_dir_all(&key_dir).map_err(|source| DaemonError::DataDir {
+            path: key_dir.clone(),
+            source,
+        })?;
+        let key = tokio::task::spawn_blocking(move || AgentKey::load_or_generate(&key_dir))
             .await
             .map_err(|err| KeyError::Generate(err.to_string()))??;
         let ip = if local_addr.ip().is_unspecified() {
@@ -113,7 +139,7 @@ impl Daemon {
         } else {
             local_addr.ip()
         };
-        let agent = RestoreAgent::open(AgentConfig {
+        let agent_config = AgentConfig {
             data_dir: config.data_dir,
             agent: AgentInfo {
                 ip,
@@ -122,17 +148,38 @@ impl Daemon {
             allowed_roots: config.allowed_roots,
             worker_limit: config.worker_limit,
             cluster: config.cluster,
-        })
-        .await?;
-        let auth = Authenticator::new(AuthConfig {
-            key: Arc::new(key),
-            password: config.password,
-            clock: Arc::new(SystemClock),
-            limiter: LimiterConfig::default(),
-        });
-        let router = app(AppState::new(agent.clone(), auth)?);
+        };
+        let key = Arc::new(key);
+        let (mode, router) = match config.cluster_mode {
+            None => {
+                let agent = RestoreAgent::open(agent_config).await?;
+                let auth = Authenticator::new(AuthConfig {
+                    key,
+                    password: config.password,
+                    clock: Arc::new(SystemClock),
+                    limiter: LimiterConfig::default(),
+                });
+                let router = app(AppState::new(agent.clone(), auth)?);
+                (Mode::Single(agent), router)
+            }
+            Some(mode) => {
+                let identity = crate::routes::agent::Identity {
+                    ip: ip.to_string(),
+                    port: local_addr.port(),
+                    zone: mode.zone.clone(),
+                    home_path: agent_config.data_dir.display().to_string(),
+                    password_required: config.password.is_some(),
+                    started_at: chrono::Utc::now(),
+                };
+                let node =
+                    cluster::Node::join(mode, agent_config, key, config.password, &identity)
+                        .await?;
+                let router = crate::forward::cluster_app(node.role.subscribe(), identity);
+                (Mode::Cluster(Box::new(node)), router)
+            }
+        };
         Ok(Daemon {
-            agent,
+            mode,
             listener,
             local_addr,
             router,
@@ -145,9 +192,13 @@ impl Daemon {
         self.local_addr
     }
 
-    /// The agent.
-    pub fn agent(&self) -> &RestoreAgent {
-        &self.agent
+    /// The agent (`None` in cluster mode, where it exists only while this daemon is
+    /// the maintainer).
+    pub fn agent(&self) -> Option<&RestoreAgent> {
+        match &self.mode {
+            Mode::Single(agent) => Some(agent),
+            Mode::Cluster(_) => None,
+        }
     }
 
     /// Serves until `shutdown` resolves, stops accepting, lets in-flight requests end,
@@ -164,8 +215,22 @@ impl Daemon {
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> std::io::Result<()> {
-        let served = crate::serve(self.listener, self.router, shutdown, self.http).await;
-        self.agent.shutdown(grace).await;
-        served
+        match self.mode {
+            Mode::Single(agent) => {
+                let served = crate::serve(self.listener, self.router, shutdown, self.http).await;
+                agent.shutdown(grace).await;
+                served
+            }
+            Mode::Cluster(node) => {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let node = tokio::spawn(node.run(stopped, grace));
+                let served = crate::serve(self.listener, self.router, shutdown, self.http).await;
+                stop.send_replace(true);
+                if let Err(error) = node.await {
+                    tracing::warn!(%error, "the cluster loop ended abnormally");
+                }
+                served
+            }
+        }
     }
 }

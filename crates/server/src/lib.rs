@@ -21,13 +21,15 @@ pub mod client;
 pub mod daemon;
 pub mod dto;
 pub mod envelope;
+pub mod forward;
 pub mod listen;
+pub mod membership;
 pub mod openapi;
 pub mod routes;
 
 pub use app::{app, openapi, AppState, ServerError};
 pub use auth::{AgentKey, AuthConfig, AuthError, Authenticator, ClientCredentials, LimiterConfig};
 pub use client::{AgentClient, ClientError};
-pub use daemon::{Daemon, DaemonConfig, DaemonError};
+pub use daemon::{ClusterMode, Daemon, DaemonConfig, DaemonError};
 pub use envelope::{AppError, Reply};
 pub use listen::{serve, Limits};

@@ -42,31 +42,91 @@ async fn first_zone(state: &AppState) -> String {
         .unwrap_or_default()
 }
 
-fn start_at(state: &AppState) -> i64 {
-    state.started_at().timestamp_nanos_opt().unwrap_or(0)
+/// Who answers `/info` and `/status`: always the agent asked, so in cluster mode a
+/// follower answers these itself with its own address and zone (`crate::forward`).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub ip: String,
+    pub port: u16,
+    pub zone: String,
+    pub home_path: String,
+    pub password_required: bool,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Identity {
+    fn info(&self) -> AgentInfoDto {
+        AgentInfoDto {
+            ip: self.ip.clone(),
+            port: self.port,
+            zone: self.zone.clone(),
+            identity: IDENTITY.to_string(),
+            version: OBSHELL_COMPAT_VERSION.to_string(),
+            pid: std::process::id(),
+            state: STATE_RUNNING,
+            start_at: self.started_at.timestamp_nanos_opt().unwrap_or(0),
+            home_path: self.home_path.clone(),
+            ob_version: OBSHELL_COMPAT_VERSION.to_string(),
+            architecture: std::env::consts::ARCH.to_string(),
+            is_obproxy_agent: false,
+            security: self.password_required,
+            supported_auth: vec!["v2".to_string()],
+        }
+    }
+
+    fn status(&self, under_maintenance: bool) -> AgentStatusDto {
+        AgentStatusDto {
+            agent: AgentIdentityDto {
+                ip: self.ip.clone(),
+                port: self.port,
+                identity: IDENTITY.to_string(),
+            },
+            state: STATE_RUNNING,
+            version: OBSHELL_COMPAT_VERSION.to_string(),
+            pid: std::process::id(),
+            start_at: self.started_at.timestamp_nanos_opt().unwrap_or(0),
+            port: self.port,
+            ob_state: OB_STATE_AVAILABLE,
+            under_maintenance,
+        }
+    }
+
+    /// A follower's own answer to `GET /api/v1/info` and `GET|POST /api/v1/status`
+    /// (`None` for every other request, which goes to the maintainer). A follower runs
+    /// no DAG, so it is never under maintenance.
+    pub fn follower_answer(&self, method: &axum::http::Method, path: &str) -> Option<Response> {
+        use axum::http::Method;
+        match (method, path) {
+            (&Method::GET, "/api/v1/info") => Some(Reply::Ok(self.info()).into_response()),
+            (&Method::GET | &Method::POST, "/api/v1/status") => {
+                Some(Reply::Ok(self.status(false)).into_response())
+            }
+            _ => None,
+        }
+    }
+}
+
+async fn identity(state: &AppState) -> Identity {
+    let (ip, port) = state.address();
+    let zone = match state.cluster_view() {
+        Some(view) => view.zone.clone(),
+        None => first_zone(state).await,
+    };
+    Identity {
+        ip,
+        port,
+        zone,
+        home_path: state.agent().config().data_dir.display().to_string(),
+        password_required: state.auth().password_required(),
+        started_at: state.started_at(),
+    }
 }
 
 /// Agent identity (obshell's `meta.AgentStatus`).
 #[utoipa::path(get, path = "/api/v1/info", tag = "agent", security(()),
     responses((status = 200, description = "Agent info in `data`", body = AgentInfoDto)))]
 async fn get_info(State(state): State<AppState>) -> ApiResult<AgentInfoDto> {
-    let (ip, port) = state.address();
-    Ok(Reply::Ok(AgentInfoDto {
-        ip,
-        port,
-        zone: first_zone(&state).await,
-        identity: IDENTITY.to_string(),
-        version: OBSHELL_COMPAT_VERSION.to_string(),
-        pid: std::process::id(),
-        state: STATE_RUNNING,
-        start_at: start_at(&state),
-        home_path: state.agent().config().data_dir.display().to_string(),
-        ob_version: OBSHELL_COMPAT_VERSION.to_string(),
-        architecture: std::env::consts::ARCH.to_string(),
-        is_obproxy_agent: false,
-        security: state.auth().password_required(),
-        supported_auth: vec!["v2".to_string()],
-    }))
+    Ok(Reply::Ok(identity(&state).await.info()))
 }
 
 /// The agent's RSA public key for API hybrid encryption.
@@ -81,8 +141,7 @@ async fn get_secret(State(state): State<AppState>) -> ApiResult<SecretDto> {
     }))
 }
 
-fn status(state: &AppState) -> ApiResult<AgentStatusDto> {
-    let (ip, port) = state.address();
+async fn status(state: &AppState) -> ApiResult<AgentStatusDto> {
     let engine = state.agent().engine();
     // obshell's `underMaintenance` is the agent's own maintenance: a lock held by an
     // agent-local DAG (cluster DAGs such as restores do not count). A DAG holding a
@@ -91,34 +150,21 @@ fn status(state: &AppState) -> ApiResult<AgentStatusDto> {
         .active_dags(Some(Scope::Agent))?
         .iter()
         .any(|dag| dag.lock_held);
-    Ok(Reply::Ok(AgentStatusDto {
-        agent: AgentIdentityDto {
-            ip,
-            port,
-            identity: IDENTITY.to_string(),
-        },
-        state: STATE_RUNNING,
-        version: OBSHELL_COMPAT_VERSION.to_string(),
-        pid: std::process::id(),
-        start_at: start_at(state),
-        port,
-        ob_state: OB_STATE_AVAILABLE,
-        under_maintenance,
-    }))
+    Ok(Reply::Ok(identity(state).await.status(under_maintenance)))
 }
 
 /// Agent status (obshell's `http.AgentStatus`).
 #[utoipa::path(get, path = "/api/v1/status", tag = "agent", security(()),
     responses((status = 200, description = "Status in `data`", body = AgentStatusDto)))]
 async fn get_status(State(state): State<AppState>) -> ApiResult<AgentStatusDto> {
-    status(&state)
+    status(&state).await
 }
 
 /// Agent status (obshell serves it on POST too).
 #[utoipa::path(post, path = "/api/v1/status", tag = "agent", security(()),
     responses((status = 200, description = "Status in `data`", body = AgentStatusDto)))]
 async fn post_status(State(state): State<AppState>) -> ApiResult<AgentStatusDto> {
-    status(&state)
+    status(&state).await
 }
 
 /// This document (not wrapped in the envelope).
@@ -151,8 +197,12 @@ async fn get_ob_info(State(state): State<AppState>) -> ApiResult<ObInfoDto> {
             .collect();
         topology.insert(zone.name.clone(), configs);
     }
-    Ok(Reply::Ok(ObInfoDto {
-        agent_info: vec![AgentInstanceDto {
+    let agent_info = match state.cluster_view() {
+        Some(view) => {
+            let view = view.clone();
+            state.cluster(move |_| view.agents()).await?
+        }
+        None => vec![AgentInstanceDto {
             ip,
             port,
             zone: zones
@@ -162,6 +212,9 @@ async fn get_ob_info(State(state): State<AppState>) -> ApiResult<ObInfoDto> {
             identity: IDENTITY.to_string(),
             version: OBSHELL_COMPAT_VERSION.to_string(),
         }],
+    };
+    Ok(Reply::Ok(ObInfoDto {
+        agent_info,
         obcluster_info: ClusterInfoDto {
             id: CLUSTER_ID,
             name: CLUSTER_NAME.to_string(),

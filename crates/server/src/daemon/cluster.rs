@@ -1,0 +1,255 @@
+//! Cluster mode of the daemon (`obagent serve --cluster`): several agents on one etcd,
+//! one of them the maintainer.
+//!
+//! Every agent campaigns for the maintainer key ([`Election`]). The winner opens the
+//! restore agent on the cluster's shared state ([`RestoreAgent::open_clustered`]: the
+//! engine's and the cluster's records in etcd under its fence, rows and keys in the
+//! shared directory), which resumes the cluster's unfinished DAGs with the engine's
+//! restart rules, and answers the API itself. The others forward every request to it
+//! (`crate::forward`). When the maintainer's lease is lost it stops deciding at once:
+//! the role goes back to electing before anything else, the agent is shut down with no
+//! grace (its fenced writes would fail anyway), and it campaigns again like the others.
+//!
+//! Invariant: at most one term's agent is open in a process at a time, and the role
+//! says `Maintainer` only while this process holds the lease it opened the agent with.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use obrestore_dag::SystemClock;
+use obrestore_etcd::election::Election;
+use obrestore_etcd::Etcd;
+use obrestore_restore::{AgentConfig, RestoreAgent, Secret, SharedState};
+use tokio::sync::watch;
+
+use crate::app::{app, AppState};
+use crate::auth::{AgentKey, AuthConfig, Authenticator, LimiterConfig};
+use crate::forward::Role;
+use crate::membership::ClusterView;
+use crate::routes::agent::Identity;
+
+/// How an agent joins a cluster of agents.
+#[derive(Debug, Clone)]
+pub struct ClusterMode {
+    /// etcd endpoints (`host:port`).
+    pub endpoints: Vec<String>,
+    /// The cluster's name: its keys live under `/obrestore/<name>/`.
+    pub name: String,
+    /// This agent's zone (one of the embedded cluster's zones).
+    pub zone: String,
+    /// The directory every agent of the cluster mounts: tenant rows and keys.
+    pub shared_dir: PathBuf,
+    /// The maintainer lease's time to live.
+    pub lease_ttl: Duration,
+}
+
+/// How often a follower looks for a new maintainer (the lease TTL bounds how long an
+/// old one can still hold the key after it died).
+const POLL: Duration = Duration::from_millis(500);
+
+/// What one look at the maintainer key found.
+enum Campaign {
+    /// This agent is the maintainer now.
+    Won(obrestore_etcd::election::Leadership),
+    /// Another agent (this address) is.
+    Follow(String),
+    /// Another agent won between the look and the campaign.
+    Lost,
+}
+
+/// One agent of a cluster: what it needs to campaign and, when it wins, to open.
+pub(super) struct Node {
+    pub(super) me: Identity,
+    pub(super) etcd: Etcd,
+    pub(super) election: Election,
+    pub(super) mode: ClusterMode,
+    pub(super) agent: AgentConfig,
+    pub(super) db: sled::Db,
+    pub(super) key: Arc<AgentKey>,
+    pub(super) password: Option<Secret>,
+    pub(super) role: watch::Sender<Role>,
+}
+
+impl Node {
+    /// Connects to etcd and opens this agent's own database; checks that `mode.zone` is
+    /// one of the cluster's zones. Campaigning starts in [`Node::run`].
+    pub(super) async fn join(
+        mode: ClusterMode,
+        agent: AgentConfig,
+        key: Arc<AgentKey>,
+        password: Option<Secret>,
+        me: &Identity,
+    ) -> Result<Node, super::DaemonError> {
+        let zones: Vec<&str> = agent.cluster.zones.iter().map(|zone| zone.name.as_str()).collect();
+        if !zones.contains(&mode.zone.as_str()) {
+            return Err(super::DaemonError::Cluster(format!(
+                "zone '{}' is not a zone of the cluster (its zones: {})",
+                mode.zone,
+                zones.join(", ")
+            )));
+        }
+        let endpoints = mode.endpoints.clone();
+        let data_dir = agent.data_dir.clone();
+        let (name, zone, ip, port) = (mode.name.clone(), mode.zone.clone(), me.ip.clone(), me.port);
+        let (etcd, db) = tokio::task::spawn_blocking(move || {
+            let cluster_error = |err: obrestore_etcd::EtcdError| super::DaemonError::Cluster(err.to_string());
+            let etcd = Etcd::connect(&endpoints).map_err(cluster_error)?;
+            crate::membership::register(&etcd, &name, &ip, port, &zone).map_err(cluster_error)?;
+            let db = obrestore_restore::open_agent_db(&data_dir)?;
+            Ok::<_, super::DaemonError>((etcd, db))
+        })
+        .await
+        .map_err(|err| super::DaemonError::Cluster(err.to_string()))??;
+        let election = Election::new(etcd.clone(), &mode.name, format!("{}:{}", me.ip, me.port))
+            .map_err(|err| super::DaemonError::Cluster(err.to_string()))?
+            .with_ttl(mode.lease_ttl);
+        let (role, _) = watch::channel(Role::Electing);
+        Ok(Node {
+            me: me.clone(),
+            etcd,
+            election,
+            mode,
+            agent,
+            db,
+            key,
+            password,
+            role,
+        })
+    }
+
+    /// Campaigns, serves terms and follows until `shutdown` flips; a term in progress
+    /// then ends with `grace` for its running sub-tasks and the lease is given up, so
+    /// another agent takes over at once.
+    pub(super) async fn run(self: Box<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        loop {
+            if *shutdown.borrow() {
+                self.leave().await;
+                return;
+            }
+            let election = self.election.clone();
+            let campaign = tokio::task::spawn_blocking(move || {
+                Ok::<_, obrestore_etcd::EtcdError>(match election.leader()? {
+                    Some(leader) => Campaign::Follow(leader),
+                    None => match election.campaign()? {
+                        Some(leadership) => Campaign::Won(leadership),
+                        None => Campaign::Lost,
+                    },
+                })
+            })
+            .await;
+            match campaign {
+                Ok(Ok(Campaign::Won(leadership))) => {
+                    if self.term(leadership, &mut shutdown, grace).await {
+                        self.leave().await;
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Ok(Campaign::Follow(leader))) => {
+                    self.role.send_replace(Role::Follower(leader));
+                }
+                Ok(Ok(Campaign::Lost)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "etcd unreachable; still looking for a maintainer");
+                    self.role.send_replace(Role::Electing);
+                }
+                Err(error) => tracing::warn!(%error, "campaign task failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Removes this agent's registration (a graceful stop).
+    async fn leave(&self) {
+        let (etcd, name) = (self.etcd.clone(), self.mode.name.clone());
+        let (ip, port) = (self.me.ip.clone(), self.me.port);
+        let left = tokio::task::spawn_blocking(move || {
+            crate::membership::deregister(&etcd, &name, &ip, port)
+        })
+        .await;
+        if !matches!(left, Ok(Ok(()))) {
+            tracing::warn!("cannot remove this agent from the cluster's agents");
+        }
+    }
+
+    /// One term as maintainer. Returns whether the daemon is shutting down.
+    async fn term(
+        &self,
+        leadership: obrestore_etcd::election::Leadership,
+        shutdown: &mut watch::Receiver<bool>,
+        grace: Duration,
+    ) -> bool {
+        let mut lost = leadership.lost();
+        let shared = SharedState {
+            db: self.db.clone(),
+            etcd: self.etcd.clone(),
+            cluster: self.mode.name.clone(),
+            fence: leadership.fence(),
+            shared_dir: self.mode.shared_dir.clone(),
+        };
+        let started = std::time::Instant::now();
+        let agent = match RestoreAgent::open_clustered(self.agent.clone(), shared).await {
+            Ok(agent) => agent,
+            Err(error) => {
+                tracing::error!(%error, "cannot open the cluster as maintainer; giving up the lease");
+                let _ = tokio::task::spawn_blocking(move || leadership.resign()).await;
+                return false;
+            }
+        };
+        let auth = Authenticator::new(AuthConfig {
+            key: Arc::clone(&self.key),
+            password: self.password.clone(),
+            clock: Arc::new(SystemClock),
+            limiter: LimiterConfig::default(),
+        });
+        let view = ClusterView {
+            etcd: self.etcd.clone(),
+            name: self.mode.name.clone(),
+            zone: self.mode.zone.clone(),
+        };
+        let router = match AppState::in_cluster(agent.clone(), auth, view) {
+            Ok(state) => app(state),
+            Err(error) => {
+                tracing::error!(%error, "cannot build the API state; giving up the lease");
+                agent.shutdown(Duration::ZERO).await;
+                let _ = tokio::task::spawn_blocking(move || leadership.resign()).await;
+                return false;
+            }
+        };
+        let unfinished = agent
+            .engine()
+            .unfinished_dags(None, false)
+            .map_or(0, |dags| dags.len());
+        tracing::info!(
+            zone = %self.mode.zone,
+            took_ms = started.elapsed().as_millis() as u64,
+            unfinished,
+            "maintainer of the cluster: engine opened"
+        );
+        eprintln!(
+            "obagent: maintainer of cluster '{}' ({unfinished} unfinished dag(s) resumed)",
+            self.mode.name
+        );
+        self.role.send_replace(Role::Maintainer(router));
+        let stopping = tokio::select! {
+            _ = lost.wait_for(|lost| *lost) => false,
+            _ = shutdown.wait_for(|stop| *stop) => true,
+        };
+        // Stop answering as maintainer before anything else.
+        self.role.send_replace(Role::Electing);
+        if stopping {
+            agent.shutdown(grace).await;
+            let _ = tokio::task::spawn_blocking(move || leadership.resign()).await;
+        } else {
+            tracing::warn!("maintainer lease lost: stopping this agent's engine");
+            eprintln!("obagent: lost the maintainer lease; following again");
+            agent.shutdown(Duration::ZERO).await;
+            drop(leadership);
+        }
+        stopping
+    }
+}
