@@ -37,6 +37,19 @@ pub enum StoreError {
     UnsupportedVersion { key: String, version: u64 },
     #[error("store is poisoned by an earlier failure: {0}")]
     Poisoned(String),
+    /// A store other than sled failed (e.g. etcd unreachable); the text says where.
+    #[error("{store}: {message}")]
+    Backend {
+        store: &'static str,
+        message: String,
+    },
+    /// The store refused the write because this process no longer holds the right to
+    /// write (a deposed maintainer); nothing of the batch was written.
+    #[error("fenced: {0}; nothing was written")]
+    Fenced(String),
+    /// The batch has more writes than the store applies atomically.
+    #[error("batch of {writes} writes over the store's limit of {limit} writes per atomic commit")]
+    BatchTooLarge { writes: usize, limit: usize },
 }
 
 /// Key-value pairs from a scan, in key order.
@@ -137,6 +150,12 @@ pub trait KvStore: Send + Sync + 'static {
     /// Whether [`KvStore::commit`] blocks on I/O (then the engine runs it off the
     /// async threads).
     fn commit_blocks(&self) -> bool;
+
+    /// The most writes one [`KvStore::commit`] applies atomically, if the store has a
+    /// limit (etcd's `--max-txn-ops`): the committer never merges batches past it.
+    fn max_batch_writes(&self) -> Option<usize> {
+        None
+    }
 
     /// Reads one key as the store holds it. A store of bytes keeps this default; a
     /// store that keeps typed records (one that does not persist) returns them as they

@@ -30,14 +30,14 @@ pub enum EtcdError {
     #[error("etcd at {endpoints}: connect: {source}")]
     Connect {
         endpoints: String,
-        source: etcd_client::Error,
+        source: Box<etcd_client::Error>,
     },
     #[error("etcd at {endpoints}: {op} {key}: {source}")]
     Request {
         endpoints: String,
         op: &'static str,
         key: String,
-        source: etcd_client::Error,
+        source: Box<etcd_client::Error>,
     },
     #[error("etcd at {endpoints}: {op} {key}: no answer within {timeout:?}")]
     Timeout {
@@ -54,6 +54,30 @@ pub enum EtcdError {
         lease: i64,
         reason: String,
     },
+}
+
+impl EtcdError {
+    /// Whether the request failed for want of an answer (a member down, a leader
+    /// election, a timeout), so that asking again may succeed; not a refusal.
+    pub fn is_transient(&self) -> bool {
+        use tonic::Code;
+        match self {
+            EtcdError::Timeout { .. } => true,
+            EtcdError::Request { source, .. } => match source.as_ref() {
+                etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+                etcd_client::Error::GRpcStatus(status) => matches!(
+                    status.code(),
+                    Code::Unavailable
+                        | Code::DeadlineExceeded
+                        | Code::Unknown
+                        | Code::Aborted
+                        | Code::Cancelled
+                ),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// One key as etcd holds it.
@@ -228,7 +252,7 @@ impl Etcd {
             .build()
             .map_err(|err| EtcdError::Connect {
                 endpoints: shown.clone(),
-                source: etcd_client::Error::IoError(err),
+                source: Box::new(etcd_client::Error::IoError(err)),
             })?;
         let handle = runtime.handle().clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -242,7 +266,7 @@ impl Etcd {
             })
             .map_err(|err| EtcdError::Connect {
                 endpoints: shown.clone(),
-                source: etcd_client::Error::IoError(err),
+                source: Box::new(etcd_client::Error::IoError(err)),
             })?;
         let stop = StopRuntime(Some(stop_tx));
         let options = ConnectOptions::new()
@@ -258,7 +282,7 @@ impl Etcd {
             Ok(Err(source)) => {
                 return Err(EtcdError::Connect {
                     endpoints: shown,
-                    source,
+                    source: Box::new(source),
                 })
             }
             Err(_) => return Err(EtcdError::Stopped { endpoints: shown }),
@@ -279,12 +303,10 @@ impl Etcd {
     }
 
     /// The async client and the runtime it runs on (for the election's keep-alive).
-    #[allow(dead_code)] // the election (next commit) uses them
     pub(crate) fn client(&self) -> &Client {
         &self.inner.client
     }
 
-    #[allow(dead_code)]
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.inner.runtime
     }
@@ -319,7 +341,7 @@ impl Etcd {
                 endpoints,
                 op,
                 key: show_key(key),
-                source,
+                source: Box::new(source),
             }),
             Ok(Err(_elapsed)) => Err(EtcdError::Timeout {
                 endpoints,
@@ -340,6 +362,19 @@ impl Etcd {
         let owned = key.to_vec();
         let mut answer = self.call("get", key, async move { kv.get(owned, None).await })?;
         Ok(answer.take_kvs().into_iter().next().map(KeyValue::from))
+    }
+
+    /// The cluster's current revision (it grows with every write anywhere in etcd).
+    ///
+    /// # Errors
+    /// etcd unreachable, or no answer in time.
+    pub fn revision(&self) -> Result<i64, EtcdError> {
+        let mut kv = self.kv();
+        let options = GetOptions::new().with_count_only();
+        let answer = self.call("revision", b"", async move {
+            kv.get(b"/".to_vec(), Some(options)).await
+        })?;
+        Ok(answer.header().map_or(0, |header| header.revision()))
     }
 
     /// Every key that starts with `prefix`, in key order, read in pages of one

@@ -148,3 +148,19 @@ fn errors_name_endpoint_and_key_never_the_value() {
     );
     assert!(err.to_string().contains("/gone"), "{err}");
 }
+
+#[test]
+fn a_client_of_three_members_reads_and_writes() {
+    let Some(cluster) = EtcdCluster::start(3) else {
+        return;
+    };
+    let etcd = cluster.client();
+    for i in 0..20 {
+        let t = std::time::Instant::now();
+        assert!(etcd
+            .txn(vec![], vec![put(&format!("/three/{i}"), "v")])
+            .unwrap());
+        eprintln!("txn {i}: {:?}", t.elapsed());
+    }
+    assert_eq!(etcd.scan_prefix(b"/three/").unwrap().len(), 20);
+}

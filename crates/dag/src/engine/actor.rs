@@ -76,7 +76,7 @@ use crate::error::{OperateError, Refusal, SubmitError};
 use crate::event::Subject;
 use crate::model::{DagSpec, Operator, State};
 use crate::record::{keys, Counters, TaskRecord};
-use crate::store::{retention, Batch, KvStore, Records};
+use crate::store::{retention, Batch, KvStore, Records, StoreError};
 use crate::task::{Report, TaskRegistry};
 
 /// Messages drained into one batch at most.
@@ -393,6 +393,16 @@ impl Actor {
     /// Creates a DAG and takes its maintenance lock, in this batch.
     fn submit(&mut self, txn: &mut Txn, spec: DagSpec) -> Result<u64, SubmitError> {
         let layers = validate(&spec, &self.registry)?;
+        if let Some(limit) = self.kv.max_batch_writes() {
+            // One record per node plus the DAG's own (DAG, index entry, counters, lock):
+            // a DAG whose creation cannot be one atomic commit is refused here, before
+            // anything of it exists, instead of failing the commit.
+            let writes = spec.nodes.len() + 8;
+            if writes > limit {
+                let too_large = StoreError::BatchTooLarge { writes, limit };
+                return Err(SubmitError::Invalid(format!("its creation is a {too_large}")));
+            }
+        }
         if let Some(conflict) = self.sched.locks.conflict(&spec.maintenance, None) {
             return Err(SubmitError::LockConflict(conflict));
         }

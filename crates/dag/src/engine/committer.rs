@@ -8,7 +8,8 @@
 //!
 //! 1. **Collect.** It waits for one pending batch, then takes every batch queued behind
 //!    it (up to 256): the batches decided while the previous commit was flushing go to
-//!    disk together (group commit). With a store whose commit blocks (sled) the
+//!    disk together (group commit), never more writes than the store commits
+//!    atomically ([`KvStore::max_batch_writes`], etcd's `--max-txn-ops`). With a store whose commit blocks (sled) the
 //!    committer is a thread of its own, so a commit blocks no tokio worker and needs no
 //!    hand-off to a blocking pool and back. With a store whose commit does not block
 //!    (the in-memory store) there is no committer thread: the actor calls
@@ -153,11 +154,22 @@ impl Committer {
     /// effects (sub-task starts, timers) run on `runtime`.
     pub(crate) fn run(self, mut rx: mpsc::Receiver<Pending>, runtime: Handle) {
         let _runtime = runtime.enter();
-        while let Some(first) = rx.blocking_recv() {
+        let limit = self.kv.max_batch_writes().unwrap_or(usize::MAX);
+        // A batch that would take the group past the store's limit starts the next one.
+        let mut carried: Option<Pending> = None;
+        while let Some(first) = carried.take().or_else(|| rx.blocking_recv()) {
+            let mut writes = first.batch.writes.len();
             let mut items = vec![first];
             while items.len() < 256 {
                 match rx.try_recv() {
-                    Ok(item) => items.push(item),
+                    Ok(item) if writes + item.batch.writes.len() > limit => {
+                        carried = Some(item);
+                        break;
+                    }
+                    Ok(item) => {
+                        writes += item.batch.writes.len();
+                        items.push(item);
+                    }
                     Err(_) => break,
                 }
             }
