@@ -237,18 +237,5 @@ impl EtcdTx<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::check_cluster_name;
-
-    #[test]
-    fn cluster_names_that_would_break_the_key_layout_are_refused() {
-        for good in ["c1", "prod.eu-1", "A_b"] {
-            assert!(check_cluster_name(good).is_ok(), "{good}");
-        }
-        let long = "x".repeat(129);
-        for bad in ["", "a/b", "a b", "é", "a\n", long.as_str()] {
-            let err = check_cluster_name(bad).unwrap_err();
-            assert!(err.to_string().contains("is invalid"), "{bad}: {err}");
-        }
-    }
-}
+#[path = "etcd_tests.rs"]
+mod tests;
