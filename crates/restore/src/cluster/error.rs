@@ -6,6 +6,21 @@
 pub enum ClusterError {
     #[error("cluster storage error: {0}")]
     Storage(#[from] sled::Error),
+    /// The etcd holding a cluster of agents' records failed (unreachable, no answer in
+    /// time, a transaction it refuses).
+    #[error("cluster store error: {0}")]
+    Etcd(#[from] obrestore_etcd::EtcdError),
+    /// The maintainer's fence no longer holds (another agent is maintainer now):
+    /// nothing was written.
+    #[error("this agent is no longer the cluster's maintainer; nothing was written")]
+    FenceLost,
+    /// A cluster transaction on etcd conflicted with other writers this many times in
+    /// a row; nothing was written.
+    #[error("cluster transaction conflicted {0} times in a row; nothing was written")]
+    TooManyConflicts(u32),
+    /// A cluster name that cannot be part of an etcd key.
+    #[error("cluster name '{name}' is invalid: {reason}")]
+    InvalidClusterName { name: String, reason: String },
     #[error("corrupt cluster record in tree '{tree}': {reason}")]
     Corrupt { tree: String, reason: String },
     #[error("cluster store format version {found} is not supported (expected {expected})")]

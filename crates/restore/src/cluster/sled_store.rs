@@ -48,7 +48,9 @@
 //! record written before reads as a MySQL tenant with `utf8mb4`, nothing set and no
 //! password.
 
+mod etcd;
 mod pools;
+mod records;
 mod restore_jobs;
 mod rows;
 mod seed;
@@ -60,11 +62,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use obrestore_dag::store::DeviceSync;
+use obrestore_etcd::{Etcd, Fence};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
-};
 
 use super::error::{ClusterError, ClusterResult};
 use super::model::UnitConfig;
@@ -72,7 +71,10 @@ use super::password::ROOT_PASSWORD_KDF_ITERATIONS;
 use super::rowstore::RowStore;
 use crate::clock::{Clock, SystemClock};
 
+use etcd::EtcdRecords;
 pub(in crate::cluster) use pools::{create_pool, place_units, release_unit};
+pub(in crate::cluster) use records::{abort, corrupt, Tree, Tx, TxResult};
+use records::{decode, decode_u64, Records};
 pub use seed::{ClusterConfig, ServerSeed, ZoneSeed, DEFAULT_UNIT_CONFIG};
 
 /// The crash point hit right after every durable cluster write (a transaction, a row
@@ -101,69 +103,6 @@ pub fn agent_rows_path(data_dir: impl AsRef<Path>) -> PathBuf {
     data_dir.as_ref().join(AGENT_ROWS_DIR)
 }
 
-/// The sled trees of the cluster's records (the table in the module docs). A variant's
-/// discriminant is its index in [`Tree::ALL`] and in [`SledCluster`]'s open trees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(in crate::cluster) enum Tree {
-    /// `cluster/meta`: the format version, the `seeded` mark and the id counters.
-    Meta = 0,
-    /// `cluster/zones`: zone name → [`Zone`](super::Zone) with the addresses of its servers.
-    Zones,
-    /// `cluster/servers`: `ip:port` → [`Server`](super::Server) with its capacity and
-    /// what units take of it.
-    Servers,
-    /// `cluster/unit_configs`: name → [`UnitConfig`].
-    UnitConfigs,
-    /// `cluster/pools`: name → [`ResourcePool`](super::ResourcePool) with its units.
-    Pools,
-    /// `cluster/tenants`: tenant id → [`Tenant`](super::Tenant).
-    Tenants,
-    /// `cluster/tenant_names`: tenant name (or recycle-bin object name) → tenant id.
-    TenantNames,
-    /// `cluster/restore_jobs`: job id → unfinished [`RestoreJob`](super::RestoreJob).
-    RestoreJobs,
-    /// `cluster/restore_active`: tenant name → id of its unfinished restore job.
-    ActiveRestoreJobs,
-    /// `cluster/restore_history`: job id → finished [`RestoreJob`](super::RestoreJob).
-    RestoreHistory,
-}
-
-impl Tree {
-    /// Every tree, in discriminant order.
-    const ALL: [Tree; 10] = [
-        Tree::Meta,
-        Tree::Zones,
-        Tree::Servers,
-        Tree::UnitConfigs,
-        Tree::Pools,
-        Tree::Tenants,
-        Tree::TenantNames,
-        Tree::RestoreJobs,
-        Tree::ActiveRestoreJobs,
-        Tree::RestoreHistory,
-    ];
-
-    /// The sled tree name.
-    fn name(self) -> &'static str {
-        match self {
-            Tree::Meta => "cluster/meta",
-            Tree::Zones => "cluster/zones",
-            Tree::Servers => "cluster/servers",
-            Tree::UnitConfigs => "cluster/unit_configs",
-            Tree::Pools => "cluster/pools",
-            Tree::Tenants => "cluster/tenants",
-            Tree::TenantNames => "cluster/tenant_names",
-            Tree::RestoreJobs => "cluster/restore_jobs",
-            Tree::ActiveRestoreJobs => "cluster/restore_active",
-            Tree::RestoreHistory => "cluster/restore_history",
-        }
-    }
-}
-
-type Abort = ConflictableTransactionError<ClusterError>;
-/// The result of work inside a transaction: an `Err` aborts (or retries) it.
-pub(in crate::cluster) type TxResult<R> = Result<R, Abort>;
-
 /// Whether an administration write is made or only checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::cluster) enum Write {
@@ -171,112 +110,17 @@ pub(in crate::cluster) enum Write {
     Preview,
 }
 
-/// Aborts the transaction with `error`.
-pub(in crate::cluster) fn abort<R>(error: ClusterError) -> TxResult<R> {
-    Err(ConflictableTransactionError::Abort(error))
-}
-
-/// A record of `tree` that cannot be what it should be.
-pub(in crate::cluster) fn corrupt(tree: Tree, reason: impl Into<String>) -> ClusterError {
-    ClusterError::Corrupt {
-        tree: tree.name().to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn decode<V: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> ClusterResult<V> {
-    serde_json::from_slice(bytes).map_err(|err| corrupt(tree, err.to_string()))
-}
-
-fn encode<V: Serialize>(tree: Tree, value: &V) -> ClusterResult<Vec<u8>> {
-    // The records are plain structs of strings, numbers and maps with string/integer
-    // keys, so this does not fail in practice; if it ever did, nothing is written.
-    serde_json::to_vec(value).map_err(|err| corrupt(tree, format!("cannot encode record: {err}")))
-}
-
-fn decode_u64(tree: Tree, bytes: &[u8]) -> ClusterResult<u64> {
-    let array: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| corrupt(tree, format!("expected 8 bytes, found {}", bytes.len())))?;
-    Ok(u64::from_be_bytes(array))
-}
-
-/// A view of all non-row trees inside one transaction. The record files add typed
-/// helpers for their records (`tenant_by_id`, `running_job`, ...).
-pub(in crate::cluster) struct Tx<'a> {
-    trees: &'a [TransactionalTree],
-}
-
-impl Tx<'_> {
-    pub(in crate::cluster) fn tree(&self, tree: Tree) -> &TransactionalTree {
-        &self.trees[tree as usize]
-    }
-
-    pub(in crate::cluster) fn get<V: DeserializeOwned>(
-        &self,
-        tree: Tree,
-        key: &[u8],
-    ) -> TxResult<Option<V>> {
-        match self.tree(tree).get(key)? {
-            None => Ok(None),
-            Some(bytes) => match decode(tree, &bytes) {
-                Ok(value) => Ok(Some(value)),
-                Err(err) => abort(err),
-            },
-        }
-    }
-
-    pub(in crate::cluster) fn get_u64(&self, tree: Tree, key: &[u8]) -> TxResult<Option<u64>> {
-        match self.tree(tree).get(key)? {
-            None => Ok(None),
-            Some(bytes) => match decode_u64(tree, &bytes) {
-                Ok(value) => Ok(Some(value)),
-                Err(err) => abort(err),
-            },
-        }
-    }
-
-    pub(in crate::cluster) fn put<V: Serialize>(
-        &self,
-        tree: Tree,
-        key: &[u8],
-        value: &V,
-    ) -> TxResult<()> {
-        let bytes = match encode(tree, value) {
-            Ok(bytes) => bytes,
-            Err(err) => return abort(err),
-        };
-        self.tree(tree).insert(key, bytes)?;
-        Ok(())
-    }
-
-    pub(in crate::cluster) fn put_u64(&self, tree: Tree, key: &[u8], value: u64) -> TxResult<()> {
-        self.tree(tree).insert(key, &value.to_be_bytes())?;
-        Ok(())
-    }
-
-    pub(in crate::cluster) fn remove(&self, tree: Tree, key: &[u8]) -> TxResult<()> {
-        self.tree(tree).remove(key)?;
-        Ok(())
-    }
-
-    /// Next value of counter `name`: `first`, then `first + step`, ...
-    pub(in crate::cluster) fn next_id(&self, name: &str, first: u64, step: u64) -> TxResult<u64> {
-        let key = format!("next_{name}");
-        let id = self.get_u64(Tree::Meta, key.as_bytes())?.unwrap_or(first);
-        self.put_u64(Tree::Meta, key.as_bytes(), id + step)?;
-        Ok(id)
-    }
-}
-
-/// The embedded cluster, stored in a sled database shared with the DAG engine.
+/// The embedded cluster: its records in the agent's sled database (shared with the DAG
+/// engine) or in etcd (shared by the agents of a cluster), its rows in run files.
 #[derive(Debug, Clone)]
 pub struct SledCluster {
+    /// The agent's database: the cluster's records on the sled backend; on etcd only
+    /// what stays per agent (the server's trees, the engine's on sled).
     db: sled::Db,
     /// Makes each transaction durable on the device after sled's flush.
     device: Arc<DeviceSync>,
-    /// The open trees, indexed by [`Tree`].
-    trees: Vec<sled::Tree>,
+    /// Where the records live.
+    records: Arc<Records>,
     rows: Arc<RowStore>,
     pub(in crate::cluster) clock: Arc<dyn Clock>,
     /// PBKDF2 iterations of new root-password verifiers.
@@ -298,19 +142,57 @@ impl SledCluster {
         config: &ClusterConfig,
         clock: Arc<dyn Clock>,
     ) -> ClusterResult<SledCluster> {
-        let trees = Tree::ALL
-            .iter()
-            .map(|tree| db.open_tree(tree.name()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tenants = &trees[Tree::Tenants as usize];
+        SledCluster::with_records(db, Records::sled(db)?, rows_dir.into(), config, clock)
+    }
+
+    /// Opens the cluster named `cluster` in etcd (records under
+    /// `/obrestore/<cluster>/cluster/<tree>/<key>`) with its tenant rows in `rows_dir`,
+    /// seeding it from `config` if no agent has (when several start at once, one seeds
+    /// and the others find its records). `db` is the agent's own database, which
+    /// [`SledCluster::db`] returns and [`SledCluster::sync_to_device`] syncs; no cluster
+    /// record goes there.
+    ///
+    /// With a `fence` (the maintainer's), every transaction commits only while the
+    /// fence holds and a row write checks it first: a lost fence is
+    /// [`ClusterError::FenceLost`] and nothing is written. Without one the handle may
+    /// still write (tests, tools) but a cluster of agents gives one only to its
+    /// maintainer.
+    ///
+    /// `rows_dir` is the directory shared by the agents (`--shared-dir`); only the
+    /// maintainer may open it, as opening removes unfinished writes: see
+    /// `ARCHITECTURE.md` ("Cluster state on etcd") for what must hold.
+    ///
+    /// # Errors
+    /// `InvalidClusterName` for an empty name or one with `/`; `Backend` when etcd
+    /// cannot be reached; `FenceLost`; as [`SledCluster::new`] otherwise.
+    pub fn open_etcd(
+        db: &sled::Db,
+        etcd: Etcd,
+        cluster: &str,
+        fence: Option<Fence>,
+        rows_dir: impl Into<PathBuf>,
+        config: &ClusterConfig,
+        clock: Arc<dyn Clock>,
+    ) -> ClusterResult<SledCluster> {
+        let records = Records::Etcd(EtcdRecords::new(etcd, cluster, fence)?);
+        SledCluster::with_records(db, records, rows_dir.into(), config, clock)
+    }
+
+    fn with_records(
+        db: &sled::Db,
+        records: Records,
+        rows_dir: PathBuf,
+        config: &ClusterConfig,
+        clock: Arc<dyn Clock>,
+    ) -> ClusterResult<SledCluster> {
         let mut existing = std::collections::HashSet::new();
-        for key in tenants.iter().keys() {
-            existing.insert(decode_u64(Tree::Tenants, &key?)?);
+        for (key, _) in records.scan(Tree::Tenants)? {
+            existing.insert(decode_u64(Tree::Tenants, &key)?);
         }
         let cluster = SledCluster {
             db: db.clone(),
             device: DeviceSync::of(db)?,
-            trees,
+            records: Arc::new(records),
             rows: Arc::new(RowStore::open(rows_dir, |id| existing.contains(&id))?),
             clock,
             password_kdf_iterations: ROOT_PASSWORD_KDF_ITERATIONS,
@@ -345,13 +227,14 @@ impl SledCluster {
         self
     }
 
-    /// The sled database (shared with the DAG engine).
+    /// The agent's sled database (shared with the DAG engine on one agent; on etcd it
+    /// holds none of the cluster's records).
     pub fn db(&self) -> &sled::Db {
         &self.db
     }
 
-    /// Flushes everything written to the database (by any component) and syncs it to
-    /// the device, as every transaction does. Blocking.
+    /// Flushes everything written to the agent's database (by any component) and syncs
+    /// it to the device, as every transaction on the sled backend does. Blocking.
     ///
     /// # Errors
     /// sled's flush or the device sync failed.
@@ -359,27 +242,16 @@ impl SledCluster {
         Ok(self.device.flush(&self.db)?)
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[tree as usize]
-    }
-
-    /// Runs `f` as one transaction over all non-row trees, then flushes it and syncs it
-    /// to the device. Each one is a hit of the crash point [`CLUSTER_WRITE`].
+    /// Runs `f` as one transaction over all non-row trees and makes it durable (sled:
+    /// flushed and synced to the device; etcd: one etcd transaction) before it returns.
+    /// Each one is a hit of the crash point [`CLUSTER_WRITE`].
     pub(in crate::cluster) fn transact<R>(
         &self,
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> ClusterResult<R> {
-        let trees: Vec<&sled::Tree> = self.trees.iter().collect();
-        let result = trees[..].transaction(|view: &Vec<TransactionalTree>| f(&Tx { trees: view }));
-        match result {
-            Ok(value) => {
-                self.device.flush(&self.db)?;
-                obrestore_dag::crash_point::hit(CLUSTER_WRITE);
-                Ok(value)
-            }
-            Err(TransactionError::Abort(err)) => Err(err),
-            Err(TransactionError::Storage(err)) => Err(err.into()),
-        }
+        let value = self.records.transact(f)?;
+        obrestore_dag::crash_point::hit(CLUSTER_WRITE);
+        Ok(value)
     }
 
     /// Runs `f` as [`SledCluster::transact`] would, every check included, but commits
@@ -388,22 +260,15 @@ impl SledCluster {
         &self,
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> ClusterResult<R> {
-        let trees: Vec<&sled::Tree> = self.trees.iter().collect();
-        let previewed = std::cell::RefCell::new(None);
-        let result: Result<(), TransactionError<ClusterError>> =
-            trees[..].transaction(|view: &Vec<TransactionalTree>| {
-                // A conflict retries the closure: only the last attempt's value counts.
-                *previewed.borrow_mut() = None;
-                let value = f(&Tx { trees: view })?;
-                *previewed.borrow_mut() = Some(value);
-                // Any abort undoes the writes; `previewed` tells it from a refusal.
-                abort(ClusterError::TenantNameEmpty)
-            });
-        match (previewed.into_inner(), result) {
-            (Some(value), Err(TransactionError::Abort(_))) => Ok(value),
-            (_, Err(TransactionError::Abort(err))) => Err(err),
-            (_, Err(TransactionError::Storage(err))) => Err(err.into()),
-            (_, Ok(())) => Err(corrupt(Tree::Meta, "a preview committed")),
+        self.records.preview(f)
+    }
+
+    /// Before a row write: on etcd with a fence, fails with `FenceLost` once the fence
+    /// no longer holds (nothing to check otherwise).
+    pub(in crate::cluster) fn check_row_writer(&self) -> ClusterResult<()> {
+        match &*self.records {
+            Records::Sled { .. } => Ok(()),
+            Records::Etcd(etcd) => etcd.check_fence(),
         }
     }
 
@@ -422,7 +287,7 @@ impl SledCluster {
     /// Checks the format version (upgrading version 2), or seeds a new store.
     fn init(&self, config: &ClusterConfig) -> ClusterResult<()> {
         let now = self.clock.now();
-        if self.get_meta_u64(b"format_version")? == Some(2) {
+        if self.get_u64(Tree::Meta, b"format_version")? == Some(2) {
             self.upgrade_from_format_2()?;
         }
         self.transact(|tx| {
@@ -441,13 +306,6 @@ impl SledCluster {
             tx.put_u64(Tree::Meta, b"seeded", 1)?;
             Ok(())
         })
-    }
-
-    fn get_meta_u64(&self, key: &[u8]) -> ClusterResult<Option<u64>> {
-        self.tree(Tree::Meta)
-            .get(key)?
-            .map(|bytes| decode_u64(Tree::Meta, &bytes))
-            .transpose()
     }
 
     /// Cluster format 2 → 3: every unit config gets an id (in name order); nothing
@@ -472,35 +330,26 @@ impl SledCluster {
 
     /// Every record of `tree`, in key order.
     fn scan<V: DeserializeOwned>(&self, tree: Tree) -> ClusterResult<Vec<V>> {
-        self.tree(tree)
+        self.records
+            .scan(tree)?
             .iter()
-            .values()
-            .map(|value| decode(tree, &value?))
+            .map(|(_, value)| decode(tree, value))
             .collect()
     }
 
     /// The record of `tree` under `key`, outside a transaction.
     fn get<V: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> ClusterResult<Option<V>> {
-        self.tree(tree)
-            .get(key)?
+        self.records
+            .get(tree, key)?
             .map(|bytes| decode(tree, &bytes))
             .transpose()
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::Tree;
-
-    #[test]
-    fn tree_discriminants_are_their_index_and_names_are_unique() {
-        for (index, tree) in Tree::ALL.iter().enumerate() {
-            assert_eq!(*tree as usize, index, "{tree:?}");
-            assert!(tree.name().starts_with("cluster/"));
-        }
-        let mut names: Vec<&str> = Tree::ALL.iter().map(|tree| tree.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), Tree::ALL.len());
+    /// The `u64` record of `tree` under `key`, outside a transaction.
+    fn get_u64(&self, tree: Tree, key: &[u8]) -> ClusterResult<Option<u64>> {
+        self.records
+            .get(tree, key)?
+            .map(|bytes| decode_u64(tree, &bytes))
+            .transpose()
     }
 }

@@ -133,11 +133,7 @@ fn check_zones_can_host(tx: &Tx<'_>, zones: &[ReplicaSpec]) -> TxResult<()> {
         let Some(zone) = tx.get::<Zone>(Tree::Zones, spec.zone.as_bytes())? else {
             return abort(ClusterError::ZoneNotFound(spec.zone.clone()));
         };
-        if tx
-            .tree(Tree::UnitConfigs)
-            .get(spec.unit_config_name.as_bytes())?
-            .is_none()
-        {
+        if !tx.contains(Tree::UnitConfigs, spec.unit_config_name.as_bytes())? {
             return abort(ClusterError::UnitConfigNotFound(
                 spec.unit_config_name.clone(),
             ));

@@ -56,7 +56,7 @@ impl TenantPools {
     pub(super) fn unique_name(&self, tx: &Tx<'_>, base: &str) -> TxResult<String> {
         let mut candidate = base.to_string();
         let mut suffix = 2;
-        while tx.tree(Tree::Pools).get(candidate.as_bytes())?.is_some()
+        while tx.contains(Tree::Pools, candidate.as_bytes())?
             || self.pools.iter().any(|pool| pool.name == candidate)
         {
             candidate = format!("{base}_{suffix}");

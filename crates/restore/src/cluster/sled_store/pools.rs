@@ -53,7 +53,7 @@ impl SledCluster {
             });
         }
         self.transact(|tx| {
-            let existed = tx.tree(Tree::UnitConfigs).get(name.as_bytes())?.is_some();
+            let existed = tx.contains(Tree::UnitConfigs, name.as_bytes())?;
             tx.remove(Tree::UnitConfigs, name.as_bytes())?;
             Ok(existed)
         })
@@ -207,11 +207,7 @@ pub(super) fn insert_unit_config(
         Ok(unit_config) => unit_config,
         Err(err) => return abort(err),
     };
-    if tx
-        .tree(Tree::UnitConfigs)
-        .get(unit_config.name.as_bytes())?
-        .is_some()
-    {
+    if tx.contains(Tree::UnitConfigs, unit_config.name.as_bytes())? {
         return abort(ClusterError::UnitConfigExists(unit_config.name));
     }
     unit_config.id = next_unit_config_id(tx)?;

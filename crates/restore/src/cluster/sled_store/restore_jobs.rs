@@ -23,7 +23,7 @@ impl Tx<'_> {
         if let Some(job) = self.get(Tree::RestoreJobs, &key)? {
             return Ok(job);
         }
-        if self.tree(Tree::RestoreHistory).get(key)?.is_some() {
+        if self.contains(Tree::RestoreHistory, &key)? {
             return abort(ClusterError::RestoreJobFinished(job_id));
         }
         abort(ClusterError::RestoreJobNotFound(job_id))
@@ -292,11 +292,8 @@ pub(super) fn active_restore_job(
     cluster: &SledCluster,
     tenant_name: &str,
 ) -> ClusterResult<Option<RestoreJob>> {
-    match cluster
-        .tree(Tree::ActiveRestoreJobs)
-        .get(tenant_name.as_bytes())?
-    {
+    match cluster.get_u64(Tree::ActiveRestoreJobs, tenant_name.as_bytes())? {
         None => Ok(None),
-        Some(id) => cluster.get(Tree::RestoreJobs, &id),
+        Some(id) => cluster.get(Tree::RestoreJobs, &id.to_be_bytes()),
     }
 }

@@ -1,6 +1,8 @@
 //! Tenant rows: the [`SledCluster`] side of [`crate::cluster::rowstore`]. A batch is
 //! applied only to a tenant that exists and is not DROPPING; rows of a dropped tenant
-//! are removed with it ([`super::tenants`]).
+//! are removed with it ([`super::tenants`]). On etcd with a fence, every row write
+//! (batch, drop, compaction) first checks that the fence holds
+//! ([`SledCluster::check_row_writer`]).
 
 use obrestore_backup::truth::TenantDigest;
 use tracing::instrument;
@@ -53,6 +55,7 @@ impl SledCluster {
         let count = self
             .row_count(tenant_id)
             .unwrap_or_else(|_| self.rows.stats(tenant_id).versions);
+        self.check_row_writer()?;
         self.rows.drop_tenant(tenant_id)?;
         obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
         Ok(count)
@@ -65,6 +68,7 @@ impl SledCluster {
     /// # Errors
     /// I/O failures, a corrupt run.
     pub fn compact_rows(&self, tenant_id: u64) -> ClusterResult<usize> {
+        self.check_row_writer()?;
         self.rows.compact(tenant_id)
     }
 
@@ -91,6 +95,7 @@ pub(super) fn apply_batch(
         }
         Some(_) => {}
     }
+    cluster.check_row_writer()?;
     cluster.rows.apply(tenant_id, batch)?;
     obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
     Ok(())

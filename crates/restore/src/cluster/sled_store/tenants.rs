@@ -132,9 +132,9 @@ impl SledCluster {
 
 /// [`crate::TenantService::tenant`].
 pub(super) fn tenant(cluster: &SledCluster, name: &str) -> ClusterResult<Option<Tenant>> {
-    match cluster.tree(Tree::TenantNames).get(name.as_bytes())? {
+    match cluster.get_u64(Tree::TenantNames, name.as_bytes())? {
         None => Ok(None),
-        Some(id) => tenant_by_id(cluster, super::decode_u64(Tree::TenantNames, &id)?),
+        Some(id) => tenant_by_id(cluster, id),
     }
 }
 
@@ -309,6 +309,7 @@ pub(super) fn drop_tenant(cluster: &SledCluster, name: &str) -> ClusterResult<bo
         return Ok(false);
     };
     obrestore_dag::crash_point::hit("cluster:drop tenant:after-mark-dropping");
+    cluster.check_row_writer()?;
     cluster.rows.drop_tenant(tenant_id)?;
     obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
     obrestore_dag::crash_point::hit("cluster:drop tenant:after-drop-rows");

@@ -80,7 +80,7 @@ pub(super) fn insert_zone(
             reason: "name is empty".to_string(),
         });
     }
-    if tx.tree(Tree::Zones).get(name.as_bytes())?.is_some() {
+    if tx.contains(Tree::Zones, name.as_bytes())? {
         return abort(ClusterError::ZoneExists(name.to_string()));
     }
     let zone = Zone {
@@ -109,7 +109,7 @@ pub(super) fn insert_server(
     let Some(mut zone) = tx.get::<Zone>(Tree::Zones, zone_name.as_bytes())? else {
         return abort(ClusterError::ZoneNotFound(zone_name.to_string()));
     };
-    if tx.tree(Tree::Servers).get(address.as_bytes())?.is_some() {
+    if tx.contains(Tree::Servers, address.as_bytes())? {
         return abort(ClusterError::ServerExists(address));
     }
     let server = Server {
