@@ -27,7 +27,7 @@ use obrestore_server::AgentClient;
 use serde_json::Value;
 
 use support::restore::{running_restore_data, small_backup, start_restore};
-use support::{Serve, Server};
+use support::{stop_gracefully, Serve, Server};
 
 const PASSWORD: &str = "cluster-Pa55";
 const CLUSTER: &str = "obcluster";
@@ -57,20 +57,50 @@ fn setup() -> Setup {
     }
 }
 
+impl Drop for Setup {
+    /// On a failure, the end of every agent's log (the temp dir goes with the test).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for n in 1..=3 {
+            let log = self.shared.parent().unwrap().join(format!("agent{n}.log"));
+            if let Ok(text) = std::fs::read_to_string(&log) {
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(60)..];
+                eprintln!(
+                    "--- agent{n}.log (last {} lines)\n{}",
+                    tail.len(),
+                    tail.join("\n")
+                );
+            }
+        }
+    }
+}
+
 impl Setup {
     /// Starts agent `n` (zone `z<n>`) of the cluster on `etcd`.
     fn agent(&self, n: usize, etcd: &[String], lease_ttl_secs: u64, block_delay_ms: u64) -> Server {
         let data_dir = self.shared.parent().unwrap().join(format!("agent{n}"));
         let log = self.shared.parent().unwrap().join(format!("agent{n}.log"));
         let mut serve = Serve::new(&data_dir, &self.password_file, &self.root, "127.0.0.1:0");
-        serve.env = vec![(
-            "OBRESTORE_FAILPOINT_BLOCK_DELAY_MS",
-            block_delay_ms.to_string(),
-        )];
+        serve.env = vec![
+            (
+                "OBRESTORE_FAILPOINT_BLOCK_DELAY_MS",
+                block_delay_ms.to_string(),
+            ),
+            ("OBAGENT_LOG", "info".to_string()),
+        ];
         serve.log = Some(log);
         serve.args = vec![
             "--cluster".into(),
-            format!("etcd://{}", etcd.join(",")),
+            format!(
+                "etcd://{}",
+                etcd.iter()
+                    .map(|e| e.trim_start_matches("http://"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             "--zone".into(),
             format!("z{n}"),
             "--shared-dir".into(),
@@ -96,29 +126,55 @@ fn wait_maintainer(etcd: &Etcd, not: Option<&str>, limit: Duration) -> String {
                 return leader;
             }
         }
-        assert!(Instant::now() < deadline, "no new maintainer within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no new maintainer within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-/// The DAG through `client`, or `None` while the cluster answers with an error (no
+/// Waits until `client`'s agent forwards to a maintainer (it knows one).
+async fn wait_forwarding(client: &AgentClient) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .data::<Value>(Method::GET, "/api/v1/ob/info", None)
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never found its maintainer"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The DAG through `client`, or the error while the cluster cannot answer (no
 /// maintainer for a moment during a takeover).
-async fn try_dag(client: &AgentClient, id: &str) -> Option<Value> {
+async fn try_dag(client: &AgentClient, id: &str) -> Result<Value, String> {
     let path = format!("/api/v1/task/dag/{id}");
-    client.data::<Value>(Method::GET, &path, None).await.ok().flatten()
+    match client.data::<Value>(Method::GET, &path, None).await {
+        Ok(Some(dag)) => Ok(dag),
+        Ok(None) => Err("no data".to_string()),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// Polls through `client` until `done(dag)` holds; tolerates failover errors.
-async fn wait_dag(client: &AgentClient, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+async fn wait_dag(
+    client: &AgentClient,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + limit;
-    let mut last = None;
     loop {
-        if let Some(dag) = try_dag(client, id).await {
-            if done(&dag) {
-                return dag;
-            }
-            assert_ne!(dag["state"], "FAILED", "{dag:#}");
-            last = Some(dag);
+        let last = try_dag(client, id).await;
+        match &last {
+            Ok(dag) if done(dag) => return dag.clone(),
+            Ok(dag) => assert_ne!(dag["state"], "FAILED", "{dag:#}"),
+            Err(_) => {}
         }
         assert!(Instant::now() < deadline, "gave up waiting: {last:#?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -132,7 +188,11 @@ fn finished(dag: &Value) -> bool {
 /// The tenant's digest read from etcd and the shared rows, against the source.
 async fn check_rows(setup: &Setup, etcd: &Etcd, client: &AgentClient, tenant: &str) {
     let overview: Value = client
-        .data(Method::GET, &format!("/api/v1/tenant/{tenant}/restore/overview"), None)
+        .data(
+            Method::GET,
+            &format!("/api/v1/tenant/{tenant}/restore/overview"),
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -153,7 +213,10 @@ async fn check_rows(setup: &Setup, etcd: &Etcd, client: &AgentClient, tenant: &s
     let expected = truth::rows_at(&setup.summary.truth_dir, Scn(restore_scn))
         .unwrap()
         .digest();
-    assert_eq!(restored, expected, "restored rows differ from the source at {restore_scn}");
+    assert_eq!(
+        restored, expected,
+        "restored rows differ from the source at {restore_scn}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,12 +230,16 @@ async fn a_restore_survives_losing_the_maintainer_and_an_etcd_member() {
     let mut agents: Vec<Option<Server>> = (1..=3)
         .map(|n| Some(setup.agent(n, &endpoints, 2, 3)))
         .collect();
-    let addresses: Vec<String> = agents.iter().map(|a| address(a.as_ref().unwrap())).collect();
+    let addresses: Vec<String> = agents
+        .iter()
+        .map(|a| address(a.as_ref().unwrap()))
+        .collect();
     let maintainer = wait_maintainer(&client_etcd, None, Duration::from_secs(30));
     let leader = addresses.iter().position(|a| *a == maintainer).unwrap();
     let follower = (leader + 1) % 3;
     let url = agents[follower].as_ref().unwrap().url.clone();
     let client = AgentClient::new(&url, Some(Secret::new(PASSWORD))).unwrap();
+    wait_forwarding(&client).await;
 
     // Submitted to a follower, run by the maintainer; a cluster DAG's id starts with 1.
     let id = start_restore(&client, &setup.summary).await;
@@ -204,12 +271,46 @@ async fn a_restore_survives_losing_the_maintainer_and_an_etcd_member() {
     assert_eq!(done["operator"], "RUN", "{done:#}");
     check_rows(&setup, &client_etcd, &client, "e2e").await;
 
-    // Every remaining agent, maintainer or not, answers the same DAG.
+    // Every remaining agent, maintainer or not, answers the same DAG, and
+    // `/ob/info` lists the three agents with their zones.
     for agent in agents.iter().flatten() {
         let other = AgentClient::new(&agent.url, Some(Secret::new(PASSWORD))).unwrap();
-        let seen = try_dag(&other, &id).await.expect("the DAG through every agent");
+        let seen = try_dag(&other, &id)
+            .await
+            .expect("the DAG through every agent");
         assert_eq!(seen["state"], "SUCCEED");
+        let info: Value = other
+            .data(Method::GET, "/api/v1/ob/info", None)
+            .await
+            .unwrap()
+            .unwrap();
+        let listed: Vec<(String, String)> = info["agent_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    format!("{}:{}", a["ip"].as_str().unwrap(), a["port"]),
+                    a["zone"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        for (n, address) in addresses.iter().enumerate() {
+            assert!(
+                listed.contains(&(address.clone(), format!("z{}", n + 1))),
+                "{listed:?}"
+            );
+        }
     }
+    // A graceful stop takes the agent out of the cluster's list.
+    let leaving = agents[follower].take().unwrap();
+    let left = address(&leaving);
+    stop_gracefully(leaving);
+    let key = format!("/obrestore/{CLUSTER}/agents/{left}");
+    assert!(
+        client_etcd.get(key.as_bytes()).unwrap().is_none(),
+        "{key} still registered"
+    );
 }
 
 fn signal(server: &Server, name: &str) {
@@ -255,6 +356,7 @@ async fn a_deposed_maintainer_writes_nothing() {
     assert_eq!(first, address(&a));
     let b = setup.agent(2, &endpoints, 30, 3);
     let client = AgentClient::new(&b.url, Some(Secret::new(PASSWORD))).unwrap();
+    wait_forwarding(&client).await;
     let id = start_restore(&client, &setup.summary).await;
     wait_dag(&client, &id, Duration::from_secs(60), running_restore_data).await;
 
@@ -262,7 +364,10 @@ async fn a_deposed_maintainer_writes_nothing() {
     let second = wait_maintainer(&client_etcd, Some(&first), Duration::from_secs(30));
     assert_eq!(second, address(&b));
     // B resumed the DAG; now freeze B and wake A, whose lease is long gone.
-    wait_dag(&client, &id, Duration::from_secs(30), |dag| dag["state"] == "RUNNING").await;
+    wait_dag(&client, &id, Duration::from_secs(30), |dag| {
+        dag["state"] == "RUNNING"
+    })
+    .await;
     signal(&b, "STOP");
     let revision = client_etcd.revision().unwrap();
     let rows = snapshot(&setup.shared.join(SHARED_ROWS_DIR));

@@ -48,7 +48,7 @@ pub struct ServeArgs {
     /// it. Needs `--zone` and `--shared-dir`.
     #[arg(long, value_name = "etcd://HOST:PORT[,...]", value_parser = parse_cluster_endpoints,
           requires_all = ["zone", "shared_dir"])]
-    pub cluster: Option<Vec<String>>,
+    pub cluster: Option<Endpoints>,
     /// This agent's zone in the cluster (one of the embedded cluster's zones, z1..z3).
     #[arg(long, requires = "cluster")]
     pub zone: Option<String>,
@@ -65,8 +65,12 @@ pub struct ServeArgs {
     pub lease_ttl_secs: u64,
 }
 
+/// The etcd endpoints of `--cluster` (one value, comma-separated members).
+#[derive(Debug, Clone)]
+pub struct Endpoints(pub Vec<String>);
+
 /// `etcd://HOST:PORT[,HOST:PORT...]` → the endpoints.
-fn parse_cluster_endpoints(text: &str) -> Result<Vec<String>, String> {
+fn parse_cluster_endpoints(text: &str) -> Result<Endpoints, String> {
     let usage = "etcd://HOST:PORT[,HOST:PORT...]";
     let Some(list) = text.trim().strip_prefix("etcd://") else {
         return Err(format!("expected {usage}"));
@@ -74,15 +78,15 @@ fn parse_cluster_endpoints(text: &str) -> Result<Vec<String>, String> {
     let mut endpoints = Vec::new();
     for endpoint in list.split(',') {
         let endpoint = endpoint.trim();
-        let valid = endpoint
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid = endpoint.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !valid || endpoint.contains('/') {
             return Err(format!("'{endpoint}' is not HOST:PORT; expected {usage}"));
         }
         endpoints.push(endpoint.to_string());
     }
-    Ok(endpoints)
+    Ok(Endpoints(endpoints))
 }
 
 /// The most cores or bytes of one server a user may seed (1,048,576 cores, 1 PiB).
@@ -152,7 +156,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.allowed_roots = args.allow_roots;
     config.worker_limit = args.workers;
     config.cluster = ClusterConfig::uniform(3, args.server_cpu, args.server_memory);
-    if let Some(endpoints) = args.cluster {
+    if let Some(Endpoints(endpoints)) = args.cluster {
         config.cluster_mode = Some(ClusterMode {
             endpoints,
             name: args.cluster_name,

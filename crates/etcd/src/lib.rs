@@ -14,4 +14,6 @@ pub mod testing;
 pub use election::{Election, Leadership};
 pub use store::EtcdStore;
 
-pub use client::{Compare, Etcd, EtcdError, Fence, KeyValue, Op, REQUEST_TIMEOUT};
+pub use client::{
+    retry_transient, Compare, Etcd, EtcdError, Fence, KeyValue, Op, REQUEST_TIMEOUT, RETRY_FOR,
+};

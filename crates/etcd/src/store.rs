@@ -28,11 +28,9 @@
 //! single decision writing more than 8192 records, e.g. a fan-out that wide) fails
 //! with [`StoreError::BatchTooLarge`] and writes nothing.
 
-use std::time::{Duration, Instant};
-
 use obrestore_dag::store::{Batch, KvStore, Pairs, StoreError};
 
-use crate::client::{show_key, Etcd, EtcdError, Fence, Op};
+use crate::client::{retry_transient, show_key, Etcd, EtcdError, Fence, Op};
 
 /// `--max-txn-ops` of the documented setup.
 pub const SETUP_MAX_TXN_OPS: usize = 8192;
@@ -70,27 +68,12 @@ pub fn check_cluster_name(cluster: &str) -> Result<(), StoreError> {
     }
 }
 
-/// How long the store retries a request that failed for want of an answer: an etcd
-/// member that died, a leader election in progress.
-const RETRY_FOR: Duration = Duration::from_secs(8);
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
-
-/// Runs `request` again while it fails for want of an answer and [`RETRY_FOR`] has not
-/// passed. Safe for commits too: the committer commits one batch at a time, so a
-/// commit retried is the same puts and deletes of the same values under the same
-/// fence; applied twice, it leaves what applying it once leaves.
-fn retrying<T>(mut request: impl FnMut() -> Result<T, EtcdError>) -> Result<T, StoreError> {
-    let deadline = Instant::now() + RETRY_FOR;
-    loop {
-        match request() {
-            Ok(value) => return Ok(value),
-            Err(err) if err.is_transient() && Instant::now() < deadline => {
-                tracing::warn!(error = %err, "etcd request failed; retrying");
-                std::thread::sleep(RETRY_PAUSE);
-            }
-            Err(err) => return Err(backend(err)),
-        }
-    }
+/// Runs `request` with the crate's retry policy ([`retry_transient`]). Safe for
+/// commits too: the committer commits one batch at a time, so a commit retried is the
+/// same puts and deletes of the same values under the same fence; applied twice, it
+/// leaves what applying it once leaves.
+fn retrying<T>(request: impl FnMut() -> Result<T, EtcdError>) -> Result<T, StoreError> {
+    retry_transient(request).map_err(backend)
 }
 
 fn backend(err: EtcdError) -> StoreError {

@@ -22,8 +22,8 @@ pub mod tenant_param;
 pub mod verify;
 
 pub use agent::{
-    AgentConfig, DroppedTenant, OfflineAgent, RestoreAgent, RestoreError, RestoreOverview,
-    RestoreTaskFilter, SharedState, open_agent_db, SourceTenantInfo, SHARED_ROWS_DIR,
+    open_agent_db, AgentConfig, DroppedTenant, OfflineAgent, RestoreAgent, RestoreError,
+    RestoreOverview, RestoreTaskFilter, SharedState, SourceTenantInfo, SHARED_ROWS_DIR,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::{ClusterConfig, ClusterError, SledCluster, TenantService};

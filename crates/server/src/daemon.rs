@@ -171,9 +171,8 @@ impl Daemon {
                     password_required: config.password.is_some(),
                     started_at: chrono::Utc::now(),
                 };
-                let node =
-                    cluster::Node::join(mode, agent_config, key, config.password, &identity)
-                        .await?;
+                let node = cluster::Node::join(mode, agent_config, key, config.password, &identity)
+                    .await?;
                 let router = crate::forward::cluster_app(node.role.subscribe(), identity);
                 (Mode::Cluster(Box::new(node)), router)
             }

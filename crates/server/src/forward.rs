@@ -31,6 +31,8 @@ pub const FORWARDED_BY: &str = "x-obrestore-forwarded-by";
 /// How long a forwarded request may take before the follower gives up (a synchronous
 /// SDK call polls; none waits on one request longer than this).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
+/// A maintainer that does not accept a connection in this time is treated as gone.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What this agent is in its cluster right now.
 #[derive(Clone)]
@@ -62,6 +64,7 @@ pub fn cluster_app(role: watch::Receiver<Role>, identity: Identity) -> Router {
         identity,
         client: reqwest::Client::builder()
             .timeout(FORWARD_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(8)
             .build()
             .unwrap_or_default(),
@@ -80,7 +83,10 @@ struct Dispatch {
 async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response {
     let role = state.role.borrow().clone();
     if !matches!(role, Role::Maintainer(_)) {
-        if let Some(own) = state.identity.follower_answer(req.method(), req.uri().path()) {
+        if let Some(own) = state
+            .identity
+            .follower_answer(req.method(), req.uri().path())
+        {
             return own;
         }
     }
@@ -144,23 +150,29 @@ async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
             .into_response()
         }
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str());
+    let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
     let url = format!("http://{leader}{path}");
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
     if let Ok(me) = HeaderValue::from_str(&state.me) {
         headers.insert(FORWARDED_BY, me);
     }
-    let sent = state
+    let send = state
         .client
         .request(parts.method, &url)
         .headers(headers)
         .body(body)
-        .send()
-        .await;
+        .send();
+    // A maintainer that stopped answering (paused, or its machine gone) is replaced
+    // within its lease: stop waiting for it the moment the role moves on.
+    let mut role = state.role.clone();
+    let moved = role.wait_for(|role| !matches!(role, Role::Follower(now) if now == leader));
+    let sent = tokio::select! {
+        sent = send => sent,
+        _ = moved => {
+            return unavailable("the maintainer changed while the request was forwarded; retry");
+        }
+    };
     let answer = match sent {
         Ok(answer) => answer,
         Err(err) => {

@@ -400,7 +400,9 @@ impl Actor {
             let writes = spec.nodes.len() + 8;
             if writes > limit {
                 let too_large = StoreError::BatchTooLarge { writes, limit };
-                return Err(SubmitError::Invalid(format!("its creation is a {too_large}")));
+                return Err(SubmitError::Invalid(format!(
+                    "its creation is a {too_large}"
+                )));
             }
         }
         if let Some(conflict) = self.sched.locks.conflict(&spec.maintenance, None) {

@@ -81,7 +81,12 @@ impl Node {
         password: Option<Secret>,
         me: &Identity,
     ) -> Result<Node, super::DaemonError> {
-        let zones: Vec<&str> = agent.cluster.zones.iter().map(|zone| zone.name.as_str()).collect();
+        let zones: Vec<&str> = agent
+            .cluster
+            .zones
+            .iter()
+            .map(|zone| zone.name.as_str())
+            .collect();
         if !zones.contains(&mode.zone.as_str()) {
             return Err(super::DaemonError::Cluster(format!(
                 "zone '{}' is not a zone of the cluster (its zones: {})",
@@ -93,7 +98,8 @@ impl Node {
         let data_dir = agent.data_dir.clone();
         let (name, zone, ip, port) = (mode.name.clone(), mode.zone.clone(), me.ip.clone(), me.port);
         let (etcd, db) = tokio::task::spawn_blocking(move || {
-            let cluster_error = |err: obrestore_etcd::EtcdError| super::DaemonError::Cluster(err.to_string());
+            let cluster_error =
+                |err: obrestore_etcd::EtcdError| super::DaemonError::Cluster(err.to_string());
             let etcd = Etcd::connect(&endpoints).map_err(cluster_error)?;
             crate::membership::register(&etcd, &name, &ip, port, &zone).map_err(cluster_error)?;
             let db = obrestore_restore::open_agent_db(&data_dir)?;

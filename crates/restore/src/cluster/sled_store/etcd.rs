@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use obrestore_etcd::{Compare, Etcd, Fence, Op};
+use obrestore_etcd::{retry_transient, Compare, Etcd, Fence, Op};
 use sled::transaction::ConflictableTransactionError;
 
 use super::records::{Tree, TxResult};
@@ -98,15 +98,14 @@ impl EtcdRecords {
     }
 
     pub(super) fn get(&self, tree: Tree, key: &[u8]) -> ClusterResult<Option<Vec<u8>>> {
-        Ok(self.etcd.get(&self.key(tree, key))?.map(|kv| kv.value))
+        let key = self.key(tree, key);
+        Ok(retry_transient(|| self.etcd.get(&key))?.map(|kv| kv.value))
     }
 
     /// Every `(key, value)` of `tree` in key order, read at one revision.
     pub(super) fn scan(&self, tree: Tree) -> ClusterResult<Vec<(Vec<u8>, Vec<u8>)>> {
         let prefix = self.tree_prefix(tree);
-        Ok(self
-            .etcd
-            .scan_prefix(&prefix)?
+        Ok(retry_transient(|| self.etcd.scan_prefix(&prefix))?
             .into_iter()
             .map(|kv| (kv.key[prefix.len()..].to_vec(), kv.value))
             .collect())
@@ -115,7 +114,9 @@ impl EtcdRecords {
     /// `FenceLost` once this handle's fence no longer holds; `Ok` without a fence.
     pub(super) fn check_fence(&self) -> ClusterResult<()> {
         match &self.fence {
-            Some(fence) if !self.etcd.txn(vec![fence.compare()], Vec::new())? => {
+            Some(fence)
+                if !retry_transient(|| self.etcd.txn(vec![fence.compare()], Vec::new()))? =>
+            {
                 Err(ClusterError::FenceLost)
             }
             _ => Ok(()),
@@ -155,7 +156,9 @@ impl EtcdRecords {
             if compares.is_empty() && ops.is_empty() {
                 return Ok(value);
             }
-            if self.etcd.txn(compares, ops)? {
+            // A repeat after a lost answer fails its compares (the first attempt
+            // changed what it read) and re-runs `f` on what is there now.
+            if retry_transient(|| self.etcd.txn(compares.clone(), ops.clone()))? {
                 return Ok(value);
             }
             if apply {
@@ -166,12 +169,15 @@ impl EtcdRecords {
     }
 }
 
+/// A value read in a transaction (`None`: absent) and its `mod_revision` (0: absent).
+type Read = (Option<Vec<u8>>, i64);
+
 /// One attempt of an etcd transaction: the keys read with their revision, the writes
 /// buffered.
 pub(in crate::cluster) struct EtcdTx<'a> {
     records: &'a EtcdRecords,
     /// etcd key → value read and its `mod_revision` (0: absent).
-    reads: RefCell<BTreeMap<Vec<u8>, (Option<Vec<u8>>, i64)>>,
+    reads: RefCell<BTreeMap<Vec<u8>, Read>>,
     /// etcd key → value to put, or `None` to delete.
     writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
 }
@@ -187,10 +193,7 @@ impl EtcdTx<'_> {
         if let Some((value, _)) = self.reads.borrow().get(&full) {
             return Ok(value.clone());
         }
-        let read = self
-            .records
-            .etcd
-            .get(&full)
+        let read = retry_transient(|| self.records.etcd.get(&full))
             .map_err(|err| ConflictableTransactionError::Abort(err.into()))?;
         let (value, revision) = match read {
             Some(kv) => (Some(kv.value), kv.mod_revision),
