@@ -223,8 +223,9 @@ async fn the_committer_keeps_groups_within_the_limit_and_submit_refuses_a_dag_ov
         "{err}"
     );
 
-    // Many small DAGs at once: their batches queue up behind each commit, and group
-    // commit would merge them past the limit if it did not stop there.
+    // Many small DAGs at once stay within the limit end to end on etcd (the check that
+    // fails without the engine's limit, with a slow store, is
+    // crates/dag/tests/batch_limit.rs).
     let submits = (0..24).map(|i| {
         let engine = engine.clone();
         tokio::spawn(async move {

@@ -9,7 +9,8 @@
 //! turn of [`Actor::run`]:
 //!
 //! 1. **Receive.** Wait for one message, then drain every message already waiting (up
-//!    to 8192): requests from the handle (`submit`, `operate`, `pass_node`,
+//!    to 8192, and with a store that commits a limited number of writes at once, etcd,
+//!    until the batch has half of them): requests from the handle (`submit`, `operate`, `pass_node`,
 //!    `shutdown`), results and reports of running sub-tasks, expired retry timers. The
 //!    very first turn receives nothing: it carries the restart transitions of
 //!    recovery. Before it waits while sub-tasks run, the actor yields once, so that
@@ -239,11 +240,17 @@ impl Actor {
         rx.recv().await
     }
 
-    /// Decides `first` and every message already waiting behind it.
+    /// Decides `first` and every message already waiting behind it; with a store that
+    /// commits at most so many writes at once, only until the batch has half of them
+    /// (the other half is room for what scheduling adds), the rest in the next turn.
     fn receive(&mut self, txn: &mut Txn, first: Msg, rx: &mut mpsc::UnboundedReceiver<Msg>) {
         self.handle(txn, first);
+        let budget = self
+            .kv
+            .max_batch_writes()
+            .map_or(usize::MAX, |limit| limit / 2);
         let mut drained = 1;
-        while drained < MAX_MESSAGES_PER_BATCH {
+        while drained < MAX_MESSAGES_PER_BATCH && txn.writes_hint() < budget {
             match rx.try_recv() {
                 Ok(msg) => self.handle(txn, msg),
                 Err(_) => break,
@@ -400,7 +407,9 @@ impl Actor {
             let writes = spec.nodes.len() + 8;
             if writes > limit {
                 let too_large = StoreError::BatchTooLarge { writes, limit };
-                return Err(SubmitError::Invalid(format!("its creation is a {too_large}")));
+                return Err(SubmitError::Invalid(format!(
+                    "its creation is a {too_large}"
+                )));
             }
         }
         if let Some(conflict) = self.sched.locks.conflict(&spec.maintenance, None) {
