@@ -25,7 +25,7 @@ use serde_json::json;
 const CHAIN: usize = 200;
 const FAN_OUT: usize = 2_000;
 const COMMITS: usize = 200;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const WORKERS: usize = 64;
 
 struct Noop;
