@@ -118,6 +118,11 @@ async fn a_dag_too_big_for_one_commit_is_refused_at_submit_and_nothing_stops() {
         matches!(&err, SubmitError::Invalid(why) if why.contains("limit of 40 writes")),
         "{err}"
     );
+    // As wide a fan-out: its node's start could not be one commit either.
+    let mut wide = DagSpec::new("wide");
+    wide.add_node(NodeSpec::new("fan", "noop").sub_tasks(vec![serde_json::Value::Null; 40]));
+    let err = engine.submit(wide).await.unwrap_err();
+    assert!(matches!(&err, SubmitError::Invalid(_)), "{err}");
     let id = engine.submit(small_dag(0)).await.unwrap();
     assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
     assert!(store.largest.load(Ordering::SeqCst) <= 40);

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use obrestore_dag::store::{Batch, KvStore};
 use obrestore_dag::{
-    DagSpec, Engine, EngineConfig, Flags, NodeSpec, SledStore, State, Task, TaskContext,
-    TaskError, TaskRegistry,
+    DagSpec, Engine, EngineConfig, Flags, NodeSpec, SledStore, State, Task, TaskContext, TaskError,
+    TaskRegistry,
 };
 use obrestore_etcd::testing::EtcdCluster;
 use obrestore_etcd::{Election, EtcdStore, Leadership};
@@ -163,8 +163,22 @@ fn main() {
         .unwrap();
     let mut backends = [
         ("sled", Backend::Sled(tempfile::tempdir().unwrap())),
-        ("etcd, 1 member", Backend::Etcd { cluster: one, rounds: 0, held: Vec::new() }),
-        ("etcd, 3 members", Backend::Etcd { cluster: three, rounds: 0, held: Vec::new() }),
+        (
+            "etcd, 1 member",
+            Backend::Etcd {
+                cluster: one,
+                rounds: 0,
+                held: Vec::new(),
+            },
+        ),
+        (
+            "etcd, 3 members",
+            Backend::Etcd {
+                cluster: three,
+                rounds: 0,
+                held: Vec::new(),
+            },
+        ),
     ];
     let mut figures: Vec<Figures> = backends.iter().map(|_| Figures::default()).collect();
     for round in 0..ROUNDS {

@@ -23,10 +23,10 @@
 //! setup raises both limits ([`SETUP_MAX_TXN_OPS`], [`SETUP_MAX_REQUEST_BYTES`]: etcd
 //! flags `--max-txn-ops 8192 --max-request-bytes 16777216`), and the store states its
 //! limit ([`KvStore::max_batch_writes`]): the committer never merges batches past it,
-//! and a submit whose creation alone would exceed it is refused at submit, before
-//! anything of it exists. A batch over the limit that still reaches the store (a
-//! single decision writing more than 8192 records, e.g. a fan-out that wide) fails
-//! with [`StoreError::BatchTooLarge`] and writes nothing.
+//! the actor stops draining messages at half of it, and a DAG whose creation or whose
+//! widest static fan-out would exceed it is refused at submit, before anything of it
+//! exists. A batch over the limit that still reaches the store (a dynamic fan-out
+//! wider than the limit) fails with [`StoreError::BatchTooLarge`] and writes nothing.
 
 use std::time::{Duration, Instant};
 

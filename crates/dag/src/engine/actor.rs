@@ -75,7 +75,7 @@ use crate::clock::Clock;
 use crate::dto::DtoBuilder;
 use crate::error::{OperateError, Refusal, SubmitError};
 use crate::event::Subject;
-use crate::model::{DagSpec, Operator, State};
+use crate::model::{DagSpec, FanOut, Operator, State};
 use crate::record::{keys, Counters, TaskRecord};
 use crate::store::{retention, Batch, KvStore, Records, StoreError};
 use crate::task::{Report, TaskRegistry};
@@ -401,10 +401,15 @@ impl Actor {
     fn submit(&mut self, txn: &mut Txn, spec: DagSpec) -> Result<u64, SubmitError> {
         let layers = validate(&spec, &self.registry)?;
         if let Some(limit) = self.kv.max_batch_writes() {
-            // One record per node plus the DAG's own (DAG, index entry, counters, lock):
-            // a DAG whose creation cannot be one atomic commit is refused here, before
-            // anything of it exists, instead of failing the commit.
-            let writes = spec.nodes.len() + 8;
+            // Its creation writes one record per node plus the DAG's own (DAG, index
+            // entry, counters, lock); a node's start one per static sub-task plus the
+            // node's and the DAG's. A DAG either of which cannot be one atomic commit is
+            // refused here, before anything of it exists, instead of failing a commit.
+            let widest = spec.nodes.iter().map(|node| match &node.fan_out {
+                FanOut::Static(params) => params.len(),
+                FanOut::Dynamic(_) => 0,
+            });
+            let writes = spec.nodes.len().max(widest.max().unwrap_or(0)) + 8;
             if writes > limit {
                 let too_large = StoreError::BatchTooLarge { writes, limit };
                 return Err(SubmitError::Invalid(format!(
