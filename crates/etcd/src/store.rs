@@ -164,9 +164,14 @@ impl KvStore for EtcdStore {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let prefix = self.full_key(prefix);
         let found = retrying(|| self.etcd.scan_prefix(&prefix))?;
+        // etcd answers only keys of the range asked; a key outside it is skipped, not
+        // sliced.
         Ok(found
             .into_iter()
-            .map(|kv| (kv.key[self.prefix.len()..].to_vec(), kv.value))
+            .filter_map(|kv| {
+                let key = kv.key.strip_prefix(self.prefix.as_slice())?.to_vec();
+                Some((key, kv.value))
+            })
             .collect())
     }
 
