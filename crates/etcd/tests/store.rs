@@ -249,3 +249,46 @@ async fn futures_ids(
     }
     ids
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_whose_maintainer_was_deposed_stops_at_its_first_commit() {
+    let Some(cluster) = EtcdCluster::start(1) else {
+        return;
+    };
+    let etcd = cluster.client();
+    let (leadership, store) = maintainer(&etcd, "deposed");
+    let executions = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::open(
+        EngineConfig::default(),
+        Arc::new(store),
+        support::registry(&executions),
+    )
+    .await
+    .unwrap();
+    let id = engine
+        .submit(support::dag("before", 1, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
+
+    tokio::task::spawn_blocking(move || leadership.resign().unwrap())
+        .await
+        .unwrap();
+    let revision = etcd.revision().unwrap();
+    let err = engine
+        .submit(support::dag("after", 1, 0, 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SubmitError::Store(StoreError::Poisoned(why)) if why.contains("fenced")),
+        "{err}"
+    );
+    // Poisoned: every later request gets the same error, and nothing was written.
+    let again = engine
+        .submit(support::dag("later", 1, 0, 0))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("fenced"), "{again}");
+    assert_eq!(etcd.revision().unwrap(), revision);
+    assert_eq!(executions.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
