@@ -23,10 +23,10 @@
 //! setup raises both limits ([`SETUP_MAX_TXN_OPS`], [`SETUP_MAX_REQUEST_BYTES`]: etcd
 //! flags `--max-txn-ops 8192 --max-request-bytes 16777216`), and the store states its
 //! limit ([`KvStore::max_batch_writes`]): the committer never merges batches past it,
-//! and a submit whose creation alone would exceed it is refused at submit, before
-//! anything of it exists. A batch over the limit that still reaches the store (a
-//! single decision writing more than 8192 records, e.g. a fan-out that wide) fails
-//! with [`StoreError::BatchTooLarge`] and writes nothing.
+//! the actor stops draining messages at half of it, and a DAG whose creation or whose
+//! widest static fan-out would exceed it is refused at submit, before anything of it
+//! exists. A batch over the limit that still reaches the store (a dynamic fan-out
+//! wider than the limit) fails with [`StoreError::BatchTooLarge`] and writes nothing.
 
 use obrestore_dag::store::{Batch, KvStore, Pairs, StoreError};
 
@@ -147,9 +147,14 @@ impl KvStore for EtcdStore {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let prefix = self.full_key(prefix);
         let found = retrying(|| self.etcd.scan_prefix(&prefix))?;
+        // etcd answers only keys of the range asked; a key outside it is skipped, not
+        // sliced.
         Ok(found
             .into_iter()
-            .map(|kv| (kv.key[self.prefix.len()..].to_vec(), kv.value))
+            .filter_map(|kv| {
+                let key = kv.key.strip_prefix(self.prefix.as_slice())?.to_vec();
+                Some((key, kv.value))
+            })
             .collect())
     }
 

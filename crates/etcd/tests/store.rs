@@ -223,8 +223,9 @@ async fn the_committer_keeps_groups_within_the_limit_and_submit_refuses_a_dag_ov
         "{err}"
     );
 
-    // Many small DAGs at once: their batches queue up behind each commit, and group
-    // commit would merge them past the limit if it did not stop there.
+    // Many small DAGs at once stay within the limit end to end on etcd (the check that
+    // fails without the engine's limit, with a slow store, is
+    // crates/dag/tests/batch_limit.rs).
     let submits = (0..24).map(|i| {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -247,4 +248,47 @@ async fn futures_ids(
         ids.push(handle.await.unwrap().expect("submit within the limit"));
     }
     ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_whose_maintainer_was_deposed_stops_at_its_first_commit() {
+    let Some(cluster) = EtcdCluster::start(1) else {
+        return;
+    };
+    let etcd = cluster.client();
+    let (leadership, store) = maintainer(&etcd, "deposed");
+    let executions = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::open(
+        EngineConfig::default(),
+        Arc::new(store),
+        support::registry(&executions),
+    )
+    .await
+    .unwrap();
+    let id = engine
+        .submit(support::dag("before", 1, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
+
+    tokio::task::spawn_blocking(move || leadership.resign().unwrap())
+        .await
+        .unwrap();
+    let revision = etcd.revision().unwrap();
+    let err = engine
+        .submit(support::dag("after", 1, 0, 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SubmitError::Store(StoreError::Poisoned(why)) if why.contains("fenced")),
+        "{err}"
+    );
+    // Poisoned: every later request gets the same error, and nothing was written.
+    let again = engine
+        .submit(support::dag("later", 1, 0, 0))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("fenced"), "{again}");
+    assert_eq!(etcd.revision().unwrap(), revision);
+    assert_eq!(executions.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -9,7 +9,8 @@
 //! turn of [`Actor::run`]:
 //!
 //! 1. **Receive.** Wait for one message, then drain every message already waiting (up
-//!    to 8192): requests from the handle (`submit`, `operate`, `pass_node`,
+//!    to 8192, and with a store that commits a limited number of writes at once, etcd,
+//!    until the batch has half of them): requests from the handle (`submit`, `operate`, `pass_node`,
 //!    `shutdown`), results and reports of running sub-tasks, expired retry timers. The
 //!    very first turn receives nothing: it carries the restart transitions of
 //!    recovery. Before it waits while sub-tasks run, the actor yields once, so that
@@ -74,7 +75,7 @@ use crate::clock::Clock;
 use crate::dto::DtoBuilder;
 use crate::error::{OperateError, Refusal, SubmitError};
 use crate::event::Subject;
-use crate::model::{DagSpec, Operator, State};
+use crate::model::{DagSpec, FanOut, Operator, State};
 use crate::record::{keys, Counters, TaskRecord};
 use crate::store::{retention, Batch, KvStore, Records, StoreError};
 use crate::task::{Report, TaskRegistry};
@@ -239,11 +240,17 @@ impl Actor {
         rx.recv().await
     }
 
-    /// Decides `first` and every message already waiting behind it.
+    /// Decides `first` and every message already waiting behind it; with a store that
+    /// commits at most so many writes at once, only until the batch has half of them
+    /// (the other half is room for what scheduling adds), the rest in the next turn.
     fn receive(&mut self, txn: &mut Txn, first: Msg, rx: &mut mpsc::UnboundedReceiver<Msg>) {
         self.handle(txn, first);
+        let budget = self
+            .kv
+            .max_batch_writes()
+            .map_or(usize::MAX, |limit| limit / 2);
         let mut drained = 1;
-        while drained < MAX_MESSAGES_PER_BATCH {
+        while drained < MAX_MESSAGES_PER_BATCH && txn.writes_hint() < budget {
             match rx.try_recv() {
                 Ok(msg) => self.handle(txn, msg),
                 Err(_) => break,
@@ -394,10 +401,15 @@ impl Actor {
     fn submit(&mut self, txn: &mut Txn, spec: DagSpec) -> Result<u64, SubmitError> {
         let layers = validate(&spec, &self.registry)?;
         if let Some(limit) = self.kv.max_batch_writes() {
-            // One record per node plus the DAG's own (DAG, index entry, counters, lock):
-            // a DAG whose creation cannot be one atomic commit is refused here, before
-            // anything of it exists, instead of failing the commit.
-            let writes = spec.nodes.len() + 8;
+            // Its creation writes one record per node plus the DAG's own (DAG, index
+            // entry, counters, lock); a node's start one per static sub-task plus the
+            // node's and the DAG's. A DAG either of which cannot be one atomic commit is
+            // refused here, before anything of it exists, instead of failing a commit.
+            let widest = spec.nodes.iter().map(|node| match &node.fan_out {
+                FanOut::Static(params) => params.len(),
+                FanOut::Dynamic(_) => 0,
+            });
+            let writes = spec.nodes.len().max(widest.max().unwrap_or(0)) + 8;
             if writes > limit {
                 let too_large = StoreError::BatchTooLarge { writes, limit };
                 return Err(SubmitError::Invalid(format!(

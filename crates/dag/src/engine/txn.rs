@@ -48,6 +48,16 @@ pub(crate) struct Txn {
 }
 
 impl Txn {
+    /// About how many writes the batch will seal to so far (a DAG record brings its
+    /// index entry; a few fixed keys on top).
+    pub(crate) fn writes_hint(&self) -> usize {
+        self.batch.writes.len()
+            + 2 * self.dirty_dags.len()
+            + self.dirty_nodes.len()
+            + self.dirty_tasks.len()
+            + 4
+    }
+
     pub(crate) fn touch_node(&mut self, dag_id: u64, node_id: u64) {
         self.dirty_nodes.insert(Member {
             dag_id,

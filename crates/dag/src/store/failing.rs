@@ -142,6 +142,10 @@ impl KvStore for FailingStore {
     fn commit_blocks(&self) -> bool {
         self.blocks
     }
+
+    fn max_batch_writes(&self) -> Option<usize> {
+        self.inner.max_batch_writes()
+    }
 }
 
 #[cfg(test)]
