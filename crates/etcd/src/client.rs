@@ -451,6 +451,34 @@ impl Etcd {
     }
 }
 
+/// How long [`retry_transient`] asks again: long enough for an etcd member that died to
+/// be skipped or a leader election to end.
+pub const RETRY_FOR: Duration = Duration::from_secs(8);
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Runs `request` again while it fails for want of an answer
+/// ([`EtcdError::is_transient`]) and [`RETRY_FOR`] has not passed. The one retry policy
+/// of the crate's users (the engine's store, the cluster's records). Callers make sure
+/// a request is safe to repeat: reads always are; a transaction is when applying it
+/// twice leaves what applying it once leaves, or when its compares fail on a repeat.
+///
+/// # Errors
+/// The last error: not transient, or still failing after [`RETRY_FOR`].
+pub fn retry_transient<T>(
+    mut request: impl FnMut() -> Result<T, EtcdError>,
+) -> Result<T, EtcdError> {
+    let deadline = std::time::Instant::now() + RETRY_FOR;
+    loop {
+        match request() {
+            Err(err) if err.is_transient() && std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %err, "etcd request failed; retrying");
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            done => return done,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,33 +510,5 @@ mod tests {
     fn connect_refuses_a_bad_endpoint_without_panicking() {
         let err = Etcd::connect(&["nope".to_string()]).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
-    }
-}
-
-/// How long [`retry_transient`] asks again: long enough for an etcd member that died to
-/// be skipped or a leader election to end.
-pub const RETRY_FOR: Duration = Duration::from_secs(8);
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
-
-/// Runs `request` again while it fails for want of an answer
-/// ([`EtcdError::is_transient`]) and [`RETRY_FOR`] has not passed. The one retry policy
-/// of the crate's users (the engine's store, the cluster's records). Callers make sure
-/// a request is safe to repeat: reads always are; a transaction is when applying it
-/// twice leaves what applying it once leaves, or when its compares fail on a repeat.
-///
-/// # Errors
-/// The last error: not transient, or still failing after [`RETRY_FOR`].
-pub fn retry_transient<T>(
-    mut request: impl FnMut() -> Result<T, EtcdError>,
-) -> Result<T, EtcdError> {
-    let deadline = std::time::Instant::now() + RETRY_FOR;
-    loop {
-        match request() {
-            Err(err) if err.is_transient() && std::time::Instant::now() < deadline => {
-                tracing::warn!(error = %err, "etcd request failed; retrying");
-                std::thread::sleep(RETRY_PAUSE);
-            }
-            done => return done,
-        }
     }
 }
