@@ -57,6 +57,22 @@ pub enum EtcdError {
 }
 
 impl EtcdError {
+    /// Whether the request never reached a member (its connection could not be made),
+    /// so that the client's next pick of a member may well succeed at once.
+    pub fn is_unsent(&self) -> bool {
+        match self {
+            EtcdError::Request { source, .. } => match source.as_ref() {
+                etcd_client::Error::TransportError(_) => true,
+                etcd_client::Error::GRpcStatus(status) => {
+                    status.code() == tonic::Code::Unavailable
+                        && status.message().contains("connect")
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Whether the request failed for want of an answer (a member down, a leader
     /// election, a timeout), so that asking again may succeed; not a refusal.
     pub fn is_transient(&self) -> bool {
@@ -455,6 +471,7 @@ impl Etcd {
 /// be skipped or a leader election to end.
 pub const RETRY_FOR: Duration = Duration::from_secs(8);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+const UNSENT_PAUSE: Duration = Duration::from_millis(5);
 
 /// Runs `request` again while it fails for want of an answer
 /// ([`EtcdError::is_transient`]) and [`RETRY_FOR`] has not passed. The one retry policy
@@ -471,8 +488,15 @@ pub fn retry_transient<T>(
     loop {
         match request() {
             Err(err) if err.is_transient() && std::time::Instant::now() < deadline => {
-                tracing::warn!(error = %err, "etcd request failed; retrying");
-                std::thread::sleep(RETRY_PAUSE);
+                // A request that never left (a member that is down) goes to the next
+                // member at once; anything else waits for etcd to settle.
+                if err.is_unsent() {
+                    tracing::debug!(error = %err, "etcd member unreachable; asking another");
+                    std::thread::sleep(UNSENT_PAUSE);
+                } else {
+                    tracing::warn!(error = %err, "etcd request failed; retrying");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
             }
             done => return done,
         }

@@ -156,9 +156,10 @@ impl Node {
                     self.role.send_replace(Role::Follower(leader));
                 }
                 Ok(Ok(Campaign::Lost)) => {}
+                // Keep following the maintainer known last: a member that is down or a
+                // slow answer is no reason to stop forwarding.
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "etcd unreachable; still looking for a maintainer");
-                    self.role.send_replace(Role::Electing);
                 }
                 Err(error) => tracing::warn!(%error, "campaign task failed"),
             }
