@@ -166,12 +166,16 @@ impl EtcdRecords {
     }
 }
 
+/// A key as one attempt read it: its value (`None`: absent) and `mod_revision` (0:
+/// absent).
+type Read = (Option<Vec<u8>>, i64);
+
 /// One attempt of an etcd transaction: the keys read with their revision, the writes
 /// buffered.
 pub(in crate::cluster) struct EtcdTx<'a> {
     records: &'a EtcdRecords,
     /// etcd key → value read and its `mod_revision` (0: absent).
-    reads: RefCell<BTreeMap<Vec<u8>, (Option<Vec<u8>>, i64)>>,
+    reads: RefCell<BTreeMap<Vec<u8>, Read>>,
     /// etcd key → value to put, or `None` to delete.
     writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
 }
