@@ -9,6 +9,8 @@
 mod common;
 mod support;
 
+mod crash;
+
 #[path = "../cluster/restore_jobs.rs"]
 mod restore_jobs;
 #[path = "../cluster/rows.rs"]
