@@ -9,7 +9,7 @@ pub enum ClusterError {
     /// The etcd holding a cluster of agents' records failed (unreachable, no answer in
     /// time, a transaction it refuses).
     #[error("cluster store error: {0}")]
-    Etcd(#[from] obrestore_etcd::EtcdError),
+    Etcd(Box<obrestore_etcd::EtcdError>),
     /// The maintainer's fence no longer holds (another agent is maintainer now):
     /// nothing was written.
     #[error("this agent is no longer the cluster's maintainer; nothing was written")]
@@ -186,6 +186,12 @@ pub enum ClusterError {
         charset: Option<String>,
         collation: Option<String>,
     },
+}
+
+impl From<obrestore_etcd::EtcdError> for ClusterError {
+    fn from(error: obrestore_etcd::EtcdError) -> ClusterError {
+        ClusterError::Etcd(Box::new(error))
+    }
 }
 
 /// obshell's `checkCharsetAndCollation` texts.

@@ -11,6 +11,11 @@
 //! | [`restore_jobs`] | restore jobs, restore history | start, update, finish, read |
 //! | [`tenant_service`] | — | `impl TenantService for SledCluster`, one line per method |
 //!
+//! The records live in a backend ([`records`]): the agent's sled trees described below
+//! ([`SledCluster::new`]), or etcd for a cluster of agents ([`etcd`],
+//! [`SledCluster::open_etcd`]; same trees and keys under `/obrestore/<cluster>/`). The
+//! record files see only the transaction view [`Tx`] and the scans, never the backend.
+//!
 //! Tenant administration (rename, primary zone, replicas, variables, root password)
 //! changes tenant and pool records too; it lives in [`super::admin`].
 //!

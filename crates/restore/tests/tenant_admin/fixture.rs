@@ -12,7 +12,6 @@ use obrestore_restore::cluster::{
 };
 use obrestore_restore::{ClusterConfig, ClusterError, ManualClock, SledCluster, TenantService};
 
-use crate::common;
 pub(crate) use crate::common::fixtures::{pool_spec, start, unit_config};
 
 /// PBKDF2 rounds for the tests' verifiers (the default takes seconds unoptimized).
@@ -71,9 +70,10 @@ pub(crate) fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("db")
 }
 
+/// Opens the cluster on the test binary's backend (`crate::backend`: sled, or etcd in
+/// `tests/tenant_admin_etcd`) with the agent's database at `path`.
 pub(crate) fn open_at(path: &Path, clock: Arc<ManualClock>) -> SledCluster {
-    let db = common::retry_while_locked(|| sled::open(path)).unwrap();
-    SledCluster::new(&db, path.with_extension("rows"), &config(), clock)
+    crate::backend::open(path, &config(), clock)
         .unwrap()
         .with_password_kdf_iterations(TEST_KDF_ITERATIONS)
 }
@@ -120,17 +120,7 @@ impl Fixture {
             cluster,
         } = self;
         drop(cluster);
-        {
-            let db = common::retry_while_locked(|| sled::open(db_path(&dir))).unwrap();
-            let tenants = db.open_tree("cluster/tenants").unwrap();
-            let bytes = tenants.get(id.to_be_bytes()).unwrap().unwrap();
-            let mut record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            edit(record.as_object_mut().unwrap());
-            tenants
-                .insert(id.to_be_bytes(), serde_json::to_vec(&record).unwrap())
-                .unwrap();
-            db.flush().unwrap();
-        }
+        crate::backend::edit_tenant_record(&db_path(&dir), id, edit);
         let cluster = open_at(&db_path(&dir), clock.clone());
         Fixture {
             dir,

@@ -4,6 +4,7 @@
 //! its error variant and obshell text; idempotency; durability across reopen; and that
 //! no root password reaches the store.
 
+mod backend;
 #[path = "../common/mod.rs"]
 mod common;
 mod fixture;

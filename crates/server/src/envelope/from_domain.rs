@@ -202,14 +202,23 @@ impl From<ClusterError> for AppError {
     }
 }
 
-/// The cluster errors not answered 400: faults (500), missing pools and jobs (404), a
-/// held restore job (409) and an unknown variable (404).
+/// The cluster errors not answered 400: faults (500), the cluster's store unreachable
+/// or its maintainer replaced (503), missing pools and jobs (404), a held restore job
+/// (409) and an unknown variable (404).
 fn cluster_error_off_400(err: &ClusterError) -> Option<AppError> {
     use ClusterError::*;
     Some(match err {
         Storage(_) | Corrupt { .. } | UnsupportedFormat { .. } | RowFile { .. } => {
             AppError::internal(err)
         }
+        InvalidClusterName { .. } => AppError::internal(err),
+        // Cluster mode: etcd unreachable or busy, or this agent no longer the
+        // maintainer. Nothing was written; the client may retry (through any agent).
+        Etcd(_) | TooManyConflicts(_) | FenceLost => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Common.ServiceUnavailable",
+            format!("{err}; retry"),
+        ),
         PoolNotFound(_) | RestoreJobNotFound(_) => AppError::not_found(err),
         RestoreJobConflict { tenant, .. } => AppError::new(
             StatusCode::CONFLICT,

@@ -169,7 +169,8 @@ impl EtcdRecords {
     }
 }
 
-/// A value read in a transaction (`None`: absent) and its `mod_revision` (0: absent).
+/// A key as one attempt read it: its value (`None`: absent) and `mod_revision` (0:
+/// absent).
 type Read = (Option<Vec<u8>>, i64);
 
 /// One attempt of an etcd transaction: the keys read with their revision, the writes
