@@ -17,7 +17,10 @@ const SMALL: u64 = 64 << 10;
 /// `c/<n - 3>`.
 fn batch(n: u64) -> Batch {
     let mut batch = Batch::default();
-    batch.put(format!("c/{n:06}").into_bytes(), vec![n as u8; 100 + (n as usize * 37) % 2000]);
+    batch.put(
+        format!("c/{n:06}").into_bytes(),
+        vec![n as u8; 100 + (n as usize * 37) % 2000],
+    );
     batch.put(b"last".to_vec(), n.to_string().into_bytes());
     if n >= 3 {
         batch.delete(format!("c/{:06}", n - 3).into_bytes());
@@ -74,7 +77,8 @@ fn replaying_records_the_store_already_holds_gives_the_same_store() {
     {
         let db = sled::open(&b).unwrap();
         let tree = db.open_tree(obrestore_dag::store::SLED_TREE).unwrap();
-        tree.insert("m/commit-log-applied", &3u64.to_be_bytes()).unwrap();
+        tree.insert("m/commit-log-applied", &3u64.to_be_bytes())
+            .unwrap();
         db.flush().unwrap();
     }
     for replayed in [7, 0] {
@@ -184,10 +188,16 @@ fn a_failing_log_write_applies_nothing_and_fails_every_later_commit() {
         store.commit(batch(1)).unwrap();
         store.commit_log().inject(LogFault::Write, 1);
         let err = store.commit(batch(2)).unwrap_err();
-        assert!(err.to_string().contains("failpoint: record 2 fails"), "{err}");
+        assert!(
+            err.to_string().contains("failpoint: record 2 fails"),
+            "{err}"
+        );
         assert_eq!(store.get(b"last").unwrap(), Some(b"1".to_vec()));
         let err = store.commit(batch(3)).unwrap_err();
-        assert!(err.to_string().contains("an earlier commit failed"), "{err}");
+        assert!(
+            err.to_string().contains("an earlier commit failed"),
+            "{err}"
+        );
         assert!(store.get(b"c/000003").unwrap().is_none());
     }
     let store = SledStore::open(dir.path()).unwrap();
@@ -215,7 +225,8 @@ fn after_a_failing_log_sync_the_batch_is_whole_or_absent() {
     let last = store.get(b"last").unwrap();
     let c2 = store.get(b"c/000002").unwrap();
     assert!(
-        (last == Some(b"2".to_vec()) && c2.is_some()) || (last == Some(b"1".to_vec()) && c2.is_none()),
+        (last == Some(b"2".to_vec()) && c2.is_some())
+            || (last == Some(b"1".to_vec()) && c2.is_none()),
         "{last:?} {c2:?}"
     );
 }

@@ -454,8 +454,11 @@ pub(super) fn scan(bytes: &[u8]) -> Result<(Vec<(u64, Writes)>, usize), String> 
         if run.last().is_some_and(|(last, _)| seq != last + 1) {
             break;
         }
-        let writes = decode(payload)
-            .ok_or_else(|| format!("record {seq} at offset {offset}: a valid crc over a payload that does not decode"))?;
+        let writes = decode(payload).ok_or_else(|| {
+            format!(
+                "record {seq} at offset {offset}: a valid crc over a payload that does not decode"
+            )
+        })?;
         run.push((seq, writes));
         let len = (HEADER + payload.len()) as u64;
         offset += (len.div_ceil(PAGE) * PAGE) as usize;
