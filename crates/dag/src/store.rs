@@ -307,11 +307,13 @@ impl KvStore for SledStore {
         if key == commit_log::APPLIED {
             return Ok(None);
         }
+        let _whole = self.log.read();
         Ok(self.tree.get(key)?.map(|value| value.to_vec()))
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let mut pairs = Vec::new();
+        let _whole = self.log.read();
         for item in self.tree.scan_prefix(prefix) {
             let (key, value) = item?;
             if key != commit_log::APPLIED {

@@ -86,6 +86,20 @@ fn replaying_records_the_store_already_holds_gives_the_same_store() {
         assert_eq!(store.commit_log().replayed(), replayed);
         assert_eq!(everything(&store), expected);
     }
+    // As if sled had recovered record 9 and part of record 10 (a record is applied one
+    // key at a time): `last` written, `c/000007` not yet deleted, `c/000010` missing.
+    {
+        let db = sled::open(&b).unwrap();
+        let tree = db.open_tree(obrestore_dag::store::SLED_TREE).unwrap();
+        tree.insert("m/commit-log-applied", &9u64.to_be_bytes())
+            .unwrap();
+        tree.insert("c/000007", "stale").unwrap();
+        tree.remove("c/000010").unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(&b).unwrap();
+    assert_eq!(store.commit_log().replayed(), 1);
+    assert_eq!(everything(&store), expected);
 }
 
 /// The offset of record `seq` (from 1) in a log of [`batch`]es: one page each.

@@ -22,9 +22,11 @@
 //! # Commit
 //!
 //! Under one lock: the record is written at the log's offset and `fdatasync`ed; only then
-//! is the batch applied to the sled tree (without sled's flush), together with the key
-//! [`APPLIED`] = the record's sequence, in one sled batch. A reader sees a batch only
-//! once it is durable. A write, sync or apply that fails poisons the log: every later
+//! is the batch applied to the sled tree (without sled's flush), one sled write per key
+//! and then the key [`APPLIED`] = the record's sequence, while the store's readers wait
+//! (a reader sees a batch whole, and only once it is durable). Not a sled batch: that
+//! pins sled's log, which then writes and `sync_file_range`s two buffers per batch in
+//! the background, competing with the log's `fdatasync` for the device. A write, sync or apply that fails poisons the log: every later
 //! commit fails with the first error (a failed `fdatasync` may have dropped the dirty
 //! pages; the engine stops on the error, and a reopen recovers what is on the device).
 //! A failed write applies nothing; after a failed sync the record may or may not be on
@@ -44,8 +46,10 @@
 //! records, each with a valid magic and crc, the sequence one more than the previous.
 //! The run ends at the first record that is not (zeros, a torn or corrupt tail, or an
 //! older record of an earlier round). Records of the run with a sequence above `A` are
-//! applied to sled in order, each with its sequence; then a checkpoint. Replay writes
-//! whole values, so replaying twice gives the same store. A run that starts above
+//! applied to sled in order, each with its sequence; then a checkpoint. sled recovers a
+//! prefix of its writes, and a record's sequence is written after its keys: the tree
+//! holds every record up to `A` and maybe part of the next, which replay writes again.
+//! Replay writes whole values, so replaying twice gives the same store. A run that starts above
 //! `A + 1` means records are missing: the store is reported corrupt, not opened. A
 //! database written before the log existed has neither the key nor the file: `A` is 0
 //! and the log is created.
@@ -58,7 +62,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use super::device::{file_key, lock, named, shared, sync_dir, DeviceSync, Registry};
 use super::StoreError;
@@ -99,6 +103,9 @@ pub struct CommitLog {
     tree: sled::Tree,
     device: Arc<DeviceSync>,
     state: Mutex<LogState>,
+    /// Held for writing while a record is applied to the tree, for reading by every
+    /// read of the tree ([`CommitLog::read`]): a reader sees a batch whole or not at all.
+    visible: RwLock<()>,
     syncs: AtomicU64,
     checkpoints: AtomicU64,
     replayed: u64,
@@ -200,6 +207,7 @@ impl CommitLog {
                 next: last + 1,
                 ..LogState::default()
             }),
+            visible: RwLock::new(()),
             syncs: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             replayed,
@@ -231,7 +239,7 @@ impl CommitLog {
         let written = self
             .write(&state, seq, &record)
             .map_err(StoreError::from)
-            .and_then(|()| apply(&self.tree, writes, seq));
+            .and_then(|()| self.apply(writes, seq));
         if let Err(err) = written {
             state.failed = Some(err.to_string());
             return Err(err);
@@ -271,7 +279,8 @@ impl CommitLog {
         seq: u64,
         writes: Writes,
     ) -> Result<(), StoreError> {
-        let result = apply(&self.tree, writes, seq)
+        let result = self
+            .apply(writes, seq)
             .and_then(|()| self.device.flush(&self.db).map_err(StoreError::from));
         match result {
             Ok(()) => {
@@ -283,6 +292,17 @@ impl CommitLog {
                 Err(err)
             }
         }
+    }
+
+    /// Applies a record to the tree while no reader reads it.
+    fn apply(&self, writes: Writes, seq: u64) -> Result<(), StoreError> {
+        let _visible = self.visible.write().unwrap_or_else(PoisonError::into_inner);
+        apply(&self.tree, writes, seq)
+    }
+
+    /// A read of the tree: no batch is half applied while the guard lives.
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, ()> {
+        self.visible.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Makes sled durable (everything applied so far), then starts the log again.
@@ -361,17 +381,20 @@ fn applied(tree: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-/// Applies one record to `tree`, with its sequence, atomically.
+/// Applies one record to `tree`, then its sequence: one sled write per key, not a sled
+/// batch. A sled batch pins sled's log, which writes out and `sync_file_range`s two of
+/// its buffers per batch; single writes fill its buffers. Atomicity comes from the log
+/// instead: sled recovers a prefix of its writes, and the sequence is written last, so
+/// a recovered tree holds every record up to its sequence, and maybe part of the next,
+/// which replay writes again whole. Readers are kept out by [`CommitLog::apply`].
 fn apply(tree: &sled::Tree, writes: Writes, seq: u64) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
     for (key, value) in writes {
         match value {
-            Some(value) => batch.insert(key, value),
-            None => batch.remove(key),
-        }
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
+        };
     }
-    batch.insert(APPLIED, &seq.to_be_bytes());
-    tree.apply_batch(batch)?;
+    tree.insert(APPLIED, &seq.to_be_bytes())?;
     Ok(())
 }
 
