@@ -38,7 +38,8 @@
 //! ([`DeviceSync::flush`]: everything applied so far, with its [`APPLIED`] sequence) and
 //! the log starts again at offset 0. Older records stay behind the new ones until they
 //! are overwritten; their sequences are all lower. A batch larger than the whole log is
-//! committed through sled's flush and a device sync, after a checkpoint.
+//! committed as one sled batch (which sled recovers whole or not at all), then sled's
+//! flush and a device sync, after a checkpoint.
 //!
 //! # Recovery
 //!
@@ -279,9 +280,13 @@ impl CommitLog {
         seq: u64,
         writes: Writes,
     ) -> Result<(), StoreError> {
-        let result = self
-            .apply(writes, seq)
-            .and_then(|()| self.device.flush(&self.db).map_err(StoreError::from));
+        // A sled batch here: the log does not hold this record, so sled's own recovery
+        // must keep it whole.
+        let applied = {
+            let _visible = self.visible.write().unwrap_or_else(PoisonError::into_inner);
+            apply_batch(&self.tree, writes, seq)
+        };
+        let result = applied.and_then(|()| self.device.flush(&self.db).map_err(StoreError::from));
         match result {
             Ok(()) => {
                 state.next = seq + 1;
@@ -395,6 +400,21 @@ fn apply(tree: &sled::Tree, writes: Writes, seq: u64) -> Result<(), StoreError> 
         };
     }
     tree.insert(APPLIED, &seq.to_be_bytes())?;
+    Ok(())
+}
+
+/// Applies a batch the log does not hold, with its sequence, as one sled batch (which
+/// sled recovers whole or not at all).
+fn apply_batch(tree: &sled::Tree, writes: Writes, seq: u64) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    batch.insert(APPLIED, &seq.to_be_bytes());
+    tree.apply_batch(batch)?;
     Ok(())
 }
 
