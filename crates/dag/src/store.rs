@@ -1,7 +1,8 @@
 //! Storage behind a small trait: a sled implementation (durable) and an in-memory one,
-//! typed reads of the records, retention (`retention.rs`), the device sync that makes a
-//! sled flush durable on the device (`device.rs`), and with the `failpoints` feature a
-//! store that fails chosen commits (`failing.rs`).
+//! typed reads of the records, retention (`retention.rs`), the engine's commit log that
+//! makes a sled store's commit one write and one `fdatasync` (`commit_log.rs`), the
+//! device sync that makes a sled flush durable on the device (`device.rs`), and with the
+//! `failpoints` feature a store that fails chosen commits (`failing.rs`).
 //!
 //! The engine only needs point reads, prefix scans and an atomic, durable batch commit.
 
@@ -15,11 +16,15 @@ use crate::record::{
     Record, TaskRecord, Typed, FORMAT_BINARY, RECORD_VERSION,
 };
 
+mod commit_log;
 mod device;
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
 pub(crate) mod retention;
 
+pub use commit_log::CommitLog;
+#[cfg(any(test, feature = "failpoints"))]
+pub use commit_log::LogFault;
 pub use device::DeviceSync;
 
 #[cfg(any(test, feature = "failpoints"))]
@@ -247,13 +252,15 @@ impl KvStore for MemStore {
     }
 }
 
-/// The durable store: one sled tree, every batch applied atomically, flushed and synced
-/// to the device ([`DeviceSync`]) before `commit` returns.
+/// The durable store: one sled tree, every batch written to the engine's commit log
+/// ([`CommitLog`]: one write and one `fdatasync`) and only then applied to the tree,
+/// atomically, before `commit` returns. sled itself is made durable at the log's
+/// checkpoints ([`DeviceSync`]), and by every other user of the database that flushes.
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
-    device: Arc<DeviceSync>,
+    log: Arc<CommitLog>,
 }
 
 /// Name of the sled tree the engine uses.
@@ -263,23 +270,43 @@ impl SledStore {
     /// Opens (or creates) a sled database at `path`.
     ///
     /// # Errors
-    /// sled could not open the directory.
+    /// sled could not open the directory, or the commit log could not be opened or
+    /// replayed ([`SledStore::from_db`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+        SledStore::open_with_log(path, commit_log::DEFAULT_CAPACITY)
+    }
+
+    /// [`SledStore::open`], creating the commit log with `capacity` bytes if the
+    /// database has none yet (an existing log keeps its size). A smaller log
+    /// checkpoints more often.
+    ///
+    /// # Errors
+    /// As [`SledStore::open`].
+    pub fn open_with_log(path: impl AsRef<Path>, capacity: u64) -> Result<SledStore, StoreError> {
         let db = sled::Config::new().path(path.as_ref()).open()?;
-        SledStore::from_db(&db)
+        SledStore::with_log(&db, capacity)
     }
 
     /// Uses the engine's tree inside an existing database (shared with other components,
-    /// which share its [`DeviceSync`] too).
+    /// which share its [`DeviceSync`] too). The first store of a database opens its
+    /// commit log and replays the records sled does not hold yet.
     ///
     /// # Errors
-    /// sled could not open the tree, or the database's files could not be synced.
+    /// sled could not open the tree, the database's files could not be synced, or the
+    /// commit log could not be opened or replayed ([`StoreError::Corrupt`] for a log
+    /// whose records do not continue the tree's).
     pub fn from_db(db: &sled::Db) -> Result<SledStore, StoreError> {
+        SledStore::with_log(db, commit_log::DEFAULT_CAPACITY)
+    }
+
+    fn with_log(db: &sled::Db, capacity: u64) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(SLED_TREE)?;
+        let device = DeviceSync::of(db)?;
+        let log = CommitLog::of(db, &tree, &device, capacity)?;
         Ok(SledStore {
             db: db.clone(),
             tree,
-            device: DeviceSync::of(db)?,
+            log,
         })
     }
 
@@ -287,36 +314,38 @@ impl SledStore {
     pub fn db(&self) -> &sled::Db {
         &self.db
     }
+
+    /// The engine's commit log in this database.
+    pub fn commit_log(&self) -> &CommitLog {
+        &self.log
+    }
 }
 
 impl KvStore for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if key == commit_log::APPLIED {
+            return Ok(None);
+        }
+        let _whole = self.log.read();
         Ok(self.tree.get(key)?.map(|value| value.to_vec()))
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
-        self.tree
-            .scan_prefix(prefix)
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((key.to_vec(), value.to_vec()))
-            })
-            .collect()
+        let mut pairs = Vec::new();
+        let _whole = self.log.read();
+        for item in self.tree.scan_prefix(prefix) {
+            let (key, value) = item?;
+            if key != commit_log::APPLIED {
+                pairs.push((key.to_vec(), value.to_vec()));
+            }
+        }
+        Ok(pairs)
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let mut sled_batch = sled::Batch::default();
-        for (key, value) in batch.into_encoded() {
-            match value {
-                Some(value) => sled_batch.insert(key, value),
-                None => sled_batch.remove(key),
-            }
-        }
-        self.tree.apply_batch(sled_batch)?;
-        // One device sync per commit: the committer merges the batches that queue up
+        // One log sync per commit: the committer merges the batches that queue up
         // during a sync into one commit (group commit).
-        self.device.flush(&self.db)?;
-        Ok(())
+        self.log.commit(batch.into_encoded().collect())
     }
 
     fn commit_blocks(&self) -> bool {

@@ -123,6 +123,9 @@ async fn crash_child() {
         return;
     };
     let dir = PathBuf::from(dir);
+    if std::env::var(MODE_ENV).as_deref() == Ok("commits") {
+        commit_forever(&dir);
+    }
     let finish_only = std::env::var(MODE_ENV).as_deref() == Ok("finish");
     let store: Arc<dyn KvStore> = Arc::new(SledStore::open(dir.join("db")).unwrap());
     let engine = Engine::open(EngineConfig::default(), store, registry(&dir))
@@ -232,6 +235,72 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         stored.dags.len(),
         stored.dags.iter().filter(|d| d.state == State::Succeed).count(),
         stored.interrupted.len()
+    );
+}
+
+/// The commit log's child: commits `c/<n>` (and `last` = n) one batch at a time on a
+/// store with a small log (a checkpoint every few commits), printing each commit once it
+/// returned, until it is killed. Starts after the last commit a previous child made.
+fn commit_forever(dir: &Path) -> ! {
+    let store = SledStore::open_with_log(dir.join("commits"), 32 << 10).unwrap();
+    println!("ACK replayed {}", store.commit_log().replayed());
+    let mut n = store.scan_prefix(b"c/").unwrap().len() as u64;
+    loop {
+        let mut batch = obrestore_dag::store::Batch::default();
+        let value = n.to_string().repeat(1 + (n as usize * 7) % 300);
+        batch.put(format!("c/{n:08}").into_bytes(), value.into_bytes());
+        batch.put(b"last".to_vec(), n.to_string().into_bytes());
+        store.commit(batch).unwrap();
+        println!("ACK commit {n}");
+        n += 1;
+    }
+}
+
+#[test]
+fn sigkill_during_a_chain_of_log_commits_loses_nothing_acknowledged() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::thread_rng();
+    let mut acks = Vec::new();
+    for _ in 0..8 {
+        let delay = Duration::from_millis(rng.gen_range(20..300));
+        run_child(dir.path(), "commits", Some(delay), &mut acks);
+    }
+    let acked: Vec<u64> = acks
+        .iter()
+        .filter_map(|ack| ack.strip_prefix("ACK commit ")?.parse().ok())
+        .collect();
+    let replayed: u64 = acks
+        .iter()
+        .filter_map(|ack| ack.strip_prefix("ACK replayed ")?.parse::<u64>().ok())
+        .sum();
+    let store = SledStore::open(dir.path().join("commits")).unwrap();
+    let stored = store.scan_prefix(b"c/").unwrap();
+    // Every batch is there whole, in order, with no hole: the keys are 0..len.
+    for (n, (key, value)) in stored.iter().enumerate() {
+        assert_eq!(key, format!("c/{n:08}").as_bytes());
+        assert!(value.starts_with(n.to_string().as_bytes()));
+    }
+    let max = acked
+        .iter()
+        .max()
+        .copied()
+        .expect("a child acknowledged commits");
+    assert!(
+        stored.len() as u64 > max,
+        "commit {max} was acknowledged, the store holds {}",
+        stored.len()
+    );
+    let last = store.get(b"last").unwrap().unwrap();
+    assert_eq!(last, (stored.len() - 1).to_string().into_bytes());
+    // The children were killed with records sled had not flushed: replay happened.
+    assert!(replayed > 0, "no reopen replayed a record");
+    println!(
+        "log crash test: 8 kills, {} commits acknowledged, {} stored, {replayed} replayed",
+        acked.len(),
+        stored.len()
     );
 }
 

@@ -2,18 +2,20 @@
 //! (`store::FailingStore`, the `failpoints` feature) or when it stops: the engine stops
 //! like a crash, every caller gets an error (never a success for something not
 //! durable), nothing of the failed batch is observable, and reopening the store
-//! underneath resumes from the last durable batch. Every test runs both commit paths:
-//! inline (a store whose commit does not block) and the pipelined committer task.
+//! underneath resumes from the last durable batch. Every test on `FailingStore` runs
+//! both commit paths: inline (a store whose commit does not block) and the pipelined
+//! committer task. The last test fails the sled store's own commit log
+//! (`store::LogFault`) under a running engine.
 
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use obrestore_dag::store::FailingStore;
+use obrestore_dag::store::{FailingStore, LogFault};
 use obrestore_dag::{
-    DagSpec, Engine, KvStore, MemStore, OperateError, Operator, QueryError, State, StoreError,
-    SubmitError,
+    DagSpec, Engine, KvStore, MemStore, OperateError, Operator, QueryError, SledStore, State,
+    StoreError, SubmitError,
 };
 use serde_json::json;
 use support::*;
@@ -166,4 +168,49 @@ async fn waiting_on_a_stopped_engine_returns_shut_down() {
             Err(OperateError::ShutDown)
         ));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_log_write_stops_the_engine_and_reopen_resumes_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = Arc::new(World::default());
+    let id = {
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let engine = open(store.clone(), &world).await;
+        // The submit's record is durable; A's success is the next one, and fails.
+        store.commit_log().inject(LogFault::Write, 2);
+        let id = engine.submit(chain(&["A", "B"])).await.unwrap();
+        match soon(engine.wait_settled(id)).await {
+            Err(QueryError::Store(err)) => {
+                assert!(err.to_string().contains("failpoint: record"), "{err}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match soon(engine.submit(chain(&["C"]))).await {
+            Err(SubmitError::Store(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        // Nothing of the failed record is observable.
+        assert_eq!(dag_status(&engine, id), status("RUNNING", "RUN"));
+        assert_eq!(world.executions_of("B"), 0);
+        engine.shutdown(Duration::from_secs(5)).await;
+        drop(engine);
+        // The engine's threads let go of the store as they end; sled's lock goes with
+        // the last handle.
+        soon(async {
+            while Arc::strong_count(&store) > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        id
+    };
+    // Every handle is gone: a real reopen of what is on the files.
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let engine = open(store, &world).await;
+    assert_eq!(engine.dags(None).unwrap().len(), 1, "C was never created");
+    let dag = soon(engine.wait_settled(id)).await.unwrap();
+    assert_eq!(dag.state, State::Succeed);
+    assert_eq!((world.executions_of("A"), world.executions_of("B")), (2, 1));
+    engine.shutdown(Duration::from_secs(5)).await;
 }

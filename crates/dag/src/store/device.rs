@@ -80,15 +80,34 @@ struct SyncState {
     names: BTreeSet<OsString>,
 }
 
-/// Log file identity → the live `DeviceSync` of that database.
-type Registry = Mutex<HashMap<(u64, u64), Weak<DeviceSync>>>;
+/// File identity (device, inode) → the live `T` serving that file: one `DeviceSync` per
+/// sled log, one commit log per database (`commit_log.rs`).
+pub(super) type Registry<T> = Mutex<HashMap<(u64, u64), Weak<T>>>;
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+fn devices() -> &'static Registry<DeviceSync> {
+    static REGISTRY: OnceLock<Registry<DeviceSync>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::default)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// The `T` registered for the file `key` ([`file_key`]), or a new one from `open`,
+/// registered then. `open` runs with the registry locked, so two callers never make two
+/// of one file.
+pub(super) fn shared<T, E>(
+    registry: &Registry<T>,
+    key: (u64, u64),
+    open: impl FnOnce() -> Result<T, E>,
+) -> Result<Arc<T>, E> {
+    let mut registry = lock(registry);
+    registry.retain(|_, live| live.strong_count() > 0);
+    if let Some(live) = registry.get(&key).and_then(Weak::upgrade) {
+        return Ok(live);
+    }
+    let live = Arc::new(open()?);
+    registry.insert(key, Arc::downgrade(&live));
+    Ok(live)
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded state is only changed after the I/O it records succeeded, so it stays
     // true if a holder panicked.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -112,14 +131,7 @@ impl DeviceSync {
             .open(&log_path)
             .map_err(|e| named(&log_path, "open", e))?;
         let key = file_key(&log).map_err(|e| named(&log_path, "stat", e))?;
-        let mut registry = lock(registry());
-        registry.retain(|_, device| device.strong_count() > 0);
-        if let Some(device) = registry.get(&key).and_then(Weak::upgrade) {
-            return Ok(device);
-        }
-        let device = Arc::new(DeviceSync::open(dir, log)?);
-        registry.insert(key, Arc::downgrade(&device));
-        Ok(device)
+        shared(devices(), key, || DeviceSync::open(dir, log))
     }
 
     /// Syncs what sled wrote before `open` without a device sync of its own.
@@ -261,7 +273,7 @@ fn sync_file(path: &Path) -> sled::Result<()> {
 }
 
 /// `fsync` of a directory, so the names in it are on the device.
-fn sync_dir(dir: &Path) -> sled::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> sled::Result<()> {
     match File::open(dir) {
         Ok(file) => file.sync_all().map_err(|e| named(dir, "fsync", e)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -270,7 +282,7 @@ fn sync_dir(dir: &Path) -> sled::Result<()> {
 }
 
 /// An I/O error that names the operation and the file.
-fn named(path: &Path, operation: &str, error: io::Error) -> sled::Error {
+pub(super) fn named(path: &Path, operation: &str, error: io::Error) -> sled::Error {
     sled::Error::Io(io::Error::new(
         error.kind(),
         format!("{operation} of {}: {error}", path.display()),
@@ -280,7 +292,7 @@ fn named(path: &Path, operation: &str, error: io::Error) -> sled::Error {
 /// The identity of an open file (device, inode): two `Db` values of one database share
 /// it, a database removed and created again at the same path does not.
 #[cfg(unix)]
-fn file_key(file: &File) -> io::Result<(u64, u64)> {
+pub(super) fn file_key(file: &File) -> io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let metadata = file.metadata()?;
     Ok((metadata.dev(), metadata.ino()))
@@ -288,7 +300,7 @@ fn file_key(file: &File) -> io::Result<(u64, u64)> {
 
 /// Elsewhere every `DeviceSync::of` makes a new one: correct, only without sharing.
 #[cfg(not(unix))]
-fn file_key(_file: &File) -> io::Result<(u64, u64)> {
+pub(super) fn file_key(_file: &File) -> io::Result<(u64, u64)> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     Ok((u64::MAX, NEXT.fetch_add(1, Ordering::SeqCst)))
 }

@@ -1,0 +1,600 @@
+//! The engine's commit log: what makes a [`SledStore`](super::SledStore) commit durable
+//! with one `pwrite` and one `fdatasync`, instead of sled's `Db::flush` (two writes and
+//! two `sync_file_range` waits) followed by a device sync.
+//!
+//! # Layout
+//!
+//! One file, `<sled dir>/commit-log`, created zero-filled at its full size (8 MiB by
+//! default; the file's size is its capacity) and synced once with its directory entry,
+//! then only ever overwritten in place: its size and block map never change, so an
+//! `fdatasync` after a write has no metadata to write. A commit is one record starting
+//! on a 4 KiB boundary (a torn write of a record never touches the sectors of an
+//! earlier one):
+//!
+//! ```text
+//! magic "OBCL" | payload length u32 | sequence u64 | crc32 u32 | payload
+//! payload: writes u32, then per write: key length u32, key, 0 (delete) or 1 (put),
+//!          for a put: value length u32, value               (all little-endian)
+//! ```
+//!
+//! The crc covers the length, the sequence and the payload.
+//!
+//! # Commit
+//!
+//! Under one lock: the record is written at the log's offset and `fdatasync`ed; only then
+//! is the batch applied to the sled tree (without sled's flush), one sled write per key
+//! and then the key [`APPLIED`] = the record's sequence, while the store's readers wait
+//! (a reader sees a batch whole, and only once it is durable). Not a sled batch: that
+//! pins sled's log, which then writes and `sync_file_range`s two buffers per batch in
+//! the background, competing with the log's `fdatasync` for the device. A write, sync or apply that fails poisons the log: every later
+//! commit fails with the first error (a failed `fdatasync` may have dropped the dirty
+//! pages; the engine stops on the error, and a reopen recovers what is on the device).
+//! A failed write applies nothing; after a failed sync the record may or may not be on
+//! the device, as [`KvStore::commit`](super::KvStore::commit) allows.
+//!
+//! # Checkpoint and recycling
+//!
+//! When the next record does not fit after the offset, a checkpoint makes sled durable
+//! ([`DeviceSync::flush`]: everything applied so far, with its [`APPLIED`] sequence) and
+//! the log starts again at offset 0. Older records stay behind the new ones until they
+//! are overwritten; their sequences are all lower. A batch larger than the whole log is
+//! committed as one sled batch (which sled recovers whole or not at all), then sled's
+//! flush and a device sync, after a checkpoint.
+//!
+//! # Recovery
+//!
+//! Opening reads sled's [`APPLIED`] sequence `A` and the log from offset 0: a run of
+//! records, each with a valid magic and crc, the sequence one more than the previous.
+//! The run ends at the first record that is not (zeros, a torn or corrupt tail, or an
+//! older record of an earlier round). Records of the run with a sequence above `A` are
+//! applied to sled in order, each with its sequence; then a checkpoint. sled recovers a
+//! prefix of its writes, and a record's sequence is written after its keys: the tree
+//! holds every record up to `A` and maybe part of the next, which replay writes again.
+//! Replay writes whole values, so replaying twice gives the same store. A run that starts above
+//! `A + 1` means records are missing: the store is reported corrupt, not opened. A
+//! database written before the log existed has neither the key nor the file: `A` is 0
+//! and the log is created.
+//!
+//! Invariant: a sled tree the log serves is written only through it (the engine's
+//! tree); other trees of the database (the cluster's) keep committing through
+//! [`DeviceSync::flush`], which also makes the engine's applied batches durable.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+
+use super::device::{file_key, lock, named, shared, sync_dir, DeviceSync, Registry};
+use super::StoreError;
+
+/// The key in the engine's tree holding the sequence of the last record applied to it
+/// (8 bytes, big-endian). Written in every batch the log applies; never shown to the
+/// engine.
+pub const APPLIED: &[u8] = b"m/commit-log-applied";
+/// The log's file name in the sled directory.
+pub const FILE_NAME: &str = "commit-log";
+/// Size of a new log.
+pub const DEFAULT_CAPACITY: u64 = 8 << 20;
+/// Records start on this boundary.
+const PAGE: u64 = 4096;
+const MAGIC: [u8; 4] = *b"OBCL";
+/// magic, payload length, sequence, crc.
+const HEADER: usize = 4 + 4 + 8 + 4;
+
+/// A batch as the log writes it: key → new value, or `None` to delete.
+pub(super) type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// A fault to inject into the log's commits (the `failpoints` feature).
+#[cfg(any(test, feature = "failpoints"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFault {
+    /// The record's write fails: nothing reaches the file.
+    Write,
+    /// The record is written, then its `fdatasync` fails.
+    Sync,
+}
+
+/// The commit log of one sled database's engine tree; see the module docs.
+pub struct CommitLog {
+    path: PathBuf,
+    file: File,
+    capacity: u64,
+    db: sled::Db,
+    tree: sled::Tree,
+    device: Arc<DeviceSync>,
+    state: Mutex<LogState>,
+    /// Held for writing while a record is applied to the tree, for reading by every
+    /// read of the tree ([`CommitLog::read`]): a reader sees a batch whole or not at all.
+    visible: RwLock<()>,
+    syncs: AtomicU64,
+    checkpoints: AtomicU64,
+    replayed: u64,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    /// Where the next record goes.
+    offset: u64,
+    /// The next record's sequence.
+    next: u64,
+    /// The first failure, which every later commit reports.
+    failed: Option<String>,
+    /// An injected fault and the first commit (by sequence) it hits.
+    #[cfg(any(test, feature = "failpoints"))]
+    fault: Option<(LogFault, u64)>,
+}
+
+impl std::fmt::Debug for CommitLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitLog")
+            .field("path", &self.path)
+            .field("capacity", &self.capacity)
+            .field("state", &self.state)
+            .field("syncs", &self.syncs())
+            .field("checkpoints", &self.checkpoints())
+            .field("replayed", &self.replayed)
+            .finish_non_exhaustive()
+    }
+}
+
+fn logs() -> &'static Registry<CommitLog> {
+    static REGISTRY: OnceLock<Registry<CommitLog>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+impl CommitLog {
+    /// The commit log of `tree` in `db`: the one already serving this database, or the
+    /// log file opened (created with `capacity` bytes if there is none) and recovered
+    /// into `tree` (module docs).
+    ///
+    /// # Errors
+    /// An I/O failure, a sled failure while replaying, or a log whose records do not
+    /// continue the tree's ([`StoreError::Corrupt`]).
+    pub(super) fn of(
+        db: &sled::Db,
+        tree: &sled::Tree,
+        device: &Arc<DeviceSync>,
+        capacity: u64,
+    ) -> Result<Arc<CommitLog>, StoreError> {
+        let dir = db.context.get_path();
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            create(&dir, &path, capacity)?;
+        }
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| named(&path, "open", e))?;
+        let key = file_key(&file).map_err(|e| named(&path, "stat", e))?;
+        shared(logs(), key, || {
+            CommitLog::recover(path, file, db.clone(), tree.clone(), Arc::clone(device))
+        })
+    }
+
+    fn recover(
+        path: PathBuf,
+        file: File,
+        db: sled::Db,
+        tree: sled::Tree,
+        device: Arc<DeviceSync>,
+    ) -> Result<CommitLog, StoreError> {
+        let bytes = std::fs::read(&path).map_err(|e| named(&path, "read", e))?;
+        let capacity = bytes.len() as u64 / PAGE * PAGE;
+        let applied = applied(&tree)?;
+        let (run, end) = scan(&bytes).map_err(|reason| corrupt(&path, reason))?;
+        check_continues(&bytes, &run, end, applied).map_err(|reason| corrupt(&path, reason))?;
+        let mut last = applied;
+        let mut replayed = 0;
+        for (seq, writes) in run {
+            if seq > applied {
+                apply(&tree, writes, seq)?;
+                last = seq;
+                replayed += 1;
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(log = %path.display(), replayed, last, "commit log replayed");
+        }
+        let log = CommitLog {
+            path,
+            file,
+            capacity,
+            db,
+            tree,
+            device,
+            state: Mutex::new(LogState {
+                next: last + 1,
+                ..LogState::default()
+            }),
+            visible: RwLock::new(()),
+            syncs: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            replayed,
+        };
+        log.checkpoint(&mut lock(&log.state))?;
+        Ok(log)
+    }
+
+    /// Writes `writes` as one record, syncs it, then applies it to the tree; see the
+    /// module docs.
+    ///
+    /// # Errors
+    /// The write, the sync, a checkpoint or the apply failed, now or in an earlier
+    /// commit (sticky).
+    pub(super) fn commit(&self, writes: Writes) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if let Some(reason) = &state.failed {
+            return Err(failed(format!("an earlier commit failed: {reason}")));
+        }
+        let seq = state.next;
+        let record = encode(seq, &writes);
+        let len = record.len() as u64;
+        if len > self.capacity - state.offset {
+            self.checkpoint(&mut state)?;
+        }
+        if len > self.capacity {
+            return self.commit_through_sled(&mut state, seq, writes);
+        }
+        let written = self
+            .write(&state, seq, &record)
+            .map_err(StoreError::from)
+            .and_then(|()| self.apply(writes, seq));
+        if let Err(err) = written {
+            state.failed = Some(err.to_string());
+            return Err(err);
+        }
+        state.offset += len.div_ceil(PAGE) * PAGE;
+        state.next = seq + 1;
+        Ok(())
+    }
+
+    /// The record's `pwrite` and `fdatasync`.
+    fn write(&self, state: &LogState, seq: u64, record: &[u8]) -> sled::Result<()> {
+        #[cfg(any(test, feature = "failpoints"))]
+        let fault = state.fault.filter(|(_, from)| seq >= *from).map(|(f, _)| f);
+        #[cfg(not(any(test, feature = "failpoints")))]
+        let _ = seq;
+        #[cfg(any(test, feature = "failpoints"))]
+        if fault == Some(LogFault::Write) {
+            return Err(injected(&self.path, "write", seq));
+        }
+        write_at(&self.file, record, state.offset).map_err(|e| named(&self.path, "write", e))?;
+        #[cfg(any(test, feature = "failpoints"))]
+        if fault == Some(LogFault::Sync) {
+            return Err(injected(&self.path, "fdatasync", seq));
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| named(&self.path, "fdatasync", e))?;
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// A batch larger than the log: applied to sled and made durable by sled's flush
+    /// and a device sync (after a checkpoint, so the log holds nothing newer).
+    fn commit_through_sled(
+        &self,
+        state: &mut LogState,
+        seq: u64,
+        writes: Writes,
+    ) -> Result<(), StoreError> {
+        // A sled batch here: the log does not hold this record, so sled's own recovery
+        // must keep it whole.
+        let applied = {
+            let _visible = self.visible.write().unwrap_or_else(PoisonError::into_inner);
+            apply_batch(&self.tree, writes, seq)
+        };
+        let result = applied.and_then(|()| self.device.flush(&self.db).map_err(StoreError::from));
+        match result {
+            Ok(()) => {
+                state.next = seq + 1;
+                Ok(())
+            }
+            Err(err) => {
+                state.failed = Some(err.to_string());
+                Err(err)
+            }
+        }
+    }
+
+    /// Applies a record to the tree while no reader reads it.
+    fn apply(&self, writes: Writes, seq: u64) -> Result<(), StoreError> {
+        let _visible = self.visible.write().unwrap_or_else(PoisonError::into_inner);
+        apply(&self.tree, writes, seq)
+    }
+
+    /// A read of the tree: no batch is half applied while the guard lives.
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, ()> {
+        self.visible.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes sled durable (everything applied so far), then starts the log again.
+    fn checkpoint(&self, state: &mut LogState) -> Result<(), StoreError> {
+        if let Err(err) = self.device.flush(&self.db) {
+            state.failed = Some(err.to_string());
+            return Err(err.into());
+        }
+        state.offset = 0;
+        self.checkpoints.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Records written and synced since this log was opened.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::SeqCst)
+    }
+
+    /// Checkpoints since this log was opened (one at open).
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Ordering::SeqCst)
+    }
+
+    /// Records replayed into the tree when this log was opened.
+    pub fn replayed(&self) -> u64 {
+        self.replayed
+    }
+
+    /// The log's size: records fit in it.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// From the commit with sequence `from_now` counted from the next one (1: the next
+    /// one) on, every commit hits `fault`.
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn inject(&self, fault: LogFault, from_now: u64) {
+        let mut state = lock(&self.state);
+        let from = state.next + from_now.max(1) - 1;
+        state.fault = Some((fault, from));
+    }
+}
+
+/// Creates the log zero-filled at its full size, synced, then renamed into place with
+/// its directory synced: a log file that exists is whole.
+fn create(dir: &Path, path: &Path, capacity: u64) -> Result<(), StoreError> {
+    let capacity = capacity.max(2 * PAGE).div_ceil(PAGE) * PAGE;
+    let temporary = dir.join(format!("{FILE_NAME}.new"));
+    let zeros = vec![0u8; 1 << 20];
+    let result = (|| {
+        let file = File::create(&temporary)?;
+        let mut offset = 0;
+        while offset < capacity {
+            let len = (capacity - offset).min(zeros.len() as u64);
+            write_at(&file, &zeros[..len as usize], offset)?;
+            offset += len;
+        }
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    result.map_err(|e| named(path, "create", e))?;
+    sync_dir(dir)?;
+    Ok(())
+}
+
+/// The sequence of the last record applied to `tree` (0: none).
+fn applied(tree: &sled::Tree) -> Result<u64, StoreError> {
+    match tree.get(APPLIED)? {
+        None => Ok(0),
+        Some(value) => <[u8; 8]>::try_from(value.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                key: String::from_utf8_lossy(APPLIED).into_owned(),
+                reason: format!("{} bytes, not a sequence", value.len()),
+            }),
+    }
+}
+
+/// Applies one record to `tree`, then its sequence: one sled write per key, not a sled
+/// batch. A sled batch pins sled's log, which writes out and `sync_file_range`s two of
+/// its buffers per batch; single writes fill its buffers. Atomicity comes from the log
+/// instead: sled recovers a prefix of its writes, and the sequence is written last, so
+/// a recovered tree holds every record up to its sequence, and maybe part of the next,
+/// which replay writes again whole. Readers are kept out by [`CommitLog::apply`].
+fn apply(tree: &sled::Tree, writes: Writes, seq: u64) -> Result<(), StoreError> {
+    for (key, value) in writes {
+        match value {
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
+        };
+    }
+    tree.insert(APPLIED, &seq.to_be_bytes())?;
+    Ok(())
+}
+
+/// Applies a batch the log does not hold, with its sequence, as one sled batch (which
+/// sled recovers whole or not at all).
+fn apply_batch(tree: &sled::Tree, writes: Writes, seq: u64) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    batch.insert(APPLIED, &seq.to_be_bytes());
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+/// One record: header, then the payload.
+pub(super) fn encode(seq: u64, writes: &Writes) -> Vec<u8> {
+    let size: usize = writes
+        .iter()
+        .map(|(key, value)| 9 + key.len() + value.as_ref().map_or(0, Vec::len))
+        .sum();
+    let mut record = Vec::with_capacity(HEADER + 4 + size);
+    record.extend_from_slice(&[0; HEADER]);
+    put_len(&mut record, writes.len());
+    for (key, value) in writes {
+        put_len(&mut record, key.len());
+        record.extend_from_slice(key);
+        match value {
+            None => record.push(0),
+            Some(value) => {
+                record.push(1);
+                put_len(&mut record, value.len());
+                record.extend_from_slice(value);
+            }
+        }
+    }
+    let payload = (record.len() - HEADER) as u32;
+    record[..4].copy_from_slice(&MAGIC);
+    record[4..8].copy_from_slice(&payload.to_le_bytes());
+    record[8..16].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc(&record[4..16], &record[HEADER..]);
+    record[16..20].copy_from_slice(&crc.to_le_bytes());
+    record
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    // A key or value of 4 GiB or more is not a record the engine writes; the length
+    // would not fit a sled value either.
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn crc(header: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(header);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Checks that the run continues what the tree holds (`applied`): it starts at most one
+/// record after it, and no record newer than both lies behind the run's end (only a
+/// damaged record in the middle of a round ends a run before a newer record; a torn
+/// write is always the last record).
+fn check_continues(
+    bytes: &[u8],
+    run: &[(u64, Writes)],
+    end: usize,
+    applied: u64,
+) -> Result<(), String> {
+    if let Some((first, _)) = run.first() {
+        if *first > applied.saturating_add(1) {
+            return Err(format!("the log starts at record {first}, the store holds up to {applied}: records are missing"));
+        }
+    }
+    let newest = run.last().map_or(applied, |(last, _)| applied.max(*last));
+    let mut offset = end;
+    while offset < bytes.len() {
+        if let Some((seq, _)) = record_at(bytes, offset).filter(|(seq, _)| *seq > newest) {
+            return Err(format!("record {seq} at offset {offset} lies behind a damaged record (the run ends at offset {end} with record {newest})"));
+        }
+        offset += PAGE as usize;
+    }
+    Ok(())
+}
+
+/// The run of records from offset 0 (module docs, Recovery), and the offset where it
+/// ends. A record whose crc holds but whose payload does not decode is an error, not an
+/// end: it was written whole.
+pub(super) fn scan(bytes: &[u8]) -> Result<(Vec<(u64, Writes)>, usize), String> {
+    let mut run: Vec<(u64, Writes)> = Vec::new();
+    let mut offset = 0usize;
+    while let Some((seq, payload)) = record_at(bytes, offset) {
+        if run.last().is_some_and(|(last, _)| seq != last + 1) {
+            break;
+        }
+        let writes = decode(payload).ok_or_else(|| {
+            format!(
+                "record {seq} at offset {offset}: a valid crc over a payload that does not decode"
+            )
+        })?;
+        run.push((seq, writes));
+        let len = (HEADER + payload.len()) as u64;
+        offset += (len.div_ceil(PAGE) * PAGE) as usize;
+    }
+    Ok((run, offset))
+}
+
+/// The record at `offset`, if a whole one with a valid crc is there.
+fn record_at(bytes: &[u8], offset: usize) -> Option<(u64, &[u8])> {
+    let header = bytes.get(offset..offset.checked_add(HEADER)?)?;
+    if header[..4] != MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
+    let seq = u64::from_le_bytes(header[8..16].try_into().ok()?);
+    let stored = u32::from_le_bytes(header[16..20].try_into().ok()?);
+    let start = offset + HEADER;
+    let payload = bytes.get(start..start.checked_add(len)?)?;
+    (crc(&header[4..16], payload) == stored).then_some((seq, payload))
+}
+
+fn decode(payload: &[u8]) -> Option<Writes> {
+    let mut input = payload;
+    let count = take_len(&mut input)?;
+    // Every write takes at least 5 bytes: a count beyond that is corrupt, and must not
+    // reserve memory.
+    if count > input.len() / 5 {
+        return None;
+    }
+    let mut writes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = take_len(&mut input)?;
+        let key = take(&mut input, len)?.to_vec();
+        let value = match take(&mut input, 1)? {
+            [0] => None,
+            [1] => {
+                let len = take_len(&mut input)?;
+                Some(take(&mut input, len)?.to_vec())
+            }
+            _ => return None,
+        };
+        writes.push((key, value));
+    }
+    input.is_empty().then_some(writes)
+}
+
+fn take<'a>(input: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let (head, rest) = input.split_at_checked(len)?;
+    *input = rest;
+    Some(head)
+}
+
+fn take_len(input: &mut &[u8]) -> Option<usize> {
+    let bytes = take(input, 4)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+}
+
+fn corrupt(path: &Path, reason: String) -> StoreError {
+    StoreError::Corrupt {
+        key: path.display().to_string(),
+        reason,
+    }
+}
+
+fn failed(reason: String) -> StoreError {
+    StoreError::Sled(sled::Error::Io(io::Error::other(reason)))
+}
+
+#[cfg(any(test, feature = "failpoints"))]
+fn injected(path: &Path, operation: &str, seq: u64) -> sled::Error {
+    let error = io::Error::other(format!("failpoint: record {seq} fails"));
+    named(path, operation, error)
+}
+
+#[cfg(test)]
+#[path = "commit_log_tests.rs"]
+mod tests;
+
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match std::os::windows::fs::FileExt::seek_write(file, bytes, offset)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
