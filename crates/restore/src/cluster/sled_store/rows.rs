@@ -9,7 +9,7 @@ use super::SledCluster;
 use crate::cluster::digest::digest_scan;
 use crate::cluster::error::{ClusterError, ClusterResult};
 use crate::cluster::model::{RowBatch, RowOp, TenantStatus};
-use crate::cluster::rowstore::RunStats;
+use crate::cluster::rowstore::{RunStats, StagedRun};
 use crate::cluster::service::RowVisitor;
 
 impl SledCluster {
@@ -19,6 +19,31 @@ impl SledCluster {
     /// As [`crate::TenantService::apply_batch`].
     pub fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
         apply_batch(self, tenant_id, &RowBatch::from_ops(ops))
+    }
+
+    /// [`crate::TenantService::apply_batch`] in two halves: the batch written (not yet
+    /// durable: `RowStore::stage` in `cluster/rowstore.rs`) once the tenant is checked as
+    /// `apply_batch` checks it; [`SledCluster::commit_rows`] makes it durable.
+    ///
+    /// # Errors
+    /// As [`crate::TenantService::apply_batch`].
+    pub fn stage_rows(
+        &self,
+        tenant_id: u64,
+        batch: &RowBatch,
+    ) -> ClusterResult<Option<StagedRun<'_>>> {
+        check_writable(self, tenant_id)?;
+        self.rows.stage(tenant_id, batch)
+    }
+
+    /// The second half of [`SledCluster::stage_rows`]: the batch durable and visible.
+    ///
+    /// # Errors
+    /// I/O failures (the batch is then not applied).
+    pub fn commit_rows(&self, staged: StagedRun<'_>) -> ClusterResult<()> {
+        staged.commit()?;
+        obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
+        Ok(())
     }
 
     /// Number of rows of the tenant (a scan).
@@ -80,6 +105,14 @@ pub(super) fn apply_batch(
     tenant_id: u64,
     batch: &RowBatch,
 ) -> ClusterResult<()> {
+    check_writable(cluster, tenant_id)?;
+    cluster.rows.apply(tenant_id, batch)?;
+    obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
+    Ok(())
+}
+
+/// Rows are written only to a tenant that exists and is not DROPPING.
+fn check_writable(cluster: &SledCluster, tenant_id: u64) -> ClusterResult<()> {
     match super::tenants::tenant_by_id(cluster, tenant_id)? {
         None => return Err(ClusterError::TenantIdNotFound(tenant_id)),
         Some(tenant) if tenant.status == TenantStatus::Dropping => {
@@ -91,8 +124,6 @@ pub(super) fn apply_batch(
         }
         Some(_) => {}
     }
-    cluster.rows.apply(tenant_id, batch)?;
-    obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
     Ok(())
 }
 

@@ -1,14 +1,19 @@
 //! A worker's rows on their way to the cluster. [`BatchSink`] collects rows into a
-//! [`RowBatch`]; when the batch is full it is applied (one durable cluster batch) on a
-//! helper thread while the worker goes on reading and decoding the next one.
+//! [`RowBatch`]; when the batch is full it is written as the tenant's next run (to the
+//! page cache: [`SledCluster::stage_rows`](crate::SledCluster::stage_rows)) and emptied,
+//! and a helper thread makes that run durable (`fdatasync`, rename, directory `fsync`:
+//! [`SledCluster::commit_rows`](crate::SledCluster::commit_rows)) while the worker reads
+//! and decodes the next batch into the same buffer.
 //!
-//! Invariants: at most one batch is in flight, and a batch is handed over only after the
-//! one before it was applied, so batches reach the cluster whole, in order and one at a
-//! time, exactly as when the worker applied them itself; only the worker's reads and
-//! decoding overlap the previous batch's run write and `fdatasync`. A batch's tag (a
-//! replay's SCN) is returned only once that batch is durable, and [`BatchSink::finish`]
-//! returns only when every row is. The helper threads are scoped: a worker that stops
-//! early (an error, a cancellation) still waits for its batch in flight before it returns.
+//! Invariants: at most one batch per worker is being committed, and a batch is committed
+//! only after the one before it is durable, so batches become durable whole, in order and
+//! one at a time, as when the worker applied them itself (each has its sequence number
+//! from the moment it is written, so a later batch wins over an earlier one whatever
+//! happens). A batch's tag (a replay's SCN) is returned only once that batch is durable,
+//! and [`BatchSink::finish`] returns only when every row is. No row data is held twice:
+//! the helper thread commits a written file, not a batch. The helper threads are scoped:
+//! a worker that stops early (an error, a cancellation) still waits for its commit in
+//! flight, and a written batch it gives up is removed.
 
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -16,18 +21,18 @@ use obrestore_dag::TaskError;
 
 use super::{APPLY_BATCH_BYTES, APPLY_BATCH_ROWS};
 use crate::cluster::RowBatch;
-use crate::executors::failpoint::{apply_batch_rows, current_step, in_step};
+use crate::executors::failpoint::{apply_batch_rows, crash_point, current_step, in_step};
 use crate::executors::steps::err;
 use crate::executors::Deps;
 
-/// The batch being applied on a helper thread and its tag.
+/// The batch being committed on a helper thread and its tag.
 struct InFlight<'scope> {
     tag: u64,
-    apply: ScopedJoinHandle<'scope, Result<RowBatch, TaskError>>,
+    commit: ScopedJoinHandle<'scope, Result<(), TaskError>>,
 }
 
 /// Rows of one worker, applied in durable batches of at most [`APPLY_BATCH_ROWS`] rows /
-/// [`APPLY_BATCH_BYTES`] bytes, the previous batch applied while the next one fills.
+/// [`APPLY_BATCH_BYTES`] bytes, the previous batch committed while the next one fills.
 pub(in crate::executors) struct BatchSink<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     deps: &'env Deps,
@@ -62,50 +67,56 @@ impl<'scope, 'env> BatchSink<'scope, 'env> {
         self.batch.len() >= rows || self.batch.byte_len() >= APPLY_BATCH_BYTES
     }
 
-    /// Waits for the batch in flight; returns its tag and its emptied buffer (for reuse).
-    fn wait(&mut self) -> Result<Option<(u64, RowBatch)>, TaskError> {
-        let Some(InFlight { tag, apply }) = self.in_flight.take() else {
+    /// Waits for the commit in flight; returns its tag once it is durable.
+    fn wait(&mut self) -> Result<Option<u64>, TaskError> {
+        let Some(InFlight { tag, commit }) = self.in_flight.take() else {
             return Ok(None);
         };
-        let emptied = apply
+        commit
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok(Some((tag, emptied)))
+        Ok(Some(tag))
     }
 
-    /// Hands the batch being filled (tagged `tag`) to a helper thread once the batch in
-    /// flight is applied. Returns the tag of that previous batch, now durable.
+    /// Writes the batch being filled (tagged `tag`) and empties it; once the batch in
+    /// flight is durable, a helper thread commits this one. Returns the tag of that
+    /// previous batch.
     ///
     /// # Errors
-    /// The previous batch's apply failed (this one is then not applied).
+    /// Writing this batch or committing the previous one failed (this one is then
+    /// removed, never applied).
     pub(in crate::executors) fn send(&mut self, tag: u64) -> Result<Option<u64>, TaskError> {
-        let (previous, spare) = match self.wait()? {
-            Some((previous, spare)) => (Some(previous), spare),
-            None => (None, RowBatch::new()),
-        };
-        if self.batch.is_empty() {
+        let staged = self
+            .deps
+            .cluster
+            .stage_rows(self.tenant_id, &self.batch)
+            .map_err(err)?;
+        self.batch.clear();
+        let previous = self.wait()?;
+        let Some(staged) = staged else {
             return Ok(previous);
-        }
-        let mut full = std::mem::replace(&mut self.batch, spare);
-        let (deps, tenant_id, step) = (self.deps, self.tenant_id, current_step());
-        let apply = std::thread::Builder::new()
-            .name("restore-apply".to_string())
+        };
+        let (deps, step) = (self.deps, current_step());
+        let commit = std::thread::Builder::new()
+            .name("restore-commit".to_string())
             .spawn_scoped(self.scope, move || {
                 in_step(step, || {
-                    deps.flush_rows(tenant_id, &mut full).map(|()| full)
+                    deps.cluster.commit_rows(staged).map_err(err)?;
+                    crash_point("after-apply-rows");
+                    Ok(())
                 })
             })
-            // The sub-task fails (and is retried: executors are idempotent); nothing of
-            // this batch was applied.
-            .map_err(|e| err(format!("cannot start a thread to apply rows: {e}")))?;
-        self.in_flight = Some(InFlight { tag, apply });
+            // The sub-task fails (and is retried: executors are idempotent); the written
+            // batch went with the closure and was removed.
+            .map_err(|e| err(format!("cannot start a thread to commit rows: {e}")))?;
+        self.in_flight = Some(InFlight { tag, commit });
         Ok(previous)
     }
 
     /// Applies what is left; `Ok` once every row handed to this sink is durable.
     ///
     /// # Errors
-    /// An apply failed.
+    /// A write or commit failed.
     pub(in crate::executors) fn finish(mut self) -> Result<(), TaskError> {
         self.wait()?;
         self.deps.flush_rows(self.tenant_id, &mut self.batch)
