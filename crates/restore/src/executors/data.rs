@@ -6,8 +6,8 @@
 //! Everything here is blocking (files and the cluster) and runs on the blocking pool
 //! ([`Worker`], `steps::blocking`). Invariants: rows reach the cluster only in durable batches of at
 //! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes, one at a time per worker
-//! (`data/sink.rs`: the previous batch is applied on a helper thread while the next one
-//! fills); a set's rows are applied in chain order; a cancelled sub-task stops between
+//! (`data/sink.rs`: a full batch is written, then committed on a helper thread while the
+//! next one fills); a set's rows are applied in chain order; a cancelled sub-task stops between
 //! blocks (data) or batches (log); a replay reports an SCN only once the entries below it
 //! are durable.
 
