@@ -282,3 +282,51 @@ fn rows_of_two_tenants_never_mix() {
     check(fx.cluster(), a, &model_a, "a at the end");
     check(fx.cluster(), b, &model_b, "b at the end");
 }
+
+/// `stage_rows` + `commit_rows` (the two halves of `apply_rows` a restore worker uses to
+/// fill its next batch while the previous one is synced): a staged batch is invisible
+/// until committed, a later staged batch wins whatever the order of the commits, and one
+/// dropped uncommitted leaves nothing, not even after a reopen.
+#[test]
+fn a_staged_batch_is_invisible_until_committed_and_gone_if_dropped() {
+    let mut fx = Fixture::new();
+    let t = fx.tenant("t");
+    let mut model = Model::new();
+    fx.apply(t, &mut model, &[put(1, b"a", b"v0")]);
+    let first = [put(1, b"a", b"v1"), put(1, b"b", b"b1")];
+    let second = [put(1, b"a", b"v2"), del(1, b"b")];
+    let dropped = [put(1, b"c", b"never")];
+    {
+        let cluster = fx.cluster();
+        let staged_first = cluster
+            .stage_rows(t, &RowBatch::from_ops(&first))
+            .unwrap()
+            .unwrap();
+        let staged_second = cluster
+            .stage_rows(t, &RowBatch::from_ops(&second))
+            .unwrap()
+            .unwrap();
+        let staged_dropped = cluster
+            .stage_rows(t, &RowBatch::from_ops(&dropped))
+            .unwrap()
+            .unwrap();
+        assert!(cluster.stage_rows(t, &RowBatch::new()).unwrap().is_none());
+        check(cluster, t, &model, "staged, nothing committed");
+        // The later batch first: it still wins over the earlier one.
+        cluster.commit_rows(staged_second).unwrap();
+        cluster.commit_rows(staged_first).unwrap();
+        drop(staged_dropped);
+    }
+    apply_model(&mut model, &first);
+    apply_model(&mut model, &second);
+    check(fx.cluster(), t, &model, "both committed, one dropped");
+    assert!(
+        names_in(&fx.tenant_dir(t))
+            .iter()
+            .all(|name| name.ends_with(".run")),
+        "{:?}",
+        names_in(&fx.tenant_dir(t))
+    );
+    fx.reopen();
+    check(fx.cluster(), t, &model, "after a reopen");
+}
