@@ -220,6 +220,8 @@ def _cluster_agents(work_dir: Path, backup: Backup):
         for maintainer, _ in pairs:
             sdkutil.wait_maintainer(maintainer)
         sdkutil.start_agents([f for _, f in pairs])
+        for maintainer, follower in pairs:
+            follower.maintainer = maintainer
         yield pairs[0][1], pairs[1][1]
     finally:
         for agent in made:

@@ -108,6 +108,9 @@ class Agent:
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
         self.port = 0
+        # Where this agent's DAGs run (`execute_agent`): itself, or in cluster mode its
+        # maintainer.
+        self.maintainer: Optional["Agent"] = None
         self._files: list = []
 
     # The process is spawned from the calling (main) thread: PDEATHSIG follows the
@@ -162,6 +165,10 @@ class Agent:
                     f"agent {self.name} did not print its URL within {timeout}s\n"
                     f"stderr:\n{tail(self.stderr_path)}")
             time.sleep(0.05)
+
+    @property
+    def executor_port(self) -> int:
+        return (self.maintainer or self).port
 
     @property
     def pid(self) -> int:

@@ -54,7 +54,7 @@ def test_node_and_sub_task_details(client, agent, restored):
     assert sub.generic_id.startswith("1"), sub.generic_id
     assert (sub.state, sub.operator) == ("SUCCEED", "RUN")
     assert isinstance(sub.execute_times, int) and sub.execute_times >= 1
-    assert sub.execute_agent == f"127.0.0.1:{agent.port}"
+    assert sub.execute_agent == f"127.0.0.1:{agent.executor_port}"
     assert isinstance(sub.task_logs, list) and sub.task_logs, "Post check logs what it checked"
     assert all(isinstance(line, str) and line for line in sub.task_logs), sub.task_logs
 
