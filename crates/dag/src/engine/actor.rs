@@ -54,7 +54,7 @@
 //! holds the state after some batch. If a commit fails, the engine stops (see
 //! `committer.rs`) and the next open recovers from the last durable batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ use super::msg::{Attempt, Msg, Reply, RunResult};
 use super::operators::{not_failed, refuse};
 use super::recovery::Loaded;
 use super::runner::Runner;
-use super::txn::{BatchClock, Sched, Txn};
+use super::txn::{BatchClock, IdMap, Sched, Txn};
 use super::validate::validate;
 use crate::clock::Clock;
 use crate::dto::DtoBuilder;
@@ -100,9 +100,9 @@ pub(crate) struct Actor {
     counters: Counters,
     dags: BTreeMap<u64, ActiveDag>,
     /// The DAG of every sub-task of an active DAG.
-    task_dag: HashMap<u64, u64>,
+    task_dag: IdMap<u64>,
     /// The DAG of every node of an active DAG.
-    node_dag: HashMap<u64, u64>,
+    node_dag: IdMap<u64>,
     sched: Sched,
     clock: Arc<dyn Clock>,
     retention: Option<Duration>,
@@ -127,7 +127,7 @@ impl Drop for Actor {
 /// The DAG holding `id` according to `index` (sub-task or node index).
 fn dag_of<'a>(
     dags: &'a mut BTreeMap<u64, ActiveDag>,
-    index: &HashMap<u64, u64>,
+    index: &IdMap<u64>,
     id: u64,
 ) -> Option<&'a mut ActiveDag> {
     index.get(&id).and_then(|dag_id| dags.get_mut(dag_id))

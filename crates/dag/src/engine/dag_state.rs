@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::txn::{Sched, Txn};
+use super::txn::{IdMap, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
 use crate::event::{Event, Subject};
@@ -103,28 +103,31 @@ impl Mode {
 pub(crate) struct ActiveDag {
     pub(crate) rec: DagRecord,
     pub(crate) nodes: BTreeMap<u64, NodeRecord>,
-    pub(crate) tasks: HashMap<u64, TaskRecord>,
+    pub(crate) tasks: IdMap<TaskRecord>,
     pub(crate) mode: Mode,
     /// Merged upstream output per node, computed when first needed.
-    pub(crate) inputs: HashMap<u64, Arc<Map<String, Value>>>,
+    pub(crate) inputs: IdMap<Arc<Map<String, Value>>>,
     pub(crate) dag_params: Arc<Value>,
     /// Sub-tasks running now, with their cancellation tokens.
-    pub(crate) running: HashMap<u64, CancellationToken>,
+    pub(crate) running: IdMap<CancellationToken>,
     /// Units of each pool in use.
     pub(crate) pool_running: HashMap<String, u32>,
     /// Sub-tasks ready to run, per pool ("" for none).
     pub(crate) ready: BTreeMap<String, VecDeque<u64>>,
     /// Per node, how many of its sub-tasks are not SUCCEED.
-    pub(crate) unfinished_tasks: HashMap<u64, usize>,
+    pub(crate) unfinished_tasks: IdMap<usize>,
     /// Per layer (index = layer), how many nodes are not SUCCEED.
     pub(crate) unfinished_per_layer: Vec<u32>,
+    /// Every layer below this one has no unfinished node: where the forward stage's
+    /// search starts, so a chain of N layers costs N steps in all, not N per batch.
+    pub(crate) first_unfinished_layer: usize,
     pub(crate) succeeded_nodes: usize,
     /// Nodes that may have become startable.
     pub(crate) candidates: BTreeSet<u64>,
     /// Whether any sub-task produced output (otherwise every input is empty).
     pub(crate) has_outputs: bool,
     /// Batch in which each node last started (absent: started before this process).
-    pub(crate) node_start_seq: HashMap<u64, u64>,
+    pub(crate) node_start_seq: IdMap<u64>,
 }
 
 impl ActiveDag {
@@ -141,17 +144,18 @@ impl ActiveDag {
             nodes,
             tasks: tasks.into_iter().map(|t| (t.id, t)).collect(),
             mode,
-            inputs: HashMap::new(),
+            inputs: IdMap::default(),
             dag_params,
-            running: HashMap::new(),
+            running: IdMap::default(),
             pool_running: HashMap::new(),
             ready: BTreeMap::new(),
-            unfinished_tasks: HashMap::new(),
+            unfinished_tasks: IdMap::default(),
             unfinished_per_layer: Vec::new(),
+            first_unfinished_layer: 0,
             succeeded_nodes: 0,
             candidates: BTreeSet::new(),
             has_outputs: false,
-            node_start_seq: HashMap::new(),
+            node_start_seq: IdMap::default(),
         };
         dag.reindex();
         dag
@@ -210,6 +214,7 @@ impl ActiveDag {
             }
         }
         self.unfinished_per_layer = vec![0u32; self.rec.max_stage as usize + 2];
+        self.first_unfinished_layer = 0;
         self.succeeded_nodes = 0;
         for node in self.nodes.values() {
             if node.state == State::Succeed {
@@ -313,6 +318,7 @@ impl ActiveDag {
                     *count = count.saturating_sub(1);
                 } else {
                     *count += 1;
+                    self.first_unfinished_layer = self.first_unfinished_layer.min(layer);
                 }
             }
             if is_succeed {
@@ -415,11 +421,17 @@ impl ActiveDag {
                 .max()
                 .unwrap_or(1)
         } else {
-            self.unfinished_per_layer
-                .iter()
-                .position(|count| *count > 0)
-                .and_then(|layer| u32::try_from(layer).ok())
-                .unwrap_or(self.rec.max_stage)
+            let counts = &self.unfinished_per_layer;
+            let mut layer = self.first_unfinished_layer;
+            while counts.get(layer).is_some_and(|count| *count == 0) {
+                layer += 1;
+            }
+            self.first_unfinished_layer = layer;
+            if layer < counts.len() {
+                u32::try_from(layer).unwrap_or(self.rec.max_stage)
+            } else {
+                self.rec.max_stage
+            }
         };
         self.rec.stage = stage;
     }

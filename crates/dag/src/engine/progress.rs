@@ -73,11 +73,17 @@ impl ActiveDag {
         counters: &mut Counters,
         node_id: u64,
     ) {
-        let Some(node) = self.nodes.get(&node_id).cloned() else {
+        let Some(expanded) = self.nodes.get(&node_id).map(|node| node.expanded) else {
             return;
         };
-        if !node.expanded && !self.expand(txn, sched, counters, &node) {
-            return;
+        if !expanded {
+            // Only a dynamic node not yet expanded needs its record while it changes.
+            let Some(node) = self.nodes.get(&node_id).cloned() else {
+                return;
+            };
+            if !self.expand(txn, sched, counters, &node) {
+                return;
+            }
         }
         let operator = self.node_operator(node_id, Operator::Run);
         if self.rec.state == State::Ready {
