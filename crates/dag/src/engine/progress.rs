@@ -257,7 +257,7 @@ impl ActiveDag {
             task_type: task.task_type.clone(),
             execute_times: task.execute_times,
             phase,
-            params: task.params.clone(),
+            params: Arc::clone(&task.params),
             dag_params,
             input,
             local: task.local.clone(),

@@ -12,6 +12,7 @@
 //! [`MAX_VALUE_DEPTH`] deep (serde_json's own limit), and trailing bytes are an error.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
@@ -550,7 +551,7 @@ impl Codec for DagRecord {
             lock_held: input.bool()?,
             params: input.value(0)?,
             pools: input.pools()?,
-            node_ids: input.ids()?,
+            node_ids: input.ids()?.into(),
             create_time: input.time()?,
             start_time: input.opt_time()?,
             end_time: input.opt_time()?,
@@ -661,7 +662,7 @@ impl Codec for TaskRecord {
             index: input.u32()?,
             name: input.str()?,
             task_type: input.str()?,
-            params: input.value(0)?,
+            params: Arc::new(input.value(0)?),
             flags: input.flags()?,
             state: input.state()?,
             operator: input.operator()?,
