@@ -105,7 +105,7 @@ typed!(Counters, Counters);
 
 /// Serde of a record field held in an [`Arc`]: written and read as the value itself,
 /// so the JSON form (format 1) is unchanged.
-mod shared {
+pub(crate) mod shared {
     use std::sync::Arc;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -193,8 +193,7 @@ impl ActiveDag {
             let mut node = new_node_record(node_spec, id, dag_id, node_links, layer, flags, sched);
             txn.touch_node(dag_id, node.id);
             if let FanOut::Static(params) = &node_spec.fan_out {
-                let ids =
-                    dag.create_tasks(txn, sched, &mut counters.next_task, &node, params.clone());
+                let ids = dag.create_tasks(txn, sched, &mut counters.next_task, &node, params);
                 node.task_ids = ids;
             }
             dag.nodes.insert(node.id, node);
@@ -491,11 +490,11 @@ impl ActiveDag {
         sched: &Sched,
         next_task_id: &mut u64,
         node: &NodeRecord,
-        params: Vec<Value>,
+        params: &[Value],
     ) -> Vec<u64> {
         let many = params.len() > 1;
         let mut ids = Vec::with_capacity(params.len());
-        for (index, params) in params.into_iter().enumerate() {
+        for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
             let task = new_task_record(node, id, index, many, params, sched);
@@ -547,7 +546,7 @@ fn new_task_record(
     id: u64,
     index: usize,
     numbered: bool,
-    params: Value,
+    params: &Value,
     sched: &Sched,
 ) -> TaskRecord {
     let name = params
@@ -569,7 +568,7 @@ fn new_task_record(
         index: u32::try_from(index).unwrap_or(u32::MAX),
         name,
         task_type: node.task_type.clone(),
-        params: Arc::new(params),
+        params: Arc::new(params.clone()),
         flags: node.flags.unwrap_or_default(),
         state: State::Pending,
         operator: node.operator,

@@ -126,7 +126,7 @@ impl ActiveDag {
         };
         let input = self.input_of(node.id);
         let items = match input.get(key) {
-            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Array(items)) => items,
             other => {
                 let found = match other {
                     None => "nothing".to_string(),
@@ -156,7 +156,7 @@ impl ActiveDag {
         key: &str,
         found: &str,
     ) {
-        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, vec![Value::Null]);
+        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &[Value::Null]);
         if let Some(n) = self.nodes.get_mut(&node.id) {
             n.task_ids = ids.clone();
         }

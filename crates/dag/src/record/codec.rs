@@ -497,7 +497,7 @@ impl Reader<'_> {
 
     fn fan_out(&mut self) -> Result<FanOut, DecodeError> {
         match self.u8()? {
-            0 => Ok(FanOut::Static(self.values(0)?)),
+            0 => Ok(FanOut::Static(self.values(0)?.into())),
             1 => Ok(FanOut::Dynamic(self.str()?)),
             other => Err(corrupt(format!("bad fan-out {other}"))),
         }

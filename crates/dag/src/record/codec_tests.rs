@@ -157,7 +157,8 @@ fn node() -> impl Strategy<Value = NodeRecord> {
         (ids(), ids(), state(), operator(), any::<bool>()),
         (
             prop_oneof![
-                proptest::collection::vec(value(), 0..4).prop_map(FanOut::Static),
+                proptest::collection::vec(value(), 0..4)
+                    .prop_map(|params| FanOut::Static(params.into())),
                 ".{0,8}".prop_map(FanOut::Dynamic),
             ],
             ids(),
