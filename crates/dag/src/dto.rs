@@ -158,7 +158,7 @@ impl DtoBuilder {
         TaskDetailDto {
             id: self.generic_id(task.id, scope),
             task_id: task.id,
-            name: task.name.clone(),
+            name: task.name.to_string(),
             state: task.state.to_string(),
             operator: task.operator.to_string(),
             start_time,

@@ -203,10 +203,12 @@ pub struct TaskRecord {
     pub dag_id: u64,
     pub node_id: u64,
     pub index: u32,
-    pub name: String,
-    pub task_type: String,
-    /// Shared by every copy of the record and by the attempts' contexts: a transition
-    /// of the sub-task costs no copy of its parameters.
+    /// Name, type and parameters are shared by every copy of the record and by the
+    /// attempts: a transition of the sub-task copies none of them.
+    #[serde(with = "shared")]
+    pub name: Arc<str>,
+    #[serde(with = "shared")]
+    pub task_type: Arc<str>,
     #[serde(with = "shared")]
     pub params: Arc<Value>,
     pub flags: Flags,

@@ -434,9 +434,9 @@ impl Actor {
             dag.advance_rollback(txn, &mut self.sched, &mut finished);
             dag.settle(txn, &mut self.sched);
         }
-        // New task ids from dynamic fan-out.
-        for task in &txn.dirty_tasks {
-            self.task_dag.entry(task.id).or_insert(task.dag_id);
+        // New task ids (dynamic fan-out).
+        for task in txn.new_tasks.drain(..) {
+            self.task_dag.insert(task.id, task.dag_id);
         }
         if self.shutdown.is_empty() {
             self.dispatch_ready(txn);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::txn::{IdMap, Sched, Txn};
+use super::txn::{IdMap, Member, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
 use crate::event::{Event, Subject};
@@ -494,13 +494,19 @@ impl ActiveDag {
     ) -> Vec<u64> {
         let many = params.len() > 1;
         let mut ids = Vec::with_capacity(params.len());
+        // One copy of the type name, shared by every sub-task of the node.
+        let task_type: Arc<str> = node.task_type.as_str().into();
         for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
-            let task = new_task_record(node, id, index, many, params, sched);
+            let task = new_task_record(node, id, index, many, params, &task_type, sched);
             *self.unfinished_tasks.entry(node.id).or_default() += 1;
             self.tasks.insert(id, task);
             txn.touch_task(self.rec.id, id);
+            txn.new_tasks.push(Member {
+                dag_id: self.rec.id,
+                id,
+            });
             ids.push(id);
         }
         txn.counters_dirty = true;
@@ -547,6 +553,7 @@ fn new_task_record(
     index: usize,
     numbered: bool,
     params: &Value,
+    task_type: &Arc<str>,
     sched: &Sched,
 ) -> TaskRecord {
     let name = params
@@ -566,8 +573,8 @@ fn new_task_record(
         dag_id: node.dag_id,
         node_id: node.id,
         index: u32::try_from(index).unwrap_or(u32::MAX),
-        name,
-        task_type: node.task_type.clone(),
+        name: name.into(),
+        task_type: Arc::clone(task_type),
         params: Arc::new(params.clone()),
         flags: node.flags.unwrap_or_default(),
         state: State::Pending,

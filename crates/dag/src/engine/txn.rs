@@ -63,6 +63,8 @@ pub(crate) struct Txn {
     pub(crate) dirty_dags: BTreeSet<u64>,
     pub(crate) dirty_nodes: BTreeSet<Member>,
     pub(crate) dirty_tasks: BTreeSet<Member>,
+    /// Sub-tasks created in this batch, not yet in the actor's index of sub-tasks.
+    pub(crate) new_tasks: Vec<Member>,
     pub(crate) counters_dirty: bool,
     /// DAGs whose stage may have changed.
     pub(crate) stage_dirty: BTreeSet<u64>,
