@@ -173,12 +173,18 @@ pub struct NodeRecord {
     pub v: u32,
     pub id: u64,
     pub dag_id: u64,
-    pub name: String,
-    pub task_type: String,
+    /// Name, type and links are shared by every copy of the record: a
+    /// transition of the node copies none of them.
+    #[serde(with = "shared")]
+    pub name: Arc<str>,
+    #[serde(with = "shared")]
+    pub task_type: Arc<str>,
     /// Longest-path layer from a root, 1-based.
     pub layer: u32,
-    pub upstream: Vec<u64>,
-    pub downstream: Vec<u64>,
+    #[serde(with = "shared")]
+    pub upstream: Arc<[u64]>,
+    #[serde(with = "shared")]
+    pub downstream: Arc<[u64]>,
     pub state: State,
     pub operator: Operator,
     pub fan_out: FanOut,

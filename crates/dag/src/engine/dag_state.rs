@@ -448,7 +448,7 @@ impl ActiveDag {
         let mut stack: Vec<u64> = self
             .nodes
             .get(&node_id)
-            .map(|n| n.upstream.clone())
+            .map(|n| n.upstream.to_vec())
             .unwrap_or_default();
         while let Some(id) = stack.pop() {
             if let Some(node) = self.nodes.get(&id) {
@@ -495,7 +495,7 @@ impl ActiveDag {
         let many = params.len() > 1;
         let mut ids = Vec::with_capacity(params.len());
         // One copy of the type name, shared by every sub-task of the node.
-        let task_type: Arc<str> = node.task_type.as_str().into();
+        let task_type = Arc::clone(&node.task_type);
         for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
@@ -564,7 +564,7 @@ fn new_task_record(
             if numbered {
                 format!("{} #{}", node.name, index + 1)
             } else {
-                node.name.clone()
+                node.name.to_string()
             }
         });
     TaskRecord {
@@ -636,11 +636,11 @@ fn new_node_record(
         v: RECORD_VERSION,
         id,
         dag_id,
-        name: node_spec.name.clone(),
-        task_type: node_spec.task_type.clone(),
+        name: node_spec.name.as_str().into(),
+        task_type: node_spec.task_type.as_str().into(),
         layer,
-        upstream: links.upstream,
-        downstream: links.downstream,
+        upstream: links.upstream.into(),
+        downstream: links.downstream.into(),
         state: State::Pending,
         operator: Operator::Run,
         fan_out: node_spec.fan_out.clone(),

@@ -69,7 +69,7 @@ pub(crate) fn load(kv: &Arc<dyn KvStore>, registry: &TaskRegistry) -> Result<Loa
             if registry.get(&node.task_type).is_none() {
                 return Err(OpenError::UnknownTaskType {
                     dag: dag.id,
-                    task_type: node.task_type.clone(),
+                    task_type: node.task_type.to_string(),
                 });
             }
             loaded.node_dag.insert(node.id, dag.id);
