@@ -107,6 +107,8 @@ pub(crate) struct ActiveDag {
     pub(crate) mode: Mode,
     /// Merged upstream output per node, computed when first needed.
     pub(crate) inputs: IdMap<Arc<Map<String, Value>>>,
+    /// The input of every node while no sub-task has produced output (one shared map).
+    pub(crate) no_input: Arc<Map<String, Value>>,
     pub(crate) dag_params: Arc<Value>,
     /// Sub-tasks running now, with their cancellation tokens.
     pub(crate) running: IdMap<CancellationToken>,
@@ -145,6 +147,7 @@ impl ActiveDag {
             tasks: tasks.into_iter().map(|t| (t.id, t)).collect(),
             mode,
             inputs: IdMap::default(),
+            no_input: Arc::new(Map::new()),
             dag_params,
             running: IdMap::default(),
             pool_running: HashMap::new(),
@@ -442,7 +445,7 @@ impl ActiveDag {
         }
         if !self.has_outputs {
             // Not cached: a later upstream output must still be seen.
-            return Arc::new(Map::new());
+            return Arc::clone(&self.no_input);
         }
         let mut ancestors = BTreeSet::new();
         let mut stack: Vec<u64> = self

@@ -11,7 +11,6 @@
 //! ends it silently. Every spawned job's abort handle is in the shared table, so that
 //! stopping the engine can abort them.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -26,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::msg::{Attempt, Msg, Outcome, RunResult};
+use super::txn::IdMap;
 use crate::task::{ReportSink, Task, TaskContext, TaskError, TaskRegistry};
 
 /// Which half of a sub-task an attempt runs.
@@ -56,7 +56,7 @@ pub(crate) struct Job {
 }
 
 /// Abort handles of the running jobs, by sub-task id.
-pub(crate) type RunningJobs = Arc<Mutex<HashMap<u64, AbortHandle>>>;
+pub(crate) type RunningJobs = Arc<Mutex<IdMap<AbortHandle>>>;
 
 /// Starts jobs; cheap to clone (the actor starts early jobs, the committer the rest).
 #[derive(Clone)]
@@ -131,7 +131,7 @@ impl Runner {
 }
 
 /// Aborts every job in `running`.
-pub(crate) fn abort_all(running: &Mutex<HashMap<u64, AbortHandle>>) {
+pub(crate) fn abort_all(running: &Mutex<IdMap<AbortHandle>>) {
     if let Ok(mut running) = running.lock() {
         for (_, handle) in running.drain() {
             handle.abort();
