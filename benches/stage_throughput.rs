@@ -371,7 +371,7 @@ async fn latency_run(store_kind: StoreKind, task_type: &str) -> LatencyRun {
     let received = collector.await.expect("collector finished");
     fixture.engine.shutdown(Duration::from_secs(5)).await;
     LatencyRun {
-        node_ids: dag.node_ids,
+        node_ids: dag.node_ids.to_vec(),
         received,
         stamps,
         syncs,

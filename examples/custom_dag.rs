@@ -266,14 +266,14 @@ async fn watch_until_settled(
                 let name = engine
                     .records()
                     .node(node_id)?
-                    .map_or_else(|| format!("#{node_id}"), |node| node.name);
+                    .map_or_else(|| format!("#{node_id}"), |node| node.name.to_string());
                 format!("node '{name}'")
             }
             Subject::SubTask { task_id, .. } => {
                 let name = engine
                     .records()
                     .task(task_id)?
-                    .map_or_else(|| format!("#{task_id}"), |task| task.name);
+                    .map_or_else(|| format!("#{task_id}"), |task| task.name.to_string());
                 format!("  sub-task '{name}'")
             }
         };

@@ -158,7 +158,7 @@ impl DtoBuilder {
         TaskDetailDto {
             id: self.generic_id(task.id, scope),
             task_id: task.id,
-            name: task.name.clone(),
+            name: task.name.to_string(),
             state: task.state.to_string(),
             operator: task.operator.to_string(),
             start_time,
@@ -194,7 +194,7 @@ impl DtoBuilder {
         NodeDetailDto {
             id: self.generic_id(node.id, scope),
             node_id: node.id,
-            name: node.name.clone(),
+            name: node.name.to_string(),
             state: node.state.to_string(),
             operator: node.operator.to_string(),
             start_time,

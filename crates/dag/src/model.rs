@@ -2,6 +2,7 @@
 //! and the specification of a DAG handed to [`crate::Engine::submit`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -216,8 +217,9 @@ impl RetryPolicy {
 /// Where a node's sub-tasks come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FanOut {
-    /// One sub-task per listed parameter value, fixed at submit.
-    Static(Vec<Value>),
+    /// One sub-task per listed parameter value, fixed at submit. Shared (`Arc`) by the
+    /// spec and every copy of the node's record: a node transition copies no list.
+    Static(#[serde(with = "crate::record::shared")] Arc<[Value]>),
     /// One sub-task per element of the JSON array found under this key of the node's
     /// input (the merged output of its upstream nodes), created when the node starts.
     Dynamic(String),
@@ -245,7 +247,7 @@ impl NodeSpec {
         NodeSpec {
             name: name.into(),
             task_type: task_type.into(),
-            fan_out: FanOut::Static(vec![Value::Null]),
+            fan_out: FanOut::Static(Arc::new([Value::Null])),
             pool: None,
             timeout: DEFAULT_TIMEOUT,
             retry: None,
@@ -258,7 +260,7 @@ impl NodeSpec {
     ///
     /// A parameter object with a string field `"name"` names its sub-task.
     pub fn sub_tasks(mut self, params: Vec<Value>) -> NodeSpec {
-        self.fan_out = FanOut::Static(params);
+        self.fan_out = FanOut::Static(params.into());
         self
     }
 

@@ -3,6 +3,7 @@
 //! (binary, format 2) and reads both formats (format 1 was JSON).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,31 @@ typed!(LogRecord, Log, boxed);
 typed!(LockRecord, Lock);
 typed!(Counters, Counters);
 
+/// Serde of a record field held in an [`Arc`]: written and read as the value itself,
+/// so the JSON form (format 1) is unchanged.
+pub(crate) mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S, T>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        T: Serialize + ?Sized,
+    {
+        T::serialize(value, serializer)
+    }
+
+    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Arc<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: ?Sized,
+        Box<T>: Deserialize<'de>,
+    {
+        Box::<T>::deserialize(deserializer).map(Arc::from)
+    }
+}
+
 /// A DAG as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DagRecord {
@@ -120,7 +146,10 @@ pub struct DagRecord {
     pub lock_held: bool,
     pub params: Value,
     pub pools: BTreeMap<String, u32>,
-    pub node_ids: Vec<u64>,
+    /// Shared by every copy of the record (the actor's, a batch's, the in-memory
+    /// store's): a new stage costs no copy of the DAG's node list.
+    #[serde(with = "shared")]
+    pub node_ids: Arc<[u64]>,
     pub create_time: DateTime<Utc>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
@@ -144,12 +173,18 @@ pub struct NodeRecord {
     pub v: u32,
     pub id: u64,
     pub dag_id: u64,
-    pub name: String,
-    pub task_type: String,
+    /// Name, type and links are shared by every copy of the record: a
+    /// transition of the node copies none of them.
+    #[serde(with = "shared")]
+    pub name: Arc<str>,
+    #[serde(with = "shared")]
+    pub task_type: Arc<str>,
     /// Longest-path layer from a root, 1-based.
     pub layer: u32,
-    pub upstream: Vec<u64>,
-    pub downstream: Vec<u64>,
+    #[serde(with = "shared")]
+    pub upstream: Arc<[u64]>,
+    #[serde(with = "shared")]
+    pub downstream: Arc<[u64]>,
     pub state: State,
     pub operator: Operator,
     pub fan_out: FanOut,
@@ -174,9 +209,14 @@ pub struct TaskRecord {
     pub dag_id: u64,
     pub node_id: u64,
     pub index: u32,
-    pub name: String,
-    pub task_type: String,
-    pub params: Value,
+    /// Name, type and parameters are shared by every copy of the record and by the
+    /// attempts: a transition of the sub-task copies none of them.
+    #[serde(with = "shared")]
+    pub name: Arc<str>,
+    #[serde(with = "shared")]
+    pub task_type: Arc<str>,
+    #[serde(with = "shared")]
+    pub params: Arc<Value>,
     pub flags: Flags,
     pub state: State,
     pub operator: Operator,

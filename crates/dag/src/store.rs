@@ -499,7 +499,7 @@ impl Records {
     /// Nodes of a DAG in the DAG's node order.
     pub fn nodes_of(&self, dag: &DagRecord) -> Result<Vec<NodeRecord>, StoreError> {
         let mut nodes = Vec::with_capacity(dag.node_ids.len());
-        for id in &dag.node_ids {
+        for id in dag.node_ids.iter() {
             if let Some(node) = self.node(*id)? {
                 nodes.push(node);
             }

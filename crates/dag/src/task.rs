@@ -184,7 +184,7 @@ pub struct TaskContext {
     pub(crate) execute_times: u32,
     pub(crate) dag_params: Arc<Value>,
     pub(crate) input: Arc<Map<String, Value>>,
-    pub(crate) params: Value,
+    pub(crate) params: Arc<Value>,
     pub(crate) local: Mutex<Map<String, Value>>,
     pub(crate) output: Mutex<Map<String, Value>>,
     pub(crate) cancel: CancellationToken,

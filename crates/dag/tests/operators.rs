@@ -532,6 +532,37 @@ async fn operators_on_unknown_ids_are_not_found() {
     ));
 }
 
+/// The forward stage is the first layer with an unfinished node: each node of a chain
+/// starts at its own stage (the stage is found from a cursor that only moves forward
+/// while nodes succeed), and a DAG that failed at a stage keeps it through a RETRY.
+#[tokio::test]
+async fn each_node_of_a_chain_starts_at_its_own_stage() {
+    let world = Arc::new(World::default());
+    world.fail("C", 1);
+    let (engine, _) = mem_engine(&world).await;
+    let mut events = engine.subscribe();
+    let mut spec = DagSpec::new("stages");
+    let nodes = vec![script("A"), script("B"), script("C"), script("D")];
+    spec.chain(None, nodes);
+    let id = engine.submit(spec).await.unwrap();
+    let failed = engine.wait_settled(id).await.unwrap();
+    assert_eq!(failed.state.to_string(), "FAILED");
+    assert_eq!((failed.stage, failed.max_stage), (3, 4));
+    engine.operate(id, Operator::Retry).await.unwrap();
+    let dag = engine.wait_settled(id).await.unwrap();
+    assert_eq!(dag.state.to_string(), "SUCCEED");
+    assert_eq!((dag.stage, dag.max_stage), (4, 4));
+    let mut started = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if matches!(event.subject, obrestore_dag::Subject::Node { .. })
+            && event.state.to_string() == "RUNNING"
+        {
+            started.push(event.stage);
+        }
+    }
+    assert_eq!(started, vec![1, 2, 3, 3, 4]);
+}
+
 #[tokio::test]
 async fn run_executes_a_fan_out_fan_in_dag_in_topological_order() {
     let world = Arc::new(World::default());

@@ -129,7 +129,7 @@ impl Bars {
         let running: Vec<&str> = nodes
             .iter()
             .filter(|n| n.state == State::Running)
-            .map(|n| n.name.as_str())
+            .map(|n| &*n.name)
             .collect();
         self.stages.set_message(running.join(", "));
     }
@@ -181,7 +181,7 @@ impl<'a> Transitions<'a> {
             .engine
             .records()
             .node(node_id)?
-            .map(|n| n.name)
+            .map(|n| n.name.to_string())
             .unwrap_or_default();
         match event.state {
             State::Running => {

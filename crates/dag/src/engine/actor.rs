@@ -55,7 +55,7 @@
 //! holds the state after some batch. If a commit fails, the engine stops (see
 //! `committer.rs`) and the next open recovers from the last durable batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +69,7 @@ use super::msg::{Attempt, Msg, Reply, RunResult};
 use super::operators::{not_failed, refuse};
 use super::recovery::Loaded;
 use super::runner::Runner;
-use super::txn::{BatchClock, Sched, Txn};
+use super::txn::{BatchClock, IdMap, Sched, Txn};
 use super::validate::validate;
 use crate::clock::Clock;
 use crate::dto::DtoBuilder;
@@ -101,9 +101,9 @@ pub(crate) struct Actor {
     counters: Counters,
     dags: BTreeMap<u64, ActiveDag>,
     /// The DAG of every sub-task of an active DAG.
-    task_dag: HashMap<u64, u64>,
+    task_dag: IdMap<u64>,
     /// The DAG of every node of an active DAG.
-    node_dag: HashMap<u64, u64>,
+    node_dag: IdMap<u64>,
     sched: Sched,
     clock: Arc<dyn Clock>,
     retention: Option<Duration>,
@@ -128,7 +128,7 @@ impl Drop for Actor {
 /// The DAG holding `id` according to `index` (sub-task or node index).
 fn dag_of<'a>(
     dags: &'a mut BTreeMap<u64, ActiveDag>,
-    index: &HashMap<u64, u64>,
+    index: &IdMap<u64>,
     id: u64,
 ) -> Option<&'a mut ActiveDag> {
     index.get(&id).and_then(|dag_id| dags.get_mut(dag_id))
@@ -458,9 +458,9 @@ impl Actor {
             dag.advance_rollback(txn, &mut self.sched, &mut finished);
             dag.settle(txn, &mut self.sched);
         }
-        // New task ids from dynamic fan-out.
-        for task in &txn.dirty_tasks {
-            self.task_dag.entry(task.id).or_insert(task.dag_id);
+        // New task ids (dynamic fan-out).
+        for task in txn.new_tasks.drain(..) {
+            self.task_dag.insert(task.id, task.dag_id);
         }
         if self.shutdown.is_empty() {
             self.dispatch_ready(txn);

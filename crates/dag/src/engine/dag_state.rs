@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::txn::{Sched, Txn};
+use super::txn::{IdMap, Member, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
 use crate::event::{Event, Subject};
@@ -103,28 +103,33 @@ impl Mode {
 pub(crate) struct ActiveDag {
     pub(crate) rec: DagRecord,
     pub(crate) nodes: BTreeMap<u64, NodeRecord>,
-    pub(crate) tasks: HashMap<u64, TaskRecord>,
+    pub(crate) tasks: IdMap<TaskRecord>,
     pub(crate) mode: Mode,
     /// Merged upstream output per node, computed when first needed.
-    pub(crate) inputs: HashMap<u64, Arc<Map<String, Value>>>,
+    pub(crate) inputs: IdMap<Arc<Map<String, Value>>>,
+    /// The input of every node while no sub-task has produced output (one shared map).
+    pub(crate) no_input: Arc<Map<String, Value>>,
     pub(crate) dag_params: Arc<Value>,
     /// Sub-tasks running now, with their cancellation tokens.
-    pub(crate) running: HashMap<u64, CancellationToken>,
+    pub(crate) running: IdMap<CancellationToken>,
     /// Units of each pool in use.
     pub(crate) pool_running: HashMap<String, u32>,
     /// Sub-tasks ready to run, per pool ("" for none).
     pub(crate) ready: BTreeMap<String, VecDeque<u64>>,
     /// Per node, how many of its sub-tasks are not SUCCEED.
-    pub(crate) unfinished_tasks: HashMap<u64, usize>,
+    pub(crate) unfinished_tasks: IdMap<usize>,
     /// Per layer (index = layer), how many nodes are not SUCCEED.
     pub(crate) unfinished_per_layer: Vec<u32>,
+    /// Every layer below this one has no unfinished node: where the forward stage's
+    /// search starts, so a chain of N layers costs N steps in all, not N per batch.
+    pub(crate) first_unfinished_layer: usize,
     pub(crate) succeeded_nodes: usize,
     /// Nodes that may have become startable.
     pub(crate) candidates: BTreeSet<u64>,
     /// Whether any sub-task produced output (otherwise every input is empty).
     pub(crate) has_outputs: bool,
     /// Batch in which each node last started (absent: started before this process).
-    pub(crate) node_start_seq: HashMap<u64, u64>,
+    pub(crate) node_start_seq: IdMap<u64>,
 }
 
 impl ActiveDag {
@@ -141,17 +146,19 @@ impl ActiveDag {
             nodes,
             tasks: tasks.into_iter().map(|t| (t.id, t)).collect(),
             mode,
-            inputs: HashMap::new(),
+            inputs: IdMap::default(),
+            no_input: Arc::new(Map::new()),
             dag_params,
-            running: HashMap::new(),
+            running: IdMap::default(),
             pool_running: HashMap::new(),
             ready: BTreeMap::new(),
-            unfinished_tasks: HashMap::new(),
+            unfinished_tasks: IdMap::default(),
             unfinished_per_layer: Vec::new(),
+            first_unfinished_layer: 0,
             succeeded_nodes: 0,
             candidates: BTreeSet::new(),
             has_outputs: false,
-            node_start_seq: HashMap::new(),
+            node_start_seq: IdMap::default(),
         };
         dag.reindex();
         dag
@@ -189,8 +196,7 @@ impl ActiveDag {
             let mut node = new_node_record(node_spec, id, dag_id, node_links, layer, flags, sched);
             txn.touch_node(dag_id, node.id);
             if let FanOut::Static(params) = &node_spec.fan_out {
-                let ids =
-                    dag.create_tasks(txn, sched, &mut counters.next_task, &node, params.clone());
+                let ids = dag.create_tasks(txn, sched, &mut counters.next_task, &node, params);
                 node.task_ids = ids;
             }
             dag.nodes.insert(node.id, node);
@@ -210,6 +216,7 @@ impl ActiveDag {
             }
         }
         self.unfinished_per_layer = vec![0u32; self.rec.max_stage as usize + 2];
+        self.first_unfinished_layer = 0;
         self.succeeded_nodes = 0;
         for node in self.nodes.values() {
             if node.state == State::Succeed {
@@ -313,6 +320,7 @@ impl ActiveDag {
                     *count = count.saturating_sub(1);
                 } else {
                     *count += 1;
+                    self.first_unfinished_layer = self.first_unfinished_layer.min(layer);
                 }
             }
             if is_succeed {
@@ -415,11 +423,17 @@ impl ActiveDag {
                 .max()
                 .unwrap_or(1)
         } else {
-            self.unfinished_per_layer
-                .iter()
-                .position(|count| *count > 0)
-                .and_then(|layer| u32::try_from(layer).ok())
-                .unwrap_or(self.rec.max_stage)
+            let counts = &self.unfinished_per_layer;
+            let mut layer = self.first_unfinished_layer;
+            while counts.get(layer).is_some_and(|count| *count == 0) {
+                layer += 1;
+            }
+            self.first_unfinished_layer = layer;
+            if layer < counts.len() {
+                u32::try_from(layer).unwrap_or(self.rec.max_stage)
+            } else {
+                self.rec.max_stage
+            }
         };
         self.rec.stage = stage;
     }
@@ -431,13 +445,13 @@ impl ActiveDag {
         }
         if !self.has_outputs {
             // Not cached: a later upstream output must still be seen.
-            return Arc::new(Map::new());
+            return Arc::clone(&self.no_input);
         }
         let mut ancestors = BTreeSet::new();
         let mut stack: Vec<u64> = self
             .nodes
             .get(&node_id)
-            .map(|n| n.upstream.clone())
+            .map(|n| n.upstream.to_vec())
             .unwrap_or_default();
         while let Some(id) = stack.pop() {
             if let Some(node) = self.nodes.get(&id) {
@@ -479,17 +493,23 @@ impl ActiveDag {
         sched: &Sched,
         next_task_id: &mut u64,
         node: &NodeRecord,
-        params: Vec<Value>,
+        params: &[Value],
     ) -> Vec<u64> {
         let many = params.len() > 1;
         let mut ids = Vec::with_capacity(params.len());
-        for (index, params) in params.into_iter().enumerate() {
+        // One copy of the type name, shared by every sub-task of the node.
+        let task_type = Arc::clone(&node.task_type);
+        for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
-            let task = new_task_record(node, id, index, many, params, sched);
+            let task = new_task_record(node, id, index, many, params, &task_type, sched);
             *self.unfinished_tasks.entry(node.id).or_default() += 1;
             self.tasks.insert(id, task);
             txn.touch_task(self.rec.id, id);
+            txn.new_tasks.push(Member {
+                dag_id: self.rec.id,
+                id,
+            });
             ids.push(id);
         }
         txn.counters_dirty = true;
@@ -535,7 +555,8 @@ fn new_task_record(
     id: u64,
     index: usize,
     numbered: bool,
-    params: Value,
+    params: &Value,
+    task_type: &Arc<str>,
     sched: &Sched,
 ) -> TaskRecord {
     let name = params
@@ -546,7 +567,7 @@ fn new_task_record(
             if numbered {
                 format!("{} #{}", node.name, index + 1)
             } else {
-                node.name.clone()
+                node.name.to_string()
             }
         });
     TaskRecord {
@@ -555,9 +576,9 @@ fn new_task_record(
         dag_id: node.dag_id,
         node_id: node.id,
         index: u32::try_from(index).unwrap_or(u32::MAX),
-        name,
-        task_type: node.task_type.clone(),
-        params,
+        name: name.into(),
+        task_type: Arc::clone(task_type),
+        params: Arc::new(params.clone()),
         flags: node.flags.unwrap_or_default(),
         state: State::Pending,
         operator: node.operator,
@@ -596,7 +617,7 @@ fn new_dag_record(
         lock_held: false,
         params: spec.params.clone(),
         pools: spec.pools.clone(),
-        node_ids: node_ids.to_vec(),
+        node_ids: node_ids.into(),
         create_time: sched.now,
         start_time: None,
         end_time: None,
@@ -618,11 +639,11 @@ fn new_node_record(
         v: RECORD_VERSION,
         id,
         dag_id,
-        name: node_spec.name.clone(),
-        task_type: node_spec.task_type.clone(),
+        name: node_spec.name.as_str().into(),
+        task_type: node_spec.task_type.as_str().into(),
         layer,
-        upstream: links.upstream,
-        downstream: links.downstream,
+        upstream: links.upstream.into(),
+        downstream: links.downstream.into(),
         state: State::Pending,
         operator: Operator::Run,
         fan_out: node_spec.fan_out.clone(),

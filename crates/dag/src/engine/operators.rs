@@ -57,7 +57,7 @@ impl ActiveDag {
             return Err(refuse(
                 Operator::Cancel,
                 Refusal::CancelNotAllowed {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                 },
             ));
         }
@@ -108,7 +108,7 @@ impl ActiveDag {
                     return Err(refuse(
                         Operator::Retry,
                         Refusal::RetryNotAllowed {
-                            node: node.name.clone(),
+                            node: node.name.to_string(),
                         },
                     ));
                 }
@@ -208,7 +208,7 @@ impl ActiveDag {
                 return Err(refuse(
                     Operator::Rollback,
                     Refusal::RollbackNotAllowed {
-                        node: node.name.clone(),
+                        node: node.name.to_string(),
                     },
                 ));
             }
@@ -228,7 +228,7 @@ impl ActiveDag {
                 return Err(refuse(
                     Operator::Pass,
                     Refusal::PassNotAllowed {
-                        node: node.name.clone(),
+                        node: node.name.to_string(),
                     },
                 ));
             }
@@ -278,7 +278,7 @@ impl ActiveDag {
             return Err(refuse(
                 Operator::Pass,
                 Refusal::PassNodeNotFailedNode {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                 },
             ));
         }
@@ -286,7 +286,7 @@ impl ActiveDag {
             return Err(refuse(
                 Operator::Pass,
                 Refusal::PassNodeNotAllowed {
-                    node: node.name.clone(),
+                    node: node.name.to_string(),
                 },
             ));
         }

@@ -73,11 +73,17 @@ impl ActiveDag {
         counters: &mut Counters,
         node_id: u64,
     ) {
-        let Some(node) = self.nodes.get(&node_id).cloned() else {
+        let Some(expanded) = self.nodes.get(&node_id).map(|node| node.expanded) else {
             return;
         };
-        if !node.expanded && !self.expand(txn, sched, counters, &node) {
-            return;
+        if !expanded {
+            // Only a dynamic node not yet expanded needs its record while it changes.
+            let Some(node) = self.nodes.get(&node_id).cloned() else {
+                return;
+            };
+            if !self.expand(txn, sched, counters, &node) {
+                return;
+            }
         }
         let operator = self.node_operator(node_id, Operator::Run);
         if self.rec.state == State::Ready {
@@ -120,7 +126,7 @@ impl ActiveDag {
         };
         let input = self.input_of(node.id);
         let items = match input.get(key) {
-            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Array(items)) => items,
             other => {
                 let found = match other {
                     None => "nothing".to_string(),
@@ -150,7 +156,7 @@ impl ActiveDag {
         key: &str,
         found: &str,
     ) {
-        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, vec![Value::Null]);
+        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &[Value::Null]);
         if let Some(n) = self.nodes.get_mut(&node.id) {
             n.task_ids = ids.clone();
         }
@@ -247,11 +253,11 @@ impl ActiveDag {
             node_id,
             task_id,
             index: task.index,
-            name: task.name.clone(),
-            task_type: task.task_type.clone(),
+            name: Arc::clone(&task.name),
+            task_type: Arc::clone(&task.task_type),
             execute_times: task.execute_times,
             phase,
-            params: task.params.clone(),
+            params: Arc::clone(&task.params),
             dag_params,
             input,
             local: task.local.clone(),

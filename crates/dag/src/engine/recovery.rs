@@ -9,13 +9,13 @@
 //! cannot continue"); a continuable one may have run with or without its RUNNING being
 //! durable, and runs again. The restart transitions form the actor's first batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::dag_state::{ActiveDag, Mode};
 use super::locks::LockTable;
 use super::msg::Outcome;
-use super::txn::{Sched, Txn};
+use super::txn::{IdMap, Sched, Txn};
 use crate::error::OpenError;
 use crate::model::{Operator, State};
 use crate::record::{keys, Counters, DagRecord, TaskRecord, RECORD_VERSION};
@@ -31,9 +31,9 @@ pub(crate) struct Loaded {
     pub(crate) counters: Counters,
     pub(crate) dags: BTreeMap<u64, ActiveDag>,
     /// The DAG of every sub-task of a loaded DAG.
-    pub(crate) task_dag: HashMap<u64, u64>,
+    pub(crate) task_dag: IdMap<u64>,
     /// The DAG of every node of a loaded DAG.
-    pub(crate) node_dag: HashMap<u64, u64>,
+    pub(crate) node_dag: IdMap<u64>,
     pub(crate) locks: LockTable,
 }
 
@@ -53,8 +53,8 @@ pub(crate) fn load(kv: &Arc<dyn KvStore>, registry: &TaskRegistry) -> Result<Loa
     let mut loaded = Loaded {
         counters,
         dags: BTreeMap::new(),
-        task_dag: HashMap::new(),
-        node_dag: HashMap::new(),
+        task_dag: IdMap::default(),
+        node_dag: IdMap::default(),
         locks: LockTable::load(&records)?,
     };
     let index_built = records.active_index_built()?;
@@ -69,7 +69,7 @@ pub(crate) fn load(kv: &Arc<dyn KvStore>, registry: &TaskRegistry) -> Result<Loa
             if registry.get(&node.task_type).is_none() {
                 return Err(OpenError::UnknownTaskType {
                     dag: dag.id,
-                    task_type: node.task_type.clone(),
+                    task_type: node.task_type.to_string(),
                 });
             }
             loaded.node_dag.insert(node.id, dag.id);

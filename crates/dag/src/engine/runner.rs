@@ -11,7 +11,6 @@
 //! ends it silently. Every spawned job's abort handle is in the shared table, so that
 //! stopping the engine can abort them.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -26,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::msg::{Attempt, Msg, Outcome, RunResult};
+use super::txn::IdMap;
 use crate::task::{ReportSink, Task, TaskContext, TaskError, TaskRegistry};
 
 /// Which half of a sub-task an attempt runs.
@@ -43,11 +43,11 @@ pub(crate) struct Job {
     pub(crate) node_id: u64,
     pub(crate) task_id: u64,
     pub(crate) index: u32,
-    pub(crate) name: String,
-    pub(crate) task_type: String,
+    pub(crate) name: Arc<str>,
+    pub(crate) task_type: Arc<str>,
     pub(crate) execute_times: u32,
     pub(crate) phase: Phase,
-    pub(crate) params: Value,
+    pub(crate) params: Arc<Value>,
     pub(crate) dag_params: Arc<Value>,
     pub(crate) input: Arc<Map<String, Value>>,
     pub(crate) local: Map<String, Value>,
@@ -56,7 +56,7 @@ pub(crate) struct Job {
 }
 
 /// Abort handles of the running jobs, by sub-task id.
-pub(crate) type RunningJobs = Arc<Mutex<HashMap<u64, AbortHandle>>>;
+pub(crate) type RunningJobs = Arc<Mutex<IdMap<AbortHandle>>>;
 
 /// Starts jobs; cheap to clone (the actor starts early jobs, the committer the rest).
 #[derive(Clone)]
@@ -131,7 +131,7 @@ impl Runner {
 }
 
 /// Aborts every job in `running`.
-pub(crate) fn abort_all(running: &Mutex<HashMap<u64, AbortHandle>>) {
+pub(crate) fn abort_all(running: &Mutex<IdMap<AbortHandle>>) {
     if let Ok(mut running) = running.lock() {
         for (_, handle) in running.drain() {
             handle.abort();
@@ -162,7 +162,7 @@ async fn run_job(
         execute_times: job.execute_times,
         dag_params: job.dag_params,
         input: job.input,
-        params: job.params.clone(),
+        params: Arc::clone(&job.params),
         local: Mutex::new(job.local),
         output: Mutex::new(Map::new()),
         cancel: job.cancel.clone(),

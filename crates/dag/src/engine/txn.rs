@@ -6,7 +6,8 @@
 //! what every DAG shares while the actor decides: the time of the batch, the worker
 //! slots, the lock table and the batch sequence numbers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -18,6 +19,35 @@ use super::runner::Job;
 use crate::dto::DtoBuilder;
 use crate::event::Event;
 use crate::store::Batch;
+
+/// A map keyed by the engine's own ids (DAG, node, sub-task). The ids are counters the
+/// engine assigns, never input, so they need no protection against chosen collisions:
+/// one multiply instead of SipHash, which cost ~4 % of an in-memory chain.
+pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`IdMap`]: the id times an odd constant (a bijection, so distinct ids
+/// never collide in the full hash; the high bits mix every bit of the id).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed (`write_u64`); any other input still hashes.
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(ID_MULTIPLIER);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = (self.0 ^ id).wrapping_mul(ID_MULTIPLIER);
+    }
+}
+
+const ID_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// A node or sub-task touched by a batch, with its DAG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,6 +63,8 @@ pub(crate) struct Txn {
     pub(crate) dirty_dags: BTreeSet<u64>,
     pub(crate) dirty_nodes: BTreeSet<Member>,
     pub(crate) dirty_tasks: BTreeSet<Member>,
+    /// Sub-tasks created in this batch, not yet in the actor's index of sub-tasks.
+    pub(crate) new_tasks: Vec<Member>,
     pub(crate) counters_dirty: bool,
     /// DAGs whose stage may have changed.
     pub(crate) stage_dirty: BTreeSet<u64>,

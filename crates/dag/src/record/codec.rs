@@ -12,6 +12,7 @@
 //! [`MAX_VALUE_DEPTH`] deep (serde_json's own limit), and trailing bytes are an error.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
@@ -496,7 +497,7 @@ impl Reader<'_> {
 
     fn fan_out(&mut self) -> Result<FanOut, DecodeError> {
         match self.u8()? {
-            0 => Ok(FanOut::Static(self.values(0)?)),
+            0 => Ok(FanOut::Static(self.values(0)?.into())),
             1 => Ok(FanOut::Dynamic(self.str()?)),
             other => Err(corrupt(format!("bad fan-out {other}"))),
         }
@@ -550,7 +551,7 @@ impl Codec for DagRecord {
             lock_held: input.bool()?,
             params: input.value(0)?,
             pools: input.pools()?,
-            node_ids: input.ids()?,
+            node_ids: input.ids()?.into(),
             create_time: input.time()?,
             start_time: input.opt_time()?,
             end_time: input.opt_time()?,
@@ -595,11 +596,11 @@ impl Codec for NodeRecord {
             v: RECORD_VERSION,
             id: input.u64()?,
             dag_id: input.u64()?,
-            name: input.str()?,
-            task_type: input.str()?,
+            name: input.str()?.into(),
+            task_type: input.str()?.into(),
             layer: input.u32()?,
-            upstream: input.ids()?,
-            downstream: input.ids()?,
+            upstream: input.ids()?.into(),
+            downstream: input.ids()?.into(),
             state: input.state()?,
             operator: input.operator()?,
             fan_out: input.fan_out()?,
@@ -659,9 +660,9 @@ impl Codec for TaskRecord {
             dag_id: input.u64()?,
             node_id: input.u64()?,
             index: input.u32()?,
-            name: input.str()?,
-            task_type: input.str()?,
-            params: input.value(0)?,
+            name: input.str()?.into(),
+            task_type: input.str()?.into(),
+            params: Arc::new(input.value(0)?),
             flags: input.flags()?,
             state: input.state()?,
             operator: input.operator()?,
