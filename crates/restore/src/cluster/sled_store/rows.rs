@@ -133,7 +133,6 @@ fn check_writable(cluster: &SledCluster, tenant_id: u64) -> ClusterResult<()> {
     }
     cluster.check_row_writer()
 }
-}
 
 /// [`crate::TenantService::for_each_row`].
 pub(super) fn for_each_row(
