@@ -4,7 +4,7 @@
 //! obshell's `all_agent` table does (an agent that died stays listed until it comes
 //! back or is removed, as in obshell).
 
-use obrestore_etcd::{Etcd, Op};
+use obrestore_etcd::{retry_transient, Etcd, Op};
 
 use crate::app::{IDENTITY, OBSHELL_COMPAT_VERSION};
 use crate::dto::AgentInstanceDto;
@@ -42,7 +42,7 @@ pub fn register(
     zone: &str,
 ) -> Result<(), obrestore_etcd::EtcdError> {
     let op = Op::Put(key(cluster, ip, port), zone.as_bytes().to_vec());
-    etcd.txn(Vec::new(), vec![op]).map(|_| ())
+    retry_transient(|| etcd.txn(Vec::new(), vec![op.clone()])).map(|_| ())
 }
 
 /// Removes an agent's registration. Blocking.
@@ -56,7 +56,7 @@ pub fn deregister(
     port: u16,
 ) -> Result<(), obrestore_etcd::EtcdError> {
     let op = Op::Delete(key(cluster, ip, port));
-    etcd.txn(Vec::new(), vec![op]).map(|_| ())
+    retry_transient(|| etcd.txn(Vec::new(), vec![op.clone()])).map(|_| ())
 }
 
 impl ClusterView {
@@ -66,7 +66,7 @@ impl ClusterView {
     /// etcd unreachable (503: the cluster's store, not the request).
     pub fn agents(&self) -> Result<Vec<AgentInstanceDto>, AppError> {
         let prefix = prefix(&self.name);
-        let found = self.etcd.scan_prefix(&prefix).map_err(|err| {
+        let found = retry_transient(|| self.etcd.scan_prefix(&prefix)).map_err(|err| {
             AppError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "Common.ServiceUnavailable",
