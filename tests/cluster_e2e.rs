@@ -271,11 +271,26 @@ async fn a_restore_survives_losing_the_maintainer_and_an_etcd_member() {
     assert_eq!(done["operator"], "RUN", "{done:#}");
     check_rows(&setup, &client_etcd, &client, "e2e").await;
 
-    // Every remaining agent, maintainer or not, answers the same DAG, and
-    // `/ob/info` lists the three agents with their zones.
+    check_every_agent(&agents, &addresses, &id).await;
+    // A graceful stop takes the agent out of the cluster's list.
+    let leaving = agents[follower].take().unwrap();
+    let left = address(&leaving);
+    stop_gracefully(leaving);
+    let key = format!("/obrestore/{CLUSTER}/agents/{left}");
+    assert!(
+        obrestore_etcd::retry_transient(|| client_etcd.get(key.as_bytes()))
+            .unwrap()
+            .is_none(),
+        "{key} still registered"
+    );
+}
+
+/// Every agent still running, maintainer or not, answers the same DAG, and `/ob/info`
+/// lists the three agents with their zones.
+async fn check_every_agent(agents: &[Option<Server>], addresses: &[String], id: &str) {
     for agent in agents.iter().flatten() {
         let other = AgentClient::new(&agent.url, Some(Secret::new(PASSWORD))).unwrap();
-        let seen = wait_dag(&other, &id, Duration::from_secs(30), finished).await;
+        let seen = wait_dag(&other, id, Duration::from_secs(30), finished).await;
         assert_eq!(seen["operator"], "RUN");
         let info: Value = other
             .data(Method::GET, "/api/v1/ob/info", None)
@@ -287,28 +302,15 @@ async fn a_restore_survives_losing_the_maintainer_and_an_etcd_member() {
             .unwrap()
             .iter()
             .map(|a| {
-                (
-                    format!("{}:{}", a["ip"].as_str().unwrap(), a["port"]),
-                    a["zone"].as_str().unwrap().to_string(),
-                )
+                let address = format!("{}:{}", a["ip"].as_str().unwrap(), a["port"]);
+                (address, a["zone"].as_str().unwrap().to_string())
             })
             .collect();
         for (n, address) in addresses.iter().enumerate() {
-            assert!(
-                listed.contains(&(address.clone(), format!("z{}", n + 1))),
-                "{listed:?}"
-            );
+            let entry = (address.clone(), format!("z{}", n + 1));
+            assert!(listed.contains(&entry), "{listed:?}");
         }
     }
-    // A graceful stop takes the agent out of the cluster's list.
-    let leaving = agents[follower].take().unwrap();
-    let left = address(&leaving);
-    stop_gracefully(leaving);
-    let key = format!("/obrestore/{CLUSTER}/agents/{left}");
-    assert!(
-        client_etcd.get(key.as_bytes()).unwrap().is_none(),
-        "{key} still registered"
-    );
 }
 
 fn signal(server: &Server, name: &str) {

@@ -63,6 +63,9 @@ struct Shared {
     dto: DtoBuilder,
     /// The scheduler actor and the committer.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The committer's own thread (a store whose commit blocks): joined by
+    /// [`Engine::shutdown`], so the store is released (sled's lock too) when it returns.
+    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
     running: RunningJobs,
     health: Arc<Health>,
 }
@@ -123,13 +126,15 @@ impl Engine {
             _alive: alive,
         };
         let mut tasks = Vec::new();
+        let mut committer_thread = None;
         if store.commit_blocks() {
             let (commit_tx, commit_rx) = mpsc::channel(64);
             let runtime = tokio::runtime::Handle::current();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name("obrestore-committer".to_string())
                 .spawn(move || committer.run(commit_rx, runtime))
                 .map_err(|e| OpenError::Store(StoreError::Poisoned(e.to_string())))?;
+            committer_thread = Some(thread);
             tasks.push(tokio::spawn(actor.run(rx, Commit::Pipelined(commit_tx))));
         } else {
             tasks.push(tokio::spawn(actor.run(rx, Commit::Inline(committer))));
@@ -144,6 +149,7 @@ impl Engine {
                     agent: config.agent.clone(),
                 },
                 tasks: Mutex::new(tasks),
+                committer: Mutex::new(committer_thread),
                 running,
                 health,
             }),
@@ -556,6 +562,12 @@ impl Engine {
             let _ = tokio::time::timeout(grace, answer).await;
         }
         self.abort();
+        // The actor's end closes the committer's queue; its thread then returns and
+        // drops its handle on the store.
+        let thread = self.shared.committer.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 
     /// Stops at once, like a crash: nothing more is committed, running sub-tasks are

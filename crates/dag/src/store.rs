@@ -266,6 +266,31 @@ pub struct SledStore {
 /// Name of the sled tree the engine uses.
 pub const SLED_TREE: &str = "obrestore-dag-v1";
 
+/// How long [`open_sled`] waits for the file lock a closing handle still holds.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens a sled database, waiting up to [`SLED_LOCK_WAIT`] while its file lock is
+/// still held: sled's background flusher keeps a database's lock for a moment after
+/// its last handle is dropped, so a reopen in the same process right after a close
+/// would fail. Another process holding the database still fails, after the wait.
+///
+/// # Errors
+/// As `sled::Config::open`.
+pub fn open_sled(config: &sled::Config) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(err))
+                if err.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) a sled database at `path`.
     ///
@@ -283,7 +308,7 @@ impl SledStore {
     /// # Errors
     /// As [`SledStore::open`].
     pub fn open_with_log(path: impl AsRef<Path>, capacity: u64) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(path.as_ref()).open()?;
+        let db = open_sled(&sled::Config::new().path(path.as_ref()))?;
         SledStore::with_log(&db, capacity)
     }
 

@@ -377,9 +377,9 @@ pub fn open_agent_db(data_dir: &Path) -> Result<sled::Db, RestoreError> {
     // A small page cache instead of sled's default 1 GiB: sled holds the engine's
     // records and the cluster's metadata; tenant rows live in run files
     // (`cluster::rowstore`), so nothing in sled grows with the restored data.
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(crate::cluster::agent_db_path(data_dir))
-        .cache_capacity(AGENT_DB_CACHE_BYTES)
-        .open()
+        .cache_capacity(AGENT_DB_CACHE_BYTES);
+    obrestore_dag::store::open_sled(&config)
         .map_err(|e| RestoreError::Internal(format!("cannot open the agent database: {e}")))
 }

@@ -214,7 +214,7 @@ impl SledCluster {
     /// As [`SledCluster::new`]; sled refuses a database another process has open.
     pub fn open(path: impl AsRef<Path>, config: &ClusterConfig) -> ClusterResult<SledCluster> {
         let path = path.as_ref();
-        let db = sled::open(path)?;
+        let db = obrestore_dag::store::open_sled(&sled::Config::new().path(path))?;
         SledCluster::new(
             &db,
             path.with_extension("rows"),

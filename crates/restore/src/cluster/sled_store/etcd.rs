@@ -143,7 +143,18 @@ impl EtcdRecords {
             };
             let value = match f(&tx) {
                 Ok(value) => value,
-                Err(ConflictableTransactionError::Abort(err)) => return Err(err),
+                Err(ConflictableTransactionError::Abort(err)) => {
+                    // Reads are not one snapshot: a refusal decided on keys that changed
+                    // meanwhile (another agent's commit between two reads) is a conflict,
+                    // and `f` runs again on what is there now.
+                    let (compares, _) = tx.into_txn();
+                    if !compares.is_empty()
+                        && !retry_transient(|| self.etcd.txn(compares.clone(), Vec::new()))?
+                    {
+                        continue;
+                    }
+                    return Err(err);
+                }
                 Err(ConflictableTransactionError::Storage(err)) => return Err(err.into()),
                 Err(ConflictableTransactionError::Conflict) => continue,
             };
