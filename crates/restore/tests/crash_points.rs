@@ -35,7 +35,6 @@ use obrestore_backup::GenerateSummary;
 use obrestore_dag::crash_point::{CRASH_POINT_ENV, ENGINE_COMMIT};
 use obrestore_dag::{Operator, State};
 use obrestore_restore::cluster::RestoreJobStatus;
-use obrestore_restore::executors::APPLY_BATCH_ROWS_FAILPOINT;
 use obrestore_restore::{RestoreAgent, RestoreParam, TenantService};
 use serde_json::json;
 
@@ -162,8 +161,6 @@ struct Sweep {
     scenario: Scenario,
     root: PathBuf,
     summary: GenerateSummary,
-    /// Caps the children's cluster batches at this many rows (many batches per step).
-    batch_rows: Option<u64>,
 }
 
 /// What a child run did: how it ended, its stderr, and the hits it said.
@@ -187,7 +184,6 @@ impl Sweep {
             scenario,
             root: root.to_path_buf(),
             summary: small_backup(root, None),
-            batch_rows: None,
         }
     }
 
@@ -206,14 +202,10 @@ impl Sweep {
                 restore_body(&self.summary, TENANT).to_string(),
             )
             .env_remove(CRASH_POINT_ENV)
-            .env_remove(APPLY_BATCH_ROWS_FAILPOINT)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap());
         if let Some(point) = point {
             command.env(CRASH_POINT_ENV, point);
-        }
-        if let Some(rows) = self.batch_rows {
-            command.env(APPLY_BATCH_ROWS_FAILPOINT, rows.to_string());
         }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -515,52 +507,4 @@ fn every_crash_point_of_a_restore_converges_after_a_restart() {
 #[test]
 fn every_crash_point_of_a_rollback_converges_after_a_restart() {
     sweep(Scenario::Rollback);
-}
-
-/// Batches of 16 rows: each worker of `Restore sys tablets`, `Restore data` and `Replay
-/// log` applies many, each on a helper thread while it fills the next
-/// (`executors/data/sink.rs`). A crash right after the first, a middle and the last but
-/// one of those applies (the worker is then ahead, its next batch half full) must still
-/// converge to exactly the truth's rows: a replay resumes only from SCNs whose entries
-/// were durable.
-#[test]
-fn a_crash_while_the_next_batch_fills_converges_after_a_restart() {
-    if std::env::var(CHILD_DIR_ENV).is_ok() {
-        return;
-    }
-    let backup = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let mut sweep = Sweep::new(Scenario::Restore, backup.path());
-    sweep.batch_rows = Some(16);
-    let discovered = sweep.discover(&work.path().join("discover"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut cases = Vec::new();
-    for step in ["Restore sys tablets", "Restore data", "Replay log"] {
-        let name = format!("step:{step}:after-apply-rows");
-        let before = discovered.start.get(&name).copied().unwrap_or(0);
-        let count = discovered.swept.get(&name).copied().unwrap_or(0);
-        // Batches are cut at block ends: LS 1's few blocks make 4, the others dozens.
-        assert!(
-            count >= 3,
-            "{name}: {count} batches, expected several: {:?}",
-            discovered.swept
-        );
-        for nth in [1, count / 2, count - 1] {
-            cases.push(format!("{name}#{}", before + nth));
-        }
-    }
-    let failures: Vec<String> = cases
-        .iter()
-        .enumerate()
-        .filter_map(|(at, point)| {
-            let dir = work.path().join(format!("case-{at}"));
-            let result = sweep.crash_and_recover(&runtime, &dir, point);
-            result.err().map(|why| format!("{point}: {why}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -21,7 +21,7 @@ pub use model::*;
 pub use password::ROOT_PASSWORD_KDF_ITERATIONS;
 #[cfg(feature = "failpoints")]
 pub use rowstore::{clear_row_write_failure, fail_row_writes_under};
-pub use rowstore::{RunStats, StagedRun, COMPACT_AT_RUNS, RUN_FORMAT_VERSION, TIER_FAN_IN};
+pub use rowstore::{RunStats, COMPACT_AT_RUNS, RUN_FORMAT_VERSION, TIER_FAN_IN};
 pub use service::{RowVisitor, TenantService};
 pub use sled_store::{
     agent_db_path, agent_rows_path, ClusterConfig, ServerSeed, SledCluster, ZoneSeed,

@@ -27,11 +27,6 @@
 //! **Commit protocol.** A run is written to `.tmp`, `fdatasync`ed, renamed to `.run`,
 //! and the tenant directory is `fsync`ed; only then does `apply` return. A crash before
 //! the rename leaves a `.tmp` that the next open removes, so a batch is all or nothing.
-//! `apply` is [`RowStore::stage`] (sort, write `.tmp` to the page cache, take the
-//! sequence number) then [`StagedRun::commit`] (the syncs and the rename): a restore
-//! worker stages its next batch while a helper thread commits the previous one
-//! (`executors/data/sink.rs`). A staged run is invisible until committed and is removed
-//! if dropped; its sequence number holds back compaction of the runs after it.
 //! A new directory (the store's, a tenant's) is `fsync`ed into its parent when created.
 //! Compaction commits the same way; its inputs are deleted after the output's rename.
 //! A run whose `lo..=hi` lies inside another run's range is such an input and is deleted
@@ -227,61 +222,6 @@ impl std::fmt::Debug for State {
     }
 }
 
-/// A batch written by [`RowStore::stage`], made durable and visible by
-/// [`StagedRun::commit`]; dropped uncommitted, it is removed.
-pub struct StagedRun<'a> {
-    store: &'a RowStore,
-    tenant_id: u64,
-    seq: u64,
-    /// `None` only while [`RowStore::stage`] writes it, or once committed.
-    writer: Option<RunWriter>,
-}
-
-impl StagedRun<'_> {
-    /// The rest of [`RowStore::apply`]: `fdatasync`, rename to `.run`, directory `fsync`;
-    /// then the run is the tenant's, and compaction runs if it is due.
-    ///
-    /// # Errors
-    /// I/O failures (the batch is then not applied).
-    pub fn commit(mut self) -> ClusterResult<()> {
-        let store = self.store;
-        let tenant_id = self.tenant_id;
-        let written = match self.writer.take() {
-            Some(writer) => writer.commit(),
-            None => Err(io_error(
-                &store.tenant_dir(tenant_id),
-                "run already committed",
-            )),
-        };
-        {
-            let mut state = store.lock();
-            state.inflight.remove(&self.seq);
-            let run = written?;
-            state
-                .tenants
-                .entry(tenant_id)
-                .or_default()
-                .insert(run.lo, run);
-        }
-        if store.stats(tenant_id).runs > COMPACT_AT_RUNS {
-            if let Err(error) = store.compact_with(tenant_id, Compaction::tiered) {
-                // The batch itself is durable; compaction is retried by the next batch.
-                warn!(tenant_id, %error, "compaction of tenant rows failed");
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for StagedRun<'_> {
-    fn drop(&mut self) {
-        // Not committed (an error, or the caller gave up): the writer removes the
-        // `.tmp`, and the sequence number no longer holds back compaction.
-        drop(self.writer.take());
-        self.store.lock().inflight.remove(&self.seq);
-    }
-}
-
 impl RowStore {
     /// Opens (creating) the store in `dir`: removes unfinished writes, finished-but-not-
     /// deleted compaction inputs and half-dropped tenants, checks every run's header and
@@ -352,24 +292,8 @@ impl RowStore {
     /// # Errors
     /// `InvalidRow` for a key or value of 4 GiB or more; I/O failures.
     pub fn apply(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<()> {
-        match self.stage(tenant_id, batch)? {
-            Some(staged) => staged.commit(),
-            None => Ok(()),
-        }
-    }
-
-    /// The first half of [`RowStore::apply`]: writes `batch` as the tenant's next run
-    /// (to the page cache, as `.tmp`), so that the caller can reuse the batch while
-    /// [`StagedRun::commit`] makes it durable. `None` for an empty batch. Until it is
-    /// committed the run is invisible, holds back compaction of later runs, and is
-    /// removed when dropped (or by the next open); its sequence number is taken now, so
-    /// a batch staged later wins over it whatever the order of the commits.
-    ///
-    /// # Errors
-    /// As [`RowStore::apply`].
-    pub fn stage(&self, tenant_id: u64, batch: &RowBatch) -> ClusterResult<Option<StagedRun<'_>>> {
         if batch.is_empty() {
-            return Ok(None);
+            return Ok(());
         }
         // Sorted by (tablet, key), stable, so that the last change of a key is the last of
         // its equal run (changes apply in order).
@@ -387,27 +311,37 @@ impl RowStore {
             state.inflight.insert(seq);
             seq
         };
-        // From here on, dropping `staged` releases the sequence number and the `.tmp`.
-        let mut staged = StagedRun {
-            store: self,
-            tenant_id,
-            seq,
-            writer: None,
-        };
-        let mut writer =
-            RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, seq, seq)?;
-        for (position, index) in order.iter().enumerate() {
-            let change = batch.get(*index as usize);
-            if let Some(next) = order.get(position + 1) {
-                if batch.get(*next as usize).sort_key() == change.sort_key() {
-                    continue; // a later change of the batch overrides this one
+        let written = (|| {
+            let mut writer =
+                RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, seq, seq)?;
+            for (position, index) in order.iter().enumerate() {
+                let change = batch.get(*index as usize);
+                if let Some(next) = order.get(position + 1) {
+                    if batch.get(*next as usize).sort_key() == change.sort_key() {
+                        continue; // a later change of the batch overrides this one
+                    }
                 }
+                writer.push(change.tablet_id, change.key, change.value)?;
             }
-            writer.push(change.tablet_id, change.key, change.value)?;
+            writer.commit()
+        })();
+        {
+            let mut state = self.lock();
+            state.inflight.remove(&seq);
+            let run = written?;
+            state
+                .tenants
+                .entry(tenant_id)
+                .or_default()
+                .insert(run.lo, run);
         }
-        writer.seal()?;
-        staged.writer = Some(writer);
-        Ok(Some(staged))
+        if self.stats(tenant_id).runs > COMPACT_AT_RUNS {
+            if let Err(error) = self.compact_with(tenant_id, Compaction::tiered) {
+                // The batch itself is durable; compaction is retried by the next batch.
+                warn!(tenant_id, %error, "compaction of tenant rows failed");
+            }
+        }
+        Ok(())
     }
 
     /// Merges the tenant's committed runs below every in-flight batch into one run,

@@ -5,11 +5,8 @@
 //!
 //! Everything here is blocking (files and the cluster) and runs on the blocking pool
 //! ([`Worker`], `steps::blocking`). Invariants: rows reach the cluster only in durable batches of at
-//! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes, one at a time per worker
-//! (`data/sink.rs`: a full batch is written, then committed on a helper thread while the
-//! next one fills); a set's rows are applied in chain order; a cancelled sub-task stops between
-//! blocks (data) or batches (log); a replay reports an SCN only once the entries below it
-//! are durable.
+//! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes; a set's rows are applied
+//! in chain order; a cancelled sub-task stops between blocks (data) or batches (log).
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,10 +27,8 @@ use super::steps::err;
 use super::{Deps, RestoreDagParams};
 use crate::cluster::{RowBatch, TenantService};
 pub use ranges::{BlockSpan, RowRange};
-use sink::BatchSink;
 
 mod ranges;
-mod sink;
 
 /// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
 /// returns).
@@ -156,7 +151,7 @@ impl Deps {
     }
 
     /// Applies `batch` (one durable cluster batch) and clears it.
-    pub(super) fn flush_rows(&self, tenant_id: u64, batch: &mut RowBatch) -> Result<(), TaskError> {
+    fn flush_rows(&self, tenant_id: u64, batch: &mut RowBatch) -> Result<(), TaskError> {
         if !batch.is_empty() {
             self.cluster.apply_batch(tenant_id, batch).map_err(err)?;
             crash_point("after-apply-rows");
@@ -180,34 +175,32 @@ impl Deps {
             return self.restore_range(data, params, tenant_id, group, range, worker);
         }
         let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
+        let mut batch = RowBatch::new();
         let mut files_by_set: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for (set_id, file_index) in &group.files {
             files_by_set.entry(*set_id).or_default().push(*file_index);
         }
-        std::thread::scope(|scope| {
-            let mut sink = BatchSink::new(scope, self, tenant_id);
-            for planned in &params.plan.sets {
-                let set = &planned.info;
-                let Some(wanted) = files_by_set.get(&set.backup_set_id) else {
+        for planned in &params.plan.sets {
+            let set = &planned.info;
+            let Some(wanted) = files_by_set.get(&set.backup_set_id) else {
+                continue;
+            };
+            let key = self.set_key(data, set, params)?;
+            for file in data.data_files(set, group.ls).map_err(err)? {
+                if !wanted.contains(&file.file_index) {
                     continue;
-                };
-                let key = self.set_key(data, set, params)?;
-                for file in data.data_files(set, group.ls).map_err(err)? {
-                    if !wanted.contains(&file.file_index) {
-                        continue;
-                    }
-                    let mut reader = data.read_data_file(&file, key.as_ref()).map_err(err)?;
-                    while let Some(block) = reader.next_raw() {
-                        worker.check_cancel()?;
-                        let block = block.map_err(err)?;
-                        let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
-                        let bounds = |_: &[DataRowRef<'_>]| Ok(());
-                        apply_block(&block, keep, bounds, &mut sink, worker, true)?;
-                    }
+                }
+                let mut reader = data.read_data_file(&file, key.as_ref()).map_err(err)?;
+                while let Some(block) = reader.next_raw() {
+                    worker.check_cancel()?;
+                    let block = block.map_err(err)?;
+                    let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
+                    let bounds = |_: &[DataRowRef<'_>]| Ok(());
+                    self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, true)?;
                 }
             }
-            sink.finish()
-        })
+        }
+        self.flush_rows(tenant_id, &mut batch)
     }
 
     /// Restores the rows of `range` from the group's spans, span by span (apply order).
@@ -220,42 +213,90 @@ impl Deps {
         range: &RowRange,
         worker: &Worker<u64>,
     ) -> Result<(), TaskError> {
+        let mut batch = RowBatch::new();
         let mut listed: BTreeMap<u64, Vec<DataFileRef>> = BTreeMap::new();
         let keep = |tablet_id: u64, key: &[u8]| range.contains(tablet_id, key);
-        std::thread::scope(|scope| {
-            let mut sink = BatchSink::new(scope, self, tenant_id);
-            for span in &group.spans {
-                let set = params
-                    .plan
-                    .sets
-                    .iter()
-                    .map(|planned| &planned.info)
-                    .find(|set| set.backup_set_id == span.set_id)
-                    .ok_or_else(|| err(format!("backup set {} is not planned", span.set_id)))?;
-                let key = self.set_key(data, set, params)?;
-                let files = match listed.entry(span.set_id) {
-                    Entry::Occupied(listed) => listed.into_mut(),
-                    Entry::Vacant(slot) => {
-                        slot.insert(data.data_files(set, group.ls).map_err(err)?)
-                    }
-                };
-                let file = files
-                    .iter()
-                    .find(|file| file.file_index == span.file_index)
-                    .ok_or_else(|| {
-                        err(format!(
-                            "data file {} of backup set {} is not in its index",
-                            span.file_index, span.set_id
-                        ))
-                    })?;
-                restore_span(data, file, key.as_ref(), span, keep, &mut sink, worker)?;
+        for span in &group.spans {
+            let set = params
+                .plan
+                .sets
+                .iter()
+                .map(|planned| &planned.info)
+                .find(|set| set.backup_set_id == span.set_id)
+                .ok_or_else(|| err(format!("backup set {} is not planned", span.set_id)))?;
+            let key = self.set_key(data, set, params)?;
+            let files = match listed.entry(span.set_id) {
+                Entry::Occupied(listed) => listed.into_mut(),
+                Entry::Vacant(slot) => slot.insert(data.data_files(set, group.ls).map_err(err)?),
+            };
+            let file = files
+                .iter()
+                .find(|file| file.file_index == span.file_index)
+                .ok_or_else(|| {
+                    err(format!(
+                        "data file {} of backup set {} is not in its index",
+                        span.file_index, span.set_id
+                    ))
+                })?;
+            let mut reader = data.read_data_file(file, key.as_ref()).map_err(err)?;
+            if span.from != FILE_HEADER_LEN as u64 {
+                reader.seek_to_block(span.from).map_err(err)?;
             }
-            sink.finish()
-        })
+            let mut next = span.from;
+            while next < span.to {
+                let block = reader.next_raw().ok_or_else(|| {
+                    err(format!(
+                        "'{}' ends before offset {}, where its index says a block is",
+                        file.path.display(),
+                        next
+                    ))
+                })?;
+                worker.check_cancel()?;
+                let block = block.map_err(err)?;
+                next = block.offset + block.stored_bytes;
+                let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
+                self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, false)?;
+            }
+        }
+        self.flush_rows(tenant_id, &mut batch)
+    }
+
+    /// Adds the rows of `block` that `keep` accepts to `batch`, applying it when full,
+    /// and reports the block's stored bytes: always with `count_all`, otherwise when
+    /// `keep` accepts its first row. `bounds` checks the block's rows first.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_block(
+        &self,
+        tenant_id: u64,
+        block: &RawDataBlock,
+        keep: impl Fn(u64, &[u8]) -> bool,
+        bounds: impl FnOnce(&[DataRowRef<'_>]) -> Result<(), TaskError>,
+        batch: &mut RowBatch,
+        worker: &Worker<u64>,
+        count_all: bool,
+    ) -> Result<(), TaskError> {
+        let rows = block.rows().map_err(err)?;
+        bounds(&rows)?;
+        let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
+        for row in rows {
+            if keep(row.tablet_id, row.key) {
+                batch.push(row.tablet_id, row.key, row.value);
+            }
+        }
+        if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+            self.flush_rows(tenant_id, batch)?;
+        }
+        if counted {
+            worker.report(block.stored_bytes);
+        }
+        if let Some(delay) = block_delay() {
+            std::thread::sleep(delay);
+        }
+        Ok(())
     }
 
     /// Replays L's archived log in `(from, restore_scn]`, reporting the SCN below which
-    /// everything is applied (durable). Returns how many entries were applied.
+    /// everything is applied. Returns how many entries were applied.
     pub(super) fn replay_log(
         &self,
         archive: &ArchiveStore,
@@ -268,98 +309,31 @@ impl Deps {
         let entries = archive
             .log_entries(&plan.piece_infos(), ls, Scn(from), plan.restore_scn)
             .map_err(err)?;
+        let mut batch = RowBatch::new();
+        let mut last_scn;
         let mut applied = 0u64;
-        std::thread::scope(|scope| {
-            let mut sink = BatchSink::new(scope, self, tenant_id);
-            for entry in entries {
-                let entry = entry.map_err(err)?;
-                let batch = sink.batch();
-                match entry.op {
-                    LogOp::Insert | LogOp::Update => {
-                        batch.put(entry.tablet_id, &entry.key, &entry.value)
-                    }
-                    LogOp::Delete => batch.delete(entry.tablet_id, &entry.key),
+        for entry in entries {
+            let entry = entry.map_err(err)?;
+            match entry.op {
+                LogOp::Insert | LogOp::Update => {
+                    batch.put(entry.tablet_id, &entry.key, &entry.value)
                 }
-                applied += 1;
-                if sink.is_full() {
-                    worker.check_cancel()?;
-                    // Entries at this SCN may continue in the next batch, so only what is
-                    // strictly below it is complete once this batch is durable.
-                    let complete_below = entry.scn.as_u64().saturating_sub(1);
-                    if let Some(durable) = sink.send(complete_below)? {
-                        worker.report(durable);
-                    }
-                }
+                LogOp::Delete => batch.delete(entry.tablet_id, &entry.key),
             }
-            sink.finish()
-        })?;
+            last_scn = entry.scn.as_u64();
+            applied += 1;
+            if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+                worker.check_cancel()?;
+                self.flush_rows(tenant_id, &mut batch)?;
+                // Entries at `last_scn` may continue in the next batch, so only what is
+                // strictly below it is known to be complete.
+                worker.report(last_scn.saturating_sub(1));
+            }
+        }
+        self.flush_rows(tenant_id, &mut batch)?;
         worker.report(plan.restore_scn.as_u64());
         Ok(applied)
     }
-}
-
-/// Restores the rows of `span` (blocks of `file`) that `keep` accepts.
-fn restore_span(
-    data: &DataStore,
-    file: &DataFileRef,
-    key: Option<&SetKey>,
-    span: &BlockSpan,
-    keep: impl Fn(u64, &[u8]) -> bool + Copy,
-    sink: &mut BatchSink<'_, '_>,
-    worker: &Worker<u64>,
-) -> Result<(), TaskError> {
-    let mut reader = data.read_data_file(file, key).map_err(err)?;
-    if span.from != FILE_HEADER_LEN as u64 {
-        reader.seek_to_block(span.from).map_err(err)?;
-    }
-    let mut next = span.from;
-    while next < span.to {
-        let block = reader.next_raw().ok_or_else(|| {
-            err(format!(
-                "'{}' ends before offset {}, where its index says a block is",
-                file.path.display(),
-                next
-            ))
-        })?;
-        worker.check_cancel()?;
-        let block = block.map_err(err)?;
-        next = block.offset + block.stored_bytes;
-        let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
-        apply_block(&block, keep, bounds, sink, worker, false)?;
-    }
-    Ok(())
-}
-
-/// Adds the rows of `block` that `keep` accepts to the sink's batch, handing it over when
-/// full, and reports the block's stored bytes: always with `count_all`, otherwise when
-/// `keep` accepts its first row. `bounds` checks the block's rows first.
-fn apply_block(
-    block: &RawDataBlock,
-    keep: impl Fn(u64, &[u8]) -> bool,
-    bounds: impl FnOnce(&[DataRowRef<'_>]) -> Result<(), TaskError>,
-    sink: &mut BatchSink<'_, '_>,
-    worker: &Worker<u64>,
-    count_all: bool,
-) -> Result<(), TaskError> {
-    let rows = block.rows().map_err(err)?;
-    bounds(&rows)?;
-    let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
-    let batch = sink.batch();
-    for row in rows {
-        if keep(row.tablet_id, row.key) {
-            batch.push(row.tablet_id, row.key, row.value);
-        }
-    }
-    if sink.is_full() {
-        sink.send(0)?;
-    }
-    if counted {
-        worker.report(block.stored_bytes);
-    }
-    if let Some(delay) = block_delay() {
-        std::thread::sleep(delay);
-    }
-    Ok(())
 }
 
 /// L's data as the sub-tasks of `Restore data L`: at most `parts` row ranges when the

@@ -8,9 +8,6 @@
 //! is; off (0) by default, when it costs one atomic load per block. Invariant: without
 //! the feature [`block_delay`] is a constant `None` and nothing reads the environment.
 //!
-//! `OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS=N` (or [`set_apply_batch_rows_failpoint`]) caps
-//! every cluster batch of the data and log steps at N rows.
-//!
 //! Crash points ([`obrestore_dag::crash_point`], armed by `OBRESTORE_CRASH_POINT`):
 //! [`crash_point`] is called right after each cluster write a step makes, and names the
 //! point `step:<step>:<write>` after the step whose blocking work runs on this thread
@@ -46,40 +43,6 @@ pub(crate) fn block_delay() -> Option<Duration> {
         let _ = BLOCK_DELAY_MS.compare_exchange(u64::MAX, ms, Ordering::Relaxed, Ordering::Relaxed);
     }
     (ms > 0).then(|| Duration::from_millis(ms))
-}
-
-/// The environment variable of the row limit of a cluster batch.
-#[cfg(feature = "failpoints")]
-pub const APPLY_BATCH_ROWS_FAILPOINT: &str = "OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS";
-
-/// `u64::MAX` until first read from the environment; 0: off.
-#[cfg(feature = "failpoints")]
-static APPLY_BATCH_ROWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
-
-/// Caps every cluster batch of `Restore data`, `Restore sys tablets` and `Replay log` at
-/// `rows` rows for the whole process (0 turns it off), so that a small backup's workers
-/// apply many batches, each on the helper thread while the next one fills
-/// (`data/sink.rs`).
-#[cfg(feature = "failpoints")]
-pub fn set_apply_batch_rows_failpoint(rows: u64) {
-    APPLY_BATCH_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The row limit of [`set_apply_batch_rows_failpoint`] or [`APPLY_BATCH_ROWS_FAILPOINT`].
-#[cfg(feature = "failpoints")]
-pub(crate) fn apply_batch_rows() -> Option<usize> {
-    use std::sync::atomic::Ordering;
-    let mut rows = APPLY_BATCH_ROWS.load(Ordering::Relaxed);
-    if rows == u64::MAX {
-        rows = std::env::var(APPLY_BATCH_ROWS_FAILPOINT)
-            .ok()
-            .and_then(|rows| rows.trim().parse::<u64>().ok())
-            .filter(|rows| *rows != u64::MAX)
-            .unwrap_or(0);
-        let _ =
-            APPLY_BATCH_ROWS.compare_exchange(u64::MAX, rows, Ordering::Relaxed, Ordering::Relaxed);
-    }
-    (rows > 0).then(|| usize::try_from(rows).unwrap_or(usize::MAX))
 }
 
 /// `(task type, tenant)` pairs whose next attempt fails after its side effects
@@ -147,13 +110,6 @@ pub(crate) fn in_step<T>(step: &'static str, work: impl FnOnce() -> T) -> T {
     result
 }
 
-/// The step whose blocking work runs on this thread, for a helper thread of that work
-/// to run under [`in_step`] too.
-#[cfg(feature = "failpoints")]
-pub(crate) fn current_step() -> &'static str {
-    STEP.with(std::cell::Cell::get)
-}
-
 /// The crash point `step:<step>:<write>` right after cluster write `write` of the
 /// step running on this thread: the process aborts here if the point is armed.
 #[cfg(feature = "failpoints")]
@@ -167,20 +123,6 @@ pub(crate) fn crash_point(write: &str) {
 #[inline(always)]
 pub(crate) fn in_step<T>(_step: &'static str, work: impl FnOnce() -> T) -> T {
     work()
-}
-
-/// Without the `failpoints` feature batches have their normal size.
-#[cfg(not(feature = "failpoints"))]
-#[inline(always)]
-pub(crate) fn apply_batch_rows() -> Option<usize> {
-    None
-}
-
-/// Without the `failpoints` feature no step is recorded.
-#[cfg(not(feature = "failpoints"))]
-#[inline(always)]
-pub(crate) fn current_step() -> &'static str {
-    ""
 }
 
 /// Without the `failpoints` feature there is no crash point.

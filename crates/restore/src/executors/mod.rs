@@ -39,10 +39,7 @@ use crate::param::ValidatedRestore;
 pub use dag::{dag_name, restore_dag};
 pub use data::{CancelFlag, DataGroup};
 #[cfg(feature = "failpoints")]
-pub use failpoint::{
-    fail_after_step_once, set_apply_batch_rows_failpoint, set_block_delay_failpoint,
-    APPLY_BATCH_ROWS_FAILPOINT, BLOCK_DELAY_FAILPOINT,
-};
+pub use failpoint::{fail_after_step_once, set_block_delay_failpoint, BLOCK_DELAY_FAILPOINT};
 pub use steps::register;
 
 /// The data version a restored tenant is upgraded to.

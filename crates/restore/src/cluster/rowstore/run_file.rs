@@ -108,8 +108,6 @@ pub(super) struct RunWriter {
     dir: PathBuf,
     tmp: PathBuf,
     out: Option<BufWriter<File>>,
-    /// The run with its footer, written out (to the page cache), not yet synced.
-    sealed: Option<File>,
     committed: bool,
     crc: crc32fast::Hasher,
     run: Run,
@@ -135,7 +133,6 @@ impl RunWriter {
             dir: dir.to_path_buf(),
             tmp,
             out: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
-            sealed: None,
             committed: false,
             crc: crc32fast::Hasher::new(),
             run: Run {
@@ -220,12 +217,8 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Writes the footer and hands the whole run to the file (the page cache); frees the
-    /// write buffer. Nothing is durable yet: [`RunWriter::commit`] is.
-    pub(super) fn seal(&mut self) -> ClusterResult<()> {
-        if self.sealed.is_some() {
-            return Ok(());
-        }
+    /// Footer, `fdatasync`, rename to `.run`, `fsync` of the directory.
+    pub(super) fn commit(mut self) -> ClusterResult<Run> {
         let mut footer = Vec::with_capacity(FOOTER_LEN as usize);
         footer.extend_from_slice(FOOTER_MAGIC);
         footer.extend_from_slice(&self.run.rows.to_le_bytes());
@@ -240,17 +233,6 @@ impl RunWriter {
         let file = out
             .into_inner()
             .map_err(|e| io_error(&self.tmp, e.error()))?;
-        self.sealed = Some(file);
-        Ok(())
-    }
-
-    /// Seals the run if not yet, then `fdatasync`, rename to `.run`, `fsync` of the
-    /// directory.
-    pub(super) fn commit(mut self) -> ClusterResult<Run> {
-        self.seal()?;
-        let Some(file) = self.sealed.take() else {
-            return Err(io_error(&self.tmp, "run already finished"));
-        };
         file.sync_data().map_err(|e| io_error(&self.tmp, e))?;
         drop(file);
         let path = self.dir.join(run_name(self.run.lo, self.run.hi, "run"));
@@ -265,7 +247,6 @@ impl Drop for RunWriter {
     fn drop(&mut self) {
         if !self.committed {
             drop(self.out.take());
-            drop(self.sealed.take());
             // Best effort: the next open removes a `.tmp` left behind as well.
             let _ = std::fs::remove_file(&self.tmp);
         }

@@ -11,7 +11,7 @@ use super::SledCluster;
 use crate::cluster::digest::digest_scan;
 use crate::cluster::error::{ClusterError, ClusterResult};
 use crate::cluster::model::{RowBatch, RowOp, TenantStatus};
-use crate::cluster::rowstore::{RunStats, StagedRun};
+use crate::cluster::rowstore::RunStats;
 use crate::cluster::service::RowVisitor;
 
 impl SledCluster {
@@ -21,33 +21,6 @@ impl SledCluster {
     /// As [`crate::TenantService::apply_batch`].
     pub fn apply_rows(&self, tenant_id: u64, ops: &[RowOp]) -> ClusterResult<()> {
         apply_batch(self, tenant_id, &RowBatch::from_ops(ops))
-    }
-
-    /// [`crate::TenantService::apply_batch`] in two halves: the batch written (not yet
-    /// durable: `RowStore::stage` in `cluster/rowstore.rs`) once the tenant is checked as
-    /// `apply_batch` checks it; [`SledCluster::commit_rows`] makes it durable.
-    ///
-    /// # Errors
-    /// As [`crate::TenantService::apply_batch`].
-    pub fn stage_rows(
-        &self,
-        tenant_id: u64,
-        batch: &RowBatch,
-    ) -> ClusterResult<Option<StagedRun<'_>>> {
-        check_writable(self, tenant_id)?;
-        self.rows.stage(tenant_id, batch)
-    }
-
-    /// The second half of [`SledCluster::stage_rows`]: the batch durable and visible.
-    ///
-    /// # Errors
-    /// I/O failures (the batch is then not applied).
-    pub fn commit_rows(&self, staged: StagedRun<'_>) -> ClusterResult<()> {
-        // A staged run dropped here is removed: nothing of a deposed writer shows.
-        self.check_row_writer()?;
-        staged.commit()?;
-        obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
-        Ok(())
     }
 
     /// Number of rows of the tenant (a scan).
@@ -111,15 +84,6 @@ pub(super) fn apply_batch(
     tenant_id: u64,
     batch: &RowBatch,
 ) -> ClusterResult<()> {
-    check_writable(cluster, tenant_id)?;
-    cluster.rows.apply(tenant_id, batch)?;
-    obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
-    Ok(())
-}
-
-/// Rows are written only to a tenant that exists and is not DROPPING, and only while
-/// this handle's fence holds.
-fn check_writable(cluster: &SledCluster, tenant_id: u64) -> ClusterResult<()> {
     match super::tenants::tenant_by_id(cluster, tenant_id)? {
         None => return Err(ClusterError::TenantIdNotFound(tenant_id)),
         Some(tenant) if tenant.status == TenantStatus::Dropping => {
@@ -131,7 +95,10 @@ fn check_writable(cluster: &SledCluster, tenant_id: u64) -> ClusterResult<()> {
         }
         Some(_) => {}
     }
-    cluster.check_row_writer()
+    cluster.check_row_writer()?;
+    cluster.rows.apply(tenant_id, batch)?;
+    obrestore_dag::crash_point::hit(super::CLUSTER_WRITE);
+    Ok(())
 }
 
 /// [`crate::TenantService::for_each_row`].
