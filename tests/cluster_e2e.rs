@@ -7,7 +7,9 @@
 //!   printed) and the DAG ends SUCCEED with rows equal to the source at the restore SCN.
 //! - A deposed maintainer writes nothing: paused with SIGSTOP past its lease, replaced,
 //!   then resumed while its successor is paused, it changes neither etcd (the store's
-//!   revision) nor the shared row directory.
+//!   revision) nor the shared row directory. Meanwhile it answers reads of the DAG and
+//!   of the restore from etcd itself: forwarding them to the paused maintainer could
+//!   not answer.
 
 mod support;
 
@@ -373,6 +375,7 @@ async fn a_deposed_maintainer_writes_nothing() {
     let rows = snapshot(&setup.shared.join(SHARED_ROWS_DIR));
     signal(&a, "CONT");
     tokio::time::sleep(Duration::from_secs(4)).await;
+    follower_reads_while_the_maintainer_is_paused(&a, &id).await;
     assert_eq!(
         client_etcd.revision().unwrap(),
         revision,
@@ -391,4 +394,34 @@ async fn a_deposed_maintainer_writes_nothing() {
     assert_eq!(done["operator"], "RUN");
     check_rows(&setup, &client_etcd, &client, "e2e").await;
     drop(a);
+}
+
+/// `agent` is a follower and the only maintainer is paused: the DAG, the tenant and its
+/// restore job are answered all the same, from etcd (a forward to the maintainer would
+/// wait for it). A submit is still forwarded, and so is not answered from here.
+async fn follower_reads_while_the_maintainer_is_paused(agent: &Server, id: &str) {
+    let client = AgentClient::new(&agent.url, Some(Secret::new(PASSWORD))).unwrap();
+    let dag = try_dag(&client, id)
+        .await
+        .expect("a follower reads the DAG from etcd");
+    assert_eq!(dag["state"], "RUNNING", "{dag:#}");
+    assert_eq!(dag["id"], id, "{dag:#}");
+    let overview: Value = client
+        .data(Method::GET, "/api/v1/tenant/e2e/restore/overview", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(overview["restore_tenant_name"], "e2e", "{overview:#}");
+    let tenants: Value = client
+        .data(Method::GET, "/api/v1/tenants/overview", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = tenants["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|tenant| tenant["tenant_name"].as_str())
+        .collect();
+    assert!(names.contains(&"e2e"), "{tenants:#}");
 }

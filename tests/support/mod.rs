@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Server {
     pub child: Child,
     pub url: String,
+    /// Where its stderr (the log) goes, if not inherited.
+    pub log: Option<PathBuf>,
 }
 
 impl Drop for Server {
@@ -88,6 +90,7 @@ impl<'a> Serve<'a> {
         let server = Server {
             child,
             url: url.unwrap_or_default(),
+            log: self.log.clone(),
         };
         (!server.url.is_empty()).then_some(server)
     }
@@ -112,5 +115,15 @@ pub fn stop_gracefully(mut server: Server) {
         .unwrap();
     assert!(status.success());
     let exit = server.child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
+    if !exit.success() {
+        let log = server.log.as_ref().map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(120)..].join("\n")
+        });
+        panic!(
+            "serve exited with {exit}; the end of its log:\n{}",
+            log.unwrap_or_else(|| "(inherited)".to_string())
+        );
+    }
 }

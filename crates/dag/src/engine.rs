@@ -156,6 +156,33 @@ impl Engine {
         })
     }
 
+    /// A reader of the DAGs in `store` that never decides (an agent of a cluster that is
+    /// not its maintainer): every query reads what is durable in the store at the time
+    /// of the call; [`Engine::submit`] and the operators answer `ShutDown`, and
+    /// [`Engine::wait_settled`] of an unfinished DAG too. It loads, recovers, starts
+    /// and writes nothing.
+    pub fn reader(agent: AgentInfo, store: Arc<dyn KvStore>) -> Engine {
+        let (tx, _) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(16);
+        let (_, dag_changes) = watch::channel(0);
+        let health = Arc::new(Health::default());
+        health.abort();
+        health.stopped().cancel();
+        Engine {
+            shared: Arc::new(Shared {
+                tx,
+                records: Records::new(store),
+                events,
+                dag_changes,
+                dto: DtoBuilder { agent },
+                tasks: Mutex::new(Vec::new()),
+                committer: Mutex::new(None),
+                running: RunningJobs::default(),
+                health,
+            }),
+        }
+    }
+
     /// The error for a request the engine will never answer: the commit failure that
     /// stopped it ([`StoreError::Poisoned`]), or `shut_down`.
     fn stopped<E: From<StoreError>>(&self, shut_down: E) -> E {

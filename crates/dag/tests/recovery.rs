@@ -437,3 +437,45 @@ async fn a_non_continuable_sub_task_starts_only_after_its_running_is_durable() {
             .count()
     );
 }
+
+#[tokio::test]
+async fn a_reader_sees_what_the_engine_made_durable_and_decides_nothing() {
+    let world = Arc::new(World::default());
+    let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+    let engine = open(store.clone(), &world).await;
+    let reader = Engine::reader(EngineConfig::default().agent, store.clone());
+    let mut spec = DagSpec::new("read me");
+    spec.chain(
+        None,
+        vec![script("A"), script_with("B", json!({"sleep_ms": 300}))],
+    );
+    let id = engine.submit(spec).await.unwrap();
+    until_running(&engine, id, "B").await;
+    // While it runs: the reader reads the store at the time of the call.
+    let running = reader.dag_detail(id, true).unwrap();
+    assert_eq!(running.state, "RUNNING");
+    assert_eq!(running.nodes.as_ref().unwrap()[0].state, "SUCCEED");
+    assert!(matches!(
+        reader.wait_settled(id).await,
+        Err(obrestore_dag::QueryError::ShutDown)
+    ));
+    engine.wait_settled(id).await.unwrap();
+    assert_eq!(
+        reader.dag_detail(id, true).unwrap(),
+        engine.dag_detail(id, true).unwrap()
+    );
+    assert_eq!(reader.wait_settled(id).await.unwrap().state, State::Succeed);
+    // It decides nothing: a submit or an operator is refused, and the store is unchanged.
+    let before = store.scan_prefix(b"").unwrap();
+    assert!(matches!(
+        reader.submit(chain(&["X"])).await,
+        Err(obrestore_dag::SubmitError::ShutDown)
+    ));
+    assert!(matches!(
+        reader.operate(id, Operator::Retry).await,
+        Err(obrestore_dag::OperateError::ShutDown)
+    ));
+    assert_eq!(store.scan_prefix(b"").unwrap(), before);
+    assert_eq!(world.executions_of("X"), 0);
+    engine.shutdown(Duration::from_secs(1)).await;
+}

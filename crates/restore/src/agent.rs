@@ -79,6 +79,9 @@ pub struct SharedState {
 
 /// Tenant rows under the shared directory.
 pub const SHARED_ROWS_DIR: &str = "rows";
+/// A cluster reader's own row directory under its data directory: always empty
+/// ([`RestoreAgent::open_reader`]).
+const READER_ROWS_DIR: &str = "reader-rows";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -239,6 +242,46 @@ impl RestoreAgent {
         };
         let (cluster, store) = opened;
         RestoreAgent::assemble(config, cluster, Arc::new(store), &shared.shared_dir).await
+    }
+
+    /// Opens the agent as a reader of a cluster of agents (an agent that is not the
+    /// maintainer): the engine is an [`Engine::reader`] of the cluster's DAGs in etcd and
+    /// the cluster a [`SledCluster::open_etcd_reader`], so every query reads what the
+    /// maintainer made durable, at the time of the call, and nothing is ever written
+    /// (submits and operators answer that the engine is shut down; cluster writes
+    /// `ReadOnly`). `db` is this agent's own database; its private, always empty row
+    /// directory is under `config.data_dir`. Needs no tokio runtime.
+    ///
+    /// # Errors
+    /// A cluster name that cannot be part of a key; etcd or the database cannot be read;
+    /// a root or the keystore in `shared_dir` cannot be opened.
+    pub fn open_reader(
+        config: AgentConfig,
+        db: &sled::Db,
+        etcd: obrestore_etcd::Etcd,
+        cluster_name: &str,
+        shared_dir: &Path,
+    ) -> Result<RestoreAgent, RestoreError> {
+        let cluster = SledCluster::open_etcd_reader(
+            db,
+            etcd.clone(),
+            cluster_name,
+            config.data_dir.join(READER_ROWS_DIR),
+            Arc::new(crate::clock::SystemClock),
+        )?;
+        let store = obrestore_etcd::EtcdStore::read_only(etcd, cluster_name)
+            .map_err(|e| RestoreError::Internal(e.to_string()))?;
+        let roots = AllowedRoots::new(&config.allowed_roots)
+            .map_err(|e| RestoreError::Internal(e.to_string()))?;
+        let keystore =
+            crate::keystore::Keystore::open(shared_dir).map_err(RestoreError::Keystore)?;
+        Ok(RestoreAgent {
+            engine: Engine::reader(config.agent.clone(), Arc::new(store)),
+            cluster: Arc::new(cluster),
+            roots,
+            config,
+            keystore,
+        })
     }
 
     /// Wires the executors, the keystore in `keys_dir` and the engine on `store`.

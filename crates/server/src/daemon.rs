@@ -173,7 +173,11 @@ impl Daemon {
                 };
                 let node = cluster::Node::join(mode, agent_config, key, config.password, &identity)
                     .await?;
-                let router = crate::forward::cluster_app(node.role.subscribe(), identity);
+                let router = crate::forward::cluster_app(
+                    node.role.subscribe(),
+                    node.reader.subscribe(),
+                    identity,
+                );
                 (Mode::Cluster(Box::new(node)), router)
             }
         };

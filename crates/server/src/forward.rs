@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::sync::watch;
@@ -56,10 +56,17 @@ impl std::fmt::Debug for Role {
 }
 
 /// The router of an agent in cluster mode: one fallback that routes by [`Role`]. A
-/// follower answers `/info` and `/status` itself, as `identity`.
-pub fn cluster_app(role: watch::Receiver<Role>, identity: Identity) -> Router {
+/// follower answers `/info` and `/status` itself, as `identity`, and the reads of
+/// [`reads_locally`] with `reader` (the API over its reader of the cluster's state in
+/// etcd, answering as the maintainer; `None` until one is known); it forwards the rest.
+pub fn cluster_app(
+    role: watch::Receiver<Role>,
+    reader: watch::Receiver<Option<Router>>,
+    identity: Identity,
+) -> Router {
     let state = Arc::new(Dispatch {
         role,
+        reader,
         me: format!("{}:{}", identity.ip, identity.port),
         identity,
         client: reqwest::Client::builder()
@@ -74,6 +81,7 @@ pub fn cluster_app(role: watch::Receiver<Role>, identity: Identity) -> Router {
 
 struct Dispatch {
     role: watch::Receiver<Role>,
+    reader: watch::Receiver<Option<Router>>,
     identity: Identity,
     /// This agent's address, sent in [`FORWARDED_BY`].
     me: String,
@@ -89,6 +97,13 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
         {
             return own;
         }
+        let reader = state.reader.borrow().clone();
+        if let Some(reader) = reader.filter(|_| reads_locally(req.method(), req.uri().path())) {
+            return match reader.oneshot(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
     }
     match role {
         Role::Maintainer(router) => match router.oneshot(req).await {
@@ -101,6 +116,37 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
         Role::Follower(leader) => forward(&state, &leader, req).await,
         Role::Electing => unavailable("no maintainer is elected yet; retry in a few seconds"),
     }
+}
+
+/// Whether an agent that is not the maintainer answers this request from its own reader
+/// of etcd: every `GET` of the cluster's state (tenants, pools, restore jobs, the
+/// cluster's DAGs by their `"1…"` ids), which etcd answers linearizably, so a follower
+/// sees every transition the maintainer acknowledged. Forwarded: every other method
+/// (operators and submits), and the reads of agent-scoped DAGs, whose generic ids
+/// carry the maintainer's address.
+pub fn reads_locally(method: &Method, path: &str) -> bool {
+    const AGENT_SCOPED: [&str; 6] = [
+        "/api/v1/task/dags/agent",
+        "/api/v1/task/dag/unfinish",
+        "/api/v1/task/dag/agent/unfinish",
+        "/api/v1/task/dag/maintain/agent",
+        "/api/v1/task/dag/maintain/agents",
+        "/api/v1/task/dag/agent/main_dags",
+    ];
+    if method != Method::GET || AGENT_SCOPED.contains(&path) {
+        return false;
+    }
+    for object in ["dag", "node", "sub_task"] {
+        let prefix = format!("/api/v1/task/{object}/");
+        let id = path
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('/').next())
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(id) = id {
+            return id.starts_with('1');
+        }
+    }
+    true
 }
 
 fn unavailable(message: &str) -> Response {
@@ -197,6 +243,49 @@ async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
             unavailable(&format!(
                 "the maintainer {leader} did not finish its answer; retry"
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follower_reads_cluster_state_itself_and_forwards_the_rest() {
+        let local = |method: Method, path: &str| reads_locally(&method, path);
+        for path in [
+            "/api/v1/task/dag/1123",
+            "/api/v1/task/node/145/",
+            "/api/v1/task/sub_task/17/logs",
+            "/api/v1/task/dag/ob/unfinish",
+            "/api/v1/task/dags/ob",
+            "/api/v1/task/dag/maintain/ob",
+            "/api/v1/tenants/overview",
+            "/api/v1/tenant/t1/restore/overview",
+            "/api/v1/resource-pools",
+            "/api/v1/ob/info",
+        ] {
+            assert!(local(Method::GET, path), "{path} is read locally");
+        }
+        for (method, path) in [
+            (Method::POST, "/api/v1/task/dag/1123"),
+            (Method::POST, "/api/v1/tenant/restore"),
+            (Method::DELETE, "/api/v1/tenant/t1"),
+            (Method::PUT, "/api/v1/tenant/t1/name"),
+            (Method::HEAD, "/api/v1/tenants/overview"),
+            // Agent-scoped DAGs: their ids carry the maintainer's address.
+            (Method::GET, "/api/v1/task/dag/2170000000000020000000001"),
+            (
+                Method::GET,
+                "/api/v1/task/sub_task/3170000000000020000000001/logs",
+            ),
+            (Method::GET, "/api/v1/task/dag/unfinish"),
+            (Method::GET, "/api/v1/task/dags/agent"),
+            (Method::GET, "/api/v1/task/dag/maintain/agents"),
+            (Method::GET, "/api/v1/task/dag/agent/main_dags"),
+        ] {
+            assert!(!local(method.clone(), path), "{method} {path} is forwarded");
         }
     }
 }

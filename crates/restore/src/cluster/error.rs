@@ -14,6 +14,10 @@ pub enum ClusterError {
     /// nothing was written.
     #[error("this agent is no longer the cluster's maintainer; nothing was written")]
     FenceLost,
+    /// A write on an agent that only reads the cluster (it is not the maintainer):
+    /// nothing was written.
+    #[error("this agent is not the cluster's maintainer and only reads; nothing was written")]
+    ReadOnly,
     /// A cluster transaction on etcd conflicted with other writers this many times in
     /// a row; nothing was written.
     #[error("cluster transaction conflicted {0} times in a row; nothing was written")]

@@ -183,6 +183,34 @@ impl SledCluster {
         SledCluster::with_records(db, records, rows_dir.into(), config, clock)
     }
 
+    /// A reader of the cluster named `cluster` in etcd, for an agent of a cluster of
+    /// agents that is not its maintainer: every read goes to etcd at the time of the
+    /// call (linearizable), every write (a transaction with writes, a row write) fails
+    /// with [`ClusterError::ReadOnly`] and writes nothing. It seeds nothing and opens no
+    /// shared row: its rows are an empty directory of its own, `private_rows_dir` (no
+    /// API read serves rows; the maintainer's restores write and read them).
+    ///
+    /// # Errors
+    /// `InvalidClusterName`; `Etcd` when etcd cannot be reached; as
+    /// [`SledCluster::new`] otherwise.
+    pub fn open_etcd_reader(
+        db: &sled::Db,
+        etcd: Etcd,
+        cluster: &str,
+        private_rows_dir: impl Into<PathBuf>,
+        clock: Arc<dyn Clock>,
+    ) -> ClusterResult<SledCluster> {
+        let records = Records::Etcd(EtcdRecords::reader(etcd, cluster)?);
+        Ok(SledCluster {
+            db: db.clone(),
+            device: DeviceSync::of(db)?,
+            records: Arc::new(records),
+            rows: Arc::new(RowStore::open(private_rows_dir.into(), |_| false)?),
+            clock,
+            password_kdf_iterations: ROOT_PASSWORD_KDF_ITERATIONS,
+        })
+    }
+
     fn with_records(
         db: &sled::Db,
         records: Records,

@@ -69,6 +69,10 @@ pub(super) struct Node {
     pub(super) key: Arc<AgentKey>,
     pub(super) password: Option<Secret>,
     pub(super) role: watch::Sender<Role>,
+    /// The API over this agent's reader of the cluster ([`RestoreAgent::open_reader`]),
+    /// as the maintainer it follows would answer: what a follower answers reads with
+    /// (`crate::forward`). `None` until a maintainer is known.
+    pub(super) reader: watch::Sender<Option<axum::Router>>,
 }
 
 impl Node {
@@ -111,6 +115,7 @@ impl Node {
             .map_err(|err| super::DaemonError::Cluster(err.to_string()))?
             .with_ttl(mode.lease_ttl);
         let (role, _) = watch::channel(Role::Electing);
+        let (reader, _) = watch::channel(None);
         Ok(Node {
             me: me.clone(),
             etcd,
@@ -121,6 +126,7 @@ impl Node {
             key,
             password,
             role,
+            reader,
         })
     }
 
@@ -128,6 +134,8 @@ impl Node {
     /// then ends with `grace` for its running sub-tasks and the lease is given up, so
     /// another agent takes over at once.
     pub(super) async fn run(self: Box<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        // The maintainer the current reader answers as.
+        let mut reading_as: Option<String> = None;
         loop {
             if *shutdown.borrow() {
                 self.leave().await;
@@ -153,7 +161,19 @@ impl Node {
                     continue;
                 }
                 Ok(Ok(Campaign::Follow(leader))) => {
-                    self.role.send_replace(Role::Follower(leader));
+                    // Forward at once; reads are answered here once the reader is open.
+                    self.role.send_replace(Role::Follower(leader.clone()));
+                    if reading_as.as_deref() != Some(leader.as_str()) {
+                        match self.open_reader(&leader).await {
+                            Ok(reader) => {
+                                self.reader.send_replace(Some(reader));
+                                reading_as = Some(leader.clone());
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot open a reader of the cluster; forwarding reads");
+                            }
+                        }
+                    }
                 }
                 Ok(Ok(Campaign::Lost)) => {}
                 // Keep following the maintainer known last: a member that is down or a
@@ -168,6 +188,34 @@ impl Node {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// The API over a reader of the cluster's state in etcd that answers as `leader`
+    /// (its address in the answers, as the executing agent of the sub-tasks), so a
+    /// read answered here is the maintainer's answer.
+    async fn open_reader(&self, leader: &str) -> Result<axum::Router, super::DaemonError> {
+        let address: std::net::SocketAddr = leader.parse().map_err(|_| {
+            super::DaemonError::Cluster(format!("maintainer address '{leader}' is not ip:port"))
+        })?;
+        let mut config = self.agent.clone();
+        config.agent = obrestore_dag::AgentInfo {
+            ip: address.ip(),
+            port: address.port(),
+        };
+        let (db, etcd) = (self.db.clone(), self.etcd.clone());
+        let (name, shared_dir) = (self.mode.name.clone(), self.mode.shared_dir.clone());
+        let reader = tokio::task::spawn_blocking(move || {
+            RestoreAgent::open_reader(config, &db, etcd, &name, &shared_dir)
+        })
+        .await
+        .map_err(|err| super::DaemonError::Cluster(err.to_string()))??;
+        let view = ClusterView {
+            etcd: self.etcd.clone(),
+            name: self.mode.name.clone(),
+            zone: self.mode.zone.clone(),
+        };
+        let auth = authenticator(&self.key, self.password.clone());
+        Ok(app(AppState::in_cluster(reader, auth, view)?))
     }
 
     /// Removes this agent's registration (a graceful stop).
@@ -207,12 +255,7 @@ impl Node {
                 return false;
             }
         };
-        let auth = Authenticator::new(AuthConfig {
-            key: Arc::clone(&self.key),
-            password: self.password.clone(),
-            clock: Arc::new(SystemClock),
-            limiter: LimiterConfig::default(),
-        });
+        let auth = authenticator(&self.key, self.password.clone());
         let view = ClusterView {
             etcd: self.etcd.clone(),
             name: self.mode.name.clone(),
@@ -259,4 +302,14 @@ impl Node {
         }
         stopping
     }
+}
+
+/// The API's authenticator: every agent of a cluster has the same key and password.
+fn authenticator(key: &Arc<AgentKey>, password: Option<Secret>) -> Authenticator {
+    Authenticator::new(AuthConfig {
+        key: Arc::clone(key),
+        password,
+        clock: Arc::new(SystemClock),
+        limiter: LimiterConfig::default(),
+    })
 }

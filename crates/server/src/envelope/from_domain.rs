@@ -214,7 +214,7 @@ fn cluster_error_off_400(err: &ClusterError) -> Option<AppError> {
         InvalidClusterName { .. } => AppError::internal(err),
         // Cluster mode: etcd unreachable or busy, or this agent no longer the
         // maintainer. Nothing was written; the client may retry (through any agent).
-        Etcd(_) | TooManyConflicts(_) | FenceLost => AppError::new(
+        Etcd(_) | TooManyConflicts(_) | FenceLost | ReadOnly => AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Common.ServiceUnavailable",
             format!("{err}; retry"),

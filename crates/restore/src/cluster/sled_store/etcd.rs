@@ -39,6 +39,9 @@ pub(in crate::cluster) struct EtcdRecords {
     /// `/obrestore/<cluster>/`.
     prefix: Vec<u8>,
     fence: Option<Fence>,
+    /// A reader (an agent that is not the maintainer): every write fails with
+    /// [`ClusterError::ReadOnly`].
+    read_only: bool,
 }
 
 impl std::fmt::Debug for EtcdRecords {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for EtcdRecords {
             .field("etcd", &self.etcd)
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .field("fenced", &self.fence.is_some())
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -79,7 +83,16 @@ impl EtcdRecords {
             etcd,
             prefix: format!("/obrestore/{cluster}/").into_bytes(),
             fence,
+            read_only: false,
         })
+    }
+
+    /// A handle that only reads: a transaction with writes, and [`Self::check_fence`]
+    /// before a row write, fail with [`ClusterError::ReadOnly`].
+    pub(super) fn reader(etcd: Etcd, cluster: &str) -> ClusterResult<Self> {
+        let mut records = EtcdRecords::new(etcd, cluster, None)?;
+        records.read_only = true;
+        Ok(records)
     }
 
     /// The etcd key prefix of `tree`: `/obrestore/<cluster>/<tree name>/`.
@@ -111,8 +124,12 @@ impl EtcdRecords {
             .collect())
     }
 
-    /// `FenceLost` once this handle's fence no longer holds; `Ok` without a fence.
+    /// `FenceLost` once this handle's fence no longer holds, `ReadOnly` for a reader;
+    /// `Ok` without a fence.
     pub(super) fn check_fence(&self) -> ClusterResult<()> {
+        if self.read_only {
+            return Err(ClusterError::ReadOnly);
+        }
         match &self.fence {
             Some(fence)
                 if !retry_transient(|| self.etcd.txn(vec![fence.compare()], Vec::new()))? =>
@@ -166,6 +183,9 @@ impl EtcdRecords {
             }
             if compares.is_empty() && ops.is_empty() {
                 return Ok(value);
+            }
+            if self.read_only && !ops.is_empty() {
+                return Err(ClusterError::ReadOnly);
             }
             // A repeat after a lost answer fails its compares (the first attempt
             // changed what it read) and re-runs `f` on what is there now.

@@ -191,3 +191,33 @@ fn cluster_names_that_would_break_the_key_layout_are_refused() {
         assert!(err.to_string().contains("is invalid"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn a_reader_reads_what_a_writer_committed_and_writes_nothing() {
+    let Some(cluster) = EtcdCluster::start(1) else {
+        return;
+    };
+    let etcd = cluster.client();
+    let writer = EtcdRecords::new(etcd.clone(), "c1", None).unwrap();
+    let reader = EtcdRecords::reader(etcd.clone(), "c1").unwrap();
+    assert_eq!(counter(&reader), None);
+    let attempts = Cell::new(0);
+    increment_with_interference(&writer, &etcd, &attempts);
+    // Read at the time of the call: the writer's commit is there at once.
+    assert_eq!(counter(&reader), Some(11));
+    let revision = etcd.revision().unwrap();
+    let written = reader.transact(|tx| {
+        tx.put(Tree::Meta, COUNTER, 99u64.to_be_bytes().to_vec());
+        Ok(())
+    });
+    assert!(
+        matches!(written, Err(ClusterError::ReadOnly)),
+        "{written:?}"
+    );
+    assert!(matches!(reader.check_fence(), Err(ClusterError::ReadOnly)));
+    // A transaction that only reads still answers.
+    let read = reader.transact(|tx| Ok(tx.get(Tree::Meta, COUNTER)?.is_some()));
+    assert!(read.unwrap());
+    assert_eq!(etcd.revision().unwrap(), revision, "the reader wrote");
+    assert_eq!(counter(&writer), Some(11));
+}
