@@ -173,11 +173,7 @@ impl Daemon {
                 };
                 let node = cluster::Node::join(mode, agent_config, key, config.password, &identity)
                     .await?;
-                let router = crate::forward::cluster_app(
-                    node.role.subscribe(),
-                    node.reader.subscribe(),
-                    identity,
-                );
+                let router = node.router(identity);
                 (Mode::Cluster(Box::new(node)), router)
             }
         };

@@ -190,6 +190,11 @@ impl Node {
         }
     }
 
+    /// This agent's API: routed by its role (`crate::forward`).
+    pub(super) fn router(&self, identity: Identity) -> axum::Router {
+        crate::forward::cluster_app(self.role.subscribe(), self.reader.subscribe(), identity)
+    }
+
     /// The API over a reader of the cluster's state in etcd that answers as `leader`
     /// (its address in the answers, as the executing agent of the sub-tasks), so a
     /// read answered here is the maintainer's answer.
