@@ -19,6 +19,7 @@
 //! Invariant: the handle never changes the store itself (except retention); it sends
 //! requests to the actor and reads what is durable.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ mod validate;
 pub use config::{AgentInfo, EngineConfig};
 
 use actor::{Actor, Commit};
-use committer::{Committer, Health, StopGuard};
+use committer::{Committer, Health, Pipeline, StopGuard};
 use msg::Msg;
 use runner::{Runner, RunningJobs};
 
@@ -123,19 +124,17 @@ impl Engine {
             dag_changes: dag_changes_tx,
             health: Arc::clone(&health),
             committed: actor.committed(),
+            released: AtomicU64::new(0),
             _alive: alive,
         };
         let mut tasks = Vec::new();
         let mut committer_thread = None;
         if store.commit_blocks() {
-            let (commit_tx, commit_rx) = mpsc::channel(64);
             let runtime = tokio::runtime::Handle::current();
-            let thread = std::thread::Builder::new()
-                .name("obrestore-committer".to_string())
-                .spawn(move || committer.run(commit_rx, runtime))
+            let (pipeline, thread) = Pipeline::start(committer, runtime)
                 .map_err(|e| OpenError::Store(StoreError::Poisoned(e.to_string())))?;
             committer_thread = Some(thread);
-            tasks.push(tokio::spawn(actor.run(rx, Commit::Pipelined(commit_tx))));
+            tasks.push(tokio::spawn(actor.run(rx, Commit::Pipelined(pipeline))));
         } else {
             tasks.push(tokio::spawn(actor.run(rx, Commit::Inline(committer))));
         }

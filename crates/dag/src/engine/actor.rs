@@ -41,7 +41,10 @@
 //! 6. **Hand off.** The batch goes to the committer with its replies, events, jobs,
 //!    retry timers and shutdown acknowledgements ([`Pending`]). With a blocking store
 //!    the committer is its own thread and the actor goes straight on deciding the next
-//!    batch while this one flushes (pipelining); otherwise the actor commits inline.
+//!    batch while this one flushes (pipelining), unless nothing could arrive meanwhile
+//!    (no sub-task runs but those this batch starts, and the committer has released
+//!    every earlier batch): then, as with a store that does not block, the actor
+//!    commits inline.
 //!    Replies and events are released by the committer only after durability.
 //! 7. **Evict.** DAGs that reached SUCCEED leave the mirror (their final records are in
 //!    the batch); FAILED ones stay, waiting for an operator.
@@ -62,7 +65,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use super::committer::{Committer, Health, Pending, StopGuard};
+use super::committer::{Committer, Health, Pending, Pipeline, StopGuard};
 use super::config::EngineConfig;
 use super::dag_state::ActiveDag;
 use super::msg::{Attempt, Msg, Reply, RunResult};
@@ -86,8 +89,8 @@ const MAX_MESSAGES_PER_BATCH: usize = 8192;
 /// Where the actor's batches are committed.
 pub(crate) enum Commit {
     /// By the committer's own thread (stores whose commit blocks), pipelined with the
-    /// decisions.
-    Pipelined(mpsc::Sender<Pending>),
+    /// decisions, or by the actor when there is nothing to overlap (`committer.rs`).
+    Pipelined(Pipeline),
     /// By the actor itself (stores whose commit does not block, where a hand-off would
     /// only add a wake-up).
     Inline(Committer),
@@ -196,7 +199,7 @@ impl Actor {
 
     /// The actor's task: turns of receive, decide, schedule, seal, hand off, until the
     /// handle is gone, a shutdown completes, or a commit fails.
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, commit: Commit) {
+    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, mut commit: Commit) {
         let mut first = true;
         loop {
             if self.health.poisoned().is_some() {
@@ -219,7 +222,10 @@ impl Actor {
             let finished = self.schedule(&mut txn);
             let stop = !self.shutdown.is_empty() && self.sched.running_total == 0;
             let pending = self.close_batch(txn, stop);
-            if !pending.is_empty() && !hand_off(&commit, pending).await {
+            // No sub-task runs but those waiting for this batch: nothing can arrive
+            // while it flushes.
+            let alone = self.sched.running_total == pending.spawns.len();
+            if !pending.is_empty() && !hand_off(&mut commit, pending, alone).await {
                 return;
             }
             self.evict(finished);
@@ -583,9 +589,9 @@ impl Actor {
 
 /// Hands a sealed batch to the committer. Returns false when the engine must stop (the
 /// committer is gone, or the commit failed).
-async fn hand_off(commit: &Commit, pending: Pending) -> bool {
+async fn hand_off(commit: &mut Commit, pending: Pending, alone: bool) -> bool {
     match commit {
-        Commit::Pipelined(committer) => committer.send(pending).await.is_ok(),
+        Commit::Pipelined(pipeline) => pipeline.hand_off(pending, alone).await,
         Commit::Inline(committer) => committer.process(vec![pending]),
     }
 }

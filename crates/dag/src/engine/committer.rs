@@ -11,9 +11,17 @@
 //!    disk together (group commit), never more writes than the store commits
 //!    atomically ([`KvStore::max_batch_writes`], etcd's `--max-txn-ops`). With a store whose commit blocks (sled) the
 //!    committer is a thread of its own, so a commit blocks no tokio worker and needs no
-//!    hand-off to a blocking pool and back. With a store whose commit does not block
-//!    (the in-memory store) there is no committer thread: the actor calls
-//!    [`Committer::process`] itself with one batch.
+//!    hand-off to a blocking pool and back, and the actor decides the next batch while
+//!    one flushes. Except when there is nothing to overlap ([`Pipeline`]): if the
+//!    committer's thread has released every batch handed to it and no sub-task runs
+//!    but those the new batch starts (a chain between two stages), nothing can arrive
+//!    while the batch flushes, so the actor calls [`Committer::process`] itself: the
+//!    stage's commit, its sub-task's start and the actor's next turn then run on one
+//!    tokio worker, without the two thread wake-ups (actor to committer, committer to
+//!    the sub-task and back to the actor) a stage otherwise pays; the worker blocks for
+//!    one device sync. With a store whose commit does not block (the in-memory store)
+//!    there is no committer thread: the actor calls [`Committer::process`] itself with
+//!    one batch.
 //! 2. **Merge.** The writes of the batches are merged in order into one [`Batch`]; a
 //!    later write of a key replaces an earlier one, so the merged batch is exactly the
 //!    state after the last of them.
@@ -144,7 +152,55 @@ pub(crate) struct Committer {
     pub(crate) health: Arc<Health>,
     /// Highest batch sequence number durable, read by the actor.
     pub(crate) committed: Arc<AtomicU64>,
+    /// Highest batch sequence number whose effects are all released.
+    pub(crate) released: AtomicU64,
     pub(crate) _alive: Arc<StopGuard>,
+}
+
+/// The actor's way to a committer thread ([`Commit::Pipelined`](super::actor::Commit)):
+/// batches go through the queue, or are committed by the actor itself when there is
+/// nothing to overlap with their flush (module docs, step 1).
+pub(crate) struct Pipeline {
+    tx: mpsc::Sender<Pending>,
+    committer: Arc<Committer>,
+    /// Highest sequence number handed to the thread.
+    handed: u64,
+}
+
+impl Pipeline {
+    /// Starts the committer's thread on `committer`.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub(crate) fn start(
+        committer: Committer,
+        runtime: Handle,
+    ) -> std::io::Result<(Pipeline, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = mpsc::channel(64);
+        let committer = Arc::new(committer);
+        let thread = Arc::clone(&committer);
+        let thread = std::thread::Builder::new()
+            .name("obrestore-committer".to_string())
+            .spawn(move || thread.run(rx, runtime))?;
+        let pipeline = Pipeline {
+            tx,
+            committer,
+            handed: 0,
+        };
+        Ok((pipeline, thread))
+    }
+
+    /// Commits `pending` and releases its effects: on the actor's own worker when
+    /// `alone` (no sub-task runs but those `pending` starts) and the thread has
+    /// released everything handed to it, else through the thread. Returns false when
+    /// the engine must stop (the thread is gone, or the inline commit failed).
+    pub(crate) async fn hand_off(&mut self, pending: Pending, alone: bool) -> bool {
+        if alone && self.committer.released.load(Ordering::Acquire) >= self.handed {
+            return self.committer.process(vec![pending]);
+        }
+        self.handed = pending.seq;
+        self.tx.send(pending).await.is_ok()
+    }
 }
 
 impl Committer {
@@ -152,7 +208,7 @@ impl Committer {
     /// aborted, or a commit fails. The commit blocks this thread, not a tokio worker,
     /// and no hand-off to a blocking pool sits between a batch and its effects; the
     /// effects (sub-task starts, timers) run on `runtime`.
-    pub(crate) fn run(self, mut rx: mpsc::Receiver<Pending>, runtime: Handle) {
+    fn run(&self, mut rx: mpsc::Receiver<Pending>, runtime: Handle) {
         let _runtime = runtime.enter();
         let limit = self.kv.max_batch_writes().unwrap_or(usize::MAX);
         // A batch that would take the group past the store's limit starts the next one.
@@ -209,6 +265,7 @@ impl Committer {
         for item in items {
             self.effects(item);
         }
+        self.released.fetch_max(seq, Ordering::Release);
         true
     }
 
