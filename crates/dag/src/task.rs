@@ -59,7 +59,7 @@ pub trait Task: Send + Sync {
     }
 }
 
-type Factory = dyn Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync;
+pub(crate) type Factory = dyn Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync;
 
 /// A registered task type.
 #[derive(Clone)]

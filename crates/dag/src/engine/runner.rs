@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::msg::{Attempt, Msg, Outcome, RunResult};
 use super::txn::IdMap;
-use crate::task::{ReportSink, Task, TaskContext, TaskError, TaskRegistry};
+use crate::task::{Factory, ReportSink, Task, TaskContext, TaskError, TaskRegistry};
 
 /// Which half of a sub-task an attempt runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,13 +93,13 @@ impl Runner {
     /// Starts `job`: polled once here first if its type is light (module docs).
     pub(crate) fn spawn(&self, job: Job) {
         let task_id = job.task_id;
-        let light = self
-            .registry
-            .get(&job.task_type)
-            .is_some_and(|task_type| task_type.light);
+        // Looked up once here: the job gets its type's factory, not the registry.
+        let task_type = self.registry.get(&job.task_type);
+        let light = task_type.is_some_and(|task_type| task_type.light);
+        let factory = task_type.map(|task_type| Arc::clone(&task_type.factory));
         let mut run = Box::pin(run_job(
             job,
-            Arc::clone(&self.registry),
+            factory,
             self.tx.clone(),
             Arc::clone(&self.reports),
         ));
@@ -141,7 +141,7 @@ pub(crate) fn abort_all(running: &Mutex<IdMap<AbortHandle>>) {
 
 async fn run_job(
     job: Job,
-    registry: Arc<TaskRegistry>,
+    factory: Option<Arc<Factory>>,
     tx: mpsc::UnboundedSender<Msg>,
     reports: Arc<dyn ReportSink>,
 ) {
@@ -169,10 +169,10 @@ async fn run_job(
         reports,
     };
     let outcome = async {
-        let Some(task_type) = registry.get(&job.task_type) else {
+        let Some(factory) = factory else {
             return Outcome::Failed(format!("unknown task type '{}'", job.task_type));
         };
-        match (task_type.factory)(&job.params) {
+        match factory(&job.params) {
             Ok(task) => run_attempt(task.as_ref(), &ctx, job.phase, job.timeout, &job.cancel).await,
             Err(err) => Outcome::Failed(err.message),
         }
