@@ -1,6 +1,7 @@
 //! `obagent`: the obrestore agent binary (CLI + daemon).
 
 mod cli;
+mod logging;
 
 use clap::Parser;
 
@@ -13,20 +14,16 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OBAGENT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init();
     let cli = Cli::parse();
-    match cli::run(cli.command) {
+    let code = match cli::run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // The one place an error is printed.
             eprintln!("error: {}", cli::output::error_text(&err));
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    logging::thread_ends();
+    code
 }

@@ -63,6 +63,7 @@ pub enum Command {
 pub fn run(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_stop(crate::logging::thread_ends)
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(dispatch(command))
