@@ -33,17 +33,22 @@
 //! at open. Dropping a tenant's rows renames its directory to `dropped-*` (one atomic
 //! step, then the parent is `fsync`ed) before deleting it.
 //!
-//! **Run file format** (version 1, little-endian):
+//! **Run file format** (version 2, little-endian):
 //!
 //! ```text
 //! header  : magic "OBRRUN01" | version u32 | reserved u32 | tenant_id u64 | lo u64 | hi u64   (40 bytes)
-//! records : tablet_id u64 | key_len u32 | value_len u32 (0xFFFF_FFFF = tombstone) | key | value
+//! records : tablet_id u64 | key_len u32 | value_len u32 (0xFFFF_FFFF = tombstone) | key | value | value_sha256 (32 bytes, not for a tombstone)
 //!           ... strictly ascending by (tablet_id, key)
 //! footer  : magic "OBRRUNFT" | rows u64 | tombstones u64 | records_len u64 | crc32 u32 | reserved u32 (40 bytes)
 //! ```
 //!
-//! `crc32` (IEEE, `crc32fast`) covers the records. Opening a run checks the header, the
-//! footer and the file length; reading it to the end checks the row count and the CRC.
+//! `crc32` (IEEE, `crc32fast`) covers the records, value hashes included. Opening a run
+//! checks the header, the footer and the file length; reading it to the end checks the
+//! row count and the CRC. `value_sha256` is the SHA-256 of the value, computed by the
+//! writer of the batch from the bytes it writes (a merge copies it): the tenant digest
+//! (`digest.rs`) reads it instead of hashing every value again, so the Post check costs a
+//! read and a CRC of the runs, not a SHA-256 of every value after the last log stream.
+//! Version 1 runs (no value hashes) are still read; the reader hashes their values.
 
 //!
 //! `run_file.rs` holds the run file format: writing a run, reading one back, merging
@@ -68,7 +73,7 @@ mod run_file;
 pub use failpoint::{clear_row_write_failure, fail_row_writes_under};
 
 /// Version of the run file format described in the module docs.
-pub const RUN_FORMAT_VERSION: u32 = 1;
+pub const RUN_FORMAT_VERSION: u32 = 2;
 /// A tenant with more committed runs than this gets some of them merged after the
 /// `apply` that crossed it: the newest runs of the smallest size tiers (see [`tier`]).
 pub const COMPACT_AT_RUNS: usize = 48;
@@ -389,7 +394,7 @@ impl RowStore {
                 RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, lo, hi)?;
             merge(readers, &mut |tablet_id, key, value| {
                 if value.is_some() || !drop_tombstones {
-                    writer.push(tablet_id, key, value)?;
+                    writer.push_hashed(tablet_id, key, value)?;
                 }
                 Ok(())
             })?;
@@ -443,21 +448,42 @@ impl RowStore {
         tenant_id: u64,
         visit: &mut super::service::RowVisitor<'_>,
     ) -> ClusterResult<()> {
-        let readers = {
-            let state = self.lock();
-            let runs: Vec<Run> = state
-                .tenants
-                .get(&tenant_id)
-                .map(|runs| runs.values().copied().collect())
-                .unwrap_or_default();
-            self.open_runs(tenant_id, &runs)?
-        };
+        let readers = self.open_tenant_runs(tenant_id)?;
         merge(readers, &mut |tablet_id, key, value| {
-            if let Some(value) = value {
+            if let Some((value, _)) = value {
                 visit(tablet_id, key, value);
             }
             Ok(())
         })
+    }
+
+    /// Calls `visit(tablet_id, key, SHA-256 of the value)` for every live row in
+    /// `(tablet_id, key)` order: [`RowStore::for_each`] with the value hashes the runs
+    /// store (each run is still read to its end and its CRC checked).
+    ///
+    /// # Errors
+    /// As [`RowStore::for_each`].
+    pub fn for_each_hashed(
+        &self,
+        tenant_id: u64,
+        visit: &mut super::digest::HashedRowVisitor<'_>,
+    ) -> ClusterResult<()> {
+        let readers = self.open_tenant_runs(tenant_id)?;
+        let readers = readers.into_iter().map(RunReader::without_values).collect();
+        merge(readers, &mut |tablet_id, key, value| match value {
+            Some((_, sha)) => visit(tablet_id, key, sha),
+            None => Ok(()),
+        })
+    }
+
+    fn open_tenant_runs(&self, tenant_id: u64) -> ClusterResult<Vec<RunReader>> {
+        let state = self.lock();
+        let runs: Vec<Run> = state
+            .tenants
+            .get(&tenant_id)
+            .map(|runs| runs.values().copied().collect())
+            .unwrap_or_default();
+        self.open_runs(tenant_id, &runs)
     }
 
     /// Runs and row versions stored for the tenant.

@@ -295,3 +295,61 @@ fn drops_remove_the_rows_directory_and_leftovers_go_at_reopen() {
     );
     check(fx.cluster(), b, &model_b, "other tenant at the end");
 }
+
+/// `bytes` of a version 2 run rewritten as version 1: no value hashes, CRC and lengths
+/// recomputed.
+fn as_version_1(bytes: &[u8]) -> Vec<u8> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let (header_len, footer_len) = (40, 40);
+    assert_eq!(u32_at(8), 2, "the writer writes version 2");
+    let records = &bytes[header_len..bytes.len() - footer_len];
+    let mut out_records = Vec::new();
+    let mut at = 0;
+    while at < records.len() {
+        let key_len = u32::from_le_bytes(records[at + 8..at + 12].try_into().unwrap()) as usize;
+        let value_len = u32::from_le_bytes(records[at + 12..at + 16].try_into().unwrap());
+        let value_len = if value_len == u32::MAX {
+            0
+        } else {
+            value_len as usize
+        };
+        let end = at + 16 + key_len + value_len;
+        out_records.extend_from_slice(&records[at..end]);
+        let stored_sha =
+            u32::from_le_bytes(records[at + 12..at + 16].try_into().unwrap()) != u32::MAX;
+        at = end + if stored_sha { 32 } else { 0 };
+    }
+    assert_eq!(at, records.len());
+    let mut out = bytes[..header_len].to_vec();
+    out[8..12].copy_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&out_records);
+    let footer = &bytes[bytes.len() - footer_len..];
+    out.extend_from_slice(&footer[..24]);
+    out.extend_from_slice(&(out_records.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&out_records).to_le_bytes());
+    out.extend_from_slice(&footer[36..]);
+    out
+}
+
+#[test]
+fn version_1_runs_without_value_hashes_are_still_read_digested_and_compacted() {
+    let mut fx = Fixture::new();
+    let (t, model, file) = two_runs(&mut fx);
+    let path = fx.tenant_dir(t).join(&file);
+    let v2 = std::fs::read(&path).unwrap();
+    let v1 = as_version_1(&v2);
+    assert!(v1.len() < v2.len(), "the version 2 run stores value hashes");
+    std::fs::write(&path, &v1).unwrap();
+    fx.reopen();
+    // The reader hashes a version 1 run's values: the digest is the model's.
+    check(fx.cluster(), t, &model, "a version 1 run");
+    assert_eq!(fx.cluster().tenant_digest(t).unwrap(), digest_map(&model));
+    // A merge rewrites it as version 2 with the hashes it computed.
+    assert_eq!(fx.cluster().compact_rows(t).unwrap(), 2);
+    check(fx.cluster(), t, &model, "compacted into version 2");
+    let runs = run_files(&fx.tenant_dir(t));
+    let merged = std::fs::read(fx.tenant_dir(t).join(&runs[0])).unwrap();
+    assert_eq!(u32::from_le_bytes(merged[8..12].try_into().unwrap()), 2);
+    fx.reopen();
+    check(fx.cluster(), t, &model, "compacted, reopened");
+}

@@ -3,11 +3,16 @@
 //! back checking its length, row count and CRC, and [`merge`] merges runs newest-wins.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::{io_error, run_name, sync_dir, Run, RUN_FORMAT_VERSION};
 use crate::cluster::error::{ClusterError, ClusterResult};
+
+/// A row's value with its SHA-256 (stored after the value from format version 2 on).
+pub(super) type HashedValue<'a> = (&'a [u8], &'a [u8; 32]);
 
 const RUN_MAGIC: &[u8; 8] = b"OBRRUN01";
 const FOOTER_MAGIC: &[u8; 8] = b"OBRRUNFT";
@@ -15,6 +20,10 @@ const HEADER_LEN: u64 = 40;
 const FOOTER_LEN: u64 = 40;
 const RECORD_HEADER_LEN: usize = 16;
 const TOMBSTONE: u32 = u32::MAX;
+const VALUE_SHA_LEN: usize = 32;
+/// The oldest run format still read: version 1 has no value hashes (the reader computes
+/// them).
+const OLDEST_READ_VERSION: u32 = 1;
 const WRITE_BUFFER: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +32,8 @@ pub(super) struct Footer {
     pub(super) tombstones: u64,
     pub(super) records_len: u64,
     crc: u32,
+    /// The run's format version (header).
+    version: u32,
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
@@ -57,11 +68,12 @@ pub(super) fn read_frame(
     if &footer[..8] != FOOTER_MAGIC {
         return Err(io_error(path, "bad footer magic (truncated or not a run)"));
     }
-    let footer = Footer {
+    let mut footer = Footer {
         rows: u64_at(&footer, 8),
         tombstones: u64_at(&footer, 16),
         records_len: u64_at(&footer, 24),
         crc: u32_at(&footer, 32),
+        version: 0,
     };
     if footer.records_len != len - HEADER_LEN - FOOTER_LEN {
         return Err(io_error(
@@ -81,12 +93,15 @@ pub(super) fn read_frame(
         return Err(io_error(path, "bad header magic"));
     }
     let version = u32_at(&header, 8);
-    if version != RUN_FORMAT_VERSION {
+    if !(OLDEST_READ_VERSION..=RUN_FORMAT_VERSION).contains(&version) {
         return Err(io_error(
             path,
-            format!("run format version {version} (expected {RUN_FORMAT_VERSION})"),
+            format!(
+                "run format version {version} (expected {OLDEST_READ_VERSION} to {RUN_FORMAT_VERSION})"
+            ),
         ));
     }
+    footer.version = version;
     let (t, l, h) = (
         u64_at(&header, 16),
         u64_at(&header, 24),
@@ -164,11 +179,28 @@ impl RunWriter {
         }
     }
 
+    /// Appends a row (`None`: a tombstone), hashing its value.
     pub(super) fn push(
         &mut self,
         tablet_id: u64,
         key: &[u8],
         value: Option<&[u8]>,
+    ) -> ClusterResult<()> {
+        match value {
+            Some(value) => {
+                let sha: [u8; 32] = Sha256::digest(value).into();
+                self.push_hashed(tablet_id, key, Some((value, &sha)))
+            }
+            None => self.push_hashed(tablet_id, key, None),
+        }
+    }
+
+    /// Appends a row whose value's SHA-256 is known (a merge copying a run's rows).
+    pub(super) fn push_hashed(
+        &mut self,
+        tablet_id: u64,
+        key: &[u8],
+        value: Option<HashedValue<'_>>,
     ) -> ClusterResult<()> {
         let too_big = |what: &str, len: usize| ClusterError::InvalidRow {
             tablet_id,
@@ -180,7 +212,7 @@ impl RunWriter {
             .ok_or_else(|| too_big("key", key.len()))?;
         let value_len = match value {
             None => TOMBSTONE,
-            Some(value) => u32::try_from(value.len())
+            Some((value, _)) => u32::try_from(value.len())
                 .ok()
                 .filter(|len| *len != TOMBSTONE)
                 .ok_or_else(|| too_big("value", value.len()))?,
@@ -194,12 +226,15 @@ impl RunWriter {
         head[..8].copy_from_slice(&tablet_id.to_le_bytes());
         head[8..12].copy_from_slice(&key_len.to_le_bytes());
         head[12..].copy_from_slice(&value_len.to_le_bytes());
-        let value = value.unwrap_or_default();
-        for part in [&head[..], key, value] {
+        let (value, sha): (&[u8], &[u8]) = match value {
+            Some((value, sha)) => (value, sha),
+            None => (&[], &[]),
+        };
+        for part in [&head[..], key, value, sha] {
             self.crc.update(part);
             self.write(part)?;
         }
-        self.records_len += (RECORD_HEADER_LEN + key.len() + value.len()) as u64;
+        self.records_len += (RECORD_HEADER_LEN + key.len() + value.len() + sha.len()) as u64;
         self.run.bytes = self.records_len;
         if value_len == TOMBSTONE {
             self.run.tombstones += 1;
@@ -266,9 +301,14 @@ pub(super) struct RunReader {
     tablet_id: u64,
     key: Vec<u8>,
     value: Vec<u8>,
+    /// SHA-256 of `value` (read from the run, or computed for a version 1 run).
+    value_sha: [u8; 32],
     tombstone: bool,
     /// The previous record's key (a reused buffer, for the order check).
     previous_key: Vec<u8>,
+    /// Values are checked (CRC) but not kept: `value` stays empty
+    /// ([`RunReader::without_values`]).
+    skip_values: bool,
 }
 
 impl RunReader {
@@ -293,9 +333,42 @@ impl RunReader {
             tablet_id: 0,
             key: Vec::new(),
             value: Vec::new(),
+            value_sha: [0; 32],
             tombstone: false,
             previous_key: Vec::new(),
+            skip_values: false,
         })
+    }
+
+    /// This reader with values read and CRC-checked but not copied out (the records'
+    /// value is then empty; the value hashes are still there). A version 1 run keeps its
+    /// values: the reader hashes them.
+    pub(super) fn without_values(mut self) -> RunReader {
+        self.skip_values = self.footer.version >= 2;
+        self
+    }
+
+    /// Reads `len` value bytes into the CRC only, straight from the read buffer.
+    fn skip_value(&mut self, len: u64) -> ClusterResult<()> {
+        if len > self.remaining {
+            return Err(self.corrupt("a record runs past the end of the records"));
+        }
+        let mut left = len;
+        while left > 0 {
+            let buffer = self.input.fill_buf().map_err(|e| io_error(&self.path, e))?;
+            if buffer.is_empty() {
+                return Err(io_error(&self.path, "the file ends inside a record"));
+            }
+            let n = buffer
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.crc.update(&buffer[..n]);
+            self.input.consume(n);
+            left -= n as u64;
+        }
+        self.remaining -= len;
+        self.value.clear();
+        Ok(())
     }
 
     fn corrupt(&self, reason: impl std::fmt::Display) -> ClusterError {
@@ -318,6 +391,23 @@ impl RunReader {
             .map_err(|e| io_error(&self.path, e))?;
         self.crc.update(buffer);
         self.remaining -= len;
+        Ok(())
+    }
+
+    /// The value's SHA-256 after the value (version 2 on), or computed (version 1).
+    fn read_value_sha(&mut self) -> ClusterResult<()> {
+        if self.footer.version < 2 {
+            self.value_sha = Sha256::digest(&self.value).into();
+            return Ok(());
+        }
+        if self.remaining < VALUE_SHA_LEN as u64 {
+            return Err(self.corrupt("a value hash runs past the end of the records"));
+        }
+        self.input
+            .read_exact(&mut self.value_sha)
+            .map_err(|e| io_error(&self.path, e))?;
+        self.crc.update(&self.value_sha);
+        self.remaining -= VALUE_SHA_LEN as u64;
         Ok(())
     }
 
@@ -364,15 +454,22 @@ impl RunReader {
         if self.tombstone {
             self.value.clear();
         } else {
-            self.read_into(u64::from(value_len), true)?;
+            if self.skip_values {
+                self.skip_value(u64::from(value_len))?;
+            } else {
+                self.read_into(u64::from(value_len), true)?;
+            }
+            self.read_value_sha()?;
         }
         self.seen += 1;
         Ok(true)
     }
 }
 
-/// What [`merge`] calls per key: `(tablet_id, key, newest value or None for a tombstone)`.
-pub(super) type MergeSink<'a> = dyn FnMut(u64, &[u8], Option<&[u8]>) -> ClusterResult<()> + 'a;
+/// What [`merge`] calls per key: `(tablet_id, key, newest value and its SHA-256, or None
+/// for a tombstone)`.
+pub(super) type MergeSink<'a> =
+    dyn FnMut(u64, &[u8], Option<HashedValue<'_>>) -> ClusterResult<()> + 'a;
 
 /// Merges `readers` (runs with disjoint sequence ranges), calling `emit` once per key in
 /// ascending order with the newest version (`None` for a tombstone).
@@ -392,7 +489,7 @@ pub(super) fn merge(mut readers: Vec<RunReader>, emit: &mut MergeSink<'_>) -> Cl
     let mut key: Vec<u8> = Vec::new();
     while let Some(&best) = heap.first() {
         let winner = &readers[best];
-        let value = (!winner.tombstone).then_some(winner.value.as_slice());
+        let value = (!winner.tombstone).then_some((winner.value.as_slice(), &winner.value_sha));
         emit(winner.tablet_id, &winner.key, value)?;
         let tablet_id = winner.tablet_id;
         key.clear();
