@@ -201,11 +201,21 @@ impl SledCluster {
         clock: Arc<dyn Clock>,
     ) -> ClusterResult<SledCluster> {
         let records = Records::Etcd(EtcdRecords::reader(etcd, cluster)?);
+        let rows = RowStore::open(private_rows_dir.into(), |_| false)?;
+        SledCluster::assemble(db, records, rows, clock)
+    }
+
+    fn assemble(
+        db: &sled::Db,
+        records: Records,
+        rows: RowStore,
+        clock: Arc<dyn Clock>,
+    ) -> ClusterResult<SledCluster> {
         Ok(SledCluster {
             db: db.clone(),
             device: DeviceSync::of(db)?,
             records: Arc::new(records),
-            rows: Arc::new(RowStore::open(private_rows_dir.into(), |_| false)?),
+            rows: Arc::new(rows),
             clock,
             password_kdf_iterations: ROOT_PASSWORD_KDF_ITERATIONS,
         })
@@ -222,14 +232,8 @@ impl SledCluster {
         for (key, _) in records.scan(Tree::Tenants)? {
             existing.insert(decode_u64(Tree::Tenants, &key)?);
         }
-        let cluster = SledCluster {
-            db: db.clone(),
-            device: DeviceSync::of(db)?,
-            records: Arc::new(records),
-            rows: Arc::new(RowStore::open(rows_dir, |id| existing.contains(&id))?),
-            clock,
-            password_kdf_iterations: ROOT_PASSWORD_KDF_ITERATIONS,
-        };
+        let rows = RowStore::open(rows_dir, |id| existing.contains(&id))?;
+        let cluster = SledCluster::assemble(db, records, rows, clock)?;
         cluster.init(config)?;
         Ok(cluster)
     }

@@ -190,6 +190,15 @@ impl Node {
         }
     }
 
+    /// This agent's view of its cluster (`/ob/info`, `/info`'s zone).
+    fn view(&self) -> ClusterView {
+        ClusterView {
+            etcd: self.etcd.clone(),
+            name: self.mode.name.clone(),
+            zone: self.mode.zone.clone(),
+        }
+    }
+
     /// This agent's API: routed by its role (`crate::forward`).
     pub(super) fn router(&self, identity: Identity) -> axum::Router {
         crate::forward::cluster_app(self.role.subscribe(), self.reader.subscribe(), identity)
@@ -214,11 +223,7 @@ impl Node {
         })
         .await
         .map_err(|err| super::DaemonError::Cluster(err.to_string()))??;
-        let view = ClusterView {
-            etcd: self.etcd.clone(),
-            name: self.mode.name.clone(),
-            zone: self.mode.zone.clone(),
-        };
+        let view = self.view();
         let auth = authenticator(&self.key, self.password.clone());
         Ok(app(AppState::in_cluster(reader, auth, view)?))
     }
@@ -261,11 +266,7 @@ impl Node {
             }
         };
         let auth = authenticator(&self.key, self.password.clone());
-        let view = ClusterView {
-            etcd: self.etcd.clone(),
-            name: self.mode.name.clone(),
-            zone: self.mode.zone.clone(),
-        };
+        let view = self.view();
         let router = match AppState::in_cluster(agent.clone(), auth, view) {
             Ok(state) => app(state),
             Err(error) => {
