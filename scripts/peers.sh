@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The peers bench: obrestore's engine (MemStore and the durable SledStore) side by side
-# with dagx, dagrs and duroxide on SQLite, same shapes of no-op tasks, plus the device's
+# with dagx, dagrs, duroxide and apalis on SQLite, same shapes of no-op tasks, plus the device's
 # sync rate and sequential write bandwidth measured in the same run. Prints one table.
 #   scripts/peers.sh [--quick] [--runs N] [--duroxide-runs N] [--dir PATH] [--memory-only]
 # --dir puts the durable stores and the device probes on another filesystem (default:

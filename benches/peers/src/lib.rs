@@ -6,6 +6,7 @@
 //! returns the time and how many tasks actually executed (each no-op counts itself), so
 //! a runner that skipped work cannot go unnoticed: `main` and the tests check the count.
 
+pub mod apalis_peer;
 pub mod dagrs_peer;
 pub mod dagx_peer;
 pub mod device;
@@ -39,6 +40,7 @@ pub enum Peer {
     Dagrs,
     ObrestoreDurable,
     Duroxide,
+    Apalis,
 }
 
 impl Peer {
@@ -50,9 +52,15 @@ impl Peer {
         Peer::Dagrs,
     ];
     /// The durable group; the first is the obrestore the others are compared with.
-    pub const DURABLE: [Peer; 2] = [Peer::ObrestoreDurable, Peer::Duroxide];
+    pub const DURABLE: [Peer; 3] = [Peer::ObrestoreDurable, Peer::Duroxide, Peer::Apalis];
 
     /// Whether this is obrestore itself (a variant of the group's reference).
+    /// A durable peer whose runs take seconds: it runs only in the first rounds
+    /// (`--duroxide-runs`).
+    pub fn is_slow(self) -> bool {
+        matches!(self, Peer::Duroxide | Peer::Apalis)
+    }
+
     pub fn is_obrestore(self) -> bool {
         matches!(
             self,
@@ -68,6 +76,7 @@ impl Peer {
             Peer::Dagrs => "dagrs 0.9.0",
             Peer::ObrestoreDurable => "obrestore SledStore",
             Peer::Duroxide => "duroxide 0.1.32 SQLite",
+            Peer::Apalis => "apalis 0.7.4 SQLite",
         }
     }
 
@@ -81,6 +90,7 @@ impl Peer {
             Peer::Dagx => dagx_peer::run(shape).await,
             Peer::Dagrs => dagrs_peer::run(shape).await,
             Peer::Duroxide => duroxide_peer::run(shape, parent).await,
+            Peer::Apalis => apalis_peer::run(shape, parent).await,
         }
     }
 }

@@ -16,7 +16,7 @@ use obrestore_peers_bench::Peer;
 const USAGE: &str = "usage: obrestore-peers-bench [--quick] [--runs N] [--duroxide-runs N] [--dir PATH] [--memory-only]
   --quick        3 runs and a 64 MiB sequential probe (CI-sized)
   --runs N       runs per shape and peer (default 5)
-  --duroxide-runs N  runs of duroxide, in the first N rounds (default 1: its runs take seconds)
+  --duroxide-runs N  runs of duroxide and apalis, in the first N rounds (default 1: their runs take seconds)
   --dir PATH     where the durable stores and the device probes write (default: temp dir)
   --memory-only  skip the durable peers and the device probes";
 
@@ -65,11 +65,11 @@ fn options() -> anyhow::Result<Options> {
 }
 
 /// The peers of a group in round `round`'s order: rotated, so none always runs first;
-/// duroxide only in the first `duroxide_runs` rounds.
+/// the slow durable peers only in the first `duroxide_runs` rounds.
 fn rotated(peers: &[Peer], round: usize, duroxide_runs: usize) -> Vec<Peer> {
     let mut order = peers.to_vec();
     order.rotate_left(round % peers.len());
-    order.retain(|peer| *peer != Peer::Duroxide || round < duroxide_runs);
+    order.retain(|peer| !peer.is_slow() || round < duroxide_runs);
     order
 }
 

@@ -131,7 +131,7 @@ pub fn print(groups: &[Group], device: &Device) {
     for group in groups {
         for row in &group.rows {
             if let Shape::Chain(length) = row.shape {
-                if row.peer == Peer::ObrestoreDurable || row.peer == Peer::Duroxide {
+                if row.peer == Peer::ObrestoreDurable || row.peer.is_slow() {
                     let stages = length as f64 / row.median().as_secs_f64();
                     println!(
                         "  {} on {}: {stages:.0} stages/s = {:.2}x the in-place syncs/s",
