@@ -188,6 +188,12 @@ impl ActiveDag {
         txn.counters_dirty = true;
         let rec = new_dag_record(spec, dag_id, &node_ids, layers, sched);
         let mut dag = ActiveDag::from_records(rec, Vec::new(), Vec::new());
+        // The mirror's map of sub-tasks sized once, not grown (and rehashed) node by node.
+        let static_tasks = spec.nodes.iter().map(|node| match &node.fan_out {
+            FanOut::Static(params) => params.len(),
+            FanOut::Dynamic(_) => 0,
+        });
+        dag.tasks.reserve(static_tasks.sum());
         let mut links = Links::of(spec, &node_ids);
         // Nodes of one type share one copy of its name (and its flags' lookup).
         let mut types: HashMap<&str, (Arc<str>, Flags)> = HashMap::new();
@@ -525,7 +531,6 @@ impl ActiveDag {
         // for the numbered names.
         let task_type = Arc::clone(&node.task_type);
         let mut name = String::new();
-        self.tasks.reserve(params.len());
         txn.new_tasks.reserve(params.len());
         for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
