@@ -218,8 +218,10 @@ impl RetryPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FanOut {
     /// One sub-task per listed parameter value, fixed at submit. Shared (`Arc`) by the
-    /// spec and every copy of the node's record: a node transition copies no list.
-    Static(#[serde(with = "crate::record::shared")] Arc<[Value]>),
+    /// spec and every copy of the node's record: a node transition copies no list, and
+    /// each value is shared by its sub-task's records (creating a sub-task copies no
+    /// parameters).
+    Static(#[serde(with = "crate::record::shared_values")] Arc<[Arc<Value>]>),
     /// One sub-task per element of the JSON array found under this key of the node's
     /// input (the merged output of its upstream nodes), created when the node starts.
     Dynamic(String),
@@ -247,7 +249,7 @@ impl NodeSpec {
         NodeSpec {
             name: name.into(),
             task_type: task_type.into(),
-            fan_out: FanOut::Static(Arc::new([Value::Null])),
+            fan_out: FanOut::Static(Arc::new([Arc::new(Value::Null)])),
             pool: None,
             timeout: DEFAULT_TIMEOUT,
             retry: None,
@@ -260,7 +262,7 @@ impl NodeSpec {
     ///
     /// A parameter object with a string field `"name"` names its sub-task.
     pub fn sub_tasks(mut self, params: Vec<Value>) -> NodeSpec {
-        self.fan_out = FanOut::Static(params.into());
+        self.fan_out = FanOut::Static(params.into_iter().map(Arc::new).collect());
         self
     }
 

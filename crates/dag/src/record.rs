@@ -128,6 +128,35 @@ pub(crate) mod shared {
     }
 }
 
+/// Serde of a list of shared values (a static fan-out's parameters): written and read
+/// as a plain list of values, so the JSON form (format 1) is unchanged.
+pub(crate) mod shared_values {
+    use std::sync::Arc;
+
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S>(values: &Arc<[Arc<Value>]>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+    {
+        let mut seq = serializer.serialize_seq(Some(values.len()))?;
+        for value in values.iter() {
+            seq.serialize_element(value.as_ref())?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D>(deserializer: D) -> Result<Arc<[Arc<Value>]>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        let values = Vec::<Value>::deserialize(deserializer)?;
+        Ok(values.into_iter().map(Arc::new).collect())
+    }
+}
+
 /// A DAG as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DagRecord {

@@ -1,5 +1,5 @@
-//! Storage behind a small trait: a sled implementation (durable) and an in-memory one,
-//! typed reads of the records, retention (`retention.rs`), the engine's commit log that
+//! Storage behind a small trait: a sled implementation (durable) and an in-memory one
+//! (`mem.rs`), typed reads of the records, retention (`retention.rs`), the engine's commit log that
 //! makes a sled store's commit one write and one `fdatasync` (`commit_log.rs`), the
 //! device sync that makes a sled flush durable on the device (`device.rs`), and with the
 //! `failpoints` feature a store that fails chosen commits (`failing.rs`).
@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::model::{Maintenance, State};
 use crate::record::{
@@ -20,12 +20,14 @@ mod commit_log;
 mod device;
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
+mod mem;
 pub(crate) mod retention;
 
 pub use commit_log::CommitLog;
 #[cfg(any(test, feature = "failpoints"))]
 pub use commit_log::LogFault;
 pub use device::DeviceSync;
+pub use mem::MemStore;
 
 #[cfg(any(test, feature = "failpoints"))]
 pub use failing::FailingStore;
@@ -183,72 +185,6 @@ pub trait KvStore: Send + Sync + 'static {
             .into_iter()
             .map(|(key, value)| (key, Stored::Bytes(value)))
             .collect())
-    }
-}
-
-/// The in-memory store: for tests and benchmarks; nothing survives the process. It
-/// keeps records typed, as the engine hands them over: nothing is encoded unless a
-/// caller asks for bytes ([`KvStore::get`], [`KvStore::scan_prefix`]).
-#[derive(Debug, Default, Clone)]
-pub struct MemStore {
-    map: Arc<RwLock<BTreeMap<Vec<u8>, Stored>>>,
-}
-
-impl MemStore {
-    pub fn new() -> MemStore {
-        MemStore::default()
-    }
-}
-
-impl KvStore for MemStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.get_stored(key)?.map(Stored::into_bytes))
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
-        Ok(self
-            .scan_stored(prefix)?
-            .into_iter()
-            .map(|(key, value)| (key, value.into_bytes()))
-            .collect())
-    }
-
-    fn get_stored(&self, key: &[u8]) -> Result<Option<Stored>, StoreError> {
-        let map = self
-            .map
-            .read()
-            .map_err(|e| StoreError::Poisoned(e.to_string()))?;
-        Ok(map.get(key).cloned())
-    }
-
-    fn scan_stored(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Stored)>, StoreError> {
-        let map = self
-            .map
-            .read()
-            .map_err(|e| StoreError::Poisoned(e.to_string()))?;
-        Ok(map
-            .range(prefix.to_vec()..)
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect())
-    }
-
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let mut map = self
-            .map
-            .write()
-            .map_err(|e| StoreError::Poisoned(e.to_string()))?;
-        for (key, value) in batch.writes {
-            match value {
-                Some(value) => map.insert(key, value),
-                None => map.remove(&key),
-            };
-        }
-        Ok(())
-    }
-
-    fn commit_blocks(&self) -> bool {
-        false
     }
 }
 

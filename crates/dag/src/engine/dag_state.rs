@@ -188,12 +188,30 @@ impl ActiveDag {
         txn.counters_dirty = true;
         let rec = new_dag_record(spec, dag_id, &node_ids, layers, sched);
         let mut dag = ActiveDag::from_records(rec, Vec::new(), Vec::new());
+        // The mirror's map of sub-tasks sized once, not grown (and rehashed) node by node.
+        let static_tasks = spec.nodes.iter().map(|node| match &node.fan_out {
+            FanOut::Static(params) => params.len(),
+            FanOut::Dynamic(_) => 0,
+        });
+        dag.tasks.reserve(static_tasks.sum());
         let mut links = Links::of(spec, &node_ids);
+        // Nodes of one type share one copy of its name (and its flags' lookup).
+        let mut types: HashMap<&str, (Arc<str>, Flags)> = HashMap::new();
         for (index, node_spec) in spec.nodes.iter().enumerate() {
-            let flags = type_flags(&node_spec.task_type);
+            let (task_type, flags) =
+                types
+                    .entry(node_spec.task_type.as_str())
+                    .or_insert_with(|| {
+                        (
+                            node_spec.task_type.as_str().into(),
+                            type_flags(&node_spec.task_type),
+                        )
+                    });
+            let node_type = (Arc::clone(task_type), *flags);
             let (id, layer) = (node_ids[index], layers[index]);
             let node_links = links.take(index);
-            let mut node = new_node_record(node_spec, id, dag_id, node_links, layer, flags, sched);
+            let mut node =
+                new_node_record(node_spec, id, dag_id, node_links, layer, node_type, sched);
             txn.touch_node(dag_id, node.id);
             if let FanOut::Static(params) = &node_spec.fan_out {
                 let ids = dag.create_tasks(txn, sched, &mut counters.next_task, &node, params);
@@ -483,27 +501,41 @@ impl ActiveDag {
             .and_then(|t| self.nodes.get(&t.node_id))
             .and_then(|n| n.pool.clone())
             .unwrap_or_default();
-        self.ready.entry(pool).or_default().push_back(task_id);
+        self.enqueue_in(&pool, task_id);
+    }
+
+    /// Queues a READY sub-task in `pool` ("" for none), its node's pool.
+    pub(crate) fn enqueue_in(&mut self, pool: &str, task_id: u64) {
+        match self.ready.get_mut(pool) {
+            Some(queue) => queue.push_back(task_id),
+            None => {
+                self.ready
+                    .insert(pool.to_string(), VecDeque::from([task_id]));
+            }
+        }
     }
 
     /// Creates a node's sub-tasks (PENDING), one per parameter value, with fresh ids.
+    /// Each sub-task shares its parameter value (no copy).
     pub(crate) fn create_tasks(
         &mut self,
         txn: &mut Txn,
         sched: &Sched,
         next_task_id: &mut u64,
         node: &NodeRecord,
-        params: &[Value],
+        params: &[Arc<Value>],
     ) -> Vec<u64> {
         let many = params.len() > 1;
         let mut ids = Vec::with_capacity(params.len());
-        // One copy of the type name, shared by every sub-task of the node.
+        // One copy of the type name, shared by every sub-task of the node; one buffer
+        // for the numbered names.
         let task_type = Arc::clone(&node.task_type);
+        let mut name = String::new();
+        txn.new_tasks.reserve(params.len());
         for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
-            let task = new_task_record(node, id, index, many, params, &task_type, sched);
-            *self.unfinished_tasks.entry(node.id).or_default() += 1;
+            let task = new_task_record(node, id, index, many, params, &task_type, &mut name, sched);
             self.tasks.insert(id, task);
             txn.touch_task(self.rec.id, id);
             txn.new_tasks.push(Member {
@@ -512,6 +544,7 @@ impl ActiveDag {
             });
             ids.push(id);
         }
+        *self.unfinished_tasks.entry(node.id).or_default() += params.len();
         txn.counters_dirty = true;
         ids
     }
@@ -549,36 +582,38 @@ impl ActiveDag {
 }
 
 /// A new PENDING sub-task of `node`. A parameter object with a string `"name"` names
-/// it; otherwise it is named like its node (numbered when the node has several).
+/// it; otherwise it is named like its node (numbered when the node has several, built
+/// in `buffer`).
+#[allow(clippy::too_many_arguments)]
 fn new_task_record(
     node: &NodeRecord,
     id: u64,
     index: usize,
     numbered: bool,
-    params: &Value,
+    params: &Arc<Value>,
     task_type: &Arc<str>,
+    buffer: &mut String,
     sched: &Sched,
 ) -> TaskRecord {
-    let name = params
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            if numbered {
-                format!("{} #{}", node.name, index + 1)
-            } else {
-                node.name.to_string()
-            }
-        });
+    let name: Arc<str> = match params.get("name").and_then(Value::as_str) {
+        Some(name) => name.into(),
+        None if numbered => {
+            use std::fmt::Write;
+            buffer.clear();
+            let _ = write!(buffer, "{} #{}", node.name, index + 1);
+            buffer.as_str().into()
+        }
+        None => Arc::clone(&node.name),
+    };
     TaskRecord {
         v: RECORD_VERSION,
         id,
         dag_id: node.dag_id,
         node_id: node.id,
         index: u32::try_from(index).unwrap_or(u32::MAX),
-        name: name.into(),
+        name,
         task_type: Arc::clone(task_type),
-        params: Arc::new(params.clone()),
+        params: Arc::clone(params),
         flags: node.flags.unwrap_or_default(),
         state: State::Pending,
         operator: node.operator,
@@ -624,23 +659,25 @@ fn new_dag_record(
     }
 }
 
-/// The record of node `index` of a new DAG (PENDING+RUN, no sub-tasks yet); its
-/// sub-tasks get `type_flags` unless the spec overrides them.
+/// The record of node `index` of a new DAG (PENDING+RUN, no sub-tasks yet). `node_type`
+/// is its type's name (shared by the nodes of that type) and flags: its sub-tasks get
+/// them unless the spec overrides them.
 fn new_node_record(
     node_spec: &NodeSpec,
     id: u64,
     dag_id: u64,
     links: NodeLinks,
     layer: u32,
-    type_flags: Flags,
+    node_type: (Arc<str>, Flags),
     sched: &Sched,
 ) -> NodeRecord {
+    let (task_type, type_flags) = node_type;
     NodeRecord {
         v: RECORD_VERSION,
         id,
         dag_id,
         name: node_spec.name.as_str().into(),
-        task_type: node_spec.task_type.as_str().into(),
+        task_type,
         layer,
         upstream: links.upstream.into(),
         downstream: links.downstream.into(),

@@ -93,18 +93,33 @@ impl ActiveDag {
         self.set_node(txn, sched, node_id, State::Running, operator);
         self.input_of(node_id);
         let mut pending = false;
-        for task_id in self.task_ids(node_id) {
+        // The ids are borrowed out of the node for the loop (nothing in it reads them),
+        // not copied: a wide node's start copies no list.
+        let task_ids = self
+            .nodes
+            .get_mut(&node_id)
+            .map(|node| std::mem::take(&mut node.task_ids))
+            .unwrap_or_default();
+        let pool = self
+            .nodes
+            .get(&node_id)
+            .and_then(|n| n.pool.clone())
+            .unwrap_or_default();
+        for &task_id in &task_ids {
             let Some(task) = self.tasks.get(&task_id) else {
                 continue;
             };
             if task.state == State::Pending {
                 let op = task.operator;
                 self.set_task(txn, sched, task_id, State::Ready, op);
-                self.enqueue(task_id);
+                self.enqueue_in(&pool, task_id);
                 pending = true;
             } else if task.state != State::Succeed {
                 pending = true;
             }
+        }
+        if let Some(node) = self.nodes.get_mut(&node_id) {
+            node.task_ids = task_ids;
         }
         if !pending {
             self.set_node(txn, sched, node_id, State::Succeed, operator);
@@ -136,7 +151,8 @@ impl ActiveDag {
                 return false;
             }
         };
-        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, items);
+        let items: Vec<Arc<Value>> = items.iter().cloned().map(Arc::new).collect();
+        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &items);
         if let Some(n) = self.nodes.get_mut(&node.id) {
             n.task_ids = ids;
             n.expanded = true;
@@ -156,7 +172,8 @@ impl ActiveDag {
         key: &str,
         found: &str,
     ) {
-        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &[Value::Null]);
+        let null = [Arc::new(Value::Null)];
+        let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &null);
         if let Some(n) = self.nodes.get_mut(&node.id) {
             n.task_ids = ids.clone();
         }

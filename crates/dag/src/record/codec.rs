@@ -447,7 +447,10 @@ impl Writer {
         match fan_out {
             FanOut::Static(params) => {
                 self.u8(0);
-                self.values(params);
+                self.len(params.len());
+                for param in params.iter() {
+                    self.value(param);
+                }
             }
             FanOut::Dynamic(key) => {
                 self.u8(1);
@@ -497,7 +500,9 @@ impl Reader<'_> {
 
     fn fan_out(&mut self) -> Result<FanOut, DecodeError> {
         match self.u8()? {
-            0 => Ok(FanOut::Static(self.values(0)?.into())),
+            0 => Ok(FanOut::Static(
+                self.values(0)?.into_iter().map(Arc::new).collect(),
+            )),
             1 => Ok(FanOut::Dynamic(self.str()?)),
             other => Err(corrupt(format!("bad fan-out {other}"))),
         }

@@ -158,7 +158,7 @@ fn node() -> impl Strategy<Value = NodeRecord> {
         (
             prop_oneof![
                 proptest::collection::vec(value(), 0..4)
-                    .prop_map(|params| FanOut::Static(params.into())),
+                    .prop_map(|params| FanOut::Static(params.into_iter().map(Arc::new).collect())),
                 ".{0,8}".prop_map(FanOut::Dynamic),
             ],
             ids(),
