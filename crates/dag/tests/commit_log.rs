@@ -278,7 +278,10 @@ fn synced_records_not_yet_applied_are_read_whole_and_replayed_from_the_log() {
     }
     // Acknowledged, not in the tree: records 4..=8 are in the log and the overlay only.
     assert_eq!(store.commit_log().unapplied(), 5);
-    let tree = store.db().open_tree(obrestore_dag::store::SLED_TREE).unwrap();
+    let tree = store
+        .db()
+        .open_tree(obrestore_dag::store::SLED_TREE)
+        .unwrap();
     assert_eq!(tree.get("last").unwrap().as_deref(), Some(&b"3"[..]));
     assert!(tree.get("c/000001").unwrap().is_some());
     // Reads see every acknowledged write: puts over the tree's keys, new keys between
@@ -330,7 +333,10 @@ fn a_checkpoint_applies_what_the_applier_has_not() {
     store.commit(batch(17)).unwrap();
     assert_eq!(store.commit_log().checkpoints(), checkpoints + 1);
     assert_eq!(store.commit_log().unapplied(), 1);
-    let tree = store.db().open_tree(obrestore_dag::store::SLED_TREE).unwrap();
+    let tree = store
+        .db()
+        .open_tree(obrestore_dag::store::SLED_TREE)
+        .unwrap();
     assert_eq!(tree.get("last").unwrap().as_deref(), Some(&b"16"[..]));
     drop(tree);
     drop(store);

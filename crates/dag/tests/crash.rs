@@ -277,8 +277,14 @@ fn commit_held(dir: &Path) -> ! {
         batch.put(b"last".to_vec(), n.to_string().into_bytes());
         store.commit(batch).unwrap();
         // Read back through the overlay before it is acknowledged.
-        assert_eq!(store.get(b"last").unwrap(), Some(n.to_string().into_bytes()));
-        println!("ACK commit {n} unapplied {}", store.commit_log().unapplied());
+        assert_eq!(
+            store.get(b"last").unwrap(),
+            Some(n.to_string().into_bytes())
+        );
+        println!(
+            "ACK commit {n} unapplied {}",
+            store.commit_log().unapplied()
+        );
     }
     loop {
         std::thread::sleep(Duration::from_secs(1));

@@ -12,7 +12,8 @@
 //! # How readers stay exact
 //!
 //! [`Applier::publish`] puts a synced record's writes into the overlay (key → the newest
-//! synced value or delete, with its record's sequence), then queues the record. The
+//! synced value or delete, with its record's sequence; the record is shared, not
+//! copied), then queues the record. The
 //! applier thread writes queued records to the tree in order, and after each one drops
 //! from the overlay the keys whose newest write is that record or older: their tree
 //! value is now the newest one. A read holds the overlay's read lock for its whole
@@ -53,8 +54,14 @@ use super::commit_log::{apply, Writes};
 use super::device::lock;
 use super::{Pairs, StoreError};
 
-/// Key → (sequence of the newest synced record writing it, its value or `None`).
-type Overlay = BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>;
+/// Key → the newest synced record writing it: its sequence, the record, and the
+/// write's index in it (the value is not copied).
+type Overlay = BTreeMap<Vec<u8>, (u64, Arc<Writes>, usize)>;
+
+/// A key's newest synced value in the overlay (`None`: deleted).
+fn newest((_, writes, index): &(u64, Arc<Writes>, usize)) -> Option<&[u8]> {
+    writes.get(*index).and_then(|(_, value)| value.as_deref())
+}
 
 /// See the module docs.
 pub(super) struct Applier {
@@ -77,7 +84,7 @@ const WAKE_AT: usize = 64;
 
 #[derive(Default)]
 struct Queue {
-    records: VecDeque<(u64, Writes)>,
+    records: VecDeque<(u64, Arc<Writes>)>,
     stop: bool,
     /// The thread waits without a timeout: the next commit wakes it.
     asleep: bool,
@@ -113,10 +120,11 @@ impl Applier {
 
     /// Makes the synced record `seq` visible to readers and queues it for the tree.
     pub(super) fn publish(&self, seq: u64, writes: Writes) {
+        let writes = Arc::new(writes);
         {
             let mut overlay = self.write_overlay();
-            for (key, value) in &writes {
-                overlay.insert(key.clone(), (seq, value.clone()));
+            for (index, (key, _)) in writes.iter().enumerate() {
+                overlay.insert(key.clone(), (seq, Arc::clone(&writes), index));
             }
         }
         let wake = {
@@ -154,7 +162,7 @@ impl Applier {
     /// Applies `records` in order, dropping each from the overlay once in the tree. On a
     /// failure, records it the first one and keeps the rest unapplied (still in the
     /// overlay and in the log).
-    fn apply_all(&self, records: VecDeque<(u64, Writes)>) -> Result<(), StoreError> {
+    fn apply_all(&self, records: VecDeque<(u64, Arc<Writes>)>) -> Result<(), StoreError> {
         if lock(&self.queue).failed.is_some() {
             return Ok(());
         }
@@ -165,8 +173,8 @@ impl Applier {
                 return Err(err);
             }
             let mut overlay = self.write_overlay();
-            for (key, _) in &writes {
-                if overlay.get(key).is_some_and(|(newest, _)| *newest <= seq) {
+            for (key, _) in writes.iter() {
+                if overlay.get(key).is_some_and(|(newest, ..)| *newest <= seq) {
                     overlay.remove(key);
                 }
             }
@@ -191,7 +199,10 @@ impl Applier {
                             .0;
                     } else {
                         queue.asleep = true;
-                        queue = self.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                        queue = self
+                            .wake
+                            .wait(queue)
+                            .unwrap_or_else(PoisonError::into_inner);
                         queue.asleep = false;
                     }
                 }
@@ -250,8 +261,8 @@ impl Applier {
             return Ok(None);
         }
         let overlay = self.overlay.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, value)) = overlay.get(key) {
-            return Ok(value.clone());
+        if let Some(entry) = overlay.get(key) {
+            return Ok(newest(entry).map(<[u8]>::to_vec));
         }
         Ok(self.tree.get(key)?.map(|value| value.to_vec()))
     }
@@ -273,20 +284,23 @@ impl Applier {
         for item in self.tree.scan_prefix(prefix) {
             let (key, value) = item?;
             // Synced keys before this one are not in the tree: puts add them.
-            while let Some((new, (_, put))) = newer.next_if(|(new, _)| new.as_slice() < &*key) {
-                if let Some(put) = put {
+            while let Some((new, entry)) = newer.next_if(|(new, _)| new.as_slice() < &*key) {
+                if let Some(put) = newest(entry) {
                     keep(&mut pairs, new, put);
                 }
             }
             // A synced write of this key replaces the tree's value (or deletes it).
             match newer.next_if(|(new, _)| new.as_slice() == &*key) {
-                Some((_, (_, Some(put)))) => keep(&mut pairs, &key, put),
-                Some((_, (_, None))) => {}
+                Some((_, entry)) => {
+                    if let Some(put) = newest(entry) {
+                        keep(&mut pairs, &key, put);
+                    }
+                }
                 None => keep(&mut pairs, &key, &value),
             }
         }
-        for (new, (_, put)) in newer {
-            if let Some(put) = put {
+        for (new, entry) in newer {
+            if let Some(put) = newest(entry) {
                 keep(&mut pairs, new, put);
             }
         }
