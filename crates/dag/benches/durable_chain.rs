@@ -4,7 +4,12 @@
 //! one per 4 KiB page as the engine's commit log writes them), then a chain of
 //! one-sub-task nodes on a fresh `SledStore` (the no-op spawned per attempt, and as a
 //! light task type). Prints medians: stages/s, syncs per stage of the commit log, and
-//! the ratio of stages/s to the in-place probe's syncs/s.
+//! the ratio of stages/s to the in-place probe's syncs/s; per-stage latency against the
+//! probe's sync latency; and the engine's own time per stage (the chain's time less the
+//! commit log's `pwrite` + `fdatasync` time, [`obrestore_dag::store::CommitLog::sync_time`]),
+//! with the ratio a stage would reach at the probe's median sync:
+//! `sync / (sync + engine)`. The device's latency on a shared machine swings several
+//! times between runs; the engine's time per stage does not depend on it.
 //!
 //! `cargo bench -p obrestore-dag --bench durable_chain`
 //! (`OBRESTORE_CHAIN_ROUNDS`, default 7; `OBRESTORE_CHAIN_LENGTH`, default 200;
@@ -74,9 +79,9 @@ fn sync_rate(parent: &Path, step: u64) -> (f64, f64) {
     (rate, median(&mut latencies))
 }
 
-/// One chain run: stages/s, commit-log syncs per stage, and the median µs from one
-/// stage's no-op to the next one's.
-async fn chain(parent: &Path, length: usize, light: bool) -> (f64, f64, f64) {
+/// One chain run: stages/s, commit-log syncs per stage, the median µs from one stage's
+/// no-op to the next one's, and the mean µs per stage outside the log's write + sync.
+async fn chain(parent: &Path, length: usize, light: bool) -> [f64; 4] {
     let directory = tempfile::tempdir_in(parent).expect("store directory");
     let store = Arc::new(SledStore::open(directory.path()).expect("sled opens"));
     let mut registry = TaskRegistry::new();
@@ -98,11 +103,13 @@ async fn chain(parent: &Path, length: usize, light: bool) -> (f64, f64, f64) {
         .collect();
     spec.chain(None, nodes);
     let syncs = store.commit_log().syncs();
+    let sync_time = store.commit_log().sync_time();
     let started = Instant::now();
     let dag_id = engine.submit(spec).await.expect("submit");
     let dag = engine.wait_settled(dag_id).await.expect("settles");
     let elapsed = started.elapsed().as_secs_f64();
     let syncs = store.commit_log().syncs() - syncs;
+    let sync_time = (store.commit_log().sync_time() - sync_time).as_secs_f64();
     engine.shutdown(Duration::from_secs(5)).await;
     assert_eq!(dag.state, State::Succeed);
     let stamps = stamps.lock().expect("stamps").clone();
@@ -111,7 +118,13 @@ async fn chain(parent: &Path, length: usize, light: bool) -> (f64, f64, f64) {
         .map(|pair| (pair[1] - pair[0]).as_secs_f64() * 1e6)
         .collect();
     let stage = median(&mut stages);
-    (length as f64 / elapsed, syncs as f64 / length as f64, stage)
+    let engine = (elapsed - sync_time) * 1e6 / length as f64;
+    [
+        length as f64 / elapsed,
+        syncs as f64 / length as f64,
+        stage,
+        engine,
+    ]
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -126,8 +139,8 @@ fn main() {
         std::env::var_os("OBRESTORE_CHAIN_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(chain(&parent, 20, false));
-    // Per row: rate, syncs per stage, median µs.
-    let mut rows: [[Vec<f64>; 3]; 4] = Default::default();
+    // Per row: rate, syncs per stage, median µs, engine µs per stage.
+    let mut rows: [[Vec<f64>; 4]; 4] = Default::default();
     for _ in 0..rounds {
         for (row, step) in [(0, RECORD as u64), (1, PAGE)] {
             let (rate, latency) = sync_rate(&parent, step);
@@ -135,10 +148,10 @@ fn main() {
             rows[row][2].push(latency);
         }
         for (row, light) in [(2, false), (3, true)] {
-            let (rate, syncs, stage) = runtime.block_on(chain(&parent, length, light));
-            rows[row][0].push(rate);
-            rows[row][1].push(syncs);
-            rows[row][2].push(stage);
+            let figures = runtime.block_on(chain(&parent, length, light));
+            for (column, figure) in figures.into_iter().enumerate() {
+                rows[row][column].push(figure);
+            }
         }
     }
     let [in_place, paged, spawned, light] = rows.map(|row| row.map(|mut v| median(&mut v)));
@@ -146,21 +159,25 @@ fn main() {
         "durable chain of {length}, {rounds} rounds alternating, medians ({})",
         parent.display()
     );
-    println!("| what | per second | syncs/stage | ratio to in-place sync/s | median µs | ratio of medians |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, [rate, syncs, micros]) in [
+    println!("| what | per second | syncs/stage | ratio to in-place sync/s | median µs | ratio of medians | engine µs/stage | ratio at probe's sync |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, [rate, syncs, micros, engine]) in [
         ("write+fdatasync in place (128 B apart)", in_place),
         ("write+fdatasync, one 4 KiB page each", paged),
         ("chain, no-op spawned (stages)", spawned),
         ("chain, no-op light (stages)", light),
     ] {
-        let syncs = if syncs.is_nan() {
-            String::new()
+        let (syncs, engine, projected) = if syncs.is_nan() {
+            (String::new(), String::new(), String::new())
         } else {
-            format!("{syncs:.2}")
+            (
+                format!("{syncs:.2}"),
+                format!("{engine:.0}"),
+                format!("{:.2}", in_place[2] / (in_place[2] + engine)),
+            )
         };
         println!(
-            "| {name} | {rate:.0} | {syncs} | {:.2} | {micros:.0} | {:.2} |",
+            "| {name} | {rate:.0} | {syncs} | {:.2} | {micros:.0} | {:.2} | {engine} | {projected} |",
             rate / in_place[0],
             in_place[2] / micros
         );

@@ -16,6 +16,7 @@ use crate::record::{
     Record, TaskRecord, Typed, FORMAT_BINARY, RECORD_VERSION,
 };
 
+mod applier;
 mod commit_log;
 mod device;
 #[cfg(any(test, feature = "failpoints"))]
@@ -189,13 +190,13 @@ pub trait KvStore: Send + Sync + 'static {
 }
 
 /// The durable store: one sled tree, every batch written to the engine's commit log
-/// ([`CommitLog`]: one write and one `fdatasync`) and only then applied to the tree,
-/// atomically, before `commit` returns. sled itself is made durable at the log's
+/// ([`CommitLog`]: one write and one `fdatasync`); `commit` returns once the record is
+/// synced, and the log applies it to the tree afterwards, while reads see it (whole)
+/// through the log's overlay of synced records. sled itself is made durable at the log's
 /// checkpoints ([`DeviceSync`]), and by every other user of the database that flushes.
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
-    tree: sled::Tree,
     log: Arc<CommitLog>,
 }
 
@@ -266,7 +267,6 @@ impl SledStore {
         let log = CommitLog::of(db, &tree, &device, capacity)?;
         Ok(SledStore {
             db: db.clone(),
-            tree,
             log,
         })
     }
@@ -284,23 +284,11 @@ impl SledStore {
 
 impl KvStore for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if key == commit_log::APPLIED {
-            return Ok(None);
-        }
-        let _whole = self.log.read();
-        Ok(self.tree.get(key)?.map(|value| value.to_vec()))
+        self.log.get(key)
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
-        let mut pairs = Vec::new();
-        let _whole = self.log.read();
-        for item in self.tree.scan_prefix(prefix) {
-            let (key, value) = item?;
-            if key != commit_log::APPLIED {
-                pairs.push((key.to_vec(), value.to_vec()));
-            }
-        }
-        Ok(pairs)
+        self.log.scan_prefix(prefix)
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {

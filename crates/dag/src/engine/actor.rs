@@ -13,8 +13,9 @@
 //!    until the batch has half of them): requests from the handle (`submit`, `operate`, `pass_node`,
 //!    `shutdown`), results and reports of running sub-tasks, expired retry timers. The
 //!    very first turn receives nothing: it carries the restart transitions of
-//!    recovery. Before it waits while sub-tasks run, the actor yields once, so that
-//!    jobs queued on its own thread report first and one turn takes all their results.
+//!    recovery. Before it waits while sub-tasks run (more than one), the actor yields
+//!    once, so that jobs queued on its own thread report first and one turn takes all
+//!    their results.
 //! 2. **Decide.** Apply each message to the mirror, one at a time, against the state it
 //!    changes: an operator is checked and applied in one step, so two operators on one
 //!    DAG can never both win, and a refusal changes nothing. A result of an attempt that
@@ -238,9 +239,12 @@ impl Actor {
     /// The next message. When none is waiting while sub-tasks run, the actor first lets
     /// the other tasks of its thread run once (the jobs it just started are often among
     /// them): their results then arrive together, and one wake-up and one batch carry
-    /// them all instead of one each.
+    /// them all instead of one each. With one sub-task running there is nothing to
+    /// gather: the actor just waits, and its job (queued on this thread) runs next and
+    /// wakes it on this thread; a yield would also wake an idle worker, which then
+    /// takes the actor from this thread's queue (a chain's stage paid for that hop).
     async fn next_message(&self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Option<Msg> {
-        if self.sched.running_total > 0 && rx.is_empty() {
+        if self.sched.running_total > 1 && rx.is_empty() {
             tokio::task::yield_now().await;
         }
         rx.recv().await

@@ -22,9 +22,11 @@
 //! # Commit
 //!
 //! Under one lock: the record is written at the log's offset and `fdatasync`ed; only then
-//! is the batch applied to the sled tree (without sled's flush), one sled write per key
-//! and then the key [`APPLIED`] = the record's sequence, while the store's readers wait
-//! (a reader sees a batch whole, and only once it is durable). Not a sled batch: that
+//! is the batch published to the store's readers and the commit returns. The batch is
+//! applied to the sled tree afterwards, off the commit's path, by the log's applier
+//! (`applier.rs`: an overlay makes every synced record visible, whole, until the tree
+//! holds it): one sled write per key and then the key [`APPLIED`] = the record's
+//! sequence, without sled's flush. Not a sled batch: that
 //! pins sled's log, which then writes and `sync_file_range`s two buffers per batch in
 //! the background, competing with the log's `fdatasync` for the device. A write, sync or apply that fails poisons the log: every later
 //! commit fails with the first error (a failed `fdatasync` may have dropped the dirty
@@ -34,7 +36,8 @@
 //!
 //! # Checkpoint and recycling
 //!
-//! When the next record does not fit after the offset, a checkpoint makes sled durable
+//! When the next record does not fit after the offset, a checkpoint applies every synced
+//! record still queued, makes sled durable
 //! ([`DeviceSync::flush`]: everything applied so far, with its [`APPLIED`] sequence) and
 //! the log starts again at offset 0. Older records stay behind the new ones until they
 //! are overwritten; their sequences are all lower. A batch larger than the whole log is
@@ -63,10 +66,11 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use super::applier::Applier;
 use super::device::{file_key, lock, named, shared, sync_dir, DeviceSync, Registry};
-use super::StoreError;
+use super::{Pairs, StoreError};
 
 /// The key in the engine's tree holding the sequence of the last record applied to it
 /// (8 bytes, big-endian). Written in every batch the log applies; never shown to the
@@ -101,13 +105,15 @@ pub struct CommitLog {
     file: File,
     capacity: u64,
     db: sled::Db,
-    tree: sled::Tree,
     device: Arc<DeviceSync>,
     state: Mutex<LogState>,
-    /// Held for writing while a record is applied to the tree, for reading by every
-    /// read of the tree ([`CommitLog::read`]): a reader sees a batch whole or not at all.
-    visible: RwLock<()>,
+    /// Applies synced records to the tree; every read of the tree goes through it.
+    applier: Arc<Applier>,
+    /// The applier's thread, joined when the log is dropped.
+    applying: Mutex<Option<std::thread::JoinHandle<()>>>,
     syncs: AtomicU64,
+    /// Nanoseconds spent in the records' `pwrite` + `fdatasync`.
+    sync_nanos: AtomicU64,
     checkpoints: AtomicU64,
     replayed: u64,
 }
@@ -134,6 +140,7 @@ impl std::fmt::Debug for CommitLog {
             .field("syncs", &self.syncs())
             .field("checkpoints", &self.checkpoints())
             .field("replayed", &self.replayed)
+            .field("unapplied", &self.unapplied())
             .finish_non_exhaustive()
     }
 }
@@ -189,7 +196,7 @@ impl CommitLog {
         let mut replayed = 0;
         for (seq, writes) in run {
             if seq > applied {
-                apply(&tree, writes, seq)?;
+                apply(&tree, &writes, seq)?;
                 last = seq;
                 replayed += 1;
             }
@@ -197,19 +204,22 @@ impl CommitLog {
         if replayed > 0 {
             tracing::info!(log = %path.display(), replayed, last, "commit log replayed");
         }
+        let (applier, applying) =
+            Applier::start(tree.clone()).map_err(|e| named(&path, "start the applier of", e))?;
         let log = CommitLog {
             path,
             file,
             capacity,
             db,
-            tree,
             device,
             state: Mutex::new(LogState {
                 next: last + 1,
                 ..LogState::default()
             }),
-            visible: RwLock::new(()),
+            applier,
+            applying: Mutex::new(Some(applying)),
             syncs: AtomicU64::new(0),
+            sync_nanos: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             replayed,
         };
@@ -217,8 +227,8 @@ impl CommitLog {
         Ok(log)
     }
 
-    /// Writes `writes` as one record, syncs it, then applies it to the tree; see the
-    /// module docs.
+    /// Writes `writes` as one record, syncs it, then publishes it to readers (the
+    /// applier writes it to the tree later); see the module docs.
     ///
     /// # Errors
     /// The write, the sync, a checkpoint or the apply failed, now or in an earlier
@@ -227,6 +237,10 @@ impl CommitLog {
         let mut state = lock(&self.state);
         if let Some(reason) = &state.failed {
             return Err(failed(format!("an earlier commit failed: {reason}")));
+        }
+        if let Some(reason) = self.applier.failed() {
+            state.failed = Some(reason.clone());
+            return Err(failed(format!("an earlier apply failed: {reason}")));
         }
         let seq = state.next;
         let record = encode(seq, &writes);
@@ -237,14 +251,11 @@ impl CommitLog {
         if len > self.capacity {
             return self.commit_through_sled(&mut state, seq, writes);
         }
-        let written = self
-            .write(&state, seq, &record)
-            .map_err(StoreError::from)
-            .and_then(|()| self.apply(writes, seq));
-        if let Err(err) = written {
+        if let Err(err) = self.write(&state, seq, &record) {
             state.failed = Some(err.to_string());
-            return Err(err);
+            return Err(err.into());
         }
+        self.applier.publish(seq, writes);
         state.offset += len.div_ceil(PAGE) * PAGE;
         state.next = seq + 1;
         Ok(())
@@ -260,6 +271,7 @@ impl CommitLog {
         if fault == Some(LogFault::Write) {
             return Err(injected(&self.path, "write", seq));
         }
+        let started = std::time::Instant::now();
         write_at(&self.file, record, state.offset).map_err(|e| named(&self.path, "write", e))?;
         #[cfg(any(test, feature = "failpoints"))]
         if fault == Some(LogFault::Sync) {
@@ -269,6 +281,8 @@ impl CommitLog {
             .sync_data()
             .map_err(|e| named(&self.path, "fdatasync", e))?;
         self.syncs.fetch_add(1, Ordering::SeqCst);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.sync_nanos.fetch_add(nanos, Ordering::Relaxed);
         Ok(())
     }
 
@@ -281,11 +295,10 @@ impl CommitLog {
         writes: Writes,
     ) -> Result<(), StoreError> {
         // A sled batch here: the log does not hold this record, so sled's own recovery
-        // must keep it whole.
-        let applied = {
-            let _visible = self.visible.write().unwrap_or_else(PoisonError::into_inner);
-            apply_batch(&self.tree, writes, seq)
-        };
+        // must keep it whole. The checkpoint before drained the applier.
+        let applied = self
+            .applier
+            .exclusive(|tree| apply_batch(tree, writes, seq));
         let result = applied.and_then(|()| self.device.flush(&self.db).map_err(StoreError::from));
         match result {
             Ok(()) => {
@@ -299,19 +312,23 @@ impl CommitLog {
         }
     }
 
-    /// Applies a record to the tree while no reader reads it.
-    fn apply(&self, writes: Writes, seq: u64) -> Result<(), StoreError> {
-        let _visible = self.visible.write().unwrap_or_else(PoisonError::into_inner);
-        apply(&self.tree, writes, seq)
+    /// One key of the tree as of the last synced record ([`APPLIED`] is never shown).
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.applier.get(key, APPLIED)
     }
 
-    /// A read of the tree: no batch is half applied while the guard lives.
-    pub(super) fn read(&self) -> RwLockReadGuard<'_, ()> {
-        self.visible.read().unwrap_or_else(PoisonError::into_inner)
+    /// The tree's pairs under `prefix` as of the last synced record ([`APPLIED`] is
+    /// never shown).
+    pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        self.applier.scan_prefix(prefix, APPLIED)
     }
 
-    /// Makes sled durable (everything applied so far), then starts the log again.
+    /// Applies every synced record, makes sled durable, then starts the log again.
     fn checkpoint(&self, state: &mut LogState) -> Result<(), StoreError> {
+        if let Err(err) = self.applier.drain() {
+            state.failed = Some(err.to_string());
+            return Err(err);
+        }
         if let Err(err) = self.device.flush(&self.db) {
             state.failed = Some(err.to_string());
             return Err(err.into());
@@ -326,6 +343,12 @@ impl CommitLog {
         self.syncs.load(Ordering::SeqCst)
     }
 
+    /// Time spent writing and syncing records since this log was opened: what the
+    /// device costs the commits (the rest of a commit's latency is the engine's).
+    pub fn sync_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.sync_nanos.load(Ordering::Relaxed))
+    }
+
     /// Checkpoints since this log was opened (one at open).
     pub fn checkpoints(&self) -> u64 {
         self.checkpoints.load(Ordering::SeqCst)
@@ -334,6 +357,19 @@ impl CommitLog {
     /// Records replayed into the tree when this log was opened.
     pub fn replayed(&self) -> u64 {
         self.replayed
+    }
+
+    /// Records synced (their commit returned) and not yet applied to the tree.
+    pub fn unapplied(&self) -> usize {
+        self.applier.unapplied()
+    }
+
+    /// While `held`, synced records are not applied to the tree in the background
+    /// (a checkpoint or the log's drop still applies them): for tests of a crash between
+    /// a record's sync and its apply.
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn hold_applies(&self, held: bool) {
+        self.applier.hold(held);
     }
 
     /// The log's size: records fit in it.
@@ -348,6 +384,20 @@ impl CommitLog {
         let mut state = lock(&self.state);
         let from = state.next + from_now.max(1) - 1;
         state.fault = Some((fault, from));
+    }
+}
+
+impl Drop for CommitLog {
+    /// The applier's thread stops; what it had not applied is applied here (the log
+    /// holds it anyway: a reopen would replay it).
+    fn drop(&mut self) {
+        self.applier.stop();
+        if let Some(thread) = lock(&self.applying).take() {
+            let _ = thread.join();
+        }
+        if let Err(err) = self.applier.drain() {
+            tracing::warn!(log = %self.path.display(), error = %err, "records left to replay at the next open");
+        }
     }
 }
 
@@ -391,12 +441,13 @@ fn applied(tree: &sled::Tree) -> Result<u64, StoreError> {
 /// its buffers per batch; single writes fill its buffers. Atomicity comes from the log
 /// instead: sled recovers a prefix of its writes, and the sequence is written last, so
 /// a recovered tree holds every record up to its sequence, and maybe part of the next,
-/// which replay writes again whole. Readers are kept out by [`CommitLog::apply`].
-fn apply(tree: &sled::Tree, writes: Writes, seq: u64) -> Result<(), StoreError> {
+/// which replay writes again whole. Readers see the record whole through the applier's
+/// overlay (`applier.rs`).
+pub(super) fn apply(tree: &sled::Tree, writes: &Writes, seq: u64) -> Result<(), StoreError> {
     for (key, value) in writes {
         match value {
-            Some(value) => tree.insert(key, value)?,
-            None => tree.remove(key)?,
+            Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
+            None => tree.remove(key.as_slice())?,
         };
     }
     tree.insert(APPLIED, &seq.to_be_bytes())?;
