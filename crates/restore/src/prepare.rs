@@ -70,6 +70,38 @@ pub fn prepare_restore(
     })
 }
 
+/// Reads what planning a restore of these destinations reads (the sets' and pieces'
+/// metadata, the planned sets' log streams and data file lists) and drops it: run
+/// while the agent's state is created (`obagent restore start`), so that the
+/// restore's own planning, which comes after the request is validated against the
+/// cluster, finds those files in the page cache instead of reading them one after the
+/// other from a cold device. It plans to `scn`, or to the latest point (a timestamp
+/// target reads the same files), without passwords. Every error is ignored: the
+/// restore's own planning meets and reports it. Blocking.
+pub fn read_ahead_plan(
+    data_uri: &str,
+    archive_uri: Option<&str>,
+    scn: Option<u64>,
+    roots: &AllowedRoots,
+) {
+    let archive_uri = archive_uri.unwrap_or(data_uri);
+    let Ok(sources) = Sources::open(data_uri, archive_uri, roots) else {
+        return;
+    };
+    let target = match scn {
+        Some(scn) => RestoreTarget::Scn(obrestore_backup::Scn(scn)),
+        None => RestoreTarget::Latest,
+    };
+    let Ok(plan) = sources.plan(&target, &[]) else {
+        return;
+    };
+    for planned in &plan.sets {
+        for attr in sources.data.ls_attrs(&planned.info).unwrap_or_default() {
+            let _ = sources.data.data_files(&planned.info, attr.ls_id);
+        }
+    }
+}
+
 /// "Pre restore check" of a restore planned at submit: its destinations (the request's
 /// URIs, as at submit) open again under `roots`, and the planned sets' metadata and
 /// pieces' directories are still readable (a backup may have been moved or deleted

@@ -168,7 +168,12 @@ fn allowed_roots(args: &StartArgs) -> Vec<PathBuf> {
 /// Restores in the embedded agent: live progress, then the summary (stdout, or stderr
 /// under `--json`) and the final DagDetailDTO with `--json`.
 async fn start_embedded(args: &StartArgs, param: RestoreParam) -> anyhow::Result<()> {
+    // The backup's metadata is read while the agent's state is created (sled, the
+    // cluster, the engine's commit log: mostly device syncs), instead of after it.
+    let read_ahead = read_ahead_plan(args);
     let agent = open_agent(&args.data_dir, allowed_roots(args), args.workers).await?;
+    // Never an error: the restore's own planning reports what the read-ahead met.
+    let _ = read_ahead.await;
     let started = Instant::now();
     let events = agent.engine().subscribe();
     let dag = agent.start_restore(param).await.map_err(naming_the_field)?;
@@ -192,6 +197,23 @@ async fn start_embedded(args: &StartArgs, param: RestoreParam) -> anyhow::Result
         );
     }
     Ok(())
+}
+
+/// [`obrestore_restore::prepare::read_ahead_plan`] of the restore's destinations, on
+/// the blocking pool.
+fn read_ahead_plan(args: &StartArgs) -> tokio::task::JoinHandle<()> {
+    let roots = obrestore_backup::AllowedRoots::new(&allowed_roots(args));
+    let (data_uri, archive_uri, scn) = (args.data_uri.clone(), args.archive_uri.clone(), args.scn);
+    tokio::task::spawn_blocking(move || {
+        if let Ok(roots) = roots {
+            obrestore_restore::prepare::read_ahead_plan(
+                &data_uri,
+                archive_uri.as_deref(),
+                scn,
+                &roots,
+            );
+        }
+    })
 }
 
 /// Submits the restore to the agent at `conn` and watches it; the final DAG as JSON
