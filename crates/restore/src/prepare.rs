@@ -70,35 +70,87 @@ pub fn prepare_restore(
     })
 }
 
-/// Reads what planning a restore of these destinations reads (the sets' and pieces'
-/// metadata, the planned sets' log streams and data file lists) and drops it: run
-/// while the agent's state is created (`obagent restore start`), so that the
-/// restore's own planning, which comes after the request is validated against the
-/// cluster, finds those files in the page cache instead of reading them one after the
-/// other from a cold device. It plans to `scn`, or to the latest point (a timestamp
-/// target reads the same files), without passwords. Every error is ignored: the
-/// restore's own planning meets and reports it. Blocking.
-pub fn read_ahead_plan(
-    data_uri: &str,
-    archive_uri: Option<&str>,
-    scn: Option<u64>,
-    roots: &AllowedRoots,
-) {
-    let archive_uri = archive_uri.unwrap_or(data_uri);
-    let Ok(sources) = Sources::open(data_uri, archive_uri, roots) else {
-        return;
-    };
-    let target = match scn {
-        Some(scn) => RestoreTarget::Scn(obrestore_backup::Scn(scn)),
-        None => RestoreTarget::Latest,
-    };
-    let Ok(plan) = sources.plan(&target, &[]) else {
-        return;
-    };
-    for planned in &plan.sets {
-        for attr in sources.data.ls_attrs(&planned.info).unwrap_or_default() {
-            let _ = sources.data.data_files(&planned.info, attr.ls_id);
+/// Files at most this large are read by [`read_ahead_metadata`]: the backup's
+/// metadata (set and piece infos, checkpoints, log stream lists, macro range indexes),
+/// not its data and log files.
+const READ_AHEAD_FILE_BYTES: u64 = 256 << 10;
+/// Threads of [`read_ahead_metadata`]: reads in flight at once on a cold device.
+const READ_AHEAD_THREADS: usize = 8;
+/// Directory levels below a destination that [`read_ahead_metadata`] walks.
+const READ_AHEAD_DEPTH: usize = 8;
+
+/// Reads the small files (the metadata) under the restore's destinations, on
+/// [`READ_AHEAD_THREADS`] threads, and drops them: run while the agent's state is
+/// created (`obagent restore start`), so that the restore's own planning, which comes
+/// after the request is validated against the cluster and reads some 60 of these files
+/// one after the other, finds them in the page cache instead of waiting for a cold
+/// device each time. Only directories and regular files under the destinations, once
+/// confined to `roots`, are read (symbolic links are not followed). Every error is
+/// ignored: the restore's own planning meets and reports it. Blocking.
+pub fn read_ahead_metadata(data_uri: &str, archive_uri: Option<&str>, roots: &AllowedRoots) {
+    let mut dirs = Vec::new();
+    for uri in std::iter::once(data_uri).chain(archive_uri) {
+        let confined = obrestore_backup::StorageUri::parse(uri)
+            .ok()
+            .and_then(|uri| roots.resolve(&uri).ok());
+        if let Some(dir) = confined {
+            dirs.push((dir, 0));
         }
+    }
+    let work = std::sync::Mutex::new((dirs, 0usize));
+    let changed = std::sync::Condvar::new();
+    std::thread::scope(|scope| {
+        for _ in 0..READ_AHEAD_THREADS {
+            scope.spawn(|| read_ahead_worker(&work, &changed));
+        }
+    });
+}
+
+/// One thread of [`read_ahead_metadata`]: takes a directory, reads its small files and
+/// queues its subdirectories, until no directory is queued and none is being read.
+fn read_ahead_worker(
+    work: &std::sync::Mutex<(Vec<(std::path::PathBuf, usize)>, usize)>,
+    changed: &std::sync::Condvar,
+) {
+    let lock = || {
+        work.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    loop {
+        let (dir, depth) = {
+            let mut state = lock();
+            loop {
+                if let Some(next) = state.0.pop() {
+                    state.1 += 1;
+                    break next;
+                }
+                if state.1 == 0 {
+                    return;
+                }
+                state = changed
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && depth < READ_AHEAD_DEPTH {
+                found.push((entry.path(), depth + 1));
+            } else if kind.is_file()
+                && entry
+                    .metadata()
+                    .is_ok_and(|m| m.len() <= READ_AHEAD_FILE_BYTES)
+            {
+                let _ = std::fs::read(entry.path());
+            }
+        }
+        let mut state = lock();
+        state.0.extend(found);
+        state.1 -= 1;
+        changed.notify_all();
     }
 }
 
