@@ -70,23 +70,20 @@ pub fn prepare_restore(
     })
 }
 
-/// Files at most this large are read by [`read_ahead_metadata`]: the backup's
-/// metadata (set and piece infos, checkpoints, log stream lists, macro range indexes),
-/// not its data and log files.
-const READ_AHEAD_FILE_BYTES: u64 = 256 << 10;
 /// Threads of [`read_ahead_metadata`]: reads in flight at once on a cold device.
 const READ_AHEAD_THREADS: usize = 8;
-/// Directory levels below a destination that [`read_ahead_metadata`] walks.
-const READ_AHEAD_DEPTH: usize = 8;
 
-/// Reads the small files (the metadata) under the restore's destinations, on
-/// [`READ_AHEAD_THREADS`] threads, and drops them: run while the agent's state is
-/// created (`obagent restore start`), so that the restore's own planning, which comes
-/// after the request is validated against the cluster and reads some 60 of these files
-/// one after the other, finds them in the page cache instead of waiting for a cold
-/// device each time. Only directories and regular files under the destinations, once
-/// confined to `roots`, are read (symbolic links are not followed). Every error is
-/// ignored: the restore's own planning meets and reports it. Blocking.
+/// Reads, on [`READ_AHEAD_THREADS`] threads, the files that planning any restore of
+/// these destinations reads (`format.obbak`, every set's set info, every piece's piece
+/// info and checkpoint files; not the planned sets' log stream lists and indexes,
+/// which depend on the plan) and drops them: run while the agent's state is created
+/// (`obagent restore start`), so that the restore's own planning, which comes after the
+/// request is validated against the cluster and reads these files one after the
+/// other, finds them in the page cache instead of waiting for a cold device each time.
+/// Nothing else is read, so the restore reads the same files as without it. Only
+/// directories and regular files under the destinations, once confined to `roots`, are
+/// read (symbolic links are not followed). Every error is ignored: the restore's own
+/// planning meets and reports it. Blocking.
 pub fn read_ahead_metadata(data_uri: &str, archive_uri: Option<&str>, roots: &AllowedRoots) {
     let mut dirs = Vec::new();
     for uri in std::iter::once(data_uri).chain(archive_uri) {
@@ -106,8 +103,31 @@ pub fn read_ahead_metadata(data_uri: &str, archive_uri: Option<&str>, roots: &Al
     });
 }
 
-/// One thread of [`read_ahead_metadata`]: takes a directory, reads its small files and
-/// queues its subdirectories, until no directory is queued and none is being read.
+/// What [`read_ahead_metadata`] does with an entry `depth` levels below a destination.
+enum ReadAhead {
+    Descend,
+    Read,
+    Skip,
+}
+
+fn read_ahead_kind(depth: usize, name: &str, is_dir: bool) -> ReadAhead {
+    use obrestore_backup::layout::{FORMAT_FILE, SINGLE_PIECE_INFO, SINGLE_SET_INFO};
+    match (depth, is_dir) {
+        // A set's or a piece's directory (not the `backup_sets` and `pieces` listings).
+        (0, true) if name.starts_with("backup_set_") || name.starts_with("piece_") => {
+            ReadAhead::Descend
+        }
+        (0, false) if name == FORMAT_FILE => ReadAhead::Read,
+        (1, true) if name == "checkpoint" => ReadAhead::Descend,
+        (1, false) if name == SINGLE_SET_INFO || name == SINGLE_PIECE_INFO => ReadAhead::Read,
+        (2, false) => ReadAhead::Read,
+        _ => ReadAhead::Skip,
+    }
+}
+
+/// One thread of [`read_ahead_metadata`]: takes a directory, reads its planning files
+/// and queues the directories holding more, until no directory is queued and none is
+/// being read.
 fn read_ahead_worker(
     work: &std::sync::Mutex<(Vec<(std::path::PathBuf, usize)>, usize)>,
     changed: &std::sync::Condvar,
@@ -137,14 +157,14 @@ fn read_ahead_worker(
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            if kind.is_dir() && depth < READ_AHEAD_DEPTH {
-                found.push((entry.path(), depth + 1));
-            } else if kind.is_file()
-                && entry
-                    .metadata()
-                    .is_ok_and(|m| m.len() <= READ_AHEAD_FILE_BYTES)
-            {
-                let _ = std::fs::read(entry.path());
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            match read_ahead_kind(depth, &name, kind.is_dir()) {
+                ReadAhead::Descend if kind.is_dir() => found.push((entry.path(), depth + 1)),
+                ReadAhead::Read if kind.is_file() => {
+                    let _ = std::fs::read(entry.path());
+                }
+                _ => {}
             }
         }
         let mut state = lock();
