@@ -104,6 +104,7 @@ pub fn read_ahead_metadata(data_uri: &str, archive_uri: Option<&str>, roots: &Al
 }
 
 /// What [`read_ahead_metadata`] does with an entry `depth` levels below a destination.
+#[derive(Debug, PartialEq)]
 enum ReadAhead {
     Descend,
     Read,
@@ -283,4 +284,38 @@ pub fn restore_option(restore: &ValidatedRestore, task_time: i64) -> String {
         restore.concurrency,
         restore.ha_high_thread_score
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_ahead_kind, ReadAhead};
+    use obrestore_backup::layout::{FORMAT_FILE, SINGLE_PIECE_INFO, SINGLE_SET_INFO};
+
+    #[test]
+    fn the_read_ahead_reads_only_what_planning_reads() {
+        let dir = |depth, name| read_ahead_kind(depth, name, true);
+        let file = |depth, name| read_ahead_kind(depth, name, false);
+        // A destination's root: the format file, the sets' and pieces' directories.
+        assert_eq!(file(0, FORMAT_FILE), ReadAhead::Read);
+        assert_eq!(dir(0, "backup_set_4_full"), ReadAhead::Descend);
+        assert_eq!(dir(0, "piece_d1r1p7"), ReadAhead::Descend);
+        for listing in ["backup_sets", "pieces", "rounds"] {
+            assert_eq!(dir(0, listing), ReadAhead::Skip, "{listing}");
+        }
+        assert_eq!(file(0, "backup_set_4_full"), ReadAhead::Skip);
+        // In a set or a piece: its info, and the piece's checkpoints.
+        assert_eq!(file(1, SINGLE_SET_INFO), ReadAhead::Read);
+        assert_eq!(file(1, SINGLE_PIECE_INFO), ReadAhead::Read);
+        assert_eq!(dir(1, "checkpoint"), ReadAhead::Descend);
+        assert_eq!(file(1, "tenant_backup_set_infos.obbak"), ReadAhead::Skip);
+        for data in ["logstream_1001", "infos"] {
+            assert_eq!(dir(1, data), ReadAhead::Skip, "{data}");
+        }
+        assert_eq!(
+            file(2, "checkpoint.1712102400000000000.obarc"),
+            ReadAhead::Read
+        );
+        assert_eq!(dir(2, "deeper"), ReadAhead::Skip);
+        assert_eq!(file(3, "macro_block_data.1.obbak"), ReadAhead::Skip);
+    }
 }
