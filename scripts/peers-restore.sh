@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Restore against its peers: `scripts/peers-restore.sh [--size 512MiB] [--concurrency 2]
-# [--runs 3] [--keep] [--quick] [--warm]` times, in one run and alternating, the whole
-# `obagent restore start` command, `pgbackrest restore --process-max=N` of a PostgreSQL
+# [--runs 3] [--keep] [--quick] [--warm] [--baseline OTHER_OBAGENT]` times, in one run and
+# alternating, the whole `obagent restore start` command (and another obagent's with
+# `--baseline`), `pgbackrest restore --process-max=N` of a PostgreSQL
 # cluster of about the same bytes, and a copy + fsync of exactly the backup files our
 # restore reads; it prints medians, MB/s and the ratios (scripts/peers_restore.py has
 # the details; `--help` lists the options). `--quick` (64 MiB, 3 rounds) takes a minute or

@@ -13,7 +13,8 @@
    into a fresh directory: (a) ``obagent restore start`` of the latest point at
    ``--concurrency N``, the whole command; (b) ``pgbackrest restore --process-max=N`` into
    an empty directory; (c) a copy of exactly the files (a) opens, 1 MiB read + write and
-   ``fsync`` per file, then the directory. Before every timed command the outputs of the
+   ``fsync`` per file, then the directory; with ``--baseline BIN``, (d) the same restore
+   with another obagent (a before/after in one run). Before every timed command the outputs of the
    last one are removed, ``sync`` runs and the page cache is dropped (``--warm``: the
    inputs are read into the cache instead).
 5. A table of medians: MB/s = bytes read / wall time (MB = 10^6 bytes), and the ratios.
@@ -58,6 +59,9 @@ def parse_args() -> argparse.Namespace:
                         help="a 64 MiB backup unless --size (1-2 minutes in all)")
     parser.add_argument("--warm", action="store_true",
                         help="inputs in the page cache instead of dropping it")
+    parser.add_argument("--baseline", metavar="BINARY",
+                        help="a second obagent (say main's) timed in the same rounds, "
+                             "for a before/after of one run")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip comparing the probe restore's digest with the truth file")
     parser.add_argument("--workdir", default="/var/tmp",
@@ -128,8 +132,8 @@ class Backup:
         self.file_bytes = 0
         self.read_bytes = 0
 
-    def restore_cmd(self, data_dir: Path, concurrency: int) -> List[str]:
-        return [self.binary, "restore", "start", "--data-dir", str(data_dir),
+    def restore_cmd(self, data_dir: Path, concurrency: int, binary: str = "") -> List[str]:
+        return [binary or self.binary, "restore", "start", "--data-dir", str(data_dir),
                 "--data-uri", self.data_uri, "--archive-uri", self.archive_uri,
                 "--tenant", TENANT, "--concurrency", str(concurrency)]
 
@@ -312,6 +316,9 @@ def timed_rounds(args: argparse.Namespace, work: Path, backup: Backup,
     def copy() -> None:
         copy_files(backup.files, copy_dir)
 
+    def baseline() -> None:
+        run(backup.restore_cmd(ob_dir, args.concurrency, args.baseline), "baseline restore")
+
     def prepare_pg() -> None:
         pg_dir.mkdir(mode=0o700)
         shutil.chown(pg_dir, "postgres", "postgres")
@@ -319,6 +326,8 @@ def timed_rounds(args: argparse.Namespace, work: Path, backup: Backup,
     commands = [("obrestore", obrestore, lambda: None),
                 ("pgbackrest", pgbackrest, prepare_pg),
                 ("copy", copy, lambda: None)]
+    if args.baseline:
+        commands.append(("baseline", baseline, lambda: None))
     warm_inputs = (backup.files + sorted(Path(p) for p in glob.glob(
         str(pg.home / "repo" / "backup" / STANZA / pg.label / "**"), recursive=True)
         if os.path.isfile(p))) if args.warm else []
@@ -345,6 +354,9 @@ def report(args: argparse.Namespace, backup: Backup, pg: Postgres,
             ("pgbackrest", f"pgbackrest restore --process-max={args.concurrency}",
              pg.repo_bytes),
             ("copy", "copy + fsync of the files obrestore reads", backup.file_bytes)]
+    if args.baseline:
+        rows.append(("baseline", f"baseline obagent ({args.baseline}) --concurrency "
+                     f"{args.concurrency}", backup.file_bytes))
     mbs = {}
     load = os.getloadavg()
     print(f"\nbackup --size {args.size}; obrestore opens {len(backup.files)} backup files, "
@@ -362,6 +374,8 @@ def report(args: argparse.Namespace, backup: Backup, pg: Postgres,
         print(f"| {label} | {nbytes / 1e6:.1f} MB | {median:.3f} s | {mbs[name]:.1f} | {runs} |")
     print(f"\nobrestore / pgBackRest (MB/s): {mbs['obrestore'] / mbs['pgbackrest']:.2f}x")
     print(f"obrestore / copy + fsync (MB/s): {mbs['obrestore'] / mbs['copy']:.2f}x")
+    if args.baseline:
+        print(f"baseline / copy + fsync (MB/s): {mbs['baseline'] / mbs['copy']:.2f}x")
 
 
 def main() -> int:

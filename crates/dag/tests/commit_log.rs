@@ -1,7 +1,8 @@
 //! The sled store's commit log (`store/commit_log.rs`) on real files: replay into a
 //! store that never saw the batches, replay over batches already applied, a torn or
 //! corrupt tail, a damaged record in the middle, a database written before the log, a
-//! log recycled through checkpoints and a batch larger than the log, and injected write
+//! log recycled through checkpoints and a batch larger than the log, a new log grown at
+//! its first wrap, and injected write
 //! and sync failures. A store is reopened in the same process only once every handle
 //! of the previous one is dropped (sled's own lock).
 
@@ -192,6 +193,56 @@ fn a_small_log_recycles_through_checkpoints_and_a_batch_larger_than_it_goes_thro
     assert_eq!(everything(&store), expected);
     assert_eq!(store.get(b"big").unwrap().map(|v| v.len()), Some(40 << 10));
     assert_eq!(store.get(b"last").unwrap(), Some(b"41".to_vec()));
+}
+
+#[test]
+fn a_new_log_starts_small_and_grows_to_its_capacity_at_its_first_wrap() {
+    const INITIAL_CAPACITY: u64 = obrestore_dag::store::CommitLog::INITIAL_CAPACITY;
+    let dir = tempfile::tempdir().unwrap();
+    let capacity = 4 * INITIAL_CAPACITY;
+    let file_len = || std::fs::metadata(dir.path().join(LOG)).unwrap().len();
+    // One-page records (batch 1..=n stays under 4 KiB): the small log holds this many.
+    let per_round = INITIAL_CAPACITY / 4096;
+    let expected = {
+        let store = SledStore::open_with_log(dir.path(), capacity).unwrap();
+        let log = store.commit_log();
+        assert_eq!(
+            (log.capacity(), file_len()),
+            (INITIAL_CAPACITY, INITIAL_CAPACITY)
+        );
+        for n in 1..=per_round {
+            store.commit(batch(n)).unwrap();
+        }
+        assert_eq!((log.capacity(), log.checkpoints()), (INITIAL_CAPACITY, 1));
+        // The next record wraps: a checkpoint, then the growth, then the record.
+        store.commit(batch(per_round + 1)).unwrap();
+        assert_eq!(
+            (log.capacity(), file_len(), log.checkpoints()),
+            (capacity, capacity, 2)
+        );
+        // Records go past the small log's end now, without another checkpoint.
+        for n in per_round + 2..=3 * per_round {
+            store.commit(batch(n)).unwrap();
+        }
+        assert_eq!((log.checkpoints(), log.syncs()), (2, 3 * per_round));
+        everything(&store)
+    };
+    // As if sled had made only the records up to the wrap durable: the rest, most of
+    // them past the small log's end, are replayed from the grown log, which keeps its
+    // size.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree(obrestore_dag::store::SLED_TREE).unwrap();
+        tree.insert("m/commit-log-applied", &(per_round + 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    for replayed in [2 * per_round - 1, 0] {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.commit_log().replayed(), replayed);
+        assert_eq!(store.commit_log().capacity(), capacity);
+        assert_eq!(everything(&store), expected);
+    }
 }
 
 #[test]

@@ -70,6 +70,111 @@ pub fn prepare_restore(
     })
 }
 
+/// Threads of [`read_ahead_metadata`]: reads in flight at once on a cold device.
+const READ_AHEAD_THREADS: usize = 8;
+
+/// Reads, on [`READ_AHEAD_THREADS`] threads, the files that planning any restore of
+/// these destinations reads (`format.obbak`, every set's set info, every piece's piece
+/// info and checkpoint files; not the planned sets' log stream lists and indexes,
+/// which depend on the plan) and drops them: run while the agent's state is created
+/// (`obagent restore start`), so that the restore's own planning, which comes after the
+/// request is validated against the cluster and reads these files one after the
+/// other, finds them in the page cache instead of waiting for a cold device each time.
+/// Nothing else is read, so the restore reads the same files as without it. Only
+/// directories and regular files under the destinations, once confined to `roots`, are
+/// read (symbolic links are not followed). Every error is ignored: the restore's own
+/// planning meets and reports it. Blocking.
+pub fn read_ahead_metadata(data_uri: &str, archive_uri: Option<&str>, roots: &AllowedRoots) {
+    let mut dirs = Vec::new();
+    for uri in std::iter::once(data_uri).chain(archive_uri) {
+        let confined = obrestore_backup::StorageUri::parse(uri)
+            .ok()
+            .and_then(|uri| roots.resolve(&uri).ok());
+        if let Some(dir) = confined {
+            dirs.push((dir, 0));
+        }
+    }
+    let work = std::sync::Mutex::new((dirs, 0usize));
+    let changed = std::sync::Condvar::new();
+    std::thread::scope(|scope| {
+        for _ in 0..READ_AHEAD_THREADS {
+            scope.spawn(|| read_ahead_worker(&work, &changed));
+        }
+    });
+}
+
+/// What [`read_ahead_metadata`] does with an entry `depth` levels below a destination.
+#[derive(Debug, PartialEq)]
+enum ReadAhead {
+    Descend,
+    Read,
+    Skip,
+}
+
+fn read_ahead_kind(depth: usize, name: &str, is_dir: bool) -> ReadAhead {
+    use obrestore_backup::layout::{FORMAT_FILE, SINGLE_PIECE_INFO, SINGLE_SET_INFO};
+    match (depth, is_dir) {
+        // A set's or a piece's directory (not the `backup_sets` and `pieces` listings).
+        (0, true) if name.starts_with("backup_set_") || name.starts_with("piece_") => {
+            ReadAhead::Descend
+        }
+        (0, false) if name == FORMAT_FILE => ReadAhead::Read,
+        (1, true) if name == "checkpoint" => ReadAhead::Descend,
+        (1, false) if name == SINGLE_SET_INFO || name == SINGLE_PIECE_INFO => ReadAhead::Read,
+        (2, false) => ReadAhead::Read,
+        _ => ReadAhead::Skip,
+    }
+}
+
+/// One thread of [`read_ahead_metadata`]: takes a directory, reads its planning files
+/// and queues the directories holding more, until no directory is queued and none is
+/// being read.
+fn read_ahead_worker(
+    work: &std::sync::Mutex<(Vec<(std::path::PathBuf, usize)>, usize)>,
+    changed: &std::sync::Condvar,
+) {
+    let lock = || {
+        work.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    loop {
+        let (dir, depth) = {
+            let mut state = lock();
+            loop {
+                if let Some(next) = state.0.pop() {
+                    state.1 += 1;
+                    break next;
+                }
+                if state.1 == 0 {
+                    return;
+                }
+                state = changed
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            match read_ahead_kind(depth, &name, kind.is_dir()) {
+                ReadAhead::Descend if kind.is_dir() => found.push((entry.path(), depth + 1)),
+                ReadAhead::Read if kind.is_file() => {
+                    let _ = std::fs::read(entry.path());
+                }
+                _ => {}
+            }
+        }
+        let mut state = lock();
+        state.0.extend(found);
+        state.1 -= 1;
+        changed.notify_all();
+    }
+}
+
 /// "Pre restore check" of a restore planned at submit: its destinations (the request's
 /// URIs, as at submit) open again under `roots`, and the planned sets' metadata and
 /// pieces' directories are still readable (a backup may have been moved or deleted
@@ -179,4 +284,38 @@ pub fn restore_option(restore: &ValidatedRestore, task_time: i64) -> String {
         restore.concurrency,
         restore.ha_high_thread_score
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_ahead_kind, ReadAhead};
+    use obrestore_backup::layout::{FORMAT_FILE, SINGLE_PIECE_INFO, SINGLE_SET_INFO};
+
+    #[test]
+    fn the_read_ahead_reads_only_what_planning_reads() {
+        let dir = |depth, name| read_ahead_kind(depth, name, true);
+        let file = |depth, name| read_ahead_kind(depth, name, false);
+        // A destination's root: the format file, the sets' and pieces' directories.
+        assert_eq!(file(0, FORMAT_FILE), ReadAhead::Read);
+        assert_eq!(dir(0, "backup_set_4_full"), ReadAhead::Descend);
+        assert_eq!(dir(0, "piece_d1r1p7"), ReadAhead::Descend);
+        for listing in ["backup_sets", "pieces", "rounds"] {
+            assert_eq!(dir(0, listing), ReadAhead::Skip, "{listing}");
+        }
+        assert_eq!(file(0, "backup_set_4_full"), ReadAhead::Skip);
+        // In a set or a piece: its info, and the piece's checkpoints.
+        assert_eq!(file(1, SINGLE_SET_INFO), ReadAhead::Read);
+        assert_eq!(file(1, SINGLE_PIECE_INFO), ReadAhead::Read);
+        assert_eq!(dir(1, "checkpoint"), ReadAhead::Descend);
+        assert_eq!(file(1, "tenant_backup_set_infos.obbak"), ReadAhead::Skip);
+        for data in ["logstream_1001", "infos"] {
+            assert_eq!(dir(1, data), ReadAhead::Skip, "{data}");
+        }
+        assert_eq!(
+            file(2, "checkpoint.1712102400000000000.obarc"),
+            ReadAhead::Read
+        );
+        assert_eq!(dir(2, "deeper"), ReadAhead::Skip);
+        assert_eq!(file(3, "macro_block_data.1.obbak"), ReadAhead::Skip);
+    }
 }

@@ -168,6 +168,10 @@ fn allowed_roots(args: &StartArgs) -> Vec<PathBuf> {
 /// Restores in the embedded agent: live progress, then the summary (stdout, or stderr
 /// under `--json`) and the final DagDetailDTO with `--json`.
 async fn start_embedded(args: &StartArgs, param: RestoreParam) -> anyhow::Result<()> {
+    // The backup's metadata is read while the agent's state is created (sled, the
+    // cluster, the engine's commit log: mostly device syncs), not only after it; the
+    // restore's planning does not wait for it (it reads what is not cached yet itself).
+    drop(read_ahead_metadata(args));
     let agent = open_agent(&args.data_dir, allowed_roots(args), args.workers).await?;
     let started = Instant::now();
     let events = agent.engine().subscribe();
@@ -192,6 +196,22 @@ async fn start_embedded(args: &StartArgs, param: RestoreParam) -> anyhow::Result
         );
     }
     Ok(())
+}
+
+/// [`obrestore_restore::prepare::read_ahead_metadata`] of the restore's destinations,
+/// on the blocking pool.
+fn read_ahead_metadata(args: &StartArgs) -> tokio::task::JoinHandle<()> {
+    let roots = obrestore_backup::AllowedRoots::new(allowed_roots(args));
+    let (data_uri, archive_uri) = (args.data_uri.clone(), args.archive_uri.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Ok(roots) = roots {
+            obrestore_restore::prepare::read_ahead_metadata(
+                &data_uri,
+                archive_uri.as_deref(),
+                &roots,
+            );
+        }
+    })
 }
 
 /// Submits the restore to the agent at `conn` and watches it; the final DAG as JSON

@@ -4,10 +4,19 @@
 //!
 //! # Layout
 //!
-//! One file, `<sled dir>/commit-log`, created zero-filled at its full size (8 MiB by
-//! default; the file's size is its capacity) and synced once with its directory entry,
-//! then only ever overwritten in place: its size and block map never change, so an
-//! `fdatasync` after a write has no metadata to write. A commit is one record starting
+//! One file, `<sled dir>/commit-log`, created zero-filled (the file's size is its
+//! capacity) and synced once with its directory entry, then only ever overwritten in
+//! place: its size and block map never change between two checkpoints, so an
+//! `fdatasync` after a write has no metadata to write. A new log is created at
+//! [`INITIAL_CAPACITY`] (1 MiB, 256 one-page records: a few milliseconds to zero-fill
+//! and sync on a fresh agent's first start, where the full 8 MiB took ~20 ms and its
+//! read back at recovery as much again) and grows to the capacity asked for (8 MiB by
+//! default) at its first wrap, right after that checkpoint (zeros written past its end
+//! and synced, while the log's lock holds every commit): a short-lived process (one
+//! restore: ~50 commits) never pays the full zero-fill, a long-lived one pays it once.
+//! A crash in the middle of a growth leaves a longer file whose tail is zeros: its
+//! records all precede the checkpoint, and recovery takes the capacity from the
+//! file's size. A commit is one record starting
 //! on a 4 KiB boundary (a torn write of a record never touches the sectors of an
 //! earlier one):
 //!
@@ -78,8 +87,10 @@ use super::{Pairs, StoreError};
 pub const APPLIED: &[u8] = b"m/commit-log-applied";
 /// The log's file name in the sled directory.
 pub const FILE_NAME: &str = "commit-log";
-/// Size of a new log.
+/// Size a log grows to by default.
 pub const DEFAULT_CAPACITY: u64 = 8 << 20;
+/// Size of a new log when its capacity is larger: it grows at its first wrap.
+pub const INITIAL_CAPACITY: u64 = 1 << 20;
 /// Records start on this boundary.
 const PAGE: u64 = 4096;
 const MAGIC: [u8; 4] = *b"OBCL";
@@ -103,7 +114,10 @@ pub enum LogFault {
 pub struct CommitLog {
     path: PathBuf,
     file: File,
-    capacity: u64,
+    /// The file's size: records fit in it. Changed only by a growth, under `state`.
+    capacity: AtomicU64,
+    /// The size the log grows to at its next wrap, if it is smaller.
+    target: u64,
     db: sled::Db,
     device: Arc<DeviceSync>,
     state: Mutex<LogState>,
@@ -135,7 +149,7 @@ impl std::fmt::Debug for CommitLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommitLog")
             .field("path", &self.path)
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .field("state", &self.state)
             .field("syncs", &self.syncs())
             .field("checkpoints", &self.checkpoints())
@@ -151,6 +165,9 @@ fn logs() -> &'static Registry<CommitLog> {
 }
 
 impl CommitLog {
+    /// Size of a new log whose capacity is larger ([`INITIAL_CAPACITY`]).
+    pub const INITIAL_CAPACITY: u64 = INITIAL_CAPACITY;
+
     /// The commit log of `tree` in `db`: the one already serving this database, or the
     /// log file opened (created with `capacity` bytes if there is none) and recovered
     /// into `tree` (module docs).
@@ -166,8 +183,9 @@ impl CommitLog {
     ) -> Result<Arc<CommitLog>, StoreError> {
         let dir = db.context.get_path();
         let path = dir.join(FILE_NAME);
-        if !path.exists() {
-            create(&dir, &path, capacity)?;
+        let created = !path.exists();
+        if created {
+            create(&dir, &path, capacity.min(INITIAL_CAPACITY))?;
         }
         let file = File::options()
             .read(true)
@@ -176,19 +194,30 @@ impl CommitLog {
             .map_err(|e| named(&path, "open", e))?;
         let key = file_key(&file).map_err(|e| named(&path, "stat", e))?;
         shared(logs(), key, || {
-            CommitLog::recover(path, file, db.clone(), tree.clone(), Arc::clone(device))
+            let trees = (db.clone(), tree.clone());
+            CommitLog::recover(path, file, trees, Arc::clone(device), capacity, created)
         })
     }
 
+    /// Opens the log: replays its records (none in a log just `created`, which is not
+    /// read back), then a checkpoint. It grows to `target` at its first wrap.
     fn recover(
         path: PathBuf,
         file: File,
-        db: sled::Db,
-        tree: sled::Tree,
+        (db, tree): (sled::Db, sled::Tree),
         device: Arc<DeviceSync>,
+        target: u64,
+        created: bool,
     ) -> Result<CommitLog, StoreError> {
-        let bytes = std::fs::read(&path).map_err(|e| named(&path, "read", e))?;
-        let capacity = bytes.len() as u64 / PAGE * PAGE;
+        let (bytes, len) = if created {
+            let len = file.metadata().map_err(|e| named(&path, "stat", e))?.len();
+            (Vec::new(), len)
+        } else {
+            let bytes = std::fs::read(&path).map_err(|e| named(&path, "read", e))?;
+            let len = bytes.len() as u64;
+            (bytes, len)
+        };
+        let capacity = len / PAGE * PAGE;
         let applied = applied(&tree)?;
         let (run, end) = scan(&bytes).map_err(|reason| corrupt(&path, reason))?;
         check_continues(&bytes, &run, end, applied).map_err(|reason| corrupt(&path, reason))?;
@@ -209,7 +238,8 @@ impl CommitLog {
         let log = CommitLog {
             path,
             file,
-            capacity,
+            capacity: AtomicU64::new(capacity),
+            target: target.div_ceil(PAGE) * PAGE,
             db,
             device,
             state: Mutex::new(LogState {
@@ -245,10 +275,11 @@ impl CommitLog {
         let seq = state.next;
         let record = encode(seq, &writes);
         let len = record.len() as u64;
-        if len > self.capacity - state.offset {
+        if len > self.capacity() - state.offset {
             self.checkpoint(&mut state)?;
+            self.grow();
         }
-        if len > self.capacity {
+        if len > self.capacity() {
             return self.commit_through_sled(&mut state, seq, writes);
         }
         if let Err(err) = self.write(&state, seq, &record) {
@@ -374,7 +405,27 @@ impl CommitLog {
 
     /// The log's size: records fit in it.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.load(Ordering::SeqCst)
+    }
+
+    /// Right after a checkpoint (the log's lock held, every record in sled): extends a
+    /// log smaller than its target with zeros, synced, so that the commits after it
+    /// still overwrite allocated, durable blocks. A failure leaves the log as it was
+    /// (its records precede the checkpoint; a partly written tail is zeros) and is not
+    /// tried again.
+    fn grow(&self) {
+        let from = self.capacity();
+        if from >= self.target {
+            return;
+        }
+        match zero_fill(&self.file, from, self.target).and_then(|()| self.file.sync_all()) {
+            Ok(()) => self.capacity.store(self.target, Ordering::SeqCst),
+            Err(error) => tracing::warn!(
+                log = %self.path.display(),
+                %error,
+                "cannot grow the commit log; it keeps its size"
+            ),
+        }
     }
 
     /// From the commit with sequence `from_now` counted from the next one (1: the next
@@ -406,20 +457,26 @@ impl Drop for CommitLog {
 fn create(dir: &Path, path: &Path, capacity: u64) -> Result<(), StoreError> {
     let capacity = capacity.max(2 * PAGE).div_ceil(PAGE) * PAGE;
     let temporary = dir.join(format!("{FILE_NAME}.new"));
-    let zeros = vec![0u8; 1 << 20];
     let result = (|| {
         let file = File::create(&temporary)?;
-        let mut offset = 0;
-        while offset < capacity {
-            let len = (capacity - offset).min(zeros.len() as u64);
-            write_at(&file, &zeros[..len as usize], offset)?;
-            offset += len;
-        }
+        zero_fill(&file, 0, capacity)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)
     })();
     result.map_err(|e| named(path, "create", e))?;
     sync_dir(dir)?;
+    Ok(())
+}
+
+/// Writes zeros to `file` from `from` up to `to`.
+fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut offset = from;
+    while offset < to {
+        let len = (to - offset).min(zeros.len() as u64);
+        write_at(file, &zeros[..len as usize], offset)?;
+        offset += len;
+    }
     Ok(())
 }
 

@@ -52,7 +52,7 @@
 
 //!
 //! `run_file.rs` holds the run file format: writing a run, reading one back, merging
-//! runs. This file holds the store: which runs a tenant has, the commit protocol
+//! runs; `split_merge.rs` the hashed scan on two threads. This file holds the store: which runs a tenant has, the commit protocol
 //! around them, compaction and drops.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -68,6 +68,7 @@ use run_file::{merge, read_frame, RunReader, RunWriter};
 
 mod failpoint;
 mod run_file;
+mod split_merge;
 
 #[cfg(feature = "failpoints")]
 pub use failpoint::{clear_row_write_failure, fail_row_writes_under};
@@ -448,7 +449,7 @@ impl RowStore {
         tenant_id: u64,
         visit: &mut super::service::RowVisitor<'_>,
     ) -> ClusterResult<()> {
-        let readers = self.open_tenant_runs(tenant_id)?;
+        let (_, readers) = self.open_tenant_runs(tenant_id)?;
         merge(readers, &mut |tablet_id, key, value| {
             if let Some((value, _)) = value {
                 visit(tablet_id, key, value);
@@ -463,27 +464,36 @@ impl RowStore {
     ///
     /// # Errors
     /// As [`RowStore::for_each`].
+    ///
+    /// Two runs or more are read on two threads (`split_merge.rs`): the older and the
+    /// newer half of the runs each merged on its own, then the two streams merged.
     pub fn for_each_hashed(
         &self,
         tenant_id: u64,
         visit: &mut super::digest::HashedRowVisitor<'_>,
     ) -> ClusterResult<()> {
-        let readers = self.open_tenant_runs(tenant_id)?;
-        let readers = readers.into_iter().map(RunReader::without_values).collect();
+        let (runs, readers) = self.open_tenant_runs(tenant_id)?;
+        let readers: Vec<RunReader> = readers.into_iter().map(RunReader::without_values).collect();
+        if readers.len() >= 2 {
+            let bytes: Vec<u64> = runs.iter().map(|run| run.bytes).collect();
+            return split_merge::merge_hashed(&self.tenant_dir(tenant_id), readers, &bytes, visit);
+        }
         merge(readers, &mut |tablet_id, key, value| match value {
             Some((_, sha)) => visit(tablet_id, key, sha),
             None => Ok(()),
         })
     }
 
-    fn open_tenant_runs(&self, tenant_id: u64) -> ClusterResult<Vec<RunReader>> {
+    /// The tenant's committed runs in ascending sequence order, and a reader of each.
+    fn open_tenant_runs(&self, tenant_id: u64) -> ClusterResult<(Vec<Run>, Vec<RunReader>)> {
         let state = self.lock();
         let runs: Vec<Run> = state
             .tenants
             .get(&tenant_id)
             .map(|runs| runs.values().copied().collect())
             .unwrap_or_default();
-        self.open_runs(tenant_id, &runs)
+        let readers = self.open_runs(tenant_id, &runs)?;
+        Ok((runs, readers))
     }
 
     /// Runs and row versions stored for the tenant.
