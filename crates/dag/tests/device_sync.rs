@@ -131,8 +131,8 @@ fn concurrent_flushes_share_device_syncs_and_concurrent_commits_all_survive_a_re
 fn a_value_sled_keeps_in_a_blob_file_is_committed_and_read_back() {
     // sled keeps a page over a quarter of a 512 KiB segment in `blobs/<lsn>`, written
     // without a sync of its own; the device sync syncs it and the blobs directory. The
-    // value goes through the log, then sled writes the blob at a flush: here the
-    // cluster's (any flush of the database).
+    // value goes through the log, is applied to the tree, then sled writes the blob at a
+    // flush: here the cluster's (any flush of the database).
     let dir = tempfile::tempdir().unwrap();
     let big = vec![b'b'; 300 << 10];
     {
@@ -140,6 +140,9 @@ fn a_value_sled_keeps_in_a_blob_file_is_committed_and_read_back() {
         let mut batch = Batch::default();
         batch.put(b"big".to_vec(), big.clone());
         store.commit(batch).unwrap();
+        // The commit returned once its record was synced in the log; sled has the value
+        // once the applier has applied it.
+        store.commit_log().apply_pending().unwrap();
         DeviceSync::of(store.db())
             .unwrap()
             .flush(store.db())

@@ -395,6 +395,16 @@ impl CommitLog {
         self.applier.unapplied()
     }
 
+    /// Applies every synced record to the tree now, on the caller's thread (after any
+    /// the applier thread is applying): for whoever reads or flushes the tree itself
+    /// rather than through the store (reads through the store never need it).
+    ///
+    /// # Errors
+    /// An apply failed, now or earlier.
+    pub fn apply_pending(&self) -> Result<(), StoreError> {
+        self.applier.drain()
+    }
+
     /// While `held`, synced records are not applied to the tree in the background
     /// (a checkpoint or the log's drop still applies them): for tests of a crash between
     /// a record's sync and its apply.
