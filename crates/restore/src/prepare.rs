@@ -126,6 +126,19 @@ fn read_ahead_kind(depth: usize, name: &str, is_dir: bool) -> ReadAhead {
     }
 }
 
+/// Bytes of one file [`read_ahead_metadata`] reads at most: planning's files are small,
+/// and a large file under a planning name (a damaged or hostile backup) costs no more.
+const READ_AHEAD_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads `path`'s first [`READ_AHEAD_FILE_BYTES`] through one small buffer (into the
+/// page cache; nothing is kept); the bytes read, 0 on an error.
+fn read_ahead_file(path: &std::path::Path) -> u64 {
+    use std::io::Read;
+    std::fs::File::open(path)
+        .and_then(|file| std::io::copy(&mut file.take(READ_AHEAD_FILE_BYTES), &mut std::io::sink()))
+        .unwrap_or(0)
+}
+
 /// One thread of [`read_ahead_metadata`]: takes a directory, reads its planning files
 /// and queues the directories holding more, until no directory is queued and none is
 /// being read.
@@ -163,7 +176,7 @@ fn read_ahead_worker(
             match read_ahead_kind(depth, &name, kind.is_dir()) {
                 ReadAhead::Descend if kind.is_dir() => found.push((entry.path(), depth + 1)),
                 ReadAhead::Read if kind.is_file() => {
-                    let _ = std::fs::read(entry.path());
+                    read_ahead_file(&entry.path());
                 }
                 _ => {}
             }
@@ -317,5 +330,33 @@ mod tests {
         );
         assert_eq!(dir(2, "deeper"), ReadAhead::Skip);
         assert_eq!(file(3, "macro_block_data.1.obbak"), ReadAhead::Skip);
+    }
+
+    /// A destination whose planning files are there, one of them huge: the read-ahead
+    /// returns, reading each through a bounded window, and a missing destination or a
+    /// symbolic link out of it is no error.
+    #[test]
+    fn the_read_ahead_of_a_destination_returns_whatever_it_holds() {
+        use super::{read_ahead_file, read_ahead_metadata, READ_AHEAD_FILE_BYTES};
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let set = data.join("backup_set_1_full");
+        std::fs::create_dir_all(&set).unwrap();
+        std::fs::write(data.join(FORMAT_FILE), b"format").unwrap();
+        // Sparse: 64 GiB on paper, nothing on the disk; a whole read would not end soon.
+        let huge = std::fs::File::create(set.join(SINGLE_SET_INFO)).unwrap();
+        huge.set_len(64 << 30).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), data.join("backup_set_2_full")).unwrap();
+        let roots = obrestore_backup::AllowedRoots::new(vec![root.path().to_path_buf()]).unwrap();
+        let uri = format!("file://{}", data.display());
+        let missing = format!("file://{}", root.path().join("nothing").display());
+        read_ahead_metadata(&uri, Some(&missing), &roots);
+        assert_eq!(
+            read_ahead_file(&set.join(SINGLE_SET_INFO)),
+            READ_AHEAD_FILE_BYTES
+        );
+        assert_eq!(read_ahead_file(&data.join(FORMAT_FILE)), 6);
+        assert_eq!(read_ahead_file(&root.path().join("nothing")), 0);
     }
 }
