@@ -57,8 +57,20 @@ impl MemKey {
         bytes
     }
 
+    /// Whether the key's bytes start with `prefix`, without building them (a scan asks
+    /// it of every key it passes).
     fn starts_with(&self, prefix: &[u8]) -> bool {
-        self.len >= prefix.len() && self.to_bytes().starts_with(prefix)
+        if self.len < prefix.len() {
+            return false;
+        }
+        let head = prefix.len().min(INLINE);
+        let words = self.words.map(u64::to_be_bytes);
+        words.as_flattened()[..head] == prefix[..head]
+            && (prefix.len() <= INLINE
+                || self
+                    .tail
+                    .as_deref()
+                    .is_some_and(|tail| tail.starts_with(&prefix[INLINE..])))
     }
 }
 
