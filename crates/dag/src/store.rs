@@ -96,20 +96,26 @@ impl Batch {
 
     /// Puts a typed record under `key`; it is encoded only by a store that persists.
     pub fn put_record(&mut self, key: Vec<u8>, record: impl Typed) {
-        self.writes
-            .insert(key, Some(Stored::Record(record.into_record())));
+        self.put_shared(key, record.into_record());
+    }
+
+    /// Puts a record the caller keeps too (one of the engine's mirror, `Arc`-shared: see
+    /// [`Record`]); it is encoded only by a store that persists.
+    pub fn put_shared(&mut self, key: Vec<u8>, record: impl Into<Record>) {
+        self.writes.insert(key, Some(Stored::Record(record.into())));
     }
 
     /// Puts a DAG record and, in the same batch, its entry in the index of DAGs that
     /// have not succeeded ([`keys::ACTIVE`]): present unless the DAG is SUCCEED.
-    pub fn put_dag(&mut self, dag: DagRecord) {
+    pub fn put_dag(&mut self, dag: impl Into<Arc<DagRecord>>) {
+        let dag: Arc<DagRecord> = dag.into();
         let entry = keys::active(dag.id);
         if dag.state == State::Succeed {
             self.delete(entry);
         } else {
             self.put(entry, Vec::new());
         }
-        self.put_record(keys::dag(dag.id), dag);
+        self.put_shared(keys::dag(dag.id), dag);
     }
 
     /// Puts the id counters, with the mark that the [`keys::ACTIVE`] index covers every

@@ -380,7 +380,7 @@ impl Actor {
             return;
         };
         let dag_id = dag.id();
-        let Some(task) = dag.tasks.get_mut(&attempt.task_id) else {
+        let Some(task) = dag.tasks.get_mut(&attempt.task_id).map(Arc::make_mut) else {
             return;
         };
         if task.execute_times != attempt.execute_times || task.state != State::Running {
@@ -450,7 +450,7 @@ impl Actor {
         }
         if let Some(key) = keys::lock(&spec.maintenance) {
             self.sched.locks.take(txn, key, &dag.rec);
-            dag.rec.lock_held = true;
+            Arc::make_mut(&mut dag.rec).lock_held = true;
         }
         txn.dirty_dags.insert(dag_id);
         dag.event(txn, Subject::Dag, State::Ready, Operator::Run);
@@ -517,7 +517,7 @@ impl Actor {
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();
-                txn.batch.put_dag(dag.rec.clone());
+                txn.batch.put_dag(Arc::clone(&dag.rec));
             }
         }
         // Events carry the stage after the whole batch.
@@ -532,7 +532,8 @@ impl Actor {
                 .get(&node.dag_id)
                 .and_then(|d| d.nodes.get(&node.id))
             {
-                txn.batch.put_record(keys::node(node.id), record.clone());
+                txn.batch
+                    .put_shared(keys::node(node.id), Arc::clone(record));
             }
         }
         for task in &txn.dirty_tasks {
@@ -541,7 +542,8 @@ impl Actor {
                 .get(&task.dag_id)
                 .and_then(|d| d.tasks.get(&task.id))
             {
-                txn.batch.put_record(keys::task(task.id), record.clone());
+                txn.batch
+                    .put_shared(keys::task(task.id), Arc::clone(record));
             }
         }
         if txn.counters_dirty {
