@@ -346,19 +346,36 @@ pub mod keys {
     /// index get it built at open).
     pub const ACTIVE_INDEX_BUILT: &[u8] = b"m/active-index";
 
-    fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
-        let mut key = Vec::with_capacity(prefix.len() + 8);
-        key.extend_from_slice(prefix);
-        key.extend_from_slice(&id.to_be_bytes());
+    use crate::store::Key;
+
+    /// `prefix` (two bytes) then the big-endian id, on the stack.
+    fn id_bytes(prefix: &[u8], id: u64) -> [u8; 10] {
+        let mut key = [0u8; 10];
+        key[..2].copy_from_slice(&prefix[..2]);
+        key[2..].copy_from_slice(&id.to_be_bytes());
         key
+    }
+
+    fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
+        id_bytes(prefix, id).to_vec()
     }
 
     pub fn dag(id: u64) -> Vec<u8> {
         with_id(DAG, id)
     }
 
+    /// [`dag`] as a batch's key, built without an allocation (as [`node_key`],
+    /// [`task_key`], [`active_key`]: what a seal writes for every dirty record).
+    pub fn dag_key(id: u64) -> Key {
+        Key::new(&id_bytes(DAG, id))
+    }
+
     pub fn active(id: u64) -> Vec<u8> {
         with_id(ACTIVE, id)
+    }
+
+    pub fn active_key(id: u64) -> Key {
+        Key::new(&id_bytes(ACTIVE, id))
     }
 
     /// The DAG id of an [`ACTIVE`] index key.
@@ -371,8 +388,16 @@ pub mod keys {
         with_id(NODE, id)
     }
 
+    pub fn node_key(id: u64) -> Key {
+        Key::new(&id_bytes(NODE, id))
+    }
+
     pub fn task(id: u64) -> Vec<u8> {
         with_id(TASK, id)
+    }
+
+    pub fn task_key(id: u64) -> Key {
+        Key::new(&id_bytes(TASK, id))
     }
 
     /// Prefix of one sub-task's log lines.

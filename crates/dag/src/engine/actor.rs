@@ -533,7 +533,7 @@ impl Actor {
                 .and_then(|d| d.nodes.get(&node.id))
             {
                 txn.batch
-                    .put_shared(keys::node(node.id), Arc::clone(record));
+                    .put_shared(keys::node_key(node.id), Arc::clone(record));
             }
         }
         for task in &txn.dirty_tasks {
@@ -543,7 +543,7 @@ impl Actor {
                 .and_then(|d| d.tasks.get(&task.id))
             {
                 txn.batch
-                    .put_shared(keys::task(task.id), Arc::clone(record));
+                    .put_shared(keys::task_key(task.id), Arc::clone(record));
             }
         }
         if txn.counters_dirty {
