@@ -526,7 +526,8 @@ impl Actor {
                 event.stage = dag.rec.stage;
             }
         }
-        for node in &txn.dirty_nodes {
+        let (dirty_nodes, dirty_tasks) = txn.take_dirty();
+        for node in &dirty_nodes {
             if let Some(record) = self
                 .dags
                 .get(&node.dag_id)
@@ -536,7 +537,7 @@ impl Actor {
                     .put_shared(keys::node_key(node.id), Arc::clone(record));
             }
         }
-        for task in &txn.dirty_tasks {
+        for task in &dirty_tasks {
             if let Some(record) = self
                 .dags
                 .get(&task.dag_id)
