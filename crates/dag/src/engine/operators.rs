@@ -140,11 +140,13 @@ impl ActiveDag {
             return;
         }
         for task_id in &node.task_ids {
-            let Some(task) = self.tasks.get_mut(task_id).map(Arc::make_mut) else {
+            let Some(task) = self.tasks.get_mut(task_id) else {
                 continue;
             };
             let undone = task.operator == Operator::Rollback;
             if task.state == State::Failed || undone {
+                // Copied only if it changes (a batch or the store may hold it).
+                let task = Arc::make_mut(task);
                 task.auto_retries = 0;
                 if undone {
                     // Its rollback ran (or failed): execute it afresh.

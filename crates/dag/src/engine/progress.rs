@@ -427,12 +427,13 @@ impl ActiveDag {
         let Some(policy) = self.nodes.get(&node_id).and_then(|n| n.retry) else {
             return false;
         };
-        let Some(task) = self.tasks.get_mut(&task_id).map(Arc::make_mut) else {
+        let Some(task) = self.tasks.get_mut(&task_id) else {
             return false;
         };
         if task.auto_retries >= policy.attempts {
             return false;
         }
+        let task = Arc::make_mut(task);
         let retry = task.auto_retries + 1;
         task.auto_retries = retry;
         task.rollback_before_retry = true;
