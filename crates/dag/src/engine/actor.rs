@@ -380,13 +380,13 @@ impl Actor {
             return;
         };
         let dag_id = dag.id();
-        let Some(task) = dag.tasks.get_mut(&attempt.task_id).map(Arc::make_mut) else {
+        let Some(task) = dag.tasks.get_mut(&attempt.task_id) else {
             return;
         };
         if task.execute_times != attempt.execute_times || task.state != State::Running {
             return;
         }
-        update(task);
+        update(Arc::make_mut(task));
         txn.touch_task(dag_id, attempt.task_id);
     }
 
