@@ -21,11 +21,15 @@ pub const RECORD_VERSION: u32 = 1;
 
 /// One typed record on its way to a store (see [`crate::store::Batch`]): a store that
 /// persists encodes it at commit ([`Record::encode`]); one that does not keeps it as is.
+///
+/// DAG, node and sub-task records are shared ([`Arc`]) with the engine's mirror of the
+/// DAG: sealing one into a batch is a reference count, and the mirror copies a record
+/// (`Arc::make_mut`) only when it changes one that a batch or a store still holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    Dag(Box<DagRecord>),
-    Node(Box<NodeRecord>),
-    Task(Box<TaskRecord>),
+    Dag(Arc<DagRecord>),
+    Node(Arc<NodeRecord>),
+    Task(Arc<TaskRecord>),
     Log(Box<LogRecord>),
     Lock(LockRecord),
     Counters(Counters),
@@ -47,9 +51,9 @@ impl Record {
     /// The JSON form (format 1, what this engine wrote before format 2).
     pub fn to_json(&self) -> Vec<u8> {
         let json = match self {
-            Record::Dag(record) => serde_json::to_vec(record),
-            Record::Node(record) => serde_json::to_vec(record),
-            Record::Task(record) => serde_json::to_vec(record),
+            Record::Dag(record) => serde_json::to_vec(record.as_ref()),
+            Record::Node(record) => serde_json::to_vec(record.as_ref()),
+            Record::Task(record) => serde_json::to_vec(record.as_ref()),
             Record::Log(record) => serde_json::to_vec(record),
             Record::Lock(record) => serde_json::to_vec(record),
             Record::Counters(record) => serde_json::to_vec(record),
@@ -68,6 +72,25 @@ pub trait Typed: Codec {
 }
 
 macro_rules! typed {
+    ($type:ty, $variant:ident, shared) => {
+        impl Typed for $type {
+            fn into_record(self) -> Record {
+                Record::$variant(Arc::new(self))
+            }
+            fn from_record(record: Record) -> Option<Self> {
+                match record {
+                    Record::$variant(record) => Some(Arc::unwrap_or_clone(record)),
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<Arc<$type>> for Record {
+            fn from(record: Arc<$type>) -> Record {
+                Record::$variant(record)
+            }
+        }
+    };
     ($type:ty, $variant:ident, boxed) => {
         impl Typed for $type {
             fn into_record(self) -> Record {
@@ -96,9 +119,9 @@ macro_rules! typed {
     };
 }
 
-typed!(DagRecord, Dag, boxed);
-typed!(NodeRecord, Node, boxed);
-typed!(TaskRecord, Task, boxed);
+typed!(DagRecord, Dag, shared);
+typed!(NodeRecord, Node, shared);
+typed!(TaskRecord, Task, shared);
 typed!(LogRecord, Log, boxed);
 typed!(LockRecord, Lock);
 typed!(Counters, Counters);
@@ -323,19 +346,36 @@ pub mod keys {
     /// index get it built at open).
     pub const ACTIVE_INDEX_BUILT: &[u8] = b"m/active-index";
 
-    fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
-        let mut key = Vec::with_capacity(prefix.len() + 8);
-        key.extend_from_slice(prefix);
-        key.extend_from_slice(&id.to_be_bytes());
+    use crate::store::Key;
+
+    /// `prefix` (two bytes) then the big-endian id, on the stack.
+    fn id_bytes(prefix: &[u8], id: u64) -> [u8; 10] {
+        let mut key = [0u8; 10];
+        key[..2].copy_from_slice(&prefix[..2]);
+        key[2..].copy_from_slice(&id.to_be_bytes());
         key
+    }
+
+    fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
+        id_bytes(prefix, id).to_vec()
     }
 
     pub fn dag(id: u64) -> Vec<u8> {
         with_id(DAG, id)
     }
 
+    /// [`dag`] as a batch's key, built without an allocation (as [`node_key`],
+    /// [`task_key`], [`active_key`]: what a seal writes for every dirty record).
+    pub fn dag_key(id: u64) -> Key {
+        Key::new(&id_bytes(DAG, id))
+    }
+
     pub fn active(id: u64) -> Vec<u8> {
         with_id(ACTIVE, id)
+    }
+
+    pub fn active_key(id: u64) -> Key {
+        Key::new(&id_bytes(ACTIVE, id))
     }
 
     /// The DAG id of an [`ACTIVE`] index key.
@@ -348,8 +388,16 @@ pub mod keys {
         with_id(NODE, id)
     }
 
+    pub fn node_key(id: u64) -> Key {
+        Key::new(&id_bytes(NODE, id))
+    }
+
     pub fn task(id: u64) -> Vec<u8> {
         with_id(TASK, id)
+    }
+
+    pub fn task_key(id: u64) -> Key {
+        Key::new(&id_bytes(TASK, id))
     }
 
     /// Prefix of one sub-task's log lines.

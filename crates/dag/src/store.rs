@@ -21,6 +21,7 @@ mod commit_log;
 mod device;
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
+mod key;
 mod mem;
 pub(crate) mod retention;
 
@@ -28,6 +29,7 @@ pub use commit_log::CommitLog;
 #[cfg(any(test, feature = "failpoints"))]
 pub use commit_log::LogFault;
 pub use device::DeviceSync;
+pub use key::Key;
 pub use mem::MemStore;
 
 #[cfg(any(test, feature = "failpoints"))]
@@ -86,41 +88,49 @@ impl Stored {
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     /// Key → new value, or `None` to delete. Later writes to one key replace earlier ones.
-    pub writes: BTreeMap<Vec<u8>, Option<Stored>>,
+    /// Keys are held inline ([`Key`]): no allocation per write, word compares.
+    pub writes: BTreeMap<Key, Option<Stored>>,
 }
 
 impl Batch {
-    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(Stored::Bytes(value)));
+    pub fn put(&mut self, key: impl Into<Key>, value: Vec<u8>) {
+        self.writes.insert(key.into(), Some(Stored::Bytes(value)));
     }
 
     /// Puts a typed record under `key`; it is encoded only by a store that persists.
-    pub fn put_record(&mut self, key: Vec<u8>, record: impl Typed) {
+    pub fn put_record(&mut self, key: impl Into<Key>, record: impl Typed) {
+        self.put_shared(key, record.into_record());
+    }
+
+    /// Puts a record the caller keeps too (one of the engine's mirror, `Arc`-shared: see
+    /// [`Record`]); it is encoded only by a store that persists.
+    pub fn put_shared(&mut self, key: impl Into<Key>, record: impl Into<Record>) {
         self.writes
-            .insert(key, Some(Stored::Record(record.into_record())));
+            .insert(key.into(), Some(Stored::Record(record.into())));
     }
 
     /// Puts a DAG record and, in the same batch, its entry in the index of DAGs that
     /// have not succeeded ([`keys::ACTIVE`]): present unless the DAG is SUCCEED.
-    pub fn put_dag(&mut self, dag: DagRecord) {
-        let entry = keys::active(dag.id);
+    pub fn put_dag(&mut self, dag: impl Into<Arc<DagRecord>>) {
+        let dag: Arc<DagRecord> = dag.into();
+        let entry = keys::active_key(dag.id);
         if dag.state == State::Succeed {
             self.delete(entry);
         } else {
             self.put(entry, Vec::new());
         }
-        self.put_record(keys::dag(dag.id), dag);
+        self.put_shared(keys::dag_key(dag.id), dag);
     }
 
     /// Puts the id counters, with the mark that the [`keys::ACTIVE`] index covers every
     /// DAG (every DAG is created in a batch that writes the counters).
     pub fn put_counters(&mut self, counters: Counters) {
-        self.put_record(keys::COUNTERS.to_vec(), counters);
-        self.put(keys::ACTIVE_INDEX_BUILT.to_vec(), Vec::new());
+        self.put_record(keys::COUNTERS, counters);
+        self.put(keys::ACTIVE_INDEX_BUILT, Vec::new());
     }
 
-    pub fn delete(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
+    pub fn delete(&mut self, key: impl Into<Key>) {
+        self.writes.insert(key.into(), None);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,7 +141,7 @@ impl Batch {
     pub fn into_encoded(self) -> impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> {
         self.writes
             .into_iter()
-            .map(|(key, value)| (key, value.map(Stored::into_bytes)))
+            .map(|(key, value)| (key.to_bytes(), value.map(Stored::into_bytes)))
     }
 }
 

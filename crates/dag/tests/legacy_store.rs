@@ -28,7 +28,7 @@ impl KvStore for JsonStore {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         let mut old = Batch::default();
         for (key, value) in batch.writes {
-            if key.starts_with(keys::ACTIVE) || key == keys::ACTIVE_INDEX_BUILT {
+            if key.starts_with(keys::ACTIVE) || key == *keys::ACTIVE_INDEX_BUILT {
                 continue;
             }
             match value {

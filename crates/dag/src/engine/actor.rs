@@ -386,7 +386,7 @@ impl Actor {
         if task.execute_times != attempt.execute_times || task.state != State::Running {
             return;
         }
-        update(task);
+        update(Arc::make_mut(task));
         txn.touch_task(dag_id, attempt.task_id);
     }
 
@@ -450,7 +450,7 @@ impl Actor {
         }
         if let Some(key) = keys::lock(&spec.maintenance) {
             self.sched.locks.take(txn, key, &dag.rec);
-            dag.rec.lock_held = true;
+            Arc::make_mut(&mut dag.rec).lock_held = true;
         }
         txn.dirty_dags.insert(dag_id);
         dag.event(txn, Subject::Dag, State::Ready, Operator::Run);
@@ -517,7 +517,7 @@ impl Actor {
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();
-                txn.batch.put_dag(dag.rec.clone());
+                txn.batch.put_dag(Arc::clone(&dag.rec));
             }
         }
         // Events carry the stage after the whole batch.
@@ -526,22 +526,25 @@ impl Actor {
                 event.stage = dag.rec.stage;
             }
         }
-        for node in &txn.dirty_nodes {
+        let (dirty_nodes, dirty_tasks) = txn.take_dirty();
+        for node in &dirty_nodes {
             if let Some(record) = self
                 .dags
                 .get(&node.dag_id)
                 .and_then(|d| d.nodes.get(&node.id))
             {
-                txn.batch.put_record(keys::node(node.id), record.clone());
+                txn.batch
+                    .put_shared(keys::node_key(node.id), Arc::clone(record));
             }
         }
-        for task in &txn.dirty_tasks {
+        for task in &dirty_tasks {
             if let Some(record) = self
                 .dags
                 .get(&task.dag_id)
                 .and_then(|d| d.tasks.get(&task.id))
             {
-                txn.batch.put_record(keys::task(task.id), record.clone());
+                txn.batch
+                    .put_shared(keys::task_key(task.id), Arc::clone(record));
             }
         }
         if txn.counters_dirty {

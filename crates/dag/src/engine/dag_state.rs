@@ -61,7 +61,7 @@ impl Mode {
     /// The mode of a DAG read from the store: a DAG that was failing when the engine
     /// stopped (a FAILED node going forward, a FAILED rollback rolling back) is failing
     /// still, and settles once nothing of it runs.
-    fn at_load(dag: &DagRecord, nodes: &BTreeMap<u64, NodeRecord>) -> Mode {
+    fn at_load(dag: &DagRecord, nodes: &BTreeMap<u64, Arc<NodeRecord>>) -> Mode {
         let mode = Mode::of(dag.state, dag.operator);
         let failed = |rollback: bool| {
             nodes.values().any(|node| {
@@ -100,10 +100,14 @@ impl Mode {
 }
 
 /// An unfinished DAG: its records and what the actor derives from them.
+///
+/// The records are shared with the batches and the store they were sealed into
+/// ([`crate::record::Record`]): a change goes through `Arc::make_mut`, which copies a
+/// record only while a batch or an in-memory store still holds the previous version.
 pub(crate) struct ActiveDag {
-    pub(crate) rec: DagRecord,
-    pub(crate) nodes: BTreeMap<u64, NodeRecord>,
-    pub(crate) tasks: IdMap<TaskRecord>,
+    pub(crate) rec: Arc<DagRecord>,
+    pub(crate) nodes: BTreeMap<u64, Arc<NodeRecord>>,
+    pub(crate) tasks: IdMap<Arc<TaskRecord>>,
     pub(crate) mode: Mode,
     /// Merged upstream output per node, computed when first needed.
     pub(crate) inputs: IdMap<Arc<Map<String, Value>>>,
@@ -139,12 +143,13 @@ impl ActiveDag {
         tasks: Vec<TaskRecord>,
     ) -> ActiveDag {
         let dag_params = Arc::new(rec.params.clone());
-        let nodes: BTreeMap<u64, NodeRecord> = nodes.into_iter().map(|n| (n.id, n)).collect();
+        let nodes: BTreeMap<u64, Arc<NodeRecord>> =
+            nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect();
         let mode = Mode::at_load(&rec, &nodes);
         let mut dag = ActiveDag {
-            rec,
+            rec: Arc::new(rec),
             nodes,
-            tasks: tasks.into_iter().map(|t| (t.id, t)).collect(),
+            tasks: tasks.into_iter().map(|t| (t.id, Arc::new(t))).collect(),
             mode,
             inputs: IdMap::default(),
             no_input: Arc::new(Map::new()),
@@ -217,7 +222,7 @@ impl ActiveDag {
                 let ids = dag.create_tasks(txn, sched, &mut counters.next_task, &node, params);
                 node.task_ids = ids;
             }
-            dag.nodes.insert(node.id, node);
+            dag.nodes.insert(node.id, Arc::new(node));
         }
         dag.reindex();
         dag
@@ -294,17 +299,14 @@ impl ActiveDag {
         state: State,
         operator: Operator,
     ) {
-        self.rec.state = state;
-        self.rec.operator = operator;
+        let rec = Arc::make_mut(&mut self.rec);
+        rec.state = state;
+        rec.operator = operator;
         self.mode = Mode::of(state, operator);
-        if state == State::Running && self.rec.start_time.is_none() {
-            self.rec.start_time = Some(sched.now);
+        if state == State::Running && rec.start_time.is_none() {
+            rec.start_time = Some(sched.now);
         }
-        if state.is_finished() {
-            self.rec.end_time = Some(sched.now);
-        } else {
-            self.rec.end_time = None;
-        }
+        rec.end_time = state.is_finished().then_some(sched.now);
         self.recompute_stage();
         txn.dirty_dags.insert(self.id());
         self.event(txn, Subject::Dag, state, operator);
@@ -312,7 +314,7 @@ impl ActiveDag {
 
     /// CANCEL: the DAG keeps its state and carries CANCEL until it settles.
     pub(crate) fn begin_cancel(&mut self, txn: &mut Txn) {
-        self.rec.operator = Operator::Cancel;
+        Arc::make_mut(&mut self.rec).operator = Operator::Cancel;
         self.mode = Mode::Cancelling;
         txn.dirty_dags.insert(self.id());
         self.event(txn, Subject::Dag, self.rec.state, Operator::Cancel);
@@ -326,7 +328,7 @@ impl ActiveDag {
         state: State,
         operator: Operator,
     ) {
-        let Some(node) = self.nodes.get_mut(&node_id) else {
+        let Some(node) = self.nodes.get_mut(&node_id).map(Arc::make_mut) else {
             return;
         };
         let was_succeed = node.state == State::Succeed;
@@ -371,7 +373,7 @@ impl ActiveDag {
         state: State,
         operator: Operator,
     ) {
-        let Some(task) = self.tasks.get_mut(&task_id) else {
+        let Some(task) = self.tasks.get_mut(&task_id).map(Arc::make_mut) else {
             return;
         };
         let was_succeed = task.state == State::Succeed;
@@ -395,13 +397,13 @@ impl ActiveDag {
 
     /// Marks a sub-task to run its rollback before it executes again.
     pub(crate) fn mark_rollback_first(&mut self, task_id: u64) {
-        if let Some(task) = self.tasks.get_mut(&task_id) {
+        if let Some(task) = self.tasks.get_mut(&task_id).map(Arc::make_mut) {
             task.rollback_before_retry = true;
         }
     }
 
     pub(crate) fn log(&mut self, txn: &mut Txn, sched: &Sched, task_id: u64, content: String) {
-        let Some(task) = self.tasks.get_mut(&task_id) else {
+        let Some(task) = self.tasks.get_mut(&task_id).map(Arc::make_mut) else {
             return;
         };
         let record = LogRecord {
@@ -453,7 +455,10 @@ impl ActiveDag {
                 self.rec.max_stage
             }
         };
-        self.rec.stage = stage;
+        // Unchanged, the record is not copied (a batch or the store may hold it).
+        if self.rec.stage != stage {
+            Arc::make_mut(&mut self.rec).stage = stage;
+        }
     }
 
     /// The merged output of every ancestor of a node, in layer order.
@@ -536,7 +541,7 @@ impl ActiveDag {
             *next_task_id += 1;
             let id = *next_task_id;
             let task = new_task_record(node, id, index, many, params, &task_type, &mut name, sched);
-            self.tasks.insert(id, task);
+            self.tasks.insert(id, Arc::new(task));
             txn.touch_task(self.rec.id, id);
             txn.new_tasks.push(Member {
                 dag_id: self.rec.id,
@@ -557,7 +562,7 @@ impl ActiveDag {
         if let Some(key) = keys::lock(&self.rec.maintenance) {
             sched.locks.release(txn, key, self.rec.id);
         }
-        self.rec.lock_held = false;
+        Arc::make_mut(&mut self.rec).lock_held = false;
         txn.dirty_dags.insert(self.id());
     }
 
@@ -575,7 +580,7 @@ impl ActiveDag {
             return Ok(());
         };
         sched.locks.retake(txn, &sched.ids, key, &self.rec)?;
-        self.rec.lock_held = true;
+        Arc::make_mut(&mut self.rec).lock_held = true;
         txn.dirty_dags.insert(self.id());
         Ok(())
     }

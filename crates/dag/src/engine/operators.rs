@@ -8,6 +8,8 @@
 //! decides operators one at a time against the state they change, which makes them
 //! compare-and-set.
 
+use std::sync::Arc;
+
 use super::dag_state::{ActiveDag, Mode};
 use super::txn::{Sched, Txn};
 use crate::error::{OperateError, Refusal};
@@ -32,7 +34,7 @@ impl ActiveDag {
 
     /// Nodes in stage order: by layer, then id.
     fn nodes_in_stage_order(&self) -> Vec<&NodeRecord> {
-        let mut nodes: Vec<&NodeRecord> = self.nodes.values().collect();
+        let mut nodes: Vec<&NodeRecord> = self.nodes.values().map(Arc::as_ref).collect();
         nodes.sort_by_key(|node| (node.layer, node.id));
         nodes
     }
@@ -84,7 +86,7 @@ impl ActiveDag {
                 break;
             }
         }
-        self.nodes.values().find(|node| {
+        self.nodes.values().map(Arc::as_ref).find(|node| {
             let runs = node.task_ids.iter().any(|id| self.running.contains_key(id));
             runs && !self.node_flags(node).can_cancel
         })
@@ -143,6 +145,8 @@ impl ActiveDag {
             };
             let undone = task.operator == Operator::Rollback;
             if task.state == State::Failed || undone {
+                // Copied only if it changes (a batch or the store may hold it).
+                let task = Arc::make_mut(task);
                 task.auto_retries = 0;
                 if undone {
                     // Its rollback ran (or failed): execute it afresh.
@@ -161,7 +165,7 @@ impl ActiveDag {
             self.tasks.remove(task_id);
             txn.batch.delete(keys::task(*task_id));
         }
-        if let Some(n) = self.nodes.get_mut(&node.id) {
+        if let Some(n) = self.nodes.get_mut(&node.id).map(Arc::make_mut) {
             n.task_ids.clear();
         }
         self.unfinished_tasks.insert(node.id, 0);
@@ -183,7 +187,7 @@ impl ActiveDag {
             .collect();
         for node_id in undone {
             for task_id in self.task_ids(node_id) {
-                if let Some(task) = self.tasks.get_mut(&task_id) {
+                if let Some(task) = self.tasks.get_mut(&task_id).map(Arc::make_mut) {
                     task.auto_retries = 0;
                     task.rollback_before_retry = false;
                 }

@@ -98,7 +98,7 @@ impl ActiveDag {
         let task_ids = self
             .nodes
             .get_mut(&node_id)
-            .map(|node| std::mem::take(&mut node.task_ids))
+            .map(|node| std::mem::take(&mut Arc::make_mut(node).task_ids))
             .unwrap_or_default();
         let pool = self
             .nodes
@@ -118,7 +118,7 @@ impl ActiveDag {
                 pending = true;
             }
         }
-        if let Some(node) = self.nodes.get_mut(&node_id) {
+        if let Some(node) = self.nodes.get_mut(&node_id).map(Arc::make_mut) {
             node.task_ids = task_ids;
         }
         if !pending {
@@ -153,7 +153,7 @@ impl ActiveDag {
         };
         let items: Vec<Arc<Value>> = items.iter().cloned().map(Arc::new).collect();
         let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &items);
-        if let Some(n) = self.nodes.get_mut(&node.id) {
+        if let Some(n) = self.nodes.get_mut(&node.id).map(Arc::make_mut) {
             n.task_ids = ids;
             n.expanded = true;
         }
@@ -174,7 +174,7 @@ impl ActiveDag {
     ) {
         let null = [Arc::new(Value::Null)];
         let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &null);
-        if let Some(n) = self.nodes.get_mut(&node.id) {
+        if let Some(n) = self.nodes.get_mut(&node.id).map(Arc::make_mut) {
             n.task_ids = ids.clone();
         }
         for id in ids {
@@ -258,7 +258,7 @@ impl ActiveDag {
         };
         let input = self.input_of(node_id);
         let dag_params = Arc::clone(&self.dag_params);
-        let task = self.tasks.get_mut(&task_id)?;
+        let task = self.tasks.get_mut(&task_id).map(Arc::make_mut)?;
         task.execute_times += 1;
         if !rolling_back {
             task.ran = true;
@@ -374,7 +374,7 @@ impl ActiveDag {
         output: Map<String, Value>,
     ) {
         self.has_outputs |= !output.is_empty();
-        if let Some(task) = self.tasks.get_mut(&task_id) {
+        if let Some(task) = self.tasks.get_mut(&task_id).map(Arc::make_mut) {
             task.output = output;
             task.rollback_before_retry = false;
         }
@@ -433,6 +433,7 @@ impl ActiveDag {
         if task.auto_retries >= policy.attempts {
             return false;
         }
+        let task = Arc::make_mut(task);
         let retry = task.auto_retries + 1;
         task.auto_retries = retry;
         task.rollback_before_retry = true;
@@ -532,7 +533,7 @@ impl ActiveDag {
                 self.start_rollback(txn, sched, node_id);
             }
         }
-        if self.nodes.values().all(ActiveDag::rolled_back) {
+        if self.nodes.values().all(|node| ActiveDag::rolled_back(node)) {
             self.set_dag(txn, sched, State::Succeed, Operator::Rollback);
             self.release_lock(txn, sched);
             finished.push(self.id());
@@ -549,9 +550,11 @@ impl ActiveDag {
         {
             return false;
         }
-        node.downstream
-            .iter()
-            .all(|d| self.nodes.get(d).is_none_or(ActiveDag::rolled_back))
+        node.downstream.iter().all(|d| {
+            self.nodes
+                .get(d)
+                .is_none_or(|node| ActiveDag::rolled_back(node))
+        })
     }
 
     /// RUNNING+ROLLBACK: sub-tasks that ran are queued to undo; those that never ran are

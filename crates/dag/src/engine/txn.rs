@@ -61,8 +61,10 @@ pub(crate) struct Member {
 pub(crate) struct Txn {
     pub(crate) batch: Batch,
     pub(crate) dirty_dags: BTreeSet<u64>,
-    pub(crate) dirty_nodes: BTreeSet<Member>,
-    pub(crate) dirty_tasks: BTreeSet<Member>,
+    /// Nodes and sub-tasks touched, as touched (one may appear several times): a push
+    /// per transition, sorted and deduplicated once, at seal ([`Txn::take_dirty`]).
+    pub(crate) dirty_nodes: Vec<Member>,
+    pub(crate) dirty_tasks: Vec<Member>,
     /// Sub-tasks created in this batch, not yet in the actor's index of sub-tasks.
     pub(crate) new_tasks: Vec<Member>,
     pub(crate) counters_dirty: bool,
@@ -80,8 +82,9 @@ pub(crate) struct Txn {
 }
 
 impl Txn {
-    /// About how many writes the batch will seal to so far (a DAG record brings its
-    /// index entry; a few fixed keys on top).
+    /// About how many writes the batch will seal to so far, at most (a DAG record
+    /// brings its index entry; a few fixed keys on top; a record touched twice counts
+    /// twice).
     pub(crate) fn writes_hint(&self) -> usize {
         self.batch.writes.len()
             + 2 * self.dirty_dags.len()
@@ -91,17 +94,29 @@ impl Txn {
     }
 
     pub(crate) fn touch_node(&mut self, dag_id: u64, node_id: u64) {
-        self.dirty_nodes.insert(Member {
+        self.dirty_nodes.push(Member {
             dag_id,
             id: node_id,
         });
     }
 
     pub(crate) fn touch_task(&mut self, dag_id: u64, task_id: u64) {
-        self.dirty_tasks.insert(Member {
+        self.dirty_tasks.push(Member {
             dag_id,
             id: task_id,
         });
+    }
+
+    /// The nodes and the sub-tasks touched, each once, in order; the lists are left
+    /// empty.
+    pub(crate) fn take_dirty(&mut self) -> (Vec<Member>, Vec<Member>) {
+        let mut nodes = std::mem::take(&mut self.dirty_nodes);
+        let mut tasks = std::mem::take(&mut self.dirty_tasks);
+        for members in [&mut nodes, &mut tasks] {
+            members.sort_unstable();
+            members.dedup();
+        }
+        (nodes, tasks)
     }
 }
 
