@@ -116,6 +116,9 @@ pub(crate) struct Actor {
     shutdown: Vec<oneshot::Sender<()>>,
     /// Transitions decided before the first turn (recovery).
     pending: Txn,
+    /// Results of light attempts that finished where this actor started them, decided
+    /// in the next turn after the messages waiting then (no channel, no wake-up).
+    inline: Vec<RunResult>,
     health: Arc<Health>,
     _alive: Arc<StopGuard>,
 }
@@ -177,6 +180,7 @@ impl Actor {
             last_prune: None,
             shutdown: Vec::new(),
             pending: Txn::default(),
+            inline: Vec::new(),
             health,
             _alive: alive,
         }
@@ -208,8 +212,16 @@ impl Actor {
             }
             let mut txn = std::mem::take(&mut self.pending);
             if !first {
-                let Some(msg) = self.next_message(&mut rx).await else {
-                    return;
+                let msg = if self.inline.is_empty() {
+                    let Some(msg) = self.next_message(&mut rx).await else {
+                        return;
+                    };
+                    Some(msg)
+                } else {
+                    // Results are here already: no wait, but still a point where the
+                    // runtime may run others, as a receive is.
+                    tokio::task::consume_budget().await;
+                    None
                 };
                 if self.health.poisoned().is_some() {
                     // The committer failed while this actor waited: decide nothing more
@@ -250,11 +262,20 @@ impl Actor {
         rx.recv().await
     }
 
-    /// Decides `first` and every message already waiting behind it; with a store that
-    /// commits at most so many writes at once, only until the batch has half of them
-    /// (the other half is room for what scheduling adds), the rest in the next turn.
-    fn receive(&mut self, txn: &mut Txn, first: Msg, rx: &mut mpsc::UnboundedReceiver<Msg>) {
-        self.handle(txn, first);
+    /// Decides `first`, every message already waiting behind it, then the results of
+    /// the light attempts it ran itself (after the messages: a report such an attempt
+    /// sent is decided before its result); with a store that commits at most so many
+    /// writes at once, only until the batch has half of them (the other half is room
+    /// for what scheduling adds), the rest in the next turn.
+    fn receive(
+        &mut self,
+        txn: &mut Txn,
+        first: Option<Msg>,
+        rx: &mut mpsc::UnboundedReceiver<Msg>,
+    ) {
+        if let Some(first) = first {
+            self.handle(txn, first);
+        }
         let budget = self
             .kv
             .max_batch_writes()
@@ -267,6 +288,20 @@ impl Actor {
             }
             drained += 1;
         }
+        let mut inline = std::mem::take(&mut self.inline);
+        let mut results = inline.drain(..);
+        for result in results.by_ref() {
+            if txn.writes_hint() >= budget {
+                self.inline.push(result);
+                break;
+            }
+            self.finished(txn, result);
+        }
+        self.inline.extend(results);
+        if self.inline.is_empty() {
+            // Its allocation serves the next turn.
+            self.inline = inline;
+        }
     }
 
     /// Seals the batch, starts its early jobs, and packs what waits for durability.
@@ -275,7 +310,9 @@ impl Actor {
         // Continuable sub-tasks whose node start is durable run now; their RUNNING
         // becomes durable with this batch (a crash before that re-runs them anyway).
         for job in std::mem::take(&mut txn.early) {
-            self.runner.spawn(job);
+            if let Some(result) = self.runner.start(job) {
+                self.inline.push(result);
+            }
         }
         Pending {
             seq: self.sched.batches.seal(),
