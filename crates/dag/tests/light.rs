@@ -210,7 +210,13 @@ async fn reports_of_light_sub_tasks_that_finish_at_once_are_kept() {
         // A node's detail leaves the sub-tasks' data out; a sub-task's detail has it.
         let data = engine.task_detail(task.task_id).unwrap().additional_data;
         let data = data.unwrap_or_default();
-        assert_eq!(data.get("n"), Some(&json!(n)), "{}: {data:?} {:?}", task.name, task.task_logs);
+        assert_eq!(
+            data.get("n"),
+            Some(&json!(n)),
+            "{}: {data:?} {:?}",
+            task.name,
+            task.task_logs
+        );
         seen.insert(n);
     }
     assert_eq!(seen.len(), WIDTH, "every sub-task reported");
