@@ -15,7 +15,9 @@
 //!    very first turn receives nothing: it carries the restart transitions of
 //!    recovery. Before it waits while sub-tasks run (more than one), the actor yields
 //!    once, so that jobs queued on its own thread report first and one turn takes all
-//!    their results.
+//!    their results. Results of light attempts the actor ran itself in step 5 need no
+//!    message: it does not wait for one then, and decides them after the messages
+//!    drained (an attempt's reports before its result).
 //! 2. **Decide.** Apply each message to the mirror, one at a time, against the state it
 //!    changes: an operator is checked and applied in one step, so two operators on one
 //!    DAG can never both win, and a refusal changes nothing. A result of an attempt that
