@@ -297,7 +297,8 @@ impl Actor {
                 self.inline.push(result);
                 break;
             }
-            self.finished(txn, result);
+            // Never spawned: not in the runner's table of running jobs.
+            self.decide_result(txn, result);
         }
         self.inline.extend(results);
         if self.inline.is_empty() {
@@ -381,6 +382,11 @@ impl Actor {
 
     fn finished(&mut self, txn: &mut Txn, result: RunResult) {
         self.runner.forget(result.attempt.task_id);
+        self.decide_result(txn, result);
+    }
+
+    /// Decides a result (of a job that is not, or no longer, in the runner's table).
+    fn decide_result(&mut self, txn: &mut Txn, result: RunResult) {
         if let Some(dag) = dag_of(&mut self.dags, &self.task_dag, result.attempt.task_id) {
             dag.handle_finished(txn, &mut self.sched, result);
             dag.settle(txn, &mut self.sched);

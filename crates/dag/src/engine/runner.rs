@@ -116,7 +116,6 @@ impl Runner {
         let light = task_type.is_some_and(|task_type| task_type.light);
         let factory = task_type.map(|task_type| Arc::clone(&task_type.factory));
         let reports = Arc::clone(&self.reports);
-        let tx = self.tx.clone();
         let handle = if light {
             let mut run = Box::pin(run_job(job, factory, reports));
             // Whatever the future waits on registers this no-op waker now, and the
@@ -125,10 +124,12 @@ impl Runner {
             if let Poll::Ready(result) = run.as_mut().poll(&mut cx) {
                 return Some(result);
             }
+            let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(Msg::Finished(run.await));
             })
         } else {
+            let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(Msg::Finished(run_job(job, factory, reports).await));
             })
