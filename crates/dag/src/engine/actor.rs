@@ -15,7 +15,9 @@
 //!    very first turn receives nothing: it carries the restart transitions of
 //!    recovery. Before it waits while sub-tasks run (more than one), the actor yields
 //!    once, so that jobs queued on its own thread report first and one turn takes all
-//!    their results.
+//!    their results. Results of light attempts the actor ran itself in step 5 need no
+//!    message: it does not wait for one then, and decides them after the messages
+//!    drained (an attempt's reports before its result).
 //! 2. **Decide.** Apply each message to the mirror, one at a time, against the state it
 //!    changes: an operator is checked and applied in one step, so two operators on one
 //!    DAG can never both win, and a refusal changes nothing. A result of an attempt that
@@ -116,6 +118,9 @@ pub(crate) struct Actor {
     shutdown: Vec<oneshot::Sender<()>>,
     /// Transitions decided before the first turn (recovery).
     pending: Txn,
+    /// Results of light attempts that finished where this actor started them, decided
+    /// in the next turn after the messages waiting then (no channel, no wake-up).
+    inline: Vec<RunResult>,
     health: Arc<Health>,
     _alive: Arc<StopGuard>,
 }
@@ -177,6 +182,7 @@ impl Actor {
             last_prune: None,
             shutdown: Vec::new(),
             pending: Txn::default(),
+            inline: Vec::new(),
             health,
             _alive: alive,
         }
@@ -208,8 +214,16 @@ impl Actor {
             }
             let mut txn = std::mem::take(&mut self.pending);
             if !first {
-                let Some(msg) = self.next_message(&mut rx).await else {
-                    return;
+                let msg = if self.inline.is_empty() {
+                    let Some(msg) = self.next_message(&mut rx).await else {
+                        return;
+                    };
+                    Some(msg)
+                } else {
+                    // Results are here already: no wait, but still a point where the
+                    // runtime may run others, as a receive is.
+                    tokio::task::consume_budget().await;
+                    None
                 };
                 if self.health.poisoned().is_some() {
                     // The committer failed while this actor waited: decide nothing more
@@ -250,11 +264,20 @@ impl Actor {
         rx.recv().await
     }
 
-    /// Decides `first` and every message already waiting behind it; with a store that
-    /// commits at most so many writes at once, only until the batch has half of them
-    /// (the other half is room for what scheduling adds), the rest in the next turn.
-    fn receive(&mut self, txn: &mut Txn, first: Msg, rx: &mut mpsc::UnboundedReceiver<Msg>) {
-        self.handle(txn, first);
+    /// Decides `first`, every message already waiting behind it, then the results of
+    /// the light attempts it ran itself (after the messages: a report such an attempt
+    /// sent is decided before its result); with a store that commits at most so many
+    /// writes at once, only until the batch has half of them (the other half is room
+    /// for what scheduling adds), the rest in the next turn.
+    fn receive(
+        &mut self,
+        txn: &mut Txn,
+        first: Option<Msg>,
+        rx: &mut mpsc::UnboundedReceiver<Msg>,
+    ) {
+        if let Some(first) = first {
+            self.handle(txn, first);
+        }
         let budget = self
             .kv
             .max_batch_writes()
@@ -267,6 +290,21 @@ impl Actor {
             }
             drained += 1;
         }
+        let mut inline = std::mem::take(&mut self.inline);
+        let mut results = inline.drain(..);
+        for result in results.by_ref() {
+            if txn.writes_hint() >= budget {
+                self.inline.push(result);
+                break;
+            }
+            // Never spawned: not in the runner's table of running jobs.
+            self.decide_result(txn, result);
+        }
+        self.inline.extend(results);
+        if self.inline.is_empty() {
+            // Its allocation serves the next turn.
+            self.inline = inline;
+        }
     }
 
     /// Seals the batch, starts its early jobs, and packs what waits for durability.
@@ -275,7 +313,9 @@ impl Actor {
         // Continuable sub-tasks whose node start is durable run now; their RUNNING
         // becomes durable with this batch (a crash before that re-runs them anyway).
         for job in std::mem::take(&mut txn.early) {
-            self.runner.spawn(job);
+            if let Some(result) = self.runner.start(job) {
+                self.inline.push(result);
+            }
         }
         Pending {
             seq: self.sched.batches.seal(),
@@ -342,6 +382,11 @@ impl Actor {
 
     fn finished(&mut self, txn: &mut Txn, result: RunResult) {
         self.runner.forget(result.attempt.task_id);
+        self.decide_result(txn, result);
+    }
+
+    /// Decides a result (of a job that is not, or no longer, in the runner's table).
+    fn decide_result(&mut self, txn: &mut Txn, result: RunResult) {
         if let Some(dag) = dag_of(&mut self.dags, &self.task_dag, result.attempt.task_id) {
             dag.handle_finished(txn, &mut self.sched, result);
             dag.settle(txn, &mut self.sched);
