@@ -183,42 +183,53 @@ async fn a_panic_in_a_sub_task_or_its_factory_fails_only_that_attempt() {
 /// A light attempt that finishes on its first poll hands its result to the scheduler
 /// directly, not through the channel its reports (logs, additional data) go through:
 /// the reports must still be decided first, while the attempt is RUNNING, or they would
-/// be dropped as late. Every sub-task of a light fan-out keeps its log line and data.
+/// be dropped as late. Every sub-task keeps its log line and data, whether the engine
+/// started it early (a fan-out's sub-tasks after the first batch) or after a commit
+/// (every stage of a chain: its node starts in the same batch).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_of_light_sub_tasks_that_finish_at_once_are_kept() {
     const WIDTH: usize = 60;
-    let world = Arc::new(World::default());
-    let (engine, _) = mem_engine_of(&world, true).await;
-    let mut spec = DagSpec::new("reports");
-    let params = (0..WIDTH)
-        .map(|n| json!({ "name": format!("s{n}"), "additional": { "n": n } }))
+    let params = |n: usize| json!({ "name": format!("s{n}"), "additional": { "n": n } });
+    let mut fan_out = DagSpec::new("reports");
+    fan_out
+        .add_node(NodeSpec::new("reporters", "script").sub_tasks((0..WIDTH).map(params).collect()));
+    let mut chain = DagSpec::new("chained reports");
+    let stages = (0..WIDTH)
+        .map(|n| NodeSpec::new(format!("stage {n}"), "script").sub_tasks(vec![params(n)]))
         .collect();
-    spec.add_node(NodeSpec::new("reporters", "script").sub_tasks(params));
-    let id = engine.submit(spec).await.unwrap();
-    assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
-    let nodes = engine.dag_detail(id, true).unwrap().nodes.unwrap();
-    let tasks = nodes[0].sub_tasks.clone().unwrap();
-    assert_eq!(tasks.len(), WIDTH);
-    let mut seen = HashSet::new();
-    for task in tasks {
-        let logged = task
-            .task_logs
+    chain.chain(None, stages);
+    for spec in [fan_out, chain] {
+        let world = Arc::new(World::default());
+        let (engine, _) = mem_engine_of(&world, true).await;
+        let id = engine.submit(spec).await.unwrap();
+        assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
+        let nodes = engine.dag_detail(id, true).unwrap().nodes.unwrap();
+        let tasks: Vec<_> = nodes
             .iter()
-            .find_map(|line| line.strip_prefix("executing s"))
-            .unwrap_or_else(|| panic!("{}: no log line in {:?}", task.name, task.task_logs));
-        let n: usize = logged.parse().unwrap();
-        // A node's detail leaves the sub-tasks' data out; a sub-task's detail has it.
-        let data = engine.task_detail(task.task_id).unwrap().additional_data;
-        let data = data.unwrap_or_default();
-        assert_eq!(
-            data.get("n"),
-            Some(&json!(n)),
-            "{}: {data:?} {:?}",
-            task.name,
-            task.task_logs
-        );
-        seen.insert(n);
+            .flat_map(|node| node.sub_tasks.clone().unwrap())
+            .collect();
+        assert_eq!(tasks.len(), WIDTH);
+        let mut seen = HashSet::new();
+        for task in tasks {
+            let logged = task
+                .task_logs
+                .iter()
+                .find_map(|line| line.strip_prefix("executing s"))
+                .unwrap_or_else(|| panic!("{}: no log line in {:?}", task.name, task.task_logs));
+            let n: usize = logged.parse().unwrap();
+            // A node's detail leaves the sub-tasks' data out; a sub-task's detail has it.
+            let data = engine.task_detail(task.task_id).unwrap().additional_data;
+            let data = data.unwrap_or_default();
+            assert_eq!(
+                data.get("n"),
+                Some(&json!(n)),
+                "{}: {data:?} {:?}",
+                task.name,
+                task.task_logs
+            );
+            seen.insert(n);
+        }
+        assert_eq!(seen.len(), WIDTH, "every sub-task reported");
+        engine.shutdown(Duration::from_secs(5)).await;
     }
-    assert_eq!(seen.len(), WIDTH, "every sub-task reported");
-    engine.shutdown(Duration::from_secs(5)).await;
 }

@@ -15,7 +15,8 @@
 //!    very first turn receives nothing: it carries the restart transitions of
 //!    recovery. Before it waits while sub-tasks run (more than one), the actor yields
 //!    once, so that jobs queued on its own thread report first and one turn takes all
-//!    their results. Results of light attempts the actor ran itself in step 5 need no
+//!    their results. Results of light attempts the actor ran itself (started early in
+//!    step 5, or by a commit it ran itself in step 6: a chain's next stage) need no
 //!    message: it does not wait for one then, and decides them after the messages
 //!    drained (an attempt's reports before its result).
 //! 2. **Decide.** Apply each message to the mirror, one at a time, against the state it
@@ -240,7 +241,8 @@ impl Actor {
             // No sub-task runs but those waiting for this batch: nothing can arrive
             // while it flushes.
             let alone = self.sched.running_total == pending.spawns.len();
-            if !pending.is_empty() && !hand_off(&mut commit, pending, alone).await {
+            if !pending.is_empty() && !hand_off(&mut commit, pending, alone, &mut self.inline).await
+            {
                 return;
             }
             self.evict(finished);
@@ -640,10 +642,16 @@ impl Actor {
 }
 
 /// Hands a sealed batch to the committer. Returns false when the engine must stop (the
-/// committer is gone, or the commit failed).
-async fn hand_off(commit: &mut Commit, pending: Pending, alone: bool) -> bool {
+/// committer is gone, or the commit failed). A batch the actor commits itself hands the results of the light attempts its effects
+/// finished at once to `inline`.
+async fn hand_off(
+    commit: &mut Commit,
+    pending: Pending,
+    alone: bool,
+    inline: &mut Vec<RunResult>,
+) -> bool {
     match commit {
-        Commit::Pipelined(pipeline) => pipeline.hand_off(pending, alone).await,
-        Commit::Inline(committer) => committer.process(vec![pending]),
+        Commit::Pipelined(pipeline) => pipeline.hand_off(pending, alone, inline).await,
+        Commit::Inline(committer) => committer.process(vec![pending], Some(inline)),
     }
 }

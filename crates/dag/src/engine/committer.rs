@@ -36,8 +36,10 @@
 //!    acknowledgements. Nothing a batch decided is observable before this step: a
 //!    caller's `submit` or `operate` returns, a subscriber sees a transition, a
 //!    non-continuable sub-task starts, only once the transition is on disk. A sub-task
-//!    of a light type is polled once right here (`runner.rs`); its result goes to the
-//!    actor's channel like any other.
+//!    of a light type is polled once right here (`runner.rs`); if that finished it, its
+//!    result is handed straight back to the actor when the actor commits inline (it
+//!    decides it in its next turn, after the messages waiting then), and goes to the
+//!    actor's channel like any other from the committer's thread.
 //!
 //! # When a commit fails
 //!
@@ -60,7 +62,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::msg::{Msg, Reply, RetryTimer};
+use super::msg::{Msg, Reply, RetryTimer, RunResult};
 use super::runner::{Job, Runner};
 use crate::event::{Event, Subject};
 use crate::store::{Batch, KvStore};
@@ -192,11 +194,18 @@ impl Pipeline {
 
     /// Commits `pending` and releases its effects: on the actor's own worker when
     /// `alone` (no sub-task runs but those `pending` starts) and the thread has
-    /// released everything handed to it, else through the thread. Returns false when
-    /// the engine must stop (the thread is gone, or the inline commit failed).
-    pub(crate) async fn hand_off(&mut self, pending: Pending, alone: bool) -> bool {
+    /// released everything handed to it (results of light attempts that finish at
+    /// once then go to `inline`, see [`Committer::process`]), else through the thread.
+    /// Returns false when the engine must stop (the thread is gone, or the inline
+    /// commit failed).
+    pub(crate) async fn hand_off(
+        &mut self,
+        pending: Pending,
+        alone: bool,
+        inline: &mut Vec<RunResult>,
+    ) -> bool {
         if alone && self.committer.released.load(Ordering::Acquire) >= self.handed {
-            return self.committer.process(vec![pending]);
+            return self.committer.process(vec![pending], Some(inline));
         }
         self.handed = pending.seq;
         self.tx.send(pending).await.is_ok()
@@ -229,7 +238,7 @@ impl Committer {
                     Err(_) => break,
                 }
             }
-            if self.health.aborted() || !self.process(items) {
+            if self.health.aborted() || !self.process(items, None) {
                 return;
             }
         }
@@ -237,7 +246,17 @@ impl Committer {
 
     /// Commits `items` as one batch, then runs their effects in order. Returns false
     /// (and poisons the engine) when the commit failed.
-    pub(crate) fn process(&self, mut items: Vec<Pending>) -> bool {
+    ///
+    /// `inline` is given when the actor runs this itself: results of light attempts
+    /// that finish on their first poll are then pushed there ([`Runner::start`]), for
+    /// the actor to decide in its next turn without a message, as those of the attempts
+    /// it starts early (`actor.rs`, step 1); from the committer's thread they go to the
+    /// actor's channel ([`Runner::spawn`]).
+    pub(crate) fn process(
+        &self,
+        mut items: Vec<Pending>,
+        mut inline: Option<&mut Vec<RunResult>>,
+    ) -> bool {
         let mut batch = Batch::default();
         let mut seq = 0;
         for item in &mut items {
@@ -263,7 +282,7 @@ impl Committer {
             return false;
         }
         for item in items {
-            self.effects(item);
+            self.effects(item, inline.as_deref_mut());
         }
         self.released.fetch_max(seq, Ordering::Release);
         true
@@ -282,7 +301,7 @@ impl Committer {
     }
 
     /// What a durable batch lets happen, in this order.
-    fn effects(&self, item: Pending) {
+    fn effects(&self, item: Pending, inline: Option<&mut Vec<RunResult>>) {
         for reply in item.replies {
             reply.send();
         }
@@ -301,8 +320,17 @@ impl Committer {
                 let _ = actor.send(Msg::Wake(timer.attempt));
             });
         }
-        for job in item.spawns {
-            self.runner.spawn(job);
+        match inline {
+            Some(inline) => {
+                for job in item.spawns {
+                    inline.extend(self.runner.start(job));
+                }
+            }
+            None => {
+                for job in item.spawns {
+                    self.runner.spawn(job);
+                }
+            }
         }
         for done in item.done {
             let _ = done.send(());
