@@ -259,7 +259,7 @@ impl RestoreStep {
                     &log,
                 )?;
                 deps.finish_ls(job_id, tenant_id, SYS_LS, restore_scn)?;
-                // The user streams' files, read ahead of the data rounds and replays.
+                // The user streams' log files, read ahead of their replays.
                 super::read_ahead::spawn(&sources, &params.plan, &params.user_ls);
                 Ok(total)
             },
