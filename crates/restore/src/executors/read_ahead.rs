@@ -14,9 +14,11 @@
 //! reads and checks every byte itself as before; a file read here is only in the cache
 //! sooner.
 //!
-//! Invariants: only files the restore reads are read (the user log streams' log files
+//! Invariants: only files the replays list are read (the user log streams' log files
 //! in the planned pieces, as [`obrestore_backup::ArchiveStore::log_files`] lists them
-//! for the replay), each only after it resolves, symbolic links followed, inside the
+//! for the replay; a replay that stops at a restore point inside its last piece may
+//! never open that piece's later files, read here all the same), each only after it
+//! resolves, symbolic links followed, inside the
 //! archive's root (the rule of the restore's own opens), at most [`READ_AHEAD_BYTES`] in
 //! all (a bigger restore gets its first files read ahead, so the page cache is not
 //! flooded with what would be evicted before use). Every error is ignored: the
