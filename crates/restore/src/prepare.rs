@@ -130,14 +130,31 @@ fn read_ahead_kind(depth: usize, name: &str, is_dir: bool) -> ReadAhead {
 /// and a large file under a planning name (a damaged or hostile backup) costs no more.
 const READ_AHEAD_FILE_BYTES: u64 = 4 << 20;
 
-/// Reads `path`'s first [`READ_AHEAD_FILE_BYTES`] through one small buffer (into the
-/// page cache; nothing is kept); the bytes read, 0 on an error.
-fn read_ahead_file(path: &std::path::Path) -> u64 {
+/// Reads `path`'s first `limit` bytes through `buffer` (into the page cache; nothing is
+/// kept; one `read` per buffer's length, so a big file wants a big buffer); the bytes
+/// read, up to an error. Also the restore's read-ahead of its bulk files
+/// (`executors/read_ahead.rs`).
+pub(crate) fn read_ahead_file(path: &std::path::Path, limit: u64, buffer: &mut [u8]) -> u64 {
     use std::io::Read;
-    std::fs::File::open(path)
-        .and_then(|file| std::io::copy(&mut file.take(READ_AHEAD_FILE_BYTES), &mut std::io::sink()))
-        .unwrap_or(0)
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut done = 0u64;
+    while done < limit && !buffer.is_empty() {
+        let want =
+            usize::try_from(limit - done).map_or(buffer.len(), |left| left.min(buffer.len()));
+        match file.read(&mut buffer[..want]) {
+            Ok(0) => break,
+            Ok(read) => done += read as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    done
 }
+
+/// Buffer of one [`read_ahead_metadata`] thread (planning's files are small).
+const METADATA_BUFFER: usize = 8 << 10;
 
 /// One thread of [`read_ahead_metadata`]: takes a directory, reads its planning files
 /// and queues the directories holding more, until no directory is queued and none is
@@ -167,6 +184,7 @@ fn read_ahead_worker(
             }
         };
         let mut found = Vec::new();
+        let mut buffer = [0u8; METADATA_BUFFER];
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let Ok(kind) = entry.file_type() else {
                 continue;
@@ -176,7 +194,7 @@ fn read_ahead_worker(
             match read_ahead_kind(depth, &name, kind.is_dir()) {
                 ReadAhead::Descend if kind.is_dir() => found.push((entry.path(), depth + 1)),
                 ReadAhead::Read if kind.is_file() => {
-                    read_ahead_file(&entry.path());
+                    read_ahead_file(&entry.path(), READ_AHEAD_FILE_BYTES, &mut buffer);
                 }
                 _ => {}
             }
@@ -352,11 +370,27 @@ mod tests {
         let uri = format!("file://{}", data.display());
         let missing = format!("file://{}", root.path().join("nothing").display());
         read_ahead_metadata(&uri, Some(&missing), &roots);
+        let mut buffer = vec![0u8; 1 << 20];
         assert_eq!(
-            read_ahead_file(&set.join(SINGLE_SET_INFO)),
+            read_ahead_file(
+                &set.join(SINGLE_SET_INFO),
+                READ_AHEAD_FILE_BYTES,
+                &mut buffer
+            ),
             READ_AHEAD_FILE_BYTES
         );
-        assert_eq!(read_ahead_file(&data.join(FORMAT_FILE)), 6);
-        assert_eq!(read_ahead_file(&root.path().join("nothing")), 0);
+        assert_eq!(
+            read_ahead_file(&data.join(FORMAT_FILE), READ_AHEAD_FILE_BYTES, &mut buffer),
+            6
+        );
+        assert_eq!(read_ahead_file(&data.join(FORMAT_FILE), 4, &mut buffer), 4);
+        assert_eq!(
+            read_ahead_file(
+                &root.path().join("nothing"),
+                READ_AHEAD_FILE_BYTES,
+                &mut buffer
+            ),
+            0
+        );
     }
 }

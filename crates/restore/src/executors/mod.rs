@@ -24,6 +24,7 @@
 mod dag;
 mod data;
 mod failpoint;
+mod read_ahead;
 mod steps;
 
 use std::collections::HashMap;

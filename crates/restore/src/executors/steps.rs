@@ -259,6 +259,8 @@ impl RestoreStep {
                     &log,
                 )?;
                 deps.finish_ls(job_id, tenant_id, SYS_LS, restore_scn)?;
+                // The user streams' log files, read ahead of their replays.
+                super::read_ahead::spawn(&sources, &params.plan, &params.user_ls);
                 Ok(total)
             },
         )
