@@ -37,14 +37,7 @@ impl DestRoot {
 
     /// Opens `path` for reading after checking that, symlinks resolved, it is inside the root.
     fn open_file(&self, path: &Path) -> Result<SourceFile> {
-        let resolved = std::fs::canonicalize(path).map_err(|err| BackupError::io(path, err))?;
-        if !resolved.starts_with(&self.root) {
-            return Err(BackupError::Uri(crate::uri::UriError::OutsideRoots {
-                path: path.display().to_string(),
-                resolved: resolved.display().to_string(),
-                roots: self.root.display().to_string(),
-            }));
-        }
+        let resolved = resolve_inside(&self.root, path)?;
         SourceFile::open(&resolved).map_err(|err| BackupError::io(path, err))
     }
 
@@ -66,6 +59,21 @@ impl DestRoot {
         names.sort();
         Ok(names)
     }
+}
+
+/// `path` with its symbolic links resolved, if that is inside `root` (a canonical
+/// directory, as a store's [`DataStore::root`] / [`ArchiveStore::root`]): the rule every
+/// file a restore reads is held to.
+pub fn resolve_inside(root: &Path, path: &Path) -> Result<PathBuf> {
+    let resolved = std::fs::canonicalize(path).map_err(|err| BackupError::io(path, err))?;
+    if !resolved.starts_with(root) {
+        return Err(BackupError::Uri(crate::uri::UriError::OutsideRoots {
+            path: path.display().to_string(),
+            resolved: resolved.display().to_string(),
+            roots: root.display().to_string(),
+        }));
+    }
+    Ok(resolved)
 }
 
 fn open_format(root: &DestRoot, expected: DestType) -> Result<FormatInfo> {

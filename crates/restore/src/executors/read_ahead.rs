@@ -48,12 +48,12 @@ pub(super) fn spawn(sources: &Sources, plan: &RestorePlan, user_ls: &[u64]) {
             let files = log_files(&sources, &plan, &user_ls);
             let mut buffer = vec![0u8; READ_BUFFER];
             let mut budget = READ_AHEAD_BYTES;
-            for (root, path, size) in files {
+            for (path, size) in files {
                 if size > budget {
                     break;
                 }
                 budget -= size;
-                if let Some(path) = confined(&root, &path) {
+                if let Some(path) = confined(sources.archive.root(), &path) {
                     crate::prepare::read_ahead_file(&path, size, &mut buffer);
                 }
             }
@@ -61,32 +61,29 @@ pub(super) fn spawn(sources: &Sources, plan: &RestorePlan, user_ls: &[u64]) {
 }
 
 /// The log files of the user log streams in replay order (stream by stream, each across
-/// the planned pieces), each with the archive's root and its listed size.
-fn log_files(
-    sources: &Sources,
-    plan: &RestorePlan,
-    user_ls: &[u64],
-) -> Vec<(PathBuf, PathBuf, u64)> {
-    let root = sources.archive.root().to_path_buf();
+/// the planned pieces), each with its listed size.
+fn log_files(sources: &Sources, plan: &RestorePlan, user_ls: &[u64]) -> Vec<(PathBuf, u64)> {
     let pieces = plan.piece_infos();
     let mut files = Vec::new();
     for &ls in user_ls {
         for piece in &pieces {
             for file in sources.archive.log_files(piece, ls).unwrap_or_default() {
-                files.push((root.clone(), file.path, file.size_bytes));
+                files.push((file.path, file.size_bytes));
             }
         }
     }
     files
 }
 
-/// `path` resolved (symbolic links followed) if it is a regular file inside `root`
-/// (also resolved), as the restore's own opens require.
+/// `path` resolved (symbolic links followed) if it is a regular file inside `root` (the
+/// archive's canonical root), by the rule of the restore's own opens
+/// ([`obrestore_backup::store::resolve_inside`]).
 fn confined(root: &Path, path: &Path) -> Option<PathBuf> {
-    let root = std::fs::canonicalize(root).ok()?;
-    let resolved = std::fs::canonicalize(path).ok()?;
-    let is_file = std::fs::metadata(&resolved).ok()?.is_file();
-    (is_file && resolved.starts_with(&root)).then_some(resolved)
+    let resolved = obrestore_backup::store::resolve_inside(root, path).ok()?;
+    std::fs::metadata(&resolved)
+        .ok()?
+        .is_file()
+        .then_some(resolved)
 }
 
 #[cfg(test)]
@@ -108,11 +105,13 @@ mod tests {
         let inner_link = root.path().join("inner.obarc");
         std::os::unix::fs::symlink(&inside, &inner_link).unwrap();
         let resolved = std::fs::canonicalize(&inside).unwrap();
-        assert_eq!(confined(root.path(), &inside), Some(resolved.clone()));
-        assert_eq!(confined(root.path(), &inner_link), Some(resolved));
-        assert_eq!(confined(root.path(), &link), None);
-        assert_eq!(confined(root.path(), &secret), None);
-        assert_eq!(confined(root.path(), root.path()), None);
-        assert_eq!(confined(root.path(), &root.path().join("missing")), None);
+        // As the archive's root is: canonical.
+        let canonical = std::fs::canonicalize(root.path()).unwrap();
+        assert_eq!(confined(&canonical, &inside), Some(resolved.clone()));
+        assert_eq!(confined(&canonical, &inner_link), Some(resolved));
+        assert_eq!(confined(&canonical, &link), None);
+        assert_eq!(confined(&canonical, &secret), None);
+        assert_eq!(confined(&canonical, root.path()), None);
+        assert_eq!(confined(&canonical, &root.path().join("missing")), None);
     }
 }
