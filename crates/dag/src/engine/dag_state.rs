@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::node_map::NodeMap;
 use super::txn::{IdMap, Member, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
@@ -61,7 +62,7 @@ impl Mode {
     /// The mode of a DAG read from the store: a DAG that was failing when the engine
     /// stopped (a FAILED node going forward, a FAILED rollback rolling back) is failing
     /// still, and settles once nothing of it runs.
-    fn at_load(dag: &DagRecord, nodes: &BTreeMap<u64, Arc<NodeRecord>>) -> Mode {
+    fn at_load(dag: &DagRecord, nodes: &NodeMap) -> Mode {
         let mode = Mode::of(dag.state, dag.operator);
         let failed = |rollback: bool| {
             nodes.values().any(|node| {
@@ -106,7 +107,7 @@ impl Mode {
 /// record only while a batch or an in-memory store still holds the previous version.
 pub(crate) struct ActiveDag {
     pub(crate) rec: Arc<DagRecord>,
-    pub(crate) nodes: BTreeMap<u64, Arc<NodeRecord>>,
+    pub(crate) nodes: NodeMap,
     pub(crate) tasks: IdMap<Arc<TaskRecord>>,
     pub(crate) mode: Mode,
     /// Merged upstream output per node, computed when first needed.
@@ -143,8 +144,7 @@ impl ActiveDag {
         tasks: Vec<TaskRecord>,
     ) -> ActiveDag {
         let dag_params = Arc::new(rec.params.clone());
-        let nodes: BTreeMap<u64, Arc<NodeRecord>> =
-            nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect();
+        let nodes: NodeMap = nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect();
         let mode = Mode::at_load(&rec, &nodes);
         let mut dag = ActiveDag {
             rec: Arc::new(rec),
