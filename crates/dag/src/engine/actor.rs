@@ -597,6 +597,9 @@ impl Actor {
         if txn.counters_dirty {
             txn.batch.put_counters(self.counters);
         }
+        // In key order once here (already so unless the decisions wrote logs or locks),
+        // so the committer counts its writes without sorting.
+        txn.batch.writes.normalize();
         std::mem::take(&mut txn.batch)
     }
 

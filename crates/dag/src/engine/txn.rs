@@ -86,7 +86,7 @@ impl Txn {
     /// brings its index entry; a few fixed keys on top; a record touched twice counts
     /// twice).
     pub(crate) fn writes_hint(&self) -> usize {
-        self.batch.writes.len()
+        self.batch.writes.bound()
             + 2 * self.dirty_dags.len()
             + self.dirty_nodes.len()
             + self.dirty_tasks.len()
