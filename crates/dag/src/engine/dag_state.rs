@@ -282,6 +282,10 @@ impl ActiveDag {
     }
 
     pub(crate) fn event(&self, txn: &mut Txn, subject: Subject, state: State, operator: Operator) {
+        // A chain's stage has four transitions: one allocation, not two.
+        if txn.events.capacity() == 0 {
+            txn.events.reserve(8);
+        }
         txn.events.push(Event {
             dag_id: self.rec.id,
             subject,
