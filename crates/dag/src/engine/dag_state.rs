@@ -12,7 +12,8 @@
 //! How a DAG moves on its own is in `progress.rs`, the operators in `operators.rs`, the
 //! restart rules in `recovery.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -129,8 +130,10 @@ pub(crate) struct ActiveDag {
     /// search starts, so a chain of N layers costs N steps in all, not N per batch.
     pub(crate) first_unfinished_layer: usize,
     pub(crate) succeeded_nodes: usize,
-    /// Nodes that may have become startable.
-    pub(crate) candidates: BTreeSet<u64>,
+    /// Nodes that may have become startable, smallest id first. A heap, not a set: it
+    /// keeps its buffer while empty (a chain's stage adds and takes one node), and a
+    /// node in it twice is only checked twice (once started, it is no longer startable).
+    pub(crate) candidates: BinaryHeap<Reverse<u64>>,
     /// Whether any sub-task produced output (otherwise every input is empty).
     pub(crate) has_outputs: bool,
     /// Batch in which each node last started (absent: started before this process).
@@ -161,7 +164,7 @@ impl ActiveDag {
             unfinished_per_layer: Vec::new(),
             first_unfinished_layer: 0,
             succeeded_nodes: 0,
-            candidates: BTreeSet::new(),
+            candidates: BinaryHeap::new(),
             has_outputs: false,
             node_start_seq: IdMap::default(),
         };
@@ -253,7 +256,10 @@ impl ActiveDag {
 
     /// Every node becomes a start candidate (after submit, RETRY, PASS, recovery).
     pub(crate) fn rescan(&mut self) {
-        self.candidates.extend(self.nodes.keys().copied());
+        // Every node: those already in are among them.
+        self.candidates.clear();
+        self.candidates
+            .extend(self.nodes.keys().copied().map(Reverse));
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -349,7 +355,8 @@ impl ActiveDag {
             }
             if is_succeed {
                 self.succeeded_nodes += 1;
-                self.candidates.extend(node.downstream.iter().copied());
+                self.candidates
+                    .extend(node.downstream.iter().copied().map(Reverse));
             } else {
                 self.succeeded_nodes = self.succeeded_nodes.saturating_sub(1);
             }
