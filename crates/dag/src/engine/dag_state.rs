@@ -318,7 +318,7 @@ impl ActiveDag {
         }
         rec.end_time = state.is_finished().then_some(sched.now);
         self.recompute_stage();
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
         self.event(txn, Subject::Dag, state, operator);
     }
 
@@ -326,7 +326,7 @@ impl ActiveDag {
     pub(crate) fn begin_cancel(&mut self, txn: &mut Txn) {
         Arc::make_mut(&mut self.rec).operator = Operator::Cancel;
         self.mode = Mode::Cancelling;
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
         self.event(txn, Subject::Dag, self.rec.state, Operator::Cancel);
     }
 
@@ -372,7 +372,7 @@ impl ActiveDag {
             node.end_time = Some(sched.now);
         }
         txn.touch_node(self.rec.id, node_id);
-        txn.stage_dirty.insert(self.rec.id);
+        txn.stage_dirty.push(self.rec.id);
         self.event(txn, Subject::Node { node_id }, state, operator);
     }
 
@@ -574,7 +574,7 @@ impl ActiveDag {
             sched.locks.release(txn, key, self.rec.id);
         }
         Arc::make_mut(&mut self.rec).lock_held = false;
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
     }
 
     /// Takes the DAG's lock back after a failure released it (see
@@ -592,7 +592,7 @@ impl ActiveDag {
         };
         sched.locks.retake(txn, &sched.ids, key, &self.rec)?;
         Arc::make_mut(&mut self.rec).lock_held = true;
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
         Ok(())
     }
 }
