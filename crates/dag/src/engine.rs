@@ -41,6 +41,7 @@ mod config;
 mod dag_state;
 mod locks;
 mod msg;
+mod node_map;
 mod operators;
 mod progress;
 mod recovery;

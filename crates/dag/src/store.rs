@@ -6,7 +6,6 @@
 //!
 //! The engine only needs point reads, prefix scans and an atomic, durable batch commit.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -89,12 +88,110 @@ impl Stored {
 pub struct Batch {
     /// Key → new value, or `None` to delete. Later writes to one key replace earlier ones.
     /// Keys are held inline ([`Key`]): no allocation per write, word compares.
-    pub writes: BTreeMap<Key, Option<Stored>>,
+    pub writes: Writes,
+}
+
+/// The writes of a [`Batch`]: pushed as they come, read in key order with each key once
+/// (its last write), as a sorted map of them would be. Most batches are written in key
+/// order (the actor seals its records sorted), so they are a `Vec` with no search per
+/// write; an out-of-order one is sorted once, when it is read in order. `MemStore`
+/// applies them as they were pushed (a later write replaces an earlier one there too).
+#[derive(Debug, Default, Clone)]
+pub struct Writes {
+    entries: Vec<(Key, Option<Stored>)>,
+    /// Whether `entries` is sorted by key with each key once.
+    normal: bool,
+}
+
+impl Writes {
+    fn push(&mut self, key: Key, value: Option<Stored>) {
+        match self.entries.last() {
+            None => {
+                // A chain's stage writes six keys: one allocation, not two or three.
+                self.entries.reserve(8);
+                self.normal = true;
+            }
+            Some((last, _)) if *last >= key => self.normal = false,
+            Some(_) => {}
+        }
+        self.entries.push((key, value));
+    }
+
+    /// How many keys the writes change (a key written twice counts once).
+    pub fn len(&self) -> usize {
+        if self.normal || self.entries.len() < 2 {
+            return self.entries.len();
+        }
+        let mut keys: Vec<&Key> = self.entries.iter().map(|(key, _)| key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// At least [`Writes::len`], counted without sorting (a key written twice counts
+    /// twice).
+    pub(crate) fn bound(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Moves `other`'s writes after these (they replace earlier writes of their keys).
+    pub fn append(&mut self, other: &mut Writes) {
+        if other.entries.is_empty() {
+            return;
+        }
+        if self.entries.is_empty() {
+            std::mem::swap(self, other);
+            return;
+        }
+        self.normal = self.normal
+            && other.normal
+            && self.entries.last().map(|(key, _)| key) < other.entries.first().map(|(key, _)| key);
+        self.entries.append(&mut other.entries);
+        other.normal = false;
+    }
+
+    /// Sorts the writes by key, each key keeping its last write.
+    pub(crate) fn normalize(&mut self) {
+        if self.normal {
+            return;
+        }
+        // Stable: the writes of one key stay in the order they were pushed.
+        self.entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+        self.entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        self.normal = true;
+    }
+
+    /// The writes as pushed, a later write of a key after an earlier one (what a store
+    /// that applies them one by one needs; `MemStore`).
+    pub(crate) fn into_pushed(self) -> std::vec::IntoIter<(Key, Option<Stored>)> {
+        self.entries.into_iter()
+    }
+}
+
+impl IntoIterator for Writes {
+    type Item = (Key, Option<Stored>);
+    type IntoIter = std::vec::IntoIter<(Key, Option<Stored>)>;
+
+    /// The writes in key order, each key once (its last write).
+    fn into_iter(mut self) -> Self::IntoIter {
+        self.normalize();
+        self.entries.into_iter()
+    }
 }
 
 impl Batch {
     pub fn put(&mut self, key: impl Into<Key>, value: Vec<u8>) {
-        self.writes.insert(key.into(), Some(Stored::Bytes(value)));
+        self.writes.push(key.into(), Some(Stored::Bytes(value)));
     }
 
     /// Puts a typed record under `key`; it is encoded only by a store that persists.
@@ -106,7 +203,7 @@ impl Batch {
     /// [`Record`]); it is encoded only by a store that persists.
     pub fn put_shared(&mut self, key: impl Into<Key>, record: impl Into<Record>) {
         self.writes
-            .insert(key.into(), Some(Stored::Record(record.into())));
+            .push(key.into(), Some(Stored::Record(record.into())));
     }
 
     /// Puts a DAG record and, in the same batch, its entry in the index of DAGs that
@@ -130,14 +227,15 @@ impl Batch {
     }
 
     pub fn delete(&mut self, key: impl Into<Key>) {
-        self.writes.insert(key.into(), None);
+        self.writes.push(key.into(), None);
     }
 
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }
 
-    /// The writes as bytes, records encoded (what a store that persists writes).
+    /// The writes as bytes in key order, each key once, records encoded (what a store
+    /// that persists writes).
     pub fn into_encoded(self) -> impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> {
         self.writes
             .into_iter()
@@ -475,5 +573,61 @@ impl Records {
             }
         }
         Ok(tasks)
+    }
+}
+
+#[cfg(test)]
+mod writes_tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value(write: Option<u8>) -> Option<Stored> {
+        write.map(|byte| Stored::Bytes(vec![byte]))
+    }
+
+    proptest! {
+        /// Pushed in any order, appended in any split, the writes read (in order, as
+        /// `MemStore` applies them, and counted) as a sorted map of the last write of each
+        /// key, which is what a batch was before.
+        #[test]
+        fn writes_read_as_a_map_of_last_writes(
+            writes in proptest::collection::vec((0u8..12, proptest::option::of(any::<u8>())), 0..30),
+            split in 0usize..30,
+        ) {
+            let mut expected = BTreeMap::new();
+            for (key, write) in &writes {
+                expected.insert(Key::new(&[b't', b'/', *key]), value(*write));
+            }
+            let split = split.min(writes.len());
+            let mut halves = [Batch::default(), Batch::default()];
+            for (index, (key, write)) in writes.iter().enumerate() {
+                let batch = &mut halves[usize::from(index >= split)];
+                match write {
+                    Some(byte) => batch.put(vec![b't', b'/', *key], vec![*byte]),
+                    None => batch.delete(vec![b't', b'/', *key]),
+                }
+            }
+            let [mut first, mut second] = halves;
+            first.writes.append(&mut second.writes);
+            prop_assert!(second.is_empty());
+            prop_assert_eq!(first.writes.len(), expected.len());
+            prop_assert!(first.writes.bound() >= expected.len());
+            let mut applied = BTreeMap::new();
+            for (key, write) in first.writes.clone().into_pushed() {
+                applied.insert(key, write);
+            }
+            prop_assert_eq!(&applied, &expected);
+            let in_order: Vec<(Key, Option<Stored>)> = first.writes.clone().into_iter().collect();
+            prop_assert_eq!(in_order, expected.clone().into_iter().collect::<Vec<_>>());
+            let encoded: Vec<_> = first.into_encoded().collect();
+            let want: Vec<_> = expected
+                .into_iter()
+                .map(|(key, write)| (key.to_bytes(), write.map(Stored::into_bytes)))
+                .collect();
+            prop_assert_eq!(encoded, want);
+        }
     }
 }

@@ -229,9 +229,10 @@ fn a_new_log_starts_small_and_grows_to_its_capacity_at_its_first_wrap() {
     };
     // As if sled had made only the records up to the wrap durable: the rest, most of
     // them past the small log's end, are replayed from the grown log, which keeps its
-    // size.
+    // size. (Opened as the stores open it: the store just dropped may still hold
+    // sled's file lock for a moment.)
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = obrestore_dag::store::open_sled(&sled::Config::new().path(dir.path())).unwrap();
         let tree = db.open_tree(obrestore_dag::store::SLED_TREE).unwrap();
         tree.insert("m/commit-log-applied", &(per_round + 1).to_be_bytes())
             .unwrap();

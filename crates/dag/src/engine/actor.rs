@@ -314,24 +314,26 @@ impl Actor {
         let batch = self.seal(&mut txn);
         // Continuable sub-tasks whose node start is durable run now; their RUNNING
         // becomes durable with this batch (a crash before that re-runs them anyway).
-        for job in std::mem::take(&mut txn.early) {
+        for job in txn.early.drain(..) {
             if let Some(result) = self.runner.start(job) {
                 self.inline.push(result);
             }
         }
-        Pending {
+        let pending = Pending {
             seq: self.sched.batches.seal(),
             batch,
-            replies: txn.replies,
-            events: txn.events,
-            spawns: txn.spawns,
-            timers: txn.timers,
+            replies: std::mem::take(&mut txn.replies),
+            events: std::mem::take(&mut txn.events),
+            spawns: std::mem::take(&mut txn.spawns),
+            timers: std::mem::take(&mut txn.timers),
             done: if stop {
                 std::mem::take(&mut self.shutdown)
             } else {
                 Vec::new()
             },
-        }
+        };
+        self.pending.reuse(txn);
+        pending
     }
 
     fn handle(&mut self, txn: &mut Txn, msg: Msg) {
@@ -499,7 +501,7 @@ impl Actor {
             self.sched.locks.take(txn, key, &dag.rec);
             Arc::make_mut(&mut dag.rec).lock_held = true;
         }
-        txn.dirty_dags.insert(dag_id);
+        txn.dirty_dags.push(dag_id);
         dag.event(txn, Subject::Dag, State::Ready, Operator::Run);
         tracing::info!(dag_id, name = %spec.name, nodes = spec.nodes.len(), "dag submitted");
         self.dags.insert(dag_id, dag);
@@ -552,15 +554,16 @@ impl Actor {
     /// Puts every record the batch touched into its batch (typed: encoded only by a
     /// store that persists).
     fn seal(&mut self, txn: &mut Txn) -> Batch {
-        for dag_id in std::mem::take(&mut txn.stage_dirty) {
+        for &dag_id in &txn.stage_dirty {
             if let Some(dag) = self.dags.get_mut(&dag_id) {
                 let before = dag.rec.stage;
                 dag.recompute_stage();
                 if dag.rec.stage != before {
-                    txn.dirty_dags.insert(dag_id);
+                    txn.dirty_dags.push(dag_id);
                 }
             }
         }
+        txn.sort_dirty();
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();
@@ -573,8 +576,7 @@ impl Actor {
                 event.stage = dag.rec.stage;
             }
         }
-        let (dirty_nodes, dirty_tasks) = txn.take_dirty();
-        for node in &dirty_nodes {
+        for node in &txn.dirty_nodes {
             if let Some(record) = self
                 .dags
                 .get(&node.dag_id)
@@ -584,7 +586,7 @@ impl Actor {
                     .put_shared(keys::node_key(node.id), Arc::clone(record));
             }
         }
-        for task in &dirty_tasks {
+        for task in &txn.dirty_tasks {
             if let Some(record) = self
                 .dags
                 .get(&task.dag_id)
@@ -597,6 +599,9 @@ impl Actor {
         if txn.counters_dirty {
             txn.batch.put_counters(self.counters);
         }
+        // In key order once here (already so unless the decisions wrote logs or locks),
+        // so the committer counts its writes without sorting.
+        txn.batch.writes.normalize();
         std::mem::take(&mut txn.batch)
     }
 

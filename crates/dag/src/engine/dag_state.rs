@@ -12,12 +12,14 @@
 //! How a DAG moves on its own is in `progress.rs`, the operators in `operators.rs`, the
 //! restart rules in `recovery.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::node_map::NodeMap;
 use super::txn::{IdMap, Member, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
@@ -61,7 +63,7 @@ impl Mode {
     /// The mode of a DAG read from the store: a DAG that was failing when the engine
     /// stopped (a FAILED node going forward, a FAILED rollback rolling back) is failing
     /// still, and settles once nothing of it runs.
-    fn at_load(dag: &DagRecord, nodes: &BTreeMap<u64, Arc<NodeRecord>>) -> Mode {
+    fn at_load(dag: &DagRecord, nodes: &NodeMap) -> Mode {
         let mode = Mode::of(dag.state, dag.operator);
         let failed = |rollback: bool| {
             nodes.values().any(|node| {
@@ -106,7 +108,7 @@ impl Mode {
 /// record only while a batch or an in-memory store still holds the previous version.
 pub(crate) struct ActiveDag {
     pub(crate) rec: Arc<DagRecord>,
-    pub(crate) nodes: BTreeMap<u64, Arc<NodeRecord>>,
+    pub(crate) nodes: NodeMap,
     pub(crate) tasks: IdMap<Arc<TaskRecord>>,
     pub(crate) mode: Mode,
     /// Merged upstream output per node, computed when first needed.
@@ -128,8 +130,10 @@ pub(crate) struct ActiveDag {
     /// search starts, so a chain of N layers costs N steps in all, not N per batch.
     pub(crate) first_unfinished_layer: usize,
     pub(crate) succeeded_nodes: usize,
-    /// Nodes that may have become startable.
-    pub(crate) candidates: BTreeSet<u64>,
+    /// Nodes that may have become startable, smallest id first. A heap, not a set: it
+    /// keeps its buffer while empty (a chain's stage adds and takes one node), and a
+    /// node in it twice is only checked twice (once started, it is no longer startable).
+    pub(crate) candidates: BinaryHeap<Reverse<u64>>,
     /// Whether any sub-task produced output (otherwise every input is empty).
     pub(crate) has_outputs: bool,
     /// Batch in which each node last started (absent: started before this process).
@@ -143,8 +147,7 @@ impl ActiveDag {
         tasks: Vec<TaskRecord>,
     ) -> ActiveDag {
         let dag_params = Arc::new(rec.params.clone());
-        let nodes: BTreeMap<u64, Arc<NodeRecord>> =
-            nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect();
+        let nodes: NodeMap = nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect();
         let mode = Mode::at_load(&rec, &nodes);
         let mut dag = ActiveDag {
             rec: Arc::new(rec),
@@ -161,7 +164,7 @@ impl ActiveDag {
             unfinished_per_layer: Vec::new(),
             first_unfinished_layer: 0,
             succeeded_nodes: 0,
-            candidates: BTreeSet::new(),
+            candidates: BinaryHeap::new(),
             has_outputs: false,
             node_start_seq: IdMap::default(),
         };
@@ -253,7 +256,10 @@ impl ActiveDag {
 
     /// Every node becomes a start candidate (after submit, RETRY, PASS, recovery).
     pub(crate) fn rescan(&mut self) {
-        self.candidates.extend(self.nodes.keys().copied());
+        // Every node: those already in are among them.
+        self.candidates.clear();
+        self.candidates
+            .extend(self.nodes.keys().copied().map(Reverse));
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -282,6 +288,10 @@ impl ActiveDag {
     }
 
     pub(crate) fn event(&self, txn: &mut Txn, subject: Subject, state: State, operator: Operator) {
+        // A chain's stage has four transitions: one allocation, not two.
+        if txn.events.capacity() == 0 {
+            txn.events.reserve(8);
+        }
         txn.events.push(Event {
             dag_id: self.rec.id,
             subject,
@@ -308,7 +318,7 @@ impl ActiveDag {
         }
         rec.end_time = state.is_finished().then_some(sched.now);
         self.recompute_stage();
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
         self.event(txn, Subject::Dag, state, operator);
     }
 
@@ -316,7 +326,7 @@ impl ActiveDag {
     pub(crate) fn begin_cancel(&mut self, txn: &mut Txn) {
         Arc::make_mut(&mut self.rec).operator = Operator::Cancel;
         self.mode = Mode::Cancelling;
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
         self.event(txn, Subject::Dag, self.rec.state, Operator::Cancel);
     }
 
@@ -345,7 +355,8 @@ impl ActiveDag {
             }
             if is_succeed {
                 self.succeeded_nodes += 1;
-                self.candidates.extend(node.downstream.iter().copied());
+                self.candidates
+                    .extend(node.downstream.iter().copied().map(Reverse));
             } else {
                 self.succeeded_nodes = self.succeeded_nodes.saturating_sub(1);
             }
@@ -361,7 +372,7 @@ impl ActiveDag {
             node.end_time = Some(sched.now);
         }
         txn.touch_node(self.rec.id, node_id);
-        txn.stage_dirty.insert(self.rec.id);
+        txn.stage_dirty.push(self.rec.id);
         self.event(txn, Subject::Node { node_id }, state, operator);
     }
 
@@ -563,7 +574,7 @@ impl ActiveDag {
             sched.locks.release(txn, key, self.rec.id);
         }
         Arc::make_mut(&mut self.rec).lock_held = false;
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
     }
 
     /// Takes the DAG's lock back after a failure released it (see
@@ -581,7 +592,7 @@ impl ActiveDag {
         };
         sched.locks.retake(txn, &sched.ids, key, &self.rec)?;
         Arc::make_mut(&mut self.rec).lock_held = true;
-        txn.dirty_dags.insert(self.id());
+        txn.dirty_dags.push(self.id());
         Ok(())
     }
 }

@@ -34,7 +34,7 @@ impl ActiveDag {
         }
         // Starting a node may finish it at once (no sub-tasks), which adds its downstream
         // nodes to the candidates, so this runs until the worklist is empty.
-        while let Some(node_id) = self.candidates.pop_first() {
+        while let Some(std::cmp::Reverse(node_id)) = self.candidates.pop() {
             if self.mode != Mode::Forward {
                 break;
             }

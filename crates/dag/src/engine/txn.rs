@@ -6,7 +6,7 @@
 //! what every DAG shares while the actor decides: the time of the batch, the worker
 //! slots, the lock table and the batch sequence numbers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,16 +60,16 @@ pub(crate) struct Member {
 #[derive(Default)]
 pub(crate) struct Txn {
     pub(crate) batch: Batch,
-    pub(crate) dirty_dags: BTreeSet<u64>,
-    /// Nodes and sub-tasks touched, as touched (one may appear several times): a push
-    /// per transition, sorted and deduplicated once, at seal ([`Txn::take_dirty`]).
+    /// DAGs, nodes and sub-tasks touched, as touched (one may appear several times): a
+    /// push per transition, sorted and deduplicated once, at seal ([`Txn::sort_dirty`]).
+    pub(crate) dirty_dags: Vec<u64>,
     pub(crate) dirty_nodes: Vec<Member>,
     pub(crate) dirty_tasks: Vec<Member>,
     /// Sub-tasks created in this batch, not yet in the actor's index of sub-tasks.
     pub(crate) new_tasks: Vec<Member>,
     pub(crate) counters_dirty: bool,
-    /// DAGs whose stage may have changed.
-    pub(crate) stage_dirty: BTreeSet<u64>,
+    /// DAGs whose stage may have changed (one may appear several times).
+    pub(crate) stage_dirty: Vec<u64>,
     pub(crate) events: Vec<Event>,
     /// Sub-tasks that start once the batch is durable.
     pub(crate) spawns: Vec<Job>,
@@ -86,7 +86,7 @@ impl Txn {
     /// brings its index entry; a few fixed keys on top; a record touched twice counts
     /// twice).
     pub(crate) fn writes_hint(&self) -> usize {
-        self.batch.writes.len()
+        self.batch.writes.bound()
             + 2 * self.dirty_dags.len()
             + self.dirty_nodes.len()
             + self.dirty_tasks.len()
@@ -107,16 +107,41 @@ impl Txn {
         });
     }
 
-    /// The nodes and the sub-tasks touched, each once, in order; the lists are left
-    /// empty.
-    pub(crate) fn take_dirty(&mut self) -> (Vec<Member>, Vec<Member>) {
-        let mut nodes = std::mem::take(&mut self.dirty_nodes);
-        let mut tasks = std::mem::take(&mut self.dirty_tasks);
-        for members in [&mut nodes, &mut tasks] {
+    /// Sorts the DAGs, nodes and sub-tasks touched, each once, in order.
+    pub(crate) fn sort_dirty(&mut self) {
+        self.dirty_dags.sort_unstable();
+        self.dirty_dags.dedup();
+        for members in [&mut self.dirty_nodes, &mut self.dirty_tasks] {
             members.sort_unstable();
             members.dedup();
         }
-        (nodes, tasks)
+    }
+
+    /// Takes over the buffers of `used`, a sealed batch's, for the next batch (when it
+    /// has none yet): the lists a batch fills and empties, not allocated per batch.
+    pub(crate) fn reuse(&mut self, mut used: Txn) {
+        for (mine, theirs) in [
+            (&mut self.dirty_dags, &mut used.dirty_dags),
+            (&mut self.stage_dirty, &mut used.stage_dirty),
+        ] {
+            if mine.capacity() == 0 {
+                theirs.clear();
+                std::mem::swap(mine, theirs);
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.dirty_nodes, &mut used.dirty_nodes),
+            (&mut self.dirty_tasks, &mut used.dirty_tasks),
+            (&mut self.new_tasks, &mut used.new_tasks),
+        ] {
+            if mine.capacity() == 0 {
+                theirs.clear();
+                std::mem::swap(mine, theirs);
+            }
+        }
+        if self.early.capacity() == 0 && used.early.is_empty() {
+            std::mem::swap(&mut self.early, &mut used.early);
+        }
     }
 }
 

@@ -60,7 +60,8 @@ impl KvStore for MemStore {
             .map
             .write()
             .map_err(|e| StoreError::Poisoned(e.to_string()))?;
-        for (key, value) in batch.writes {
+        // As pushed: a later write of a key replaces an earlier one here too.
+        for (key, value) in batch.writes.into_pushed() {
             match value {
                 Some(value) => map.insert(key, value),
                 None => map.remove(&key),
