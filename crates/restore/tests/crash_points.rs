@@ -530,13 +530,13 @@ fn every_crash_point_of_a_rollback_converges_after_a_restart() {
     sweep(Scenario::Rollback);
 }
 
-/// `Restore sys tablets` and `Replay log` apply their full batches one behind, on a
-/// helper thread while the worker fills the next (`executors/data/sink.rs`). With 16 rows
-/// a batch the small backup's steps apply many; the child dies right after the first,
-/// a middle and the last-but-one batch applied by each (the worker then ahead with its
-/// next batch half full), and a fresh agent must finish as without the crash.
+/// With 16 rows a batch (`OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS`) the small backup's
+/// `Restore sys tablets` and `Replay log` apply many batches; the child dies right after
+/// the first, a middle and the last-but-one batch applied by each (a replay then resumes
+/// from the SCN its last durable batch reported, the sys tablets from the start), and a
+/// fresh agent must finish as without the crash.
 #[test]
-fn a_crash_while_the_next_batch_fills_converges_after_a_restart() {
+fn a_crash_between_batches_converges_after_a_restart() {
     sweep_cases(Scenario::Restore, Some(16), |_, discovered, only| {
         let mut cases = Vec::new();
         for step in ["Restore sys tablets", "Replay log"] {

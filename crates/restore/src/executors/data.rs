@@ -22,15 +22,13 @@ use obrestore_dag::TaskError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::failpoint::{block_delay, crash_point};
+use super::failpoint::{apply_batch_rows, block_delay, crash_point};
 use super::steps::err;
 use super::{Deps, RestoreDagParams};
 use crate::cluster::{RowBatch, TenantService};
 pub use ranges::{BlockSpan, RowRange};
-pub(super) use sink::RowSink;
 
 mod ranges;
-mod sink;
 
 /// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
 /// returns).
@@ -169,9 +167,7 @@ impl Deps {
 
     /// Restores one data group: its spans or files, set by set in chain order. Reports
     /// the stored bytes of each block read (with a range: of each block whose first row
-    /// is in it, so the reports add up to the group's bytes). `behind`: full batches are
-    /// applied on a helper thread while the next fills ([`RowSink`]); either way every
-    /// row is durable when this returns `Ok`.
+    /// is in it, so the reports add up to the group's bytes).
     pub(super) fn restore_group(
         &self,
         data: &DataStore,
@@ -179,32 +175,12 @@ impl Deps {
         tenant_id: u64,
         group: &DataGroup,
         worker: &Worker<u64>,
-        behind: bool,
-    ) -> Result<(), TaskError> {
-        std::thread::scope(|scope| {
-            let mut sink = if behind {
-                RowSink::behind(self, tenant_id, scope)
-            } else {
-                RowSink::inline(self, tenant_id)
-            };
-            self.restore_group_into(data, params, group, worker, &mut sink)?;
-            sink.finish()
-        })
-    }
-
-    /// [`Deps::restore_group`] into `sink`, whose last batch the caller applies.
-    fn restore_group_into(
-        &self,
-        data: &DataStore,
-        params: &RestoreDagParams,
-        group: &DataGroup,
-        worker: &Worker<u64>,
-        sink: &mut RowSink<'_, '_, ()>,
     ) -> Result<(), TaskError> {
         if let Some(range) = &group.range {
-            return self.restore_range(data, params, group, range, worker, sink);
+            return self.restore_range(data, params, tenant_id, group, range, worker);
         }
         let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
+        let mut batch = RowBatch::new();
         let mut files_by_set: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for (set_id, file_index) in &group.files {
             files_by_set.entry(*set_id).or_default().push(*file_index);
@@ -225,11 +201,11 @@ impl Deps {
                     let block = block.map_err(err)?;
                     let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
                     let bounds = |_: &[DataRowRef<'_>]| Ok(());
-                    apply_block(&block, keep, bounds, sink, worker, true)?;
+                    self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, true)?;
                 }
             }
         }
-        Ok(())
+        self.flush_rows(tenant_id, &mut batch)
     }
 
     /// Restores the rows of `range` from the group's spans, span by span (apply order).
@@ -237,11 +213,12 @@ impl Deps {
         &self,
         data: &DataStore,
         params: &RestoreDagParams,
+        tenant_id: u64,
         group: &DataGroup,
         range: &RowRange,
         worker: &Worker<u64>,
-        sink: &mut RowSink<'_, '_, ()>,
     ) -> Result<(), TaskError> {
+        let mut batch = RowBatch::new();
         let mut listed: BTreeMap<u64, Vec<DataFileRef>> = BTreeMap::new();
         let keep = |tablet_id: u64, key: &[u8]| range.contains(tablet_id, key);
         for span in &group.spans {
@@ -283,16 +260,48 @@ impl Deps {
                 let block = block.map_err(err)?;
                 next = block.offset + block.stored_bytes;
                 let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
-                apply_block(&block, keep, bounds, sink, worker, false)?;
+                self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, false)?;
             }
+        }
+        self.flush_rows(tenant_id, &mut batch)
+    }
+
+    /// Adds the rows of `block` that `keep` accepts to `batch`, applying it when full,
+    /// and reports the block's stored bytes: always with `count_all`, otherwise when
+    /// `keep` accepts its first row. `bounds` checks the block's rows first.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_block(
+        &self,
+        tenant_id: u64,
+        block: &RawDataBlock,
+        keep: impl Fn(u64, &[u8]) -> bool,
+        bounds: impl FnOnce(&[DataRowRef<'_>]) -> Result<(), TaskError>,
+        batch: &mut RowBatch,
+        worker: &Worker<u64>,
+        count_all: bool,
+    ) -> Result<(), TaskError> {
+        let rows = block.rows().map_err(err)?;
+        bounds(&rows)?;
+        let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
+        for row in rows {
+            if keep(row.tablet_id, row.key) {
+                batch.push(row.tablet_id, row.key, row.value);
+            }
+        }
+        if batch_full(batch) {
+            self.flush_rows(tenant_id, batch)?;
+        }
+        if counted {
+            worker.report(block.stored_bytes);
+        }
+        if let Some(delay) = block_delay() {
+            std::thread::sleep(delay);
         }
         Ok(())
     }
 
     /// Replays L's archived log in `(from, restore_scn]`, reporting the SCN below which
-    /// everything is applied (durably). Returns how many entries were applied. Full
-    /// batches are applied one behind ([`RowSink`]): a replay decodes its log while the
-    /// previous batch is written and synced.
+    /// everything is applied. Returns how many entries were applied.
     pub(super) fn replay_log(
         &self,
         archive: &ArchiveStore,
@@ -305,63 +314,37 @@ impl Deps {
         let entries = archive
             .log_entries(&plan.piece_infos(), ls, Scn(from), plan.restore_scn)
             .map_err(err)?;
-        std::thread::scope(|scope| {
-            let mut sink = RowSink::behind(self, tenant_id, scope);
-            let mut applied = 0u64;
-            for entry in entries {
-                let entry = entry.map_err(err)?;
-                match entry.op {
-                    LogOp::Insert | LogOp::Update => {
-                        sink.batch.put(entry.tablet_id, &entry.key, &entry.value)
-                    }
-                    LogOp::Delete => sink.batch.delete(entry.tablet_id, &entry.key),
+        let mut batch = RowBatch::new();
+        let mut last_scn;
+        let mut applied = 0u64;
+        for entry in entries {
+            let entry = entry.map_err(err)?;
+            match entry.op {
+                LogOp::Insert | LogOp::Update => {
+                    batch.put(entry.tablet_id, &entry.key, &entry.value)
                 }
-                applied += 1;
-                if sink.is_full() {
-                    worker.check_cancel()?;
-                    // Entries at this SCN may continue in the next batch, so only what is
-                    // strictly below it is known to be complete once the batch is durable.
-                    if let Some(durable) = sink.apply(entry.scn.as_u64().saturating_sub(1))? {
-                        worker.report(durable);
-                    }
-                }
+                LogOp::Delete => batch.delete(entry.tablet_id, &entry.key),
             }
-            sink.finish()?;
-            worker.report(plan.restore_scn.as_u64());
-            Ok(applied)
-        })
+            last_scn = entry.scn.as_u64();
+            applied += 1;
+            if batch_full(&batch) {
+                worker.check_cancel()?;
+                self.flush_rows(tenant_id, &mut batch)?;
+                // Entries at `last_scn` may continue in the next batch, so only what is
+                // strictly below it is known to be complete.
+                worker.report(last_scn.saturating_sub(1));
+            }
+        }
+        self.flush_rows(tenant_id, &mut batch)?;
+        worker.report(plan.restore_scn.as_u64());
+        Ok(applied)
     }
 }
 
-/// Adds the rows of `block` that `keep` accepts to the sink's batch, applying it when
-/// full, and reports the block's stored bytes: always with `count_all`, otherwise when
-/// `keep` accepts its first row. `bounds` checks the block's rows first.
-fn apply_block(
-    block: &RawDataBlock,
-    keep: impl Fn(u64, &[u8]) -> bool,
-    bounds: impl FnOnce(&[DataRowRef<'_>]) -> Result<(), TaskError>,
-    sink: &mut RowSink<'_, '_, ()>,
-    worker: &Worker<u64>,
-    count_all: bool,
-) -> Result<(), TaskError> {
-    let rows = block.rows().map_err(err)?;
-    bounds(&rows)?;
-    let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
-    for row in rows {
-        if keep(row.tablet_id, row.key) {
-            sink.batch.push(row.tablet_id, row.key, row.value);
-        }
-    }
-    if sink.is_full() {
-        sink.apply(())?;
-    }
-    if counted {
-        worker.report(block.stored_bytes);
-    }
-    if let Some(delay) = block_delay() {
-        std::thread::sleep(delay);
-    }
-    Ok(())
+/// The batch holds [`APPLY_BATCH_ROWS`] rows (or the failpoint's cap,
+/// `OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS`) or [`APPLY_BATCH_BYTES`] bytes: apply it.
+fn batch_full(batch: &RowBatch) -> bool {
+    batch.len() >= apply_batch_rows(APPLY_BATCH_ROWS) || batch.byte_len() >= APPLY_BATCH_BYTES
 }
 
 /// L's data as the sub-tasks of `Restore data L`: at most `parts` row ranges when the

@@ -47,7 +47,7 @@ pub(crate) fn block_delay() -> Option<Duration> {
 }
 
 /// The environment variable capping the rows of one applied batch (at least 1), so a
-/// small backup's workers apply many batches (tests of the batches applied one behind).
+/// small backup's workers apply many batches (tests of crashes between batches).
 #[cfg(feature = "failpoints")]
 pub const APPLY_BATCH_ROWS_FAILPOINT: &str = "OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS";
 
@@ -136,13 +136,6 @@ pub(crate) fn in_step<T>(step: &'static str, work: impl FnOnce() -> T) -> T {
     result
 }
 
-/// The step whose blocking work runs on this thread ("" outside one), to run a helper
-/// thread's part of it under the same name ([`in_step`]).
-#[cfg(feature = "failpoints")]
-pub(crate) fn current_step() -> &'static str {
-    STEP.with(std::cell::Cell::get)
-}
-
 /// The crash point `step:<step>:<write>` right after cluster write `write` of the
 /// step running on this thread: the process aborts here if the point is armed.
 #[cfg(feature = "failpoints")]
@@ -156,13 +149,6 @@ pub(crate) fn crash_point(write: &str) {
 #[inline(always)]
 pub(crate) fn in_step<T>(_step: &'static str, work: impl FnOnce() -> T) -> T {
     work()
-}
-
-/// Without the `failpoints` feature no step is named.
-#[cfg(not(feature = "failpoints"))]
-#[inline(always)]
-pub(crate) fn current_step() -> &'static str {
-    ""
 }
 
 /// Without the `failpoints` feature there is no crash point.

@@ -254,8 +254,7 @@ impl RestoreStep {
                 let total: u64 = groups.iter().map(|g| g.bytes).sum();
                 deps.set_status(job_id, RestoreJobStatus::RestoreSysTablets)?;
                 for group in &groups {
-                    // Alone on the critical path: batches applied one behind (both cores).
-                    deps.restore_group(&sources.data, &params, tenant_id, group, worker, true)?;
+                    deps.restore_group(&sources.data, &params, tenant_id, group, worker)?;
                     deps.record_group(job_id, group)?;
                 }
                 let log = worker.without_progress();
@@ -339,15 +338,7 @@ impl RestoreStep {
             |bytes: u64| done += bytes,
             move |worker| {
                 let sources = deps.sources(&params.plan)?;
-                // Inline: the data rounds keep both cores busy (RowSink's docs).
-                deps.restore_group(
-                    &sources.data,
-                    &params,
-                    tenant_id,
-                    &worker_group,
-                    worker,
-                    false,
-                )?;
+                deps.restore_group(&sources.data, &params, tenant_id, &worker_group, worker)?;
                 deps.record_group(job_id, &worker_group)
             },
         )
