@@ -135,12 +135,23 @@ const READ_AHEAD_FILE_BYTES: u64 = 4 << 20;
 /// read, up to an error. Also the restore's read-ahead of its bulk files
 /// (`executors/read_ahead.rs`).
 pub(crate) fn read_ahead_file(path: &std::path::Path, limit: u64, buffer: &mut [u8]) -> u64 {
+    read_ahead_file_until(path, limit, buffer, || false)
+}
+
+/// [`read_ahead_file`] that checks `stopped` before each `read` and returns once it
+/// says so (the restore's read-ahead of a cancelled restore).
+pub(crate) fn read_ahead_file_until(
+    path: &std::path::Path,
+    limit: u64,
+    buffer: &mut [u8],
+    stopped: impl Fn() -> bool,
+) -> u64 {
     use std::io::Read;
     let Ok(mut file) = std::fs::File::open(path) else {
         return 0;
     };
     let mut done = 0u64;
-    while done < limit && !buffer.is_empty() {
+    while done < limit && !buffer.is_empty() && !stopped() {
         let want =
             usize::try_from(limit - done).map_or(buffer.len(), |left| left.min(buffer.len()));
         match file.read(&mut buffer[..want]) {

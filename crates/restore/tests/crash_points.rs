@@ -35,6 +35,7 @@ use obrestore_backup::GenerateSummary;
 use obrestore_dag::crash_point::{CRASH_POINT_ENV, ENGINE_COMMIT};
 use obrestore_dag::{Operator, State};
 use obrestore_restore::cluster::RestoreJobStatus;
+use obrestore_restore::executors::APPLY_BATCH_ROWS_FAILPOINT;
 use obrestore_restore::{RestoreAgent, RestoreParam, TenantService};
 use serde_json::json;
 
@@ -161,6 +162,8 @@ struct Sweep {
     scenario: Scenario,
     root: PathBuf,
     summary: GenerateSummary,
+    /// Rows per applied batch in the child (`APPLY_BATCH_ROWS_FAILPOINT`), if capped.
+    batch_rows: Option<usize>,
 }
 
 /// What a child run did: how it ended, its stderr, and the hits it said.
@@ -184,6 +187,7 @@ impl Sweep {
             scenario,
             root: root.to_path_buf(),
             summary: small_backup(root, None),
+            batch_rows: None,
         }
     }
 
@@ -206,6 +210,10 @@ impl Sweep {
             .stderr(std::fs::File::create(&stderr_path).unwrap());
         if let Some(point) = point {
             command.env(CRASH_POINT_ENV, point);
+        }
+        command.env_remove(APPLY_BATCH_ROWS_FAILPOINT);
+        if let Some(rows) = self.batch_rows {
+            command.env(APPLY_BATCH_ROWS_FAILPOINT, rows.to_string());
         }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -435,13 +443,26 @@ fn pool_names(agent: &RestoreAgent) -> Result<Vec<String>, String> {
 
 /// Discovers the scenario's points, then crashes at each and checks the recovery.
 fn sweep(scenario: Scenario) {
+    sweep_cases(scenario, None, |sweep, discovered, only| {
+        sweep.cases(discovered, only)
+    });
+}
+
+/// [`sweep`] with `batch_rows` rows per applied batch, crashing at the cases `pick`
+/// chooses among the discovered ones.
+fn sweep_cases(
+    scenario: Scenario,
+    batch_rows: Option<usize>,
+    pick: impl Fn(&Sweep, &Discovered, Option<&str>) -> Vec<String>,
+) {
     if std::env::var(CHILD_DIR_ENV).is_ok() {
         return;
     }
     let started = Instant::now();
     let backup = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let sweep = Sweep::new(scenario, backup.path());
+    let mut sweep = Sweep::new(scenario, backup.path());
+    sweep.batch_rows = batch_rows;
     let discovered = sweep.discover(&work.path().join("discover-1"));
     sweep.check_discovery(
         &discovered,
@@ -456,7 +477,7 @@ fn sweep(scenario: Scenario) {
         println!("  {name}: {count}");
     }
     let only = std::env::var(ONLY_ENV).ok();
-    let cases = Mutex::new(sweep.cases(&discovered, only.as_deref()));
+    let cases = Mutex::new(pick(&sweep, &discovered, only.as_deref()));
     let total = cases.lock().unwrap().len();
     let jobs: usize = std::env::var(JOBS_ENV)
         .ok()
@@ -507,4 +528,29 @@ fn every_crash_point_of_a_restore_converges_after_a_restart() {
 #[test]
 fn every_crash_point_of_a_rollback_converges_after_a_restart() {
     sweep(Scenario::Rollback);
+}
+
+/// With 16 rows a batch (`OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS`) the small backup's
+/// `Restore sys tablets` and `Replay log` apply many batches; the child dies right after
+/// the first, a middle and the last-but-one batch applied by each (a replay then resumes
+/// from the SCN its last durable batch reported, the sys tablets from the start), and a
+/// fresh agent must finish as without the crash.
+#[test]
+fn a_crash_between_batches_converges_after_a_restart() {
+    sweep_cases(Scenario::Restore, Some(16), |_, discovered, only| {
+        let mut cases = Vec::new();
+        for step in ["Restore sys tablets", "Replay log"] {
+            let point = format!("step:{step}:after-apply-rows");
+            let count = discovered.swept.get(&point).copied().unwrap_or(0);
+            assert!(count >= 4, "{point}: {count} batches, want several");
+            let before = discovered.start.get(&point).copied().unwrap_or(0);
+            for nth in [1, count / 2, count - 1] {
+                let case = format!("{point}#{}", before + nth);
+                if only.map_or(true, |only| case.contains(only)) {
+                    cases.push(case);
+                }
+            }
+        }
+        cases
+    });
 }

@@ -22,7 +22,7 @@ use obrestore_dag::TaskError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::failpoint::{block_delay, crash_point};
+use super::failpoint::{apply_batch_rows, block_delay, crash_point};
 use super::steps::err;
 use super::{Deps, RestoreDagParams};
 use crate::cluster::{RowBatch, TenantService};
@@ -49,6 +49,11 @@ impl CancelFlag {
 
     pub fn set(&self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// `other` is this flag (a clone of it), not another one.
+    pub(super) fn same(&self, other: &CancelFlag) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -283,7 +288,7 @@ impl Deps {
                 batch.push(row.tablet_id, row.key, row.value);
             }
         }
-        if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+        if batch_full(batch) {
             self.flush_rows(tenant_id, batch)?;
         }
         if counted {
@@ -322,7 +327,7 @@ impl Deps {
             }
             last_scn = entry.scn.as_u64();
             applied += 1;
-            if batch.len() >= APPLY_BATCH_ROWS || batch.byte_len() >= APPLY_BATCH_BYTES {
+            if batch_full(&batch) {
                 worker.check_cancel()?;
                 self.flush_rows(tenant_id, &mut batch)?;
                 // Entries at `last_scn` may continue in the next batch, so only what is
@@ -334,6 +339,12 @@ impl Deps {
         worker.report(plan.restore_scn.as_u64());
         Ok(applied)
     }
+}
+
+/// The batch holds [`APPLY_BATCH_ROWS`] rows (or the failpoint's cap,
+/// `OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS`) or [`APPLY_BATCH_BYTES`] bytes: apply it.
+fn batch_full(batch: &RowBatch) -> bool {
+    batch.len() >= apply_batch_rows(APPLY_BATCH_ROWS) || batch.byte_len() >= APPLY_BATCH_BYTES
 }
 
 /// L's data as the sub-tasks of `Restore data L`: at most `parts` row ranges when the

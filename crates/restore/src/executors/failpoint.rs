@@ -1,6 +1,7 @@
 //! The failpoints of the restore steps, compiled only with the `failpoints` cargo
-//! feature (as sled's are): the block delay of `Restore data`, a failure injected
-//! right after a step's side effects, and the steps' crash points.
+//! feature (as sled's are): the block delay of `Restore data`, a cap on the rows of an
+//! applied batch, a failure injected right after a step's side effects, and the steps'
+//! crash points.
 //!
 //! With the feature, `OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=N` in the environment (or
 //! [`set_block_delay_failpoint`]) makes `Restore data` sleep N ms after each data block,
@@ -43,6 +44,31 @@ pub(crate) fn block_delay() -> Option<Duration> {
         let _ = BLOCK_DELAY_MS.compare_exchange(u64::MAX, ms, Ordering::Relaxed, Ordering::Relaxed);
     }
     (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// The environment variable capping the rows of one applied batch (at least 1), so a
+/// small backup's workers apply many batches (tests of crashes between batches).
+#[cfg(feature = "failpoints")]
+pub const APPLY_BATCH_ROWS_FAILPOINT: &str = "OBRESTORE_FAILPOINT_APPLY_BATCH_ROWS";
+
+/// Rows per applied batch: `rows`, or the [`APPLY_BATCH_ROWS_FAILPOINT`] cap if set.
+#[cfg(feature = "failpoints")]
+pub(crate) fn apply_batch_rows(rows: usize) -> usize {
+    static CAP: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let cap = CAP.get_or_init(|| {
+        std::env::var(APPLY_BATCH_ROWS_FAILPOINT)
+            .ok()
+            .and_then(|rows| rows.trim().parse::<usize>().ok())
+            .filter(|rows| *rows > 0)
+    });
+    cap.map_or(rows, |cap| cap.min(rows))
+}
+
+/// Without the `failpoints` feature batches are not capped.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn apply_batch_rows(rows: usize) -> usize {
+    rows
 }
 
 /// `(task type, tenant)` pairs whose next attempt fails after its side effects

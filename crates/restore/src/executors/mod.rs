@@ -40,7 +40,10 @@ use crate::param::ValidatedRestore;
 pub use dag::{dag_name, restore_dag};
 pub use data::{CancelFlag, DataGroup};
 #[cfg(feature = "failpoints")]
-pub use failpoint::{fail_after_step_once, set_block_delay_failpoint, BLOCK_DELAY_FAILPOINT};
+pub use failpoint::{
+    fail_after_step_once, set_block_delay_failpoint, APPLY_BATCH_ROWS_FAILPOINT,
+    BLOCK_DELAY_FAILPOINT,
+};
 pub use steps::register;
 
 /// The data version a restored tenant is upgraded to.
@@ -55,6 +58,8 @@ pub struct Deps {
     pub roots: AllowedRoots,
     pub keystore: Keystore,
     keys: Mutex<HashMap<(String, u64), SetKey>>,
+    /// The archive log read-aheads running, by restore DAG.
+    read_aheads: Arc<read_ahead::ReadAheads>,
 }
 
 impl Deps {
@@ -64,6 +69,7 @@ impl Deps {
             roots,
             keystore,
             keys: Mutex::new(HashMap::new()),
+            read_aheads: Arc::default(),
         }
     }
 }

@@ -22,12 +22,19 @@
 //! archive's root (the rule of the restore's own opens), at most [`READ_AHEAD_BYTES`] in
 //! all (a bigger restore gets its first files read ahead, so the page cache is not
 //! flooded with what would be evicted before use). Every error is ignored: the
-//! restore's own reads meet and report it. The thread is not stopped by a cancelled
-//! restore: it ends after at most `READ_AHEAD_BYTES`, reading nothing twice.
+//! restore's own reads meet and report it. A cancelled restore stops it: each read-ahead
+//! is registered under its DAG ([`ReadAheads`]) with a flag it checks before every read,
+//! and a step of that DAG whose attempt is cancelled sets the flag when the runner drops
+//! it ([`StopOnCancel`]); the thread then ends after the read under way and unregisters.
+//! Otherwise it ends after at most `READ_AHEAD_BYTES`, reading nothing twice.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use obrestore_backup::{RestorePlan, Sources};
+
+use super::CancelFlag;
 
 /// Bytes read ahead at most for one restore.
 const READ_AHEAD_BYTES: u64 = 256 << 20;
@@ -35,29 +42,107 @@ const READ_AHEAD_BYTES: u64 = 256 << 20;
 /// requests to the device.
 const READ_BUFFER: usize = 1 << 20;
 
-/// Starts the read-ahead of `user_ls`'s log files on a thread of its own
-/// (detached: it ends after its last file or its budget). A thread that cannot be
-/// spawned is no error.
-pub(super) fn spawn(sources: &Sources, plan: &RestorePlan, user_ls: &[u64]) {
+/// The read-aheads running, by restore DAG id, each with the flag that stops it.
+#[derive(Default)]
+pub(crate) struct ReadAheads(Mutex<HashMap<u64, CancelFlag>>);
+
+impl ReadAheads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, CancelFlag>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new flag for DAG `dag_id`'s read-ahead (stopping one still registered for it).
+    fn register(&self, dag_id: u64) -> CancelFlag {
+        let flag = CancelFlag::default();
+        if let Some(old) = self.lock().insert(dag_id, flag.clone()) {
+            old.set();
+        }
+        flag
+    }
+
+    /// Removes `flag` if it is still DAG `dag_id`'s (its thread ended).
+    fn unregister(&self, dag_id: u64, flag: &CancelFlag) {
+        let mut running = self.lock();
+        if running
+            .get(&dag_id)
+            .is_some_and(|current| current.same(flag))
+        {
+            running.remove(&dag_id);
+        }
+    }
+
+    /// Stops DAG `dag_id`'s read-ahead, if one runs.
+    pub(crate) fn stop(&self, dag_id: u64) {
+        if let Some(flag) = self.lock().remove(&dag_id) {
+            flag.set();
+        }
+    }
+}
+
+/// Held by a step's attempt: dropped after its attempt's cancellation (`cancelled()`
+/// true: the runner cancels, then drops the attempt), it stops the DAG's read-ahead.
+pub(super) struct StopOnCancel<'a, F: Fn() -> bool> {
+    pub(super) read_aheads: &'a ReadAheads,
+    pub(super) dag_id: u64,
+    pub(super) cancelled: F,
+}
+
+impl<F: Fn() -> bool> Drop for StopOnCancel<'_, F> {
+    fn drop(&mut self) {
+        if (self.cancelled)() {
+            self.read_aheads.stop(self.dag_id);
+        }
+    }
+}
+
+/// Starts the read-ahead of `user_ls`'s log files for DAG `dag_id` on a thread of its
+/// own (detached: it ends after its last file, its budget, or [`ReadAheads::stop`]).
+/// A thread that cannot be spawned is no error.
+pub(super) fn spawn(
+    read_aheads: &Arc<ReadAheads>,
+    dag_id: u64,
+    sources: &Sources,
+    plan: &RestorePlan,
+    user_ls: &[u64],
+) {
     let sources = sources.clone();
     let plan = plan.clone();
     let user_ls = user_ls.to_vec();
-    let _ = std::thread::Builder::new()
+    let flag = read_aheads.register(dag_id);
+    let spawned = std::thread::Builder::new()
         .name("restore-read-ahead".to_string())
-        .spawn(move || {
-            let files = log_files(&sources, &plan, &user_ls);
-            let mut buffer = vec![0u8; READ_BUFFER];
-            let mut budget = READ_AHEAD_BYTES;
-            for (path, size) in files {
-                if size > budget {
-                    break;
-                }
-                budget -= size;
-                if let Some(path) = confined(sources.archive.root(), &path) {
-                    crate::prepare::read_ahead_file(&path, size, &mut buffer);
-                }
+        .spawn({
+            let (read_aheads, flag) = (Arc::clone(read_aheads), flag.clone());
+            move || {
+                let files = log_files(&sources, &plan, &user_ls);
+                read_files(sources.archive.root(), files, &flag);
+                read_aheads.unregister(dag_id, &flag);
             }
         });
+    if spawned.is_err() {
+        read_aheads.unregister(dag_id, &flag);
+    }
+}
+
+/// Reads `files` in order (those inside `root`, within [`READ_AHEAD_BYTES`]) until
+/// `stop` is set; the bytes read.
+fn read_files(root: &Path, files: Vec<(PathBuf, u64)>, stop: &CancelFlag) -> u64 {
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let mut budget = READ_AHEAD_BYTES;
+    let mut read = 0;
+    for (path, size) in files {
+        if size > budget || stop.is_set() {
+            break;
+        }
+        budget -= size;
+        if let Some(path) = confined(root, &path) {
+            read +=
+                crate::prepare::read_ahead_file_until(&path, size, &mut buffer, || stop.is_set());
+        }
+    }
+    read
 }
 
 /// The log files of the user log streams in replay order (stream by stream, each across
@@ -88,7 +173,64 @@ fn confined(root: &Path, path: &Path) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::confined;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::{confined, read_files, ReadAheads, StopOnCancel, READ_BUFFER};
+
+    /// A set flag stops the reads before the next one; an unset one reads every file.
+    #[test]
+    fn a_stopped_read_ahead_reads_no_further() {
+        let root = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(root.path()).unwrap();
+        let size = 3 * READ_BUFFER as u64 + 5;
+        let files: Vec<_> = (0..2)
+            .map(|index| {
+                let path = root.join(format!("{index}.obarc"));
+                std::fs::write(&path, vec![7u8; size as usize]).unwrap();
+                (path, size)
+            })
+            .collect();
+        let read_aheads = ReadAheads::default();
+        let flag = read_aheads.register(9);
+        assert_eq!(read_files(&root, files.clone(), &flag), 2 * size);
+        read_aheads.stop(9);
+        assert!(flag.is_set());
+        assert_eq!(read_files(&root, files, &flag), 0);
+        // Stopped once, the DAG has no read-ahead left to stop.
+        read_aheads.stop(9);
+        assert!(read_aheads.lock().is_empty());
+    }
+
+    /// The guard stops its DAG's read-ahead only when dropped after a cancellation, and
+    /// a read-ahead that ended unregisters only its own flag.
+    #[test]
+    fn only_a_cancelled_step_stops_the_read_ahead() {
+        let read_aheads = ReadAheads::default();
+        let cancelled = AtomicBool::new(false);
+        let flag = read_aheads.register(3);
+        let other = read_aheads.register(4);
+        drop(StopOnCancel {
+            read_aheads: &read_aheads,
+            dag_id: 3,
+            cancelled: || cancelled.load(Ordering::Relaxed),
+        });
+        assert!(!flag.is_set());
+        cancelled.store(true, Ordering::Relaxed);
+        drop(StopOnCancel {
+            read_aheads: &read_aheads,
+            dag_id: 3,
+            cancelled: || cancelled.load(Ordering::Relaxed),
+        });
+        assert!(flag.is_set());
+        assert!(!other.is_set());
+        // A second read-ahead of DAG 4 replaces (and stops) the first; the first's end
+        // leaves the second registered.
+        let second = read_aheads.register(4);
+        assert!(other.is_set());
+        read_aheads.unregister(4, &other);
+        read_aheads.stop(4);
+        assert!(second.is_set());
+    }
 
     /// Only regular files that resolve inside the root are read: not a symbolic link
     /// out of it, not a directory, not a missing file.

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::dag::{groups_key, TASK_TYPES};
 use super::data::{data_groups, CancelFlag, DataGroup, Worker};
 use super::failpoint::crash_point;
+use super::read_ahead::StopOnCancel;
 use super::{Deps, RestoreDagParams, CURRENT_DATA_VERSION, SYS_LS};
 use crate::cluster::TenantService;
 use crate::cluster::{PartProgress, RestoreJobPatch, RestoreJobStatus, RestoreOutcome};
@@ -89,6 +90,12 @@ impl Task for RestoreStep {
     async fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         let params = params_of(ctx)?;
         let tenant = params.restore.restore_tenant_name.clone();
+        // A cancelled restore stops its archive log read-ahead (read_ahead.rs).
+        let _stop = StopOnCancel {
+            read_aheads: &self.deps.read_aheads,
+            dag_id: ctx.dag_id(),
+            cancelled: || ctx.cancelled().is_cancelled(),
+        };
         match self.step {
             Step::PreCheck => self.pre_check(ctx, params).await,
             Step::CreatePools => self.create_pools(ctx, params).await,
@@ -234,6 +241,7 @@ impl RestoreStep {
         let job_id = input_u64(ctx, "job_id")?;
         let restore_scn = params.plan.restore_scn.as_u64();
         let start = params.plan.restore_start_scn.as_u64();
+        let dag_id = ctx.dag_id();
         let mut done = 0u64;
         let total = blocking(
             ctx,
@@ -260,7 +268,13 @@ impl RestoreStep {
                 )?;
                 deps.finish_ls(job_id, tenant_id, SYS_LS, restore_scn)?;
                 // The user streams' log files, read ahead of their replays.
-                super::read_ahead::spawn(&sources, &params.plan, &params.user_ls);
+                super::read_ahead::spawn(
+                    &deps.read_aheads,
+                    dag_id,
+                    &sources,
+                    &params.plan,
+                    &params.user_ls,
+                );
                 Ok(total)
             },
         )

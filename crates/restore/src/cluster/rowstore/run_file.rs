@@ -288,14 +288,30 @@ impl Drop for RunWriter {
     }
 }
 
+/// A run's record bytes, CRC'd as they are read from the file (whole buffers, not field
+/// by field: the CRC's fast path); the `Take` ends at the footer, so once the records are
+/// consumed the CRC covers exactly them.
+struct CrcRead {
+    file: std::io::Take<File>,
+    crc: crc32fast::Hasher,
+}
+
+impl Read for CrcRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.file.read(buf)?;
+        self.crc.update(&buf[..read]);
+        Ok(read)
+    }
+}
+
 /// Streams one run's records, checking the row count and CRC at its end.
 pub(super) struct RunReader {
     path: PathBuf,
-    input: BufReader<File>,
+    input: BufReader<CrcRead>,
     footer: Footer,
     hi: u64,
+    /// Record bytes not consumed yet.
     remaining: u64,
-    crc: crc32fast::Hasher,
     seen: u64,
     // The current record.
     tablet_id: u64,
@@ -324,11 +340,16 @@ impl RunReader {
         debug_assert_eq!(file_position, HEADER_LEN);
         Ok(RunReader {
             path: path.to_path_buf(),
-            input: BufReader::with_capacity(buffer, file),
+            input: BufReader::with_capacity(
+                buffer,
+                CrcRead {
+                    file: file.take(footer.records_len),
+                    crc: crc32fast::Hasher::new(),
+                },
+            ),
             footer,
             hi: run.hi,
             remaining: footer.records_len,
-            crc: crc32fast::Hasher::new(),
             seen: 0,
             tablet_id: 0,
             key: Vec::new(),
@@ -348,7 +369,7 @@ impl RunReader {
         self
     }
 
-    /// Reads `len` value bytes into the CRC only, straight from the read buffer.
+    /// Consumes `len` value bytes (CRC'd as they were read) straight from the read buffer.
     fn skip_value(&mut self, len: u64) -> ClusterResult<()> {
         if len > self.remaining {
             return Err(self.corrupt("a record runs past the end of the records"));
@@ -362,7 +383,6 @@ impl RunReader {
             let n = buffer
                 .len()
                 .min(usize::try_from(left).unwrap_or(usize::MAX));
-            self.crc.update(&buffer[..n]);
             self.input.consume(n);
             left -= n as u64;
         }
@@ -389,7 +409,6 @@ impl RunReader {
         self.input
             .read_exact(buffer)
             .map_err(|e| io_error(&self.path, e))?;
-        self.crc.update(buffer);
         self.remaining -= len;
         Ok(())
     }
@@ -406,7 +425,6 @@ impl RunReader {
         self.input
             .read_exact(&mut self.value_sha)
             .map_err(|e| io_error(&self.path, e))?;
-        self.crc.update(&self.value_sha);
         self.remaining -= VALUE_SHA_LEN as u64;
         Ok(())
     }
@@ -414,7 +432,8 @@ impl RunReader {
     /// Moves to the next record; `false` at the end (after checking the footer's totals).
     fn advance(&mut self) -> ClusterResult<bool> {
         if self.remaining == 0 {
-            let crc = std::mem::take(&mut self.crc).finalize();
+            // Every record byte is consumed, so the CRC has seen exactly the records.
+            let crc = std::mem::take(&mut self.input.get_mut().crc).finalize();
             let expected = self.footer.rows + self.footer.tombstones;
             if self.seen != expected {
                 return Err(
@@ -436,7 +455,6 @@ impl RunReader {
         self.input
             .read_exact(&mut head)
             .map_err(|e| io_error(&self.path, e))?;
-        self.crc.update(&head);
         self.remaining -= RECORD_HEADER_LEN as u64;
         let previous_tablet = self.tablet_id;
         std::mem::swap(&mut self.key, &mut self.previous_key);
