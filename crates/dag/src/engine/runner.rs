@@ -185,18 +185,19 @@ async fn run_job(
         execute_times: job.execute_times,
         dag_params: job.dag_params,
         input: job.input,
-        params: Arc::clone(&job.params),
+        // Moved, not cloned: a token's clone and drop each lock its tree node.
+        params: job.params,
         local: Mutex::new(job.local),
         output: Mutex::new(Map::new()),
-        cancel: job.cancel.clone(),
+        cancel: job.cancel,
         reports,
     };
     let outcome = async {
         let Some(factory) = factory else {
             return Outcome::Failed(format!("unknown task type '{}'", job.task_type));
         };
-        match factory(&job.params) {
-            Ok(task) => run_attempt(task.as_ref(), &ctx, job.phase, job.timeout, &job.cancel).await,
+        match factory(&ctx.params) {
+            Ok(task) => run_attempt(task.as_ref(), &ctx, job.phase, job.timeout).await,
             Err(err) => Outcome::Failed(err.message),
         }
     };
@@ -226,8 +227,8 @@ async fn run_attempt(
     ctx: &TaskContext,
     phase: Phase,
     timeout: Duration,
-    cancel: &CancellationToken,
 ) -> Outcome {
+    let cancel = &ctx.cancel;
     let deadline = tokio::time::Instant::now().checked_add(timeout);
     let work = async {
         match phase {
