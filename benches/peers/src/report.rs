@@ -1,6 +1,7 @@
 //! The one table the bench prints: medians, per-task cost and ratios per shape and peer,
 //! then the device's limits and the durable chain against the device's sync rate.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::shape::Shape;
@@ -62,8 +63,12 @@ fn verdict(ratio: f64) -> String {
     }
 }
 
-fn print_group(group: &Group) {
+fn render_group(out: &mut String, group: &Group) {
     for row in &group.rows {
+        // A peer left out of every round (`--duroxide-runs 0`) has no line.
+        if row.times.is_empty() {
+            continue;
+        }
         let reference = group
             .rows
             .iter()
@@ -97,32 +102,46 @@ fn print_group(group: &Group) {
                 verdict(ratio)
             },
         );
-        println!("{}", line.trim_end());
+        let _ = writeln!(out, "{}", line.trim_end());
     }
 }
 
 /// Prints the table.
 pub fn print(groups: &[Group], device: &Device) {
-    println!(
+    print!("{}", render(groups, device));
+}
+
+/// The table as text.
+fn render(groups: &[Group], device: &Device) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<10} {:<15} {:<23} {:>4} {:>11} {:>9} {:>10} {:>8}",
         "group", "shape", "peer", "runs", "median ms", "us/task", "tasks/s", "obr/peer"
     );
     for group in groups {
-        print_group(group);
+        render_group(&mut out, group);
+    }
+    if device.syncs_per_second.is_empty() && device.sequential_mb_per_second.is_empty() {
+        // `--memory-only`: no device probes, nothing to compare the durable chains with.
+        return out;
     }
     let syncs = median_f64(&device.syncs_per_second);
-    println!(
+    let _ = writeln!(
+        out,
         "\ndevice, {} (the durable stores' filesystem):",
         device.directory
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  write {} B + fdatasync, in a preallocated file: {:.0}/s; appended: {:.0}/s (medians of {} probes)",
         crate::device::RECORD_BYTES,
         syncs,
         median_f64(&device.append_syncs_per_second),
         device.syncs_per_second.len()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  sequential write {} MiB + fsync: {:.0} MB/s (median of {})",
         device.sequential_mib,
         median_f64(&device.sequential_mb_per_second),
@@ -131,9 +150,14 @@ pub fn print(groups: &[Group], device: &Device) {
     for group in groups {
         for row in &group.rows {
             if let Shape::Chain(length) = row.shape {
+                // A peer left out of every round (`--duroxide-runs 0`) has no rate.
+                if row.times.is_empty() {
+                    continue;
+                }
                 if row.peer == Peer::ObrestoreDurable || row.peer.is_slow() {
                     let stages = length as f64 / row.median().as_secs_f64();
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "  {} on {}: {stages:.0} stages/s = {:.2}x the in-place syncs/s",
                         row.shape,
                         row.peer.label(),
@@ -143,6 +167,7 @@ pub fn print(groups: &[Group], device: &Device) {
             }
         }
     }
+    out
 }
 
 #[cfg(test)]
@@ -155,6 +180,44 @@ mod tests {
         assert_eq!(median(&[ms(9), ms(1), ms(5)]), ms(5));
         assert_eq!(median(&[ms(4), ms(2)]), ms(4));
         assert_eq!(median(&[]), Duration::ZERO);
+    }
+
+    /// A peer with no runs (`--duroxide-runs 0`) and a run with no device probes
+    /// (`--memory-only`) print no line of infinities or NaNs.
+    #[test]
+    fn what_was_not_run_is_not_printed() {
+        let ms = Duration::from_millis;
+        let row = |peer, times: Vec<Duration>| Row {
+            shape: Shape::Chain(200),
+            peer,
+            times,
+        };
+        let groups = [Group {
+            name: "durable",
+            rows: vec![
+                row(Peer::ObrestoreDurable, vec![ms(50), ms(40), ms(60)]),
+                row(Peer::Duroxide, Vec::new()),
+            ],
+        }];
+        let memory_only = render(&groups, &Device::default());
+        assert!(memory_only.contains("obrestore"), "{memory_only}");
+        assert!(!memory_only.contains("duroxide"), "{memory_only}");
+        assert!(!memory_only.contains("device"), "{memory_only}");
+        let probed = Device {
+            directory: "/tmp".into(),
+            syncs_per_second: vec![4000.0],
+            append_syncs_per_second: vec![3000.0],
+            sequential_mib: 64,
+            sequential_mb_per_second: vec![900.0],
+        };
+        let with_device = render(&groups, &probed);
+        assert!(
+            with_device.contains("4000 stages/s = 1.00x the in-place syncs/s"),
+            "{with_device}"
+        );
+        for bad in ["inf", "NaN"] {
+            assert!(!with_device.contains(bad), "{with_device}");
+        }
     }
 
     #[test]
