@@ -647,8 +647,8 @@ impl Actor {
 }
 
 /// Hands a sealed batch to the committer. Returns false when the engine must stop (the
-/// committer is gone, or the commit failed). A batch the actor commits itself hands the results of the light attempts its effects
-/// finished at once to `inline`.
+/// committer is gone, or the commit failed). A batch the actor commits itself hands the
+/// results of the light attempts its effects finished at once to `inline`.
 async fn hand_off(
     commit: &mut Commit,
     pending: Pending,

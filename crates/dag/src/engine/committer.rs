@@ -301,7 +301,7 @@ impl Committer {
     }
 
     /// What a durable batch lets happen, in this order.
-    fn effects(&self, item: Pending, inline: Option<&mut Vec<RunResult>>) {
+    fn effects(&self, item: Pending, mut inline: Option<&mut Vec<RunResult>>) {
         for reply in item.replies {
             reply.send();
         }
@@ -320,16 +320,10 @@ impl Committer {
                 let _ = actor.send(Msg::Wake(timer.attempt));
             });
         }
-        match inline {
-            Some(inline) => {
-                for job in item.spawns {
-                    inline.extend(self.runner.start(job));
-                }
-            }
-            None => {
-                for job in item.spawns {
-                    self.runner.spawn(job);
-                }
+        for job in item.spawns {
+            match inline.as_deref_mut() {
+                Some(inline) => inline.extend(self.runner.start(job)),
+                None => self.runner.spawn(job),
             }
         }
         for done in item.done {

@@ -120,28 +120,23 @@ impl Txn {
     /// Takes over the buffers of `used`, a sealed batch's, for the next batch (when it
     /// has none yet): the lists a batch fills and empties, not allocated per batch.
     pub(crate) fn reuse(&mut self, mut used: Txn) {
-        for (mine, theirs) in [
-            (&mut self.dirty_dags, &mut used.dirty_dags),
-            (&mut self.stage_dirty, &mut used.stage_dirty),
-        ] {
-            if mine.capacity() == 0 {
-                theirs.clear();
-                std::mem::swap(mine, theirs);
-            }
-        }
-        for (mine, theirs) in [
-            (&mut self.dirty_nodes, &mut used.dirty_nodes),
-            (&mut self.dirty_tasks, &mut used.dirty_tasks),
-            (&mut self.new_tasks, &mut used.new_tasks),
-        ] {
-            if mine.capacity() == 0 {
-                theirs.clear();
-                std::mem::swap(mine, theirs);
-            }
-        }
+        reuse_list(&mut self.dirty_dags, &mut used.dirty_dags);
+        reuse_list(&mut self.stage_dirty, &mut used.stage_dirty);
+        reuse_list(&mut self.dirty_nodes, &mut used.dirty_nodes);
+        reuse_list(&mut self.dirty_tasks, &mut used.dirty_tasks);
+        reuse_list(&mut self.new_tasks, &mut used.new_tasks);
+        // Jobs are never dropped here: the seal has drained them.
         if self.early.capacity() == 0 && used.early.is_empty() {
             std::mem::swap(&mut self.early, &mut used.early);
         }
+    }
+}
+
+/// Gives `mine` the emptied buffer of `theirs` when it has none of its own yet.
+fn reuse_list<T>(mine: &mut Vec<T>, theirs: &mut Vec<T>) {
+    if mine.capacity() == 0 {
+        theirs.clear();
+        std::mem::swap(mine, theirs);
     }
 }
 
