@@ -10,6 +10,9 @@
 //!   revision) nor the shared row directory. Meanwhile it answers reads of the DAG and
 //!   of the restore from etcd itself: forwarding them to the paused maintainer could
 //!   not answer.
+//! - An agent that wins the election but cannot open the cluster (its shared directory
+//!   unusable) gives the lease up and steps aside for a lease's time, so a healthy agent
+//!   becomes maintainer; it does not win and fail in a loop.
 
 mod support;
 
@@ -83,6 +86,18 @@ impl Drop for Setup {
 impl Setup {
     /// Starts agent `n` (zone `z<n>`) of the cluster on `etcd`.
     fn agent(&self, n: usize, etcd: &[String], lease_ttl_secs: u64, block_delay_ms: u64) -> Server {
+        self.agent_sharing(n, etcd, lease_ttl_secs, block_delay_ms, &self.shared)
+    }
+
+    /// [`Setup::agent`] with `shared` as its shared directory.
+    fn agent_sharing(
+        &self,
+        n: usize,
+        etcd: &[String],
+        lease_ttl_secs: u64,
+        block_delay_ms: u64,
+        shared: &Path,
+    ) -> Server {
         let data_dir = self.shared.parent().unwrap().join(format!("agent{n}"));
         let log = self.shared.parent().unwrap().join(format!("agent{n}.log"));
         let mut serve = Serve::new(&data_dir, &self.password_file, &self.root, "127.0.0.1:0");
@@ -106,7 +121,7 @@ impl Setup {
             "--zone".into(),
             format!("z{n}"),
             "--shared-dir".into(),
-            self.shared.display().to_string(),
+            shared.display().to_string(),
             "--lease-ttl-secs".into(),
             lease_ttl_secs.to_string(),
         ];
@@ -424,4 +439,71 @@ async fn follower_reads_while_the_maintainer_is_paused(agent: &Server, id: &str)
         .filter_map(|tenant| tenant["tenant_name"].as_str())
         .collect();
     assert!(names.contains(&"e2e"), "{tenants:#}");
+}
+
+/// Lines of agent `n`'s log (in the test's directory) that contain `text`.
+fn log_lines(setup: &Setup, n: usize, text: &str) -> usize {
+    let log = setup.shared.parent().unwrap().join(format!("agent{n}.log"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains(text))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_cannot_open_the_cluster_steps_aside() {
+    const FAILED: &str = "cannot open the cluster as maintainer";
+    const LEASE_TTL_SECS: u64 = 2;
+    let Some(etcd) = EtcdCluster::start(1) else {
+        return;
+    };
+    let endpoints = etcd.endpoints();
+    let client_etcd = Etcd::connect(&endpoints).unwrap();
+    let setup = setup();
+    // Agent 1's shared directory holds a file where the rows directory must be: it
+    // starts (it can forward), but every term it wins fails to open the cluster.
+    let broken = setup.shared.parent().unwrap().join("broken-shared");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join(SHARED_ROWS_DIR), b"not a directory").unwrap();
+    let one = setup.agent_sharing(1, &endpoints, LEASE_TTL_SECS, 0, &broken);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log_lines(&setup, 1, FAILED) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "agent 1 never tried to open the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first_failure = Instant::now();
+
+    let two = setup.agent(2, &endpoints, LEASE_TTL_SECS, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while wait_maintainer(&client_etcd, None, Duration::from_secs(30)) != address(&two) {
+        assert!(
+            Instant::now() < deadline,
+            "agent 2 never became maintainer: agent 1 keeps winning the key"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Agent 2 serves, and agent 1 stays out of its way. (Agent 1's API key is in its
+    // own shared directory, so a client of agent 2 cannot also talk to agent 1.)
+    let client = AgentClient::new(&two.url, Some(Secret::new(PASSWORD))).unwrap();
+    wait_forwarding(&client).await;
+    assert_eq!(
+        wait_maintainer(&client_etcd, None, Duration::from_secs(5)),
+        address(&two)
+    );
+    // Between two failed terms agent 1 waits at least a lease's time: however slow the
+    // machine, it cannot have failed more often than that (in a loop it fails every
+    // few milliseconds). A bound from below on its waits, not a timing of anything.
+    let failed = log_lines(&setup, 1, FAILED) as u64;
+    let allowed = 1 + first_failure.elapsed().as_secs() / LEASE_TTL_SECS + 1;
+    assert!(
+        failed <= allowed,
+        "agent 1 failed {failed} terms in {:?} (at most {allowed} with its waits)",
+        first_failure.elapsed()
+    );
+    stop_gracefully(two);
+    stop_gracefully(one);
 }

@@ -137,3 +137,44 @@ fn serve_refuses_server_sizes_a_cluster_cannot_have() {
         assert!(!data_dir.exists(), "{option} {value} created the data dir");
     }
 }
+
+/// A root that does not exist is refused before anything is opened, alone and in a
+/// cluster (where it was found only by each won term, which then failed in a loop): the
+/// message names the option and the root, and no data dir is created.
+#[test]
+fn serve_refuses_an_allowed_root_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let missing = dir.path().join("no-such-backup-root");
+    let cluster = [
+        "--cluster",
+        "etcd://127.0.0.1:9",
+        "--zone",
+        "z1",
+        "--shared-dir",
+    ];
+    for extra in [&[][..], &cluster[..]] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_obagent"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .arg("--allow-root")
+            .arg(&missing)
+            .args(extra);
+        if !extra.is_empty() {
+            command.arg(dir.path().join("shared"));
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra:?}: a missing root accepted");
+        assert!(
+            stderr.contains("--allow-root") && stderr.contains("no-such-backup-root"),
+            "{extra:?}: {stderr}"
+        );
+        assert!(!data_dir.exists(), "{extra:?}: the data dir was created");
+        assert!(
+            !dir.path().join("shared").exists(),
+            "{extra:?}: the shared dir was created"
+        );
+    }
+}

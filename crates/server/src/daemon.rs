@@ -79,6 +79,10 @@ pub enum DaemonError {
     Server(#[from] ServerError),
     #[error("joining the cluster: {0}")]
     Cluster(String),
+    /// An `--allow-root` directory does not exist or cannot be resolved: checked before
+    /// anything else, alone or in a cluster (where it would otherwise fail every term).
+    #[error("--allow-root: {0}")]
+    Roots(#[from] obrestore_backup::UriError),
 }
 
 /// One agent on its own, or one agent of a cluster.
@@ -102,11 +106,13 @@ impl Daemon {
     /// bound address (`127.0.0.1` when listening on an unspecified address).
     ///
     /// # Errors
-    /// The socket, the data dir, the key or the agent could not be set up.
+    /// An allowed root does not resolve; the socket, the data dir, the key or the agent
+    /// could not be set up.
     ///
     /// # Cancel safety
     /// Not cancel safe: the agent may be half open.
     pub async fn bind(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+        obrestore_backup::AllowedRoots::new(&config.allowed_roots)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| DaemonError::DataDir {
             path: config.data_dir.clone(),
             source,

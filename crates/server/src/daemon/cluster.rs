@@ -9,6 +9,9 @@
 //! (`crate::forward`). When the maintainer's lease is lost it stops deciding at once:
 //! the role goes back to electing before anything else, the agent is shut down with no
 //! grace (its fenced writes would fail anyway), and it campaigns again like the others.
+//! An agent that wins but cannot open the cluster (a shared directory it cannot write,
+//! say) gives the lease up and stays out of the election for a lease's time, so that a
+//! healthy agent takes over instead of this one winning and failing in a loop.
 //!
 //! Invariant: at most one term's agent is open in a process at a time, and the role
 //! says `Maintainer` only while this process holds the lease it opened the agent with.
@@ -47,6 +50,19 @@ pub struct ClusterMode {
 /// How often a follower looks for a new maintainer (the lease TTL bounds how long an
 /// old one can still hold the key after it died).
 const POLL: Duration = Duration::from_millis(500);
+
+/// How a term as maintainer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TermEnd {
+    /// The daemon is shutting down (the lease was given up).
+    Shutdown,
+    /// The lease was lost while serving: campaign again at once, like the others.
+    Lost,
+    /// The agent could not be opened on the cluster (the lease was given up): this
+    /// agent steps aside for a lease's time so that another one can take over, instead
+    /// of winning the key back at once and failing again in a loop.
+    NotOpened,
+}
 
 /// What one look at the maintainer key found.
 enum Campaign {
@@ -154,11 +170,20 @@ impl Node {
             .await;
             match campaign {
                 Ok(Ok(Campaign::Won(leadership))) => {
-                    if self.term(leadership, &mut shutdown, grace).await {
-                        self.leave().await;
-                        return;
+                    match self.term(leadership, &mut shutdown, grace).await {
+                        TermEnd::Shutdown => {
+                            self.leave().await;
+                            return;
+                        }
+                        TermEnd::Lost => continue,
+                        TermEnd::NotOpened => {
+                            tokio::select! {
+                                () = tokio::time::sleep(self.mode.lease_ttl.max(POLL)) => {}
+                                _ = shutdown.changed() => {}
+                            }
+                            continue;
+                        }
                     }
-                    continue;
                 }
                 Ok(Ok(Campaign::Follow(leader))) => {
                     // Forward at once; reads are answered here once the reader is open.
@@ -241,13 +266,13 @@ impl Node {
         }
     }
 
-    /// One term as maintainer. Returns whether the daemon is shutting down.
+    /// One term as maintainer, and how it ended.
     async fn term(
         &self,
         leadership: obrestore_etcd::election::Leadership,
         shutdown: &mut watch::Receiver<bool>,
         grace: Duration,
-    ) -> bool {
+    ) -> TermEnd {
         let mut lost = leadership.lost();
         let shared = SharedState {
             db: self.db.clone(),
@@ -262,7 +287,7 @@ impl Node {
             Err(error) => {
                 tracing::error!(%error, "cannot open the cluster as maintainer; giving up the lease");
                 let _ = tokio::task::spawn_blocking(move || leadership.resign()).await;
-                return false;
+                return TermEnd::NotOpened;
             }
         };
         let auth = authenticator(&self.key, self.password.clone());
@@ -273,7 +298,7 @@ impl Node {
                 tracing::error!(%error, "cannot build the API state; giving up the lease");
                 agent.shutdown(Duration::ZERO).await;
                 let _ = tokio::task::spawn_blocking(move || leadership.resign()).await;
-                return false;
+                return TermEnd::NotOpened;
             }
         };
         let unfinished = agent
@@ -300,13 +325,14 @@ impl Node {
         if stopping {
             agent.shutdown(grace).await;
             let _ = tokio::task::spawn_blocking(move || leadership.resign()).await;
+            TermEnd::Shutdown
         } else {
             tracing::warn!("maintainer lease lost: stopping this agent's engine");
             eprintln!("obagent: lost the maintainer lease; following again");
             agent.shutdown(Duration::ZERO).await;
             drop(leadership);
+            TermEnd::Lost
         }
-        stopping
     }
 }
 
