@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{AuthError, Authenticator, HEADER_AGENT_V2, HEADER_V2};
+use crate::auth::{AuthError, Authenticator, VerifiedV2, HEADER_AGENT_V2, HEADER_V2};
 use crate::envelope::{new_trace_id, AppError, RequestMeta, REQUEST_META};
 use crate::openapi::ApiDoc;
 
@@ -286,7 +286,23 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
 }
 
 async fn check_request(state: &AppState, req: Request) -> Result<Request, AppError> {
-    let auth = state.auth();
+    match verify_request(state.auth(), &req)? {
+        Some(verified) => decrypt_body(req, &verified.body).await,
+        None => Ok(req),
+    }
+}
+
+/// The API's authentication of `req`, from its headers alone (its body is not read):
+/// `Ok(Some(_))` for a verified v2 header whose body cipher decrypts the body,
+/// `Ok(None)` for a request that goes on as it is (a public path; without a password, no
+/// header or one that does not verify), `Err` for a refused one. A refusal other than a
+/// missing header or the limiter's own is charged to the client's address. A cluster's
+/// follower runs it before it forwards (`crate::forward`), so failures are charged to
+/// the client there, not to the follower's address at the maintainer.
+pub(crate) fn verify_request(
+    auth: &Authenticator,
+    req: &Request,
+) -> Result<Option<VerifiedV2>, AppError> {
     let header = req
         .headers()
         .get(HEADER_AGENT_V2)
@@ -294,7 +310,7 @@ async fn check_request(state: &AppState, req: Request) -> Result<Request, AppErr
         .map(header_text);
     let public = PUBLIC_PATHS.contains(&req.uri().path());
     if public || (header.is_none() && !auth.password_required()) {
-        return Ok(req);
+        return Ok(None);
     }
     let peer: Option<IpAddr> = req
         .extensions()
@@ -310,15 +326,12 @@ async fn check_request(state: &AppState, req: Request) -> Result<Request, AppErr
         Some(header) if !auth.password_required() => {
             // No password: a header only encrypts the body. One that verifies decrypts
             // it; any other is ignored (never a 401, never charged to the limiter).
-            return match auth.verify_v2(&header, &request_uri) {
-                Ok(verified) => decrypt_body(req, &verified.body).await,
-                Err(_) => Ok(req),
-            };
+            return Ok(auth.verify_v2(&header, &request_uri).ok());
         }
         Some(header) => match auth.admit(peer) {
             Err(err) => err,
             Ok(()) => match auth.verify_v2(&header, &request_uri) {
-                Ok(verified) => return decrypt_body(req, &verified.body).await,
+                Ok(verified) => return Ok(Some(verified)),
                 Err(err) => err,
             },
         },

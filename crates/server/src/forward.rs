@@ -5,6 +5,12 @@
 //! (in the shared directory), so a client's cached public key stays valid after a
 //! failover.
 //!
+//! A follower authenticates a request before it forwards it (`crate::app::verify_request`,
+//! with the cluster's key and its own failed-auth limiter): a refusal is answered and
+//! charged to the client's address there. The maintainer sees only requests that
+//! verified, so its limiter never charges a follower's address for one client's bad
+//! password (which would refuse every client forwarded through that follower).
+//!
 //! Invariant: a request is forwarded at most once. A forwarded request carries
 //! [`FORWARDED_BY`]; an agent that receives one while it is not the maintainer (the role
 //! moved in between) answers 503 instead of forwarding again, so two agents that
@@ -22,6 +28,7 @@ use tokio::sync::watch;
 use tower::ServiceExt as _;
 
 use crate::app::MAX_BODY_BYTES;
+use crate::auth::Authenticator;
 use crate::envelope::AppError;
 use crate::routes::agent::Identity;
 
@@ -58,15 +65,18 @@ impl std::fmt::Debug for Role {
 /// The router of an agent in cluster mode: one fallback that routes by [`Role`]. A
 /// follower answers `/info` and `/status` itself, as `identity`, and the reads of
 /// [`reads_locally`] with `reader` (the API over its reader of the cluster's state in
-/// etcd, answering as the maintainer; `None` until one is known); it forwards the rest.
+/// etcd, answering as the maintainer; `None` until one is known); it forwards the rest
+/// once `auth` (the cluster's key and this agent's password) admits them.
 pub fn cluster_app(
     role: watch::Receiver<Role>,
     reader: watch::Receiver<Option<Router>>,
     identity: Identity,
+    auth: Authenticator,
 ) -> Router {
     let state = Arc::new(Dispatch {
         role,
         reader,
+        auth,
         me: format!("{}:{}", identity.ip, identity.port),
         identity,
         client: reqwest::Client::builder()
@@ -82,6 +92,8 @@ pub fn cluster_app(
 struct Dispatch {
     role: watch::Receiver<Role>,
     reader: watch::Receiver<Option<Router>>,
+    /// Checks a request before it is forwarded.
+    auth: Authenticator,
     identity: Identity,
     /// This agent's address, sent in [`FORWARDED_BY`].
     me: String,
@@ -113,7 +125,10 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
         Role::Follower(_) if req.headers().contains_key(FORWARDED_BY) => {
             unavailable("the maintainer changed while the request was forwarded; retry")
         }
-        Role::Follower(leader) => forward(&state, &leader, req).await,
+        Role::Follower(leader) => match crate::app::verify_request(&state.auth, &req) {
+            Ok(_) => forward(&state, &leader, req).await,
+            Err(refused) => refused.into_response(),
+        },
         Role::Electing => unavailable("no maintainer is elected yet; retry in a few seconds"),
     }
 }
@@ -250,6 +265,104 @@ async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::extract::ConnectInfo;
+    use obrestore_restore::Secret;
+
+    use crate::auth::{AgentKey, AuthConfig, ClientCredentials, LimiterConfig, HEADER_V2};
+
+    /// A stand-in maintainer on a real socket that counts what reaches it.
+    async fn counting_maintainer() -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = Router::new().fallback(move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                "from the maintainer"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (address, hits)
+    }
+
+    /// A follower's request from `client` (its address as the listener records it).
+    fn request(client: [u8; 4], header: Option<&str>) -> Request {
+        let mut req = Request::builder()
+            .uri("/api/v1/task/dag/unfinish")
+            .body(Body::empty())
+            .unwrap();
+        if let Some(header) = header {
+            req.headers_mut()
+                .insert(HEADER_V2, HeaderValue::from_str(header).unwrap());
+        }
+        let peer = SocketAddr::from((client, 40000));
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    }
+
+    #[tokio::test]
+    async fn a_follower_refuses_bad_auth_itself_and_charges_the_client() {
+        let (leader, hits) = counting_maintainer().await;
+        // A 1024-bit key keeps the debug-build test fast; agents generate 2048.
+        let key = Arc::new(AgentKey::generate(1024).unwrap());
+        let auth = Authenticator::new(AuthConfig {
+            key: Arc::clone(&key),
+            password: Some(Secret::new("cluster-pw")),
+            clock: Arc::new(obrestore_dag::SystemClock),
+            limiter: LimiterConfig::default(),
+        });
+        let (_role_tx, role) = watch::channel(Role::Follower(leader));
+        let (_reader_tx, reader) = watch::channel(None);
+        let identity = Identity {
+            ip: "127.0.0.1".to_string(),
+            port: 2886,
+            zone: "z1".to_string(),
+            home_path: "/tmp/follower".to_string(),
+            password_required: true,
+            started_at: chrono::Utc::now(),
+        };
+        let app = cluster_app(role, reader, identity, auth);
+        let credentials = ClientCredentials {
+            public_key: key.public_key(),
+            password: Secret::new("cluster-pw"),
+            validity: Duration::from_secs(60),
+        };
+        let now = chrono::Utc::now().timestamp();
+        let (valid, _) = credentials
+            .v2_header("/api/v1/task/dag/unfinish", now)
+            .unwrap();
+        let send = |req: Request| async { app.clone().oneshot(req).await.unwrap().status() };
+        let (good, bad) = ([10, 0, 0, 8], [10, 0, 0, 7]);
+
+        assert_eq!(send(request(good, Some(&valid))).await, StatusCode::OK);
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "a valid request is forwarded"
+        );
+        assert_eq!(send(request(bad, None)).await, StatusCode::UNAUTHORIZED);
+        for _ in 0..LimiterConfig::default().burst as usize {
+            let status = send(request(bad, Some("not a header"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        // The bad client's budget is spent at the follower: even its valid header is
+        // refused now, and nothing it sent reached the maintainer.
+        let status = send(request(bad, Some(&valid))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "refused requests were forwarded"
+        );
+        // Another client through the same follower is not locked out.
+        assert_eq!(send(request(good, Some(&valid))).await, StatusCode::OK);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn a_follower_reads_cluster_state_itself_and_forwards_the_rest() {

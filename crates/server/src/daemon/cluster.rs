@@ -226,7 +226,12 @@ impl Node {
 
     /// This agent's API: routed by its role (`crate::forward`).
     pub(super) fn router(&self, identity: Identity) -> axum::Router {
-        crate::forward::cluster_app(self.role.subscribe(), self.reader.subscribe(), identity)
+        crate::forward::cluster_app(
+            self.role.subscribe(),
+            self.reader.subscribe(),
+            identity,
+            authenticator(&self.key, self.password.clone()),
+        )
     }
 
     /// The API over a reader of the cluster's state in etcd that answers as `leader`
