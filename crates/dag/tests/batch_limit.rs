@@ -1,6 +1,7 @@
 //! A store that commits at most so many writes at once (etcd's `--max-txn-ops`): the
 //! engine never hands it a bigger batch, however many requests pile up behind a slow
-//! commit, and refuses at submit a DAG whose creation alone would be bigger.
+//! commit, refuses at submit a DAG whose creation alone would be bigger, and fails (instead
+//! of handing the store) a dynamic fan-out wider than one commit.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use obrestore_dag::store::{Batch, KvStore, Pairs, StoreError};
 use obrestore_dag::{DagSpec, Engine, EngineConfig, MemStore, NodeSpec, State, SubmitError};
+use serde_json::json;
 use support::*;
 
 /// A slow store with a write limit per commit, like etcd's; it refuses a bigger batch
@@ -126,4 +128,50 @@ async fn a_dag_too_big_for_one_commit_is_refused_at_submit_and_nothing_stops() {
     let id = engine.submit(small_dag(0)).await.unwrap();
     assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
     assert!(store.largest.load(Ordering::SeqCst) <= 40);
+}
+
+#[tokio::test]
+async fn a_dynamic_fan_out_too_wide_for_one_commit_fails_its_node_and_nothing_stops() {
+    let world = Arc::new(World::default());
+    let store = Arc::new(Limited {
+        inner: MemStore::new(),
+        limit: 40,
+        largest: AtomicUsize::new(0),
+        commits: AtomicUsize::new(0),
+    });
+    let engine = Engine::open(EngineConfig::default(), store.clone(), registry(&world))
+        .await
+        .unwrap();
+    // The width comes from a node's output at run time: submit cannot see it.
+    let mut spec = DagSpec::new("dynamic-wide");
+    let files: Vec<_> = (0..100)
+        .map(|i| json!({ "name": format!("f{i}") }))
+        .collect();
+    let plan = spec.add_node(script_with("plan", json!({ "output": { "files": files } })));
+    let copy = spec.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
+    spec.add_edge(plan, copy);
+    let id = engine.submit(spec).await.unwrap();
+    assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Failed);
+    let copy = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].clone();
+    let logs = &copy.sub_tasks.unwrap()[0].task_logs;
+    assert!(
+        logs.len() == 1
+            && logs[0].starts_with("ERROR: dynamic sub-tasks: 100 items under input key 'files'")
+            && logs[0].contains("limit of 40 writes"),
+        "{logs:?}"
+    );
+    // Nothing stopped: the engine takes and runs the next DAG, every commit fitted.
+    let id = engine.submit(small_dag(1)).await.unwrap();
+    assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
+    assert!(store.largest.load(Ordering::SeqCst) <= 40);
+    // A fan-out that fits still runs.
+    let mut fits = DagSpec::new("dynamic-fits");
+    let files: Vec<_> = (0..20)
+        .map(|i| json!({ "name": format!("g{i}") }))
+        .collect();
+    let plan = fits.add_node(script_with("plan", json!({ "output": { "files": files } })));
+    let copy = fits.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
+    fits.add_edge(plan, copy);
+    let id = engine.submit(fits).await.unwrap();
+    assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
 }

@@ -160,6 +160,7 @@ impl Actor {
             node_dag,
             locks,
         } = loaded;
+        let max_batch_writes = kv.max_batch_writes();
         Actor {
             kv,
             registry: runner.registry(),
@@ -177,6 +178,7 @@ impl Actor {
                     agent: config.agent.clone(),
                 },
                 batches: BatchClock::new(),
+                max_batch_writes,
             },
             clock: Arc::clone(&config.clock),
             retention: config.retention,

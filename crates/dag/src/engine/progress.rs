@@ -18,6 +18,7 @@ use super::runner::{Job, Phase};
 use super::txn::{Sched, Txn};
 use crate::model::{FanOut, Operator, State};
 use crate::record::{Counters, NodeRecord};
+use crate::store::StoreError;
 
 impl ActiveDag {
     /// Forward progress: start nodes whose upstream succeeded, resume interrupted ones,
@@ -147,10 +148,25 @@ impl ActiveDag {
                     None => "nothing".to_string(),
                     Some(value) => format!("{value}"),
                 };
-                self.fail_expansion(txn, sched, counters, node, key, &found);
+                let why = format!("input key '{key}' must be an array, found {found}");
+                self.fail_expansion(txn, sched, counters, node, &why);
                 return false;
             }
         };
+        // As at submit for a static fan-out: the node's start writes one record per
+        // sub-task plus the node's and the DAG's, in one commit. More than the store
+        // takes at once would fail that commit and stop the engine; the node fails.
+        let writes = items.len() + 8;
+        if let Some(limit) = sched.max_batch_writes.filter(|limit| writes > *limit) {
+            let why = format!(
+                "{} items under input key '{key}' are more sub-tasks than one commit of \
+                 this store can create (a {})",
+                items.len(),
+                StoreError::BatchTooLarge { writes, limit }
+            );
+            self.fail_expansion(txn, sched, counters, node, &why);
+            return false;
+        }
         let items: Vec<Arc<Value>> = items.iter().cloned().map(Arc::new).collect();
         let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &items);
         if let Some(n) = self.nodes.get_mut(&node.id).map(Arc::make_mut) {
@@ -161,16 +177,15 @@ impl ActiveDag {
         true
     }
 
-    /// A dynamic node whose input has no array under `key`: one FAILED sub-task logs
-    /// why, the node fails.
+    /// A dynamic node that cannot be expanded (no array under its key, or too many
+    /// items for one commit): one FAILED sub-task logs `why`, the node fails.
     fn fail_expansion(
         &mut self,
         txn: &mut Txn,
         sched: &Sched,
         counters: &mut Counters,
         node: &NodeRecord,
-        key: &str,
-        found: &str,
+        why: &str,
     ) {
         let null = [Arc::new(Value::Null)];
         let ids = self.create_tasks(txn, sched, &mut counters.next_task, node, &null);
@@ -179,9 +194,7 @@ impl ActiveDag {
         }
         for id in ids {
             self.set_task(txn, sched, id, State::Failed, node.operator);
-            let line = format!(
-                "ERROR: dynamic sub-tasks: input key '{key}' must be an array, found {found}"
-            );
+            let line = format!("ERROR: dynamic sub-tasks: {why}");
             self.log(txn, sched, id, line);
         }
         self.set_node(txn, sched, node.id, State::Failed, node.operator);

@@ -183,4 +183,6 @@ pub(crate) struct Sched {
     /// Generic ids (for messages that name DAGs).
     pub(crate) ids: DtoBuilder,
     pub(crate) batches: BatchClock,
+    /// The store's limit of writes per commit ([`crate::store::KvStore::max_batch_writes`]).
+    pub(crate) max_batch_writes: Option<usize>,
 }
