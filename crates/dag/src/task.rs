@@ -5,6 +5,7 @@
 //! implements it (this module knows nothing of the engine's messages).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -123,7 +124,29 @@ pub struct TaskType {
 /// Task types by name.
 #[derive(Clone, Default)]
 pub struct TaskRegistry {
-    types: HashMap<String, TaskType>,
+    types: HashMap<String, TaskType, BuildHasherDefault<NameHasher>>,
+}
+
+/// The hasher of the registry's names: FNV-1a (every attempt looks its type up by
+/// name; names are registered by the program, not chosen by a client).
+pub(crate) struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> NameHasher {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl std::fmt::Debug for TaskRegistry {
