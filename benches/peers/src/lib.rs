@@ -18,6 +18,7 @@ pub mod shape;
 use std::path::Path;
 use std::time::Duration;
 
+use obrestore_peer::Kind;
 use shape::Shape;
 
 /// One run of one shape on one peer.
@@ -34,8 +35,16 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Peer {
     ObrestoreMemory,
-    /// obrestore on `MemStore` with the no-op registered as a light task type.
+    /// obrestore on `MemStore` with the no-op registered as a light task type (an
+    /// async `Task` polled once where it starts).
     ObrestoreLight,
+    /// obrestore on `MemStore` with the no-op registered as a synchronous task type
+    /// (`SyncTask`, `TaskRegistry::register_shared_sync`: a plain function call where
+    /// the attempt starts, no future). The same engine and guarantees (every
+    /// transition through the store, results, logs, panics, fencing, retries,
+    /// rollback), but the task cannot await: obshell's own tasks are of this kind.
+    /// dagx's and dagrs's tasks are async.
+    ObrestoreSync,
     Dagx,
     Dagrs,
     ObrestoreDurable,
@@ -45,9 +54,10 @@ pub enum Peer {
 
 impl Peer {
     /// The in-memory group; the first is the obrestore the others are compared with.
-    pub const MEMORY: [Peer; 4] = [
+    pub const MEMORY: [Peer; 5] = [
         Peer::ObrestoreMemory,
         Peer::ObrestoreLight,
+        Peer::ObrestoreSync,
         Peer::Dagx,
         Peer::Dagrs,
     ];
@@ -64,7 +74,10 @@ impl Peer {
     pub fn is_obrestore(self) -> bool {
         matches!(
             self,
-            Peer::ObrestoreMemory | Peer::ObrestoreLight | Peer::ObrestoreDurable
+            Peer::ObrestoreMemory
+                | Peer::ObrestoreLight
+                | Peer::ObrestoreSync
+                | Peer::ObrestoreDurable
         )
     }
 
@@ -72,6 +85,7 @@ impl Peer {
         match self {
             Peer::ObrestoreMemory => "obrestore MemStore",
             Peer::ObrestoreLight => "obrestore MemStore light",
+            Peer::ObrestoreSync => "obrestore MemStore sync",
             Peer::Dagx => "dagx 0.3.1",
             Peer::Dagrs => "dagrs 0.9.0",
             Peer::ObrestoreDurable => "obrestore SledStore",
@@ -84,9 +98,10 @@ impl Peer {
     /// `parent`, removed afterwards.
     pub async fn run(self, shape: Shape, parent: &Path) -> anyhow::Result<Run> {
         match self {
-            Peer::ObrestoreMemory => obrestore_peer::run(shape, None, false).await,
-            Peer::ObrestoreLight => obrestore_peer::run(shape, None, true).await,
-            Peer::ObrestoreDurable => obrestore_peer::run(shape, Some(parent), false).await,
+            Peer::ObrestoreMemory => obrestore_peer::run(shape, None, Kind::Spawned).await,
+            Peer::ObrestoreLight => obrestore_peer::run(shape, None, Kind::Light).await,
+            Peer::ObrestoreSync => obrestore_peer::run(shape, None, Kind::Sync).await,
+            Peer::ObrestoreDurable => obrestore_peer::run(shape, Some(parent), Kind::Spawned).await,
             Peer::Dagx => dagx_peer::run(shape).await,
             Peer::Dagrs => dagrs_peer::run(shape).await,
             Peer::Duroxide => duroxide_peer::run(shape, parent).await,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use async_trait::async_trait;
 use obrestore_dag::{
-    DagSpec, Engine, EngineConfig, Flags, KvStore, MemStore, NodeSpec, SledStore, State, Task,
-    TaskContext, TaskError, TaskRegistry,
+    DagSpec, Engine, EngineConfig, Flags, KvStore, MemStore, NodeSpec, SledStore, State, SyncTask,
+    Task, TaskContext, TaskError, TaskRegistry,
 };
 use serde_json::json;
 
@@ -26,6 +26,27 @@ impl Task for Counting {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The same no-op as a synchronous task (`SyncTask`): called where its attempt starts.
+impl SyncTask for Counting {
+    fn execute(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// How the no-op is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An async `Task`, each attempt a tokio task.
+    Spawned,
+    /// An async `Task` of a light type (`TaskRegistry::set_light`: polled once where
+    /// it starts, spawned only if it did not finish).
+    Light,
+    /// A `SyncTask` (`TaskRegistry::register_shared_sync`): called where its attempt
+    /// starts, no future.
+    Sync,
 }
 
 /// The DAG of `shape` (as in `benches/stage_throughput.rs`): a fan-out is one node with
@@ -71,9 +92,8 @@ pub fn spec(shape: Shape) -> DagSpec {
 
 /// Runs `shape` once; `durable_in` is the directory for a durable `SledStore` (every
 /// commit flushed and synced to the device, as in production), `None` for `MemStore`.
-/// `light` registers the no-op as a light task type (`TaskRegistry::set_light`: polled
-/// once where it starts, spawned only if it did not finish).
-pub async fn run(shape: Shape, durable_in: Option<&Path>, light: bool) -> anyhow::Result<Run> {
+/// `kind` says how the no-op is registered.
+pub async fn run(shape: Shape, durable_in: Option<&Path>, kind: Kind) -> anyhow::Result<Run> {
     let executed = Arc::new(AtomicUsize::new(0));
     let directory = match durable_in {
         Some(parent) => Some(tempfile::tempdir_in(parent).context("store directory")?),
@@ -84,12 +104,12 @@ pub async fn run(shape: Shape, durable_in: Option<&Path>, light: bool) -> anyhow
         None => Arc::new(MemStore::new()),
     };
     let mut registry = TaskRegistry::new();
-    registry.register_shared(
-        "noop",
-        Flags::ALL,
-        Arc::new(Counting(Arc::clone(&executed))),
-    );
-    if light {
+    let counting = Arc::new(Counting(Arc::clone(&executed)));
+    match kind {
+        Kind::Sync => registry.register_shared_sync("noop", Flags::ALL, counting),
+        Kind::Spawned | Kind::Light => registry.register_shared("noop", Flags::ALL, counting),
+    }
+    if kind == Kind::Light {
         ensure!(registry.set_light("noop"), "noop is registered");
     }
     let engine = Engine::open(EngineConfig::default(), store, registry)

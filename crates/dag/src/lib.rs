@@ -28,4 +28,4 @@ pub use model::{
     DagSpec, Flags, Maintenance, NodeIndex, NodeSpec, Operator, RetryPolicy, Scope, State,
 };
 pub use store::{KvStore, MemStore, SledStore, StoreError};
-pub use task::{Task, TaskContext, TaskError, TaskRegistry};
+pub use task::{SyncTask, Task, TaskContext, TaskError, TaskRegistry};

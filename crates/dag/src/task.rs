@@ -5,6 +5,7 @@
 //! implements it (this module knows nothing of the engine's messages).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -59,22 +60,93 @@ pub trait Task: Send + Sync {
     }
 }
 
+/// The work of one sub-task that never waits: obshell's own tasks are of this kind
+/// (`Execute() error`). The engine calls it where it starts the attempt (the scheduler's
+/// task, or the committer's thread), with no future, no spawn and no timer
+/// ([`TaskRegistry::register_sync`]).
+///
+/// Results, logs, output, local and additional data, panics, fencing, retries and
+/// rollback are those of a [`Task`]. What differs: an attempt runs to its end once
+/// called, so a timeout cannot stop it (an attempt of a light [`Task`] that finishes on
+/// its first poll is not timed out either), and cancellation is checked once, before
+/// the attempt starts (an attempt whose token is already cancelled ends CANCELLED
+/// without running).
+pub trait SyncTask: Send + Sync {
+    /// Does the work; it holds up the scheduler while it runs, so it must be short.
+    ///
+    /// # Errors
+    /// A [`TaskError`] fails the sub-task; its message is logged with "ERROR: ".
+    fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError>;
+
+    /// Undoes the work (default: nothing to undo).
+    ///
+    /// # Errors
+    /// A [`TaskError`] fails the rollback.
+    fn rollback(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
+        Ok(())
+    }
+}
+
 pub(crate) type Factory = dyn Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync;
+
+pub(crate) type SyncFactory = dyn Fn(&Value) -> Result<Box<dyn SyncTask>, TaskError> + Send + Sync;
+
+/// How a task type's attempts are made.
+#[derive(Clone)]
+pub(crate) enum Work {
+    /// A [`Task`] built per attempt: a future, spawned (or first polled where it starts
+    /// if the type is light).
+    Async(Arc<Factory>),
+    /// A [`SyncTask`], called where the attempt starts.
+    Sync(SyncWork),
+}
+
+/// Where a synchronous attempt's task comes from.
+#[derive(Clone)]
+pub(crate) enum SyncWork {
+    /// Built per attempt from the sub-task's parameters.
+    Build(Arc<SyncFactory>),
+    /// One task every attempt calls ([`TaskRegistry::register_shared_sync`]): nothing
+    /// built per attempt.
+    Shared(Arc<dyn SyncTask>),
+}
 
 /// A registered task type.
 #[derive(Clone)]
 pub struct TaskType {
     pub(crate) flags: Flags,
-    pub(crate) factory: Arc<Factory>,
+    pub(crate) work: Work,
     /// Attempts are polled once where they start before being spawned
-    /// ([`TaskRegistry::set_light`]).
+    /// ([`TaskRegistry::set_light`]); a synchronous type always runs where it starts.
     pub(crate) light: bool,
 }
 
 /// Task types by name.
 #[derive(Clone, Default)]
 pub struct TaskRegistry {
-    types: HashMap<String, TaskType>,
+    types: HashMap<String, TaskType, BuildHasherDefault<NameHasher>>,
+}
+
+/// The hasher of the registry's names: FNV-1a (every attempt looks its type up by
+/// name; names are registered by the program, not chosen by a client).
+pub(crate) struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> NameHasher {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl std::fmt::Debug for TaskRegistry {
@@ -97,14 +169,36 @@ impl TaskRegistry {
     where
         F: Fn(&Value) -> Result<Box<dyn Task>, TaskError> + Send + Sync + 'static,
     {
-        self.types.insert(
+        self.insert(name.into(), flags, Work::Async(Arc::new(factory)));
+    }
+
+    /// Registers `name` as a synchronous task type ([`SyncTask`]): `factory` builds the
+    /// task from a sub-task's parameters, and each attempt is called where the engine
+    /// starts it, without a future, a spawn or a timer. Only for work that never waits
+    /// and is short: it holds up the scheduler while it runs.
+    pub fn register_sync<F>(&mut self, name: impl Into<String>, flags: Flags, factory: F)
+    where
+        F: Fn(&Value) -> Result<Box<dyn SyncTask>, TaskError> + Send + Sync + 'static,
+    {
+        self.insert(
             name.into(),
-            TaskType {
-                flags,
-                factory: Arc::new(factory),
-                light: false,
-            },
+            flags,
+            Work::Sync(SyncWork::Build(Arc::new(factory))),
         );
+    }
+
+    /// Registers a synchronous task type whose every sub-task is `task` itself
+    /// (nothing is built per attempt); see [`TaskRegistry::register_sync`].
+    pub fn register_shared_sync<T>(&mut self, name: impl Into<String>, flags: Flags, task: Arc<T>)
+    where
+        T: SyncTask + 'static,
+    {
+        self.insert(name.into(), flags, Work::Sync(SyncWork::Shared(task)));
+    }
+
+    fn insert(&mut self, name: String, flags: Flags, work: Work) {
+        let light = !matches!(work, Work::Async(_));
+        self.types.insert(name, TaskType { flags, work, light });
     }
 
     /// Marks the registered type `name` as light: each attempt of its sub-tasks is
@@ -115,7 +209,8 @@ impl TaskRegistry {
     ///
     /// Only for task types whose `execute` and `rollback` do little work before their
     /// first `.await` that waits: until then they hold up the scheduler. Returns false
-    /// when `name` is not registered.
+    /// when `name` is not registered. A synchronous type ([`TaskRegistry::register_sync`])
+    /// always runs where it starts; marking it changes nothing.
     pub fn set_light(&mut self, name: &str) -> bool {
         match self.types.get_mut(name) {
             Some(task_type) => {

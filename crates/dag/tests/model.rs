@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use obrestore_dag::record::DagRecord;
 use obrestore_dag::{
     DagSpec, Engine, EngineConfig, Flags, KvStore, MemStore, NodeSpec, OperateError, Operator,
-    State, Task, TaskContext, TaskError, TaskRegistry,
+    State, SyncTask, Task, TaskContext, TaskError, TaskRegistry,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -41,11 +41,9 @@ struct Step {
     name: String,
 }
 
-#[async_trait]
-impl Task for Step {
-    async fn execute(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
-        self.journal.push(Kind::Exec, &self.name);
-        tokio::task::yield_now().await;
+impl Step {
+    /// Journals the end of an execution: fails while the case's failures last.
+    fn finish(&self) -> Result<(), TaskError> {
         let fail = {
             let mut failures = self.journal.failures.lock().unwrap();
             match failures.get_mut(&self.name) {
@@ -64,11 +62,44 @@ impl Task for Step {
             Ok(())
         }
     }
+}
+
+#[async_trait]
+impl Task for Step {
+    async fn execute(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
+        self.journal.push(Kind::Exec, &self.name);
+        tokio::task::yield_now().await;
+        self.finish()
+    }
 
     async fn rollback(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
         self.journal.push(Kind::Rollback, &self.name);
         Ok(())
     }
+}
+
+/// The same step as a synchronous task type: it cannot yield.
+impl SyncTask for Step {
+    fn execute(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
+        self.journal.push(Kind::Exec, &self.name);
+        self.finish()
+    }
+
+    fn rollback(&self, _ctx: &TaskContext) -> Result<(), TaskError> {
+        self.journal.push(Kind::Rollback, &self.name);
+        Ok(())
+    }
+}
+
+/// How the "step" type is registered.
+#[derive(Debug, Clone, Copy)]
+enum StepKind {
+    /// Each attempt a tokio task.
+    Spawned,
+    /// Polled once where it starts (`set_light`).
+    Light,
+    /// A `SyncTask`, called where it starts.
+    Sync,
 }
 
 #[derive(Debug, Clone)]
@@ -86,8 +117,8 @@ struct Case {
     nodes: Vec<Vec<u8>>,
     edges: Vec<(usize, usize)>,
     ops: Vec<Op>,
-    /// Whether the task type is light (polled once where it starts).
-    light: bool,
+    /// How the task type is registered.
+    kind: StepKind,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -102,13 +133,18 @@ fn case() -> impl Strategy<Value = Case> {
                 1 => (0..n).prop_map(Op::PassNode),
                 2 => Just(Op::Restart),
             ];
-            (nodes, edges, prop::collection::vec(op, 0..6), any::<bool>())
+            let kind = prop_oneof![
+                Just(StepKind::Spawned),
+                Just(StepKind::Light),
+                Just(StepKind::Sync),
+            ];
+            (nodes, edges, prop::collection::vec(op, 0..6), kind)
         })
-        .prop_map(|(nodes, edges, ops, light)| Case {
+        .prop_map(|(nodes, edges, ops, kind)| Case {
             edges: edges.into_iter().filter(|(a, b)| a < b).collect(),
             nodes,
             ops,
-            light,
+            kind,
         })
 }
 
@@ -116,17 +152,24 @@ fn name(node: usize, task: usize) -> String {
     format!("n{node}t{task}")
 }
 
-async fn open(store: &Arc<dyn KvStore>, journal: &Arc<Journal>, light: bool) -> Engine {
+async fn open(store: &Arc<dyn KvStore>, journal: &Arc<Journal>, kind: StepKind) -> Engine {
     let mut registry = TaskRegistry::new();
     let journal = Arc::clone(journal);
-    registry.register("step", Flags::ALL, move |params| {
-        let name = params["name"].as_str().unwrap_or_default().to_string();
-        Ok(Box::new(Step {
-            journal: Arc::clone(&journal),
-            name,
-        }) as Box<dyn Task>)
-    });
-    if light {
+    let step = move |params: &serde_json::Value| Step {
+        journal: Arc::clone(&journal),
+        name: params["name"].as_str().unwrap_or_default().to_string(),
+    };
+    match kind {
+        StepKind::Spawned | StepKind::Light => {
+            registry.register("step", Flags::ALL, move |params| {
+                Ok(Box::new(step(params)) as Box<dyn Task>)
+            });
+        }
+        StepKind::Sync => registry.register_sync("step", Flags::ALL, move |params| {
+            Ok(Box::new(step(params)) as Box<dyn SyncTask>)
+        }),
+    }
+    if matches!(kind, StepKind::Light) {
         registry.set_light("step");
     }
     let config = EngineConfig {
@@ -160,7 +203,7 @@ struct Applied {
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let journal = journal_failing(&case);
     let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
-    let mut engine = open(&store, &journal, case.light).await;
+    let mut engine = open(&store, &journal, case.kind).await;
     let id = engine.submit(spec_of(&case)).await.unwrap();
     let applied = apply_ops(&mut engine, &store, &journal, &case, id).await?;
     let dag = engine.wait_settled(id).await.unwrap();
@@ -240,7 +283,7 @@ async fn apply_ops(
             Op::PassNode(i) => engine.pass_node(nodes[*i].id).await,
             Op::Restart => {
                 engine.abort();
-                *engine = open(store, journal, case.light).await;
+                *engine = open(store, journal, case.kind).await;
                 applied.restarted = true;
                 Ok(())
             }

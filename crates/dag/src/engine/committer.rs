@@ -305,10 +305,16 @@ impl Committer {
         for reply in item.replies {
             reply.send();
         }
+        // One look at the subscribers per batch, not a send (a lock of the channel's
+        // tail) per event when nobody listens; one who subscribes meanwhile sees the
+        // next batch's events, as one who subscribes a moment later would.
+        let listened = !item.events.is_empty() && self.events.receiver_count() > 0;
         let mut dag_changed = false;
         for event in item.events {
             dag_changed |= event.subject == Subject::Dag;
-            let _ = self.events.send(event);
+            if listened {
+                let _ = self.events.send(event);
+            }
         }
         if dag_changed {
             self.dag_changes.send_modify(|changes| *changes += 1);

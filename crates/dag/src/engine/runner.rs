@@ -6,7 +6,10 @@
 //! handed to the caller ([`Runner::start`]: the actor decides it in its next turn) or
 //! put in the actor's channel ([`Runner::spawn`]); otherwise the same future is
 //! spawned and goes on from where it stopped. An attempt's deadline is taken before its
-//! first poll; its timer is built only if that poll did not finish it.
+//! first poll; its timer is built only if that poll did not finish it. An attempt of a
+//! synchronous task type ([`crate::SyncTask`]) has no future: it is called where it is
+//! started, inside `catch_unwind`, after a check of its cancellation token, and its
+//! result goes where a light attempt's that finished at once goes.
 //!
 //! Invariant: a job reports exactly one result (returned by `start`, or one `Finished`
 //! message), whatever happens to its work (success, error, timeout, panic,
@@ -35,7 +38,10 @@ use tracing::Instrument;
 
 use super::msg::{Attempt, Msg, Outcome, RunResult};
 use super::txn::IdMap;
-use crate::task::{Factory, ReportSink, Task, TaskContext, TaskError, TaskRegistry};
+use crate::task::{
+    Factory, ReportSink, SyncTask, SyncWork, Task, TaskContext, TaskError, TaskRegistry, TaskType,
+    Work,
+};
 
 /// Which half of a sub-task an attempt runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,16 +112,26 @@ impl Runner {
         }
     }
 
-    /// Starts `job`: polled once here first if its type is light (module docs). Returns
-    /// the result of a light attempt that finished on that poll, for the caller to
-    /// hand to the actor; every other attempt reports to the actor's channel.
+    /// Starts `job`: polled once here first if its type is light (module docs), run
+    /// to its end here if it is synchronous. Returns the result of an attempt that
+    /// finished here, for the caller to hand to the actor; every other attempt reports
+    /// to the actor's channel.
     pub(crate) fn start(&self, job: Job) -> Option<RunResult> {
         let task_id = job.task_id;
-        // Looked up once here: the job gets its type's factory, not the registry.
-        let task_type = self.registry.get(&job.task_type);
-        let light = task_type.is_some_and(|task_type| task_type.light);
-        let factory = task_type.map(|task_type| Arc::clone(&task_type.factory));
         let reports = Arc::clone(&self.reports);
+        // Looked up once here: the job gets its type's factory, not the registry.
+        let (factory, light) = match self.registry.get(&job.task_type) {
+            Some(TaskType {
+                work: Work::Sync(work),
+                ..
+            }) => return Some(run_sync(job, work, reports)),
+            Some(TaskType {
+                work: Work::Async(factory),
+                light,
+                ..
+            }) => (Some(Arc::clone(factory)), *light),
+            None => (None, false),
+        };
         let handle = if light {
             let mut run = Box::pin(run_job(job, factory, reports));
             // Whatever the future waits on registers this no-op waker now, and the
@@ -162,42 +178,83 @@ pub(crate) fn abort_all(running: &Mutex<IdMap<AbortHandle>>) {
     }
 }
 
+/// What a job's attempt keeps beside its context.
+struct Rest {
+    phase: Phase,
+    timeout: Duration,
+    task_type: Arc<str>,
+    span: tracing::Span,
+}
+
+impl Job {
+    /// The context its attempt sees, and the rest. The token and the parameters are
+    /// moved, not cloned: a token's clone and drop each lock its tree node.
+    fn into_parts(self, reports: Arc<dyn ReportSink>) -> (TaskContext, Rest) {
+        let span = tracing::info_span!(
+            "sub_task",
+            dag_id = self.dag_id,
+            node_id = self.node_id,
+            task_id = self.task_id,
+            name = %self.name,
+            execute_times = self.execute_times,
+            rollback = self.phase == Phase::Rollback,
+        );
+        let ctx = TaskContext {
+            dag_id: self.dag_id,
+            node_id: self.node_id,
+            task_id: self.task_id,
+            index: self.index,
+            execute_times: self.execute_times,
+            dag_params: self.dag_params,
+            input: self.input,
+            params: self.params,
+            local: Mutex::new(self.local),
+            output: Mutex::new(Map::new()),
+            cancel: self.cancel,
+            reports,
+        };
+        let rest = Rest {
+            phase: self.phase,
+            timeout: self.timeout,
+            task_type: self.task_type,
+            span,
+        };
+        (ctx, rest)
+    }
+}
+
+/// The result of an attempt that ended with `outcome`.
+fn finish(ctx: TaskContext, phase: Phase, outcome: Outcome) -> RunResult {
+    RunResult {
+        attempt: Attempt {
+            task_id: ctx.task_id,
+            execute_times: ctx.execute_times,
+        },
+        rollback: phase == Phase::Rollback,
+        outcome,
+        output: ctx.take_output(),
+    }
+}
+
 /// Runs one attempt of `job` to its result.
 async fn run_job(
     job: Job,
     factory: Option<Arc<Factory>>,
     reports: Arc<dyn ReportSink>,
 ) -> RunResult {
-    let span = tracing::info_span!(
-        "sub_task",
-        dag_id = job.dag_id,
-        node_id = job.node_id,
-        task_id = job.task_id,
-        name = %job.name,
-        execute_times = job.execute_times,
-        rollback = job.phase == Phase::Rollback,
-    );
-    let ctx = TaskContext {
-        dag_id: job.dag_id,
-        node_id: job.node_id,
-        task_id: job.task_id,
-        index: job.index,
-        execute_times: job.execute_times,
-        dag_params: job.dag_params,
-        input: job.input,
-        // Moved, not cloned: a token's clone and drop each lock its tree node.
-        params: job.params,
-        local: Mutex::new(job.local),
-        output: Mutex::new(Map::new()),
-        cancel: job.cancel,
-        reports,
-    };
+    let (ctx, rest) = job.into_parts(reports);
+    let Rest {
+        phase,
+        timeout,
+        task_type,
+        span,
+    } = rest;
     let outcome = async {
         let Some(factory) = factory else {
-            return Outcome::Failed(format!("unknown task type '{}'", job.task_type));
+            return Outcome::Failed(format!("unknown task type '{task_type}'"));
         };
         match factory(&ctx.params) {
-            Ok(task) => run_attempt(task.as_ref(), &ctx, job.phase, job.timeout).await,
+            Ok(task) => run_attempt(task.as_ref(), &ctx, phase, timeout).await,
             Err(err) => Outcome::Failed(err.message),
         }
     };
@@ -208,14 +265,46 @@ async fn run_job(
         .instrument(span)
         .await
         .unwrap_or_else(|panic| Outcome::Failed(panicked(panic.as_ref())));
-    RunResult {
-        attempt: Attempt {
-            task_id: job.task_id,
-            execute_times: job.execute_times,
-        },
-        rollback: job.phase == Phase::Rollback,
-        outcome,
-        output: ctx.take_output(),
+    finish(ctx, phase, outcome)
+}
+
+/// Runs one attempt of a synchronous task type to its result, here: no future, no
+/// timer (it cannot be stopped once called); an attempt cancelled before it starts
+/// ends CANCELLED without running. Panics of the task and of its factory fail the
+/// attempt, as for any task.
+fn run_sync(job: Job, work: &SyncWork, reports: Arc<dyn ReportSink>) -> RunResult {
+    let (ctx, rest) = job.into_parts(reports);
+    let outcome = if ctx.cancel.is_cancelled() {
+        Outcome::Cancelled
+    } else {
+        let _entered = rest.span.enter();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| call_sync(work, &ctx, rest.phase))) {
+            Ok(Ok(())) => Outcome::Succeeded,
+            Ok(Err(TaskError { message })) => Outcome::Failed(message),
+            Err(panic) => Outcome::Failed(panicked(panic.as_ref())),
+        }
+    };
+    finish(ctx, rest.phase, outcome)
+}
+
+/// Calls the synchronous task of `work` for `phase`.
+fn call_sync(work: &SyncWork, ctx: &TaskContext, phase: Phase) -> Result<(), TaskError> {
+    let built;
+    let task: &dyn SyncTask = match work {
+        SyncWork::Shared(task) => task.as_ref(),
+        SyncWork::Build(factory) => {
+            built = factory(&ctx.params)?;
+            built.as_ref()
+        }
+    };
+    match phase {
+        Phase::Execute { rollback_first } => {
+            if rollback_first {
+                task.rollback(ctx)?;
+            }
+            task.execute(ctx)
+        }
+        Phase::Rollback => task.rollback(ctx),
     }
 }
 

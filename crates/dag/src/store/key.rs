@@ -50,6 +50,18 @@ impl Key {
         bytes
     }
 
+    /// The key's bytes if it is exactly ten bytes long (a prefix of two and an id of
+    /// eight: the engine's record keys), read from its words.
+    pub fn inline_ten(&self) -> Option<[u8; 10]> {
+        if self.len != 10 {
+            return None;
+        }
+        let mut bytes = [0u8; 10];
+        bytes[..8].copy_from_slice(&self.words[0].to_be_bytes());
+        bytes[8..].copy_from_slice(&self.words[1].to_be_bytes()[..2]);
+        Some(bytes)
+    }
+
     /// Whether the key's bytes start with `prefix`, without building them (a scan asks
     /// it of every key it passes).
     pub fn starts_with(&self, prefix: &[u8]) -> bool {
