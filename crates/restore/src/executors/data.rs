@@ -202,6 +202,7 @@ impl Deps {
                     let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
                     let bounds = |_: &[DataRowRef<'_>]| Ok(());
                     self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, true)?;
+                    block.recycle();
                 }
             }
         }
@@ -261,6 +262,7 @@ impl Deps {
                 next = block.offset + block.stored_bytes;
                 let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
                 self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, false)?;
+                block.recycle();
             }
         }
         self.flush_rows(tenant_id, &mut batch)
