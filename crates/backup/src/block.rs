@@ -31,7 +31,7 @@ use crate::error::{BackupError, Result};
 use crate::meta::{LsId, TabletId};
 use crate::scn::Scn;
 
-pub use reader::{BlockReader, RawBlock};
+pub use reader::{recycle_payload, BlockReader, RawBlock};
 pub use records::{decode_data_row_refs, decode_data_rows, decode_log_entries, DataRowRef};
 pub use writer::{BlockWriter, FileStats};
 
@@ -268,6 +268,30 @@ mod tests {
         let mut extended = bytes.clone();
         extended.push(0);
         assert!(parse_log_file(&extended).is_err());
+    }
+
+    #[test]
+    fn a_recycled_payload_buffer_holds_exactly_the_next_block() {
+        let bytes = sample_log();
+        let expected = parse_log_file(&bytes).unwrap();
+        // Before every block the thread's spare buffer is a longer one full of junk: the
+        // block read into it holds its own bytes and nothing after them.
+        let junk = || recycle_payload(vec![0xAB; 64 << 10]);
+        let path = Path::new("<memory>");
+        let mut reader = BlockReader::new(&bytes[..], path, FileKind::Log, None).unwrap();
+        let mut entries = Vec::new();
+        junk();
+        while let Some(block) = reader.next_block().unwrap() {
+            entries.extend(decode_log_entries(&block).unwrap());
+            recycle_payload(block.payload);
+            junk();
+        }
+        assert_eq!(entries, expected);
+        // A file cut inside a payload is still an error when the buffer is longer.
+        for cut in (FILE_HEADER_LEN + BLOCK_HEADER_LEN + 1..bytes.len()).step_by(97) {
+            junk();
+            assert!(parse_log_file(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`BlockReader`]: reads and verifies the blocks of one file, one at a time (header
 //! and payload CRCs, decryption, the size limit, the footer's counts, nothing after it).
 
+use std::cell::Cell;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,32 @@ use crate::scn::Scn;
 /// The most a reader reserves for a payload before its bytes arrive (the generator's
 /// blocks are 2 MiB).
 const PAYLOAD_PREALLOCATION: usize = 4 << 20;
+
+/// The largest payload buffer kept for reuse by [`recycle_payload`] (one per thread).
+const SPARE_PAYLOAD_MAX: usize = 2 * PAYLOAD_PREALLOCATION;
+
+thread_local! {
+    /// A payload buffer handed back by [`recycle_payload`], the next block read on this
+    /// thread reads into it: its pages are faulted in and zeroed once, not per block.
+    static SPARE_PAYLOAD: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Hands back the payload of a block the caller is done with, so that the next block
+/// read on this thread reuses its buffer (one buffer a thread, at most
+/// [`SPARE_PAYLOAD_MAX`] bytes of capacity; a smaller or larger one is dropped).
+pub fn recycle_payload(payload: Vec<u8>) {
+    if payload.capacity() > SPARE_PAYLOAD_MAX {
+        return;
+    }
+    SPARE_PAYLOAD.with(|spare| {
+        let kept = spare.take();
+        spare.set(if payload.capacity() >= kept.capacity() {
+            payload
+        } else {
+            kept
+        });
+    });
+}
 
 /// A verified (and decrypted) block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,19 +232,31 @@ impl<R: Read> BlockReader<R> {
                 ),
             ));
         }
-        // The length is not trusted with memory either: a header claiming 64 MiB in front
-        // of a few bytes gets at most PAYLOAD_PREALLOCATION; a real block grows as read.
-        let mut payload = Vec::with_capacity((stored_len as usize).min(PAYLOAD_PREALLOCATION));
-        let payload_offset = offset + BLOCK_HEADER_LEN as u64;
-        let read = (&mut self.input)
-            .take(u64::from(stored_len))
-            .read_to_end(&mut payload)
-            .map_err(|err| BackupError::io(&self.path, err))?;
-        if read != stored_len as usize {
+        // The length is not trusted with memory either: the buffer grows as bytes arrive,
+        // never more than PAYLOAD_PREALLOCATION past them (a header claiming 64 MiB in
+        // front of a few bytes gets no more). A recycled buffer keeps its length, so only
+        // its growth is zeroed and the reads go straight into it.
+        let want = stored_len as usize;
+        let mut payload = SPARE_PAYLOAD.with(Cell::take);
+        let mut filled = 0;
+        while filled < want {
+            let end = want.min(filled + PAYLOAD_PREALLOCATION);
+            if payload.len() < end {
+                payload.resize(end, 0);
+            }
+            match self.input.read(&mut payload[filled..end]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => return Err(BackupError::io(&self.path, err)),
+            }
+        }
+        payload.truncate(filled);
+        if filled != want {
             return Err(BackupError::Truncated {
                 path: self.path.clone(),
-                offset: payload_offset,
-                reason: format!("block payload has {read} of {stored_len} bytes"),
+                offset: offset + BLOCK_HEADER_LEN as u64,
+                reason: format!("block payload has {filled} of {stored_len} bytes"),
             });
         }
         let payload_crc = crc32fast::hash(&payload);

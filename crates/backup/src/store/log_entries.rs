@@ -6,7 +6,7 @@
 use std::io::BufReader;
 
 use super::{ArchiveStore, LogFileRef};
-use crate::block::{decode_log_entries, BlockReader, LogEntry, RawBlock};
+use crate::block::{decode_log_entries, recycle_payload, BlockReader, LogEntry, RawBlock};
 use crate::error::{BackupError, Result};
 use crate::failpoint::SourceFile;
 use crate::scn::Scn;
@@ -101,6 +101,7 @@ impl LogEntries {
                     }
                     let entries = decode_log_entries(&block).map_err(corrupt)?;
                     check_entry_order(&entries, &block).map_err(corrupt)?;
+                    recycle_payload(block.payload);
                     self.pending = entries.into_iter();
                 }
             }

@@ -11,7 +11,7 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use obrestore_backup::block::{DataRowRef, FILE_HEADER_LEN};
 use obrestore_backup::{
@@ -37,6 +37,43 @@ const APPLY_BATCH_ROWS: usize = 16_384;
 /// (the run file is streamed from it), so this bounds memory per worker; larger batches
 /// mean fewer `fsync`s and fewer runs to merge (`benches/restore_throughput.rs`).
 const APPLY_BATCH_BYTES: usize = 4 << 20;
+
+/// Row batches kept for the next worker when one finishes its group or replay: once
+/// grown (to about [`APPLY_BATCH_BYTES`] plus a block) a batch's buffers are reused, not
+/// allocated and faulted in again by every step. At most [`POOLED_BATCHES`] are kept, and
+/// only while a restore runs: its Post check releases them ([`BatchPool::release`]).
+#[derive(Default)]
+pub(crate) struct BatchPool(Mutex<Vec<RowBatch>>);
+
+/// Batches a [`BatchPool`] keeps at most.
+const POOLED_BATCHES: usize = 4;
+
+impl BatchPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RowBatch>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A pooled batch (empty), or a new one.
+    fn take(&self) -> RowBatch {
+        self.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps `batch` (cleared) for the next [`BatchPool::take`] unless the pool is full.
+    fn give(&self, mut batch: RowBatch) {
+        batch.clear();
+        let mut pooled = self.lock();
+        if pooled.len() < POOLED_BATCHES {
+            pooled.push(batch);
+        }
+    }
+
+    /// Drops every pooled batch (their memory goes back).
+    pub(crate) fn release(&self) {
+        self.lock().clear();
+    }
+}
 
 /// A cancellation flag the blocking workers poll between blocks.
 #[derive(Clone, Default)]
@@ -180,7 +217,7 @@ impl Deps {
             return self.restore_range(data, params, tenant_id, group, range, worker);
         }
         let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
-        let mut batch = RowBatch::new();
+        let mut batch = self.batches.take();
         let mut files_by_set: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for (set_id, file_index) in &group.files {
             files_by_set.entry(*set_id).or_default().push(*file_index);
@@ -202,10 +239,13 @@ impl Deps {
                     let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
                     let bounds = |_: &[DataRowRef<'_>]| Ok(());
                     self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, true)?;
+                    block.recycle();
                 }
             }
         }
-        self.flush_rows(tenant_id, &mut batch)
+        self.flush_rows(tenant_id, &mut batch)?;
+        self.batches.give(batch);
+        Ok(())
     }
 
     /// Restores the rows of `range` from the group's spans, span by span (apply order).
@@ -218,7 +258,7 @@ impl Deps {
         range: &RowRange,
         worker: &Worker<u64>,
     ) -> Result<(), TaskError> {
-        let mut batch = RowBatch::new();
+        let mut batch = self.batches.take();
         let mut listed: BTreeMap<u64, Vec<DataFileRef>> = BTreeMap::new();
         let keep = |tablet_id: u64, key: &[u8]| range.contains(tablet_id, key);
         for span in &group.spans {
@@ -261,9 +301,12 @@ impl Deps {
                 next = block.offset + block.stored_bytes;
                 let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
                 self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, false)?;
+                block.recycle();
             }
         }
-        self.flush_rows(tenant_id, &mut batch)
+        self.flush_rows(tenant_id, &mut batch)?;
+        self.batches.give(batch);
+        Ok(())
     }
 
     /// Adds the rows of `block` that `keep` accepts to `batch`, applying it when full,
@@ -314,7 +357,7 @@ impl Deps {
         let entries = archive
             .log_entries(&plan.piece_infos(), ls, Scn(from), plan.restore_scn)
             .map_err(err)?;
-        let mut batch = RowBatch::new();
+        let mut batch = self.batches.take();
         let mut last_scn;
         let mut applied = 0u64;
         for entry in entries {
@@ -336,6 +379,7 @@ impl Deps {
             }
         }
         self.flush_rows(tenant_id, &mut batch)?;
+        self.batches.give(batch);
         worker.report(plan.restore_scn.as_u64());
         Ok(applied)
     }

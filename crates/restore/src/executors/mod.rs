@@ -38,6 +38,7 @@ use crate::keystore::Keystore;
 use crate::param::ValidatedRestore;
 
 pub use dag::{dag_name, restore_dag};
+use data::BatchPool;
 pub use data::{CancelFlag, DataGroup};
 #[cfg(feature = "failpoints")]
 pub use failpoint::{
@@ -60,6 +61,8 @@ pub struct Deps {
     keys: Mutex<HashMap<(String, u64), SetKey>>,
     /// The archive log read-aheads running, by restore DAG.
     read_aheads: Arc<read_ahead::ReadAheads>,
+    /// Row batches reused by the data and replay workers.
+    batches: BatchPool,
 }
 
 impl Deps {
@@ -70,6 +73,7 @@ impl Deps {
             keystore,
             keys: Mutex::new(HashMap::new()),
             read_aheads: Arc::default(),
+            batches: BatchPool::default(),
         }
     }
 }

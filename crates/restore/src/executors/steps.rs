@@ -414,6 +414,8 @@ impl RestoreStep {
             self.step,
             |()| {},
             move |_| {
+                // Every data round and replay of the restore is over.
+                deps.batches.release();
                 deps.set_status(job_id, RestoreJobStatus::PostCheck)?;
                 let tenant = deps
                     .cluster

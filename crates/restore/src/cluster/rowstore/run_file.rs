@@ -122,9 +122,8 @@ pub(super) fn read_frame(
 pub(super) struct RunWriter {
     dir: PathBuf,
     tmp: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: Option<BufWriter<CrcWrite>>,
     committed: bool,
-    crc: crc32fast::Hasher,
     run: Run,
     records_len: u64,
     last: Option<(u64, Vec<u8>)>,
@@ -147,9 +146,15 @@ impl RunWriter {
         let mut writer = RunWriter {
             dir: dir.to_path_buf(),
             tmp,
-            out: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            out: Some(BufWriter::with_capacity(
+                WRITE_BUFFER,
+                CrcWrite {
+                    file,
+                    unhashed: HEADER_LEN,
+                    crc: crc32fast::Hasher::new(),
+                },
+            )),
             committed: false,
-            crc: crc32fast::Hasher::new(),
             run: Run {
                 lo,
                 hi,
@@ -231,7 +236,6 @@ impl RunWriter {
             None => (&[], &[]),
         };
         for part in [&head[..], key, value, sha] {
-            self.crc.update(part);
             self.write(part)?;
         }
         self.records_len += (RECORD_HEADER_LEN + key.len() + value.len() + sha.len()) as u64;
@@ -254,20 +258,23 @@ impl RunWriter {
 
     /// Footer, `fdatasync`, rename to `.run`, `fsync` of the directory.
     pub(super) fn commit(mut self) -> ClusterResult<Run> {
+        super::failpoint::check_write(&self.tmp).map_err(|e| io_error(&self.tmp, e))?;
+        let Some(out) = self.out.take() else {
+            return Err(io_error(&self.tmp, "run already finished"));
+        };
+        // Every record byte goes through the CRC when the buffer is handed to the file.
+        let CrcWrite { mut file, crc, .. } = out
+            .into_inner()
+            .map_err(|e| io_error(&self.tmp, e.error()))?;
         let mut footer = Vec::with_capacity(FOOTER_LEN as usize);
         footer.extend_from_slice(FOOTER_MAGIC);
         footer.extend_from_slice(&self.run.rows.to_le_bytes());
         footer.extend_from_slice(&self.run.tombstones.to_le_bytes());
         footer.extend_from_slice(&self.records_len.to_le_bytes());
-        footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        footer.extend_from_slice(&crc.finalize().to_le_bytes());
         footer.extend_from_slice(&0u32.to_le_bytes());
-        self.write(&footer)?;
-        let Some(out) = self.out.take() else {
-            return Err(io_error(&self.tmp, "run already finished"));
-        };
-        let file = out
-            .into_inner()
-            .map_err(|e| io_error(&self.tmp, e.error()))?;
+        file.write_all(&footer)
+            .map_err(|e| io_error(&self.tmp, e))?;
         file.sync_data().map_err(|e| io_error(&self.tmp, e))?;
         drop(file);
         let path = self.dir.join(run_name(self.run.lo, self.run.hi, "run"));
@@ -275,6 +282,31 @@ impl RunWriter {
         self.committed = true;
         sync_dir(&self.dir)?;
         Ok(self.run)
+    }
+}
+
+/// A run file being written under the writer's `BufWriter`: the record bytes are CRC'd
+/// as whole buffers reach the file (the CRC's fast path), not field by field; the
+/// header's `unhashed` bytes, first through, are not, and the footer is written to the
+/// file itself after the CRC is taken. The same bytes in the same order as the reader's
+/// [`CrcRead`] checks.
+struct CrcWrite {
+    file: File,
+    unhashed: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for CrcWrite {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        let skip = written.min(usize::try_from(self.unhashed).unwrap_or(usize::MAX));
+        self.unhashed -= skip as u64;
+        self.crc.update(&buf[skip..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
