@@ -56,6 +56,32 @@ impl KvStore for Limited {
     }
 }
 
+/// An engine on a [`Limited`] store of 40 writes per commit.
+async fn limited_engine(world: &Arc<World>) -> (Engine, Arc<Limited>) {
+    let store = Arc::new(Limited {
+        inner: MemStore::new(),
+        limit: 40,
+        largest: AtomicUsize::new(0),
+        commits: AtomicUsize::new(0),
+    });
+    let engine = Engine::open(EngineConfig::default(), store.clone(), registry(world))
+        .await
+        .unwrap();
+    (engine, store)
+}
+
+/// `plan` outputs `width` files; `copy` fans out over them (a dynamic fan-out).
+fn dynamic_dag(name: &str, width: usize) -> DagSpec {
+    let mut spec = DagSpec::new(name);
+    let files: Vec<_> = (0..width)
+        .map(|i| json!({ "name": format!("f{i}") }))
+        .collect();
+    let plan = spec.add_node(script_with("plan", json!({ "output": { "files": files } })));
+    let copy = spec.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
+    spec.add_edge(plan, copy);
+    spec
+}
+
 fn small_dag(i: usize) -> DagSpec {
     let mut spec = DagSpec::new(format!("small{i}"));
     spec.chain(
@@ -68,15 +94,7 @@ fn small_dag(i: usize) -> DagSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_stay_within_the_store_limit_when_requests_pile_up() {
     let world = Arc::new(World::default());
-    let store = Arc::new(Limited {
-        inner: MemStore::new(),
-        limit: 40,
-        largest: AtomicUsize::new(0),
-        commits: AtomicUsize::new(0),
-    });
-    let engine = Engine::open(EngineConfig::default(), store.clone(), registry(&world))
-        .await
-        .unwrap();
+    let (engine, store) = limited_engine(&world).await;
     let submits: Vec<_> = (0..60)
         .map(|i| {
             let engine = engine.clone();
@@ -99,15 +117,7 @@ async fn batches_stay_within_the_store_limit_when_requests_pile_up() {
 #[tokio::test]
 async fn a_dag_too_big_for_one_commit_is_refused_at_submit_and_nothing_stops() {
     let world = Arc::new(World::default());
-    let store = Arc::new(Limited {
-        inner: MemStore::new(),
-        limit: 40,
-        largest: AtomicUsize::new(0),
-        commits: AtomicUsize::new(0),
-    });
-    let engine = Engine::open(EngineConfig::default(), store.clone(), registry(&world))
-        .await
-        .unwrap();
+    let (engine, store) = limited_engine(&world).await;
     let mut huge = DagSpec::new("huge");
     huge.chain(
         None,
@@ -133,24 +143,12 @@ async fn a_dag_too_big_for_one_commit_is_refused_at_submit_and_nothing_stops() {
 #[tokio::test]
 async fn a_dynamic_fan_out_too_wide_for_one_commit_fails_its_node_and_nothing_stops() {
     let world = Arc::new(World::default());
-    let store = Arc::new(Limited {
-        inner: MemStore::new(),
-        limit: 40,
-        largest: AtomicUsize::new(0),
-        commits: AtomicUsize::new(0),
-    });
-    let engine = Engine::open(EngineConfig::default(), store.clone(), registry(&world))
+    let (engine, store) = limited_engine(&world).await;
+    // The width comes from a node's output at run time: submit cannot see it.
+    let id = engine
+        .submit(dynamic_dag("dynamic-wide", 100))
         .await
         .unwrap();
-    // The width comes from a node's output at run time: submit cannot see it.
-    let mut spec = DagSpec::new("dynamic-wide");
-    let files: Vec<_> = (0..100)
-        .map(|i| json!({ "name": format!("f{i}") }))
-        .collect();
-    let plan = spec.add_node(script_with("plan", json!({ "output": { "files": files } })));
-    let copy = spec.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
-    spec.add_edge(plan, copy);
-    let id = engine.submit(spec).await.unwrap();
     assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Failed);
     let copy = engine.dag_detail(id, true).unwrap().nodes.unwrap()[1].clone();
     let logs = &copy.sub_tasks.unwrap()[0].task_logs;
@@ -165,13 +163,9 @@ async fn a_dynamic_fan_out_too_wide_for_one_commit_fails_its_node_and_nothing_st
     assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
     assert!(store.largest.load(Ordering::SeqCst) <= 40);
     // A fan-out that fits still runs.
-    let mut fits = DagSpec::new("dynamic-fits");
-    let files: Vec<_> = (0..20)
-        .map(|i| json!({ "name": format!("g{i}") }))
-        .collect();
-    let plan = fits.add_node(script_with("plan", json!({ "output": { "files": files } })));
-    let copy = fits.add_node(NodeSpec::new("copy", "script").dynamic_sub_tasks("files"));
-    fits.add_edge(plan, copy);
-    let id = engine.submit(fits).await.unwrap();
+    let id = engine
+        .submit(dynamic_dag("dynamic-fits", 20))
+        .await
+        .unwrap();
     assert_eq!(engine.wait_settled(id).await.unwrap().state, State::Succeed);
 }
