@@ -76,7 +76,7 @@ use super::msg::{Attempt, Msg, Reply, RunResult};
 use super::operators::{not_failed, refuse};
 use super::recovery::Loaded;
 use super::runner::Runner;
-use super::txn::{BatchClock, IdMap, Sched, Txn};
+use super::txn::{BatchClock, IdMap, Sched, Txn, FIXED_WRITES};
 use super::validate::validate;
 use crate::clock::Clock;
 use crate::dto::DtoBuilder;
@@ -283,8 +283,8 @@ impl Actor {
             self.handle(txn, first);
         }
         let budget = self
-            .kv
-            .max_batch_writes()
+            .sched
+            .max_batch_writes
             .map_or(usize::MAX, |limit| limit / 2);
         let mut drained = 1;
         while drained < MAX_MESSAGES_PER_BATCH && txn.writes_hint() < budget {
@@ -461,7 +461,7 @@ impl Actor {
     /// Creates a DAG and takes its maintenance lock, in this batch.
     fn submit(&mut self, txn: &mut Txn, spec: DagSpec) -> Result<u64, SubmitError> {
         let layers = validate(&spec, &self.registry)?;
-        if let Some(limit) = self.kv.max_batch_writes() {
+        if let Some(limit) = self.sched.max_batch_writes {
             // Its creation writes one record per node plus the DAG's own (DAG, index
             // entry, counters, lock); a node's start one per static sub-task plus the
             // node's and the DAG's. A DAG either of which cannot be one atomic commit is
@@ -470,7 +470,7 @@ impl Actor {
                 FanOut::Static(params) => params.len(),
                 FanOut::Dynamic(_) => 0,
             });
-            let writes = spec.nodes.len().max(widest.max().unwrap_or(0)) + 8;
+            let writes = spec.nodes.len().max(widest.max().unwrap_or(0)) + FIXED_WRITES;
             if writes > limit {
                 let too_large = StoreError::BatchTooLarge { writes, limit };
                 return Err(SubmitError::Invalid(format!(

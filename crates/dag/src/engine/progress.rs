@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::dag_state::{ActiveDag, Mode};
 use super::msg::{Attempt, Outcome, RetryTimer, RunResult};
 use super::runner::{Job, Phase};
-use super::txn::{Sched, Txn};
+use super::txn::{Sched, Txn, FIXED_WRITES};
 use crate::model::{FanOut, Operator, State};
 use crate::record::{Counters, NodeRecord};
 use crate::store::StoreError;
@@ -156,7 +156,7 @@ impl ActiveDag {
         // As at submit for a static fan-out: the node's start writes one record per
         // sub-task plus the node's and the DAG's, in one commit. More than the store
         // takes at once would fail that commit and stop the engine; the node fails.
-        let writes = items.len() + 8;
+        let writes = items.len() + FIXED_WRITES;
         if let Some(limit) = sched.max_batch_writes.filter(|limit| writes > *limit) {
             let why = format!(
                 "{} items under input key '{key}' are more sub-tasks than one commit of \

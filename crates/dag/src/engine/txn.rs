@@ -173,6 +173,11 @@ impl BatchClock {
     }
 }
 
+/// The writes a DAG's creation or a node's start makes beside one per node or sub-task
+/// (the node's and the DAG's records, its index entry, counters, lock), with room: the
+/// bound both submit and a dynamic node's expansion check against the store's limit.
+pub(crate) const FIXED_WRITES: usize = 8;
+
 /// Resources shared by all DAGs while the actor decides.
 pub(crate) struct Sched {
     /// The time of the batch being decided.
