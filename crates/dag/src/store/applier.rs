@@ -88,6 +88,9 @@ struct Queue {
     stop: bool,
     /// The thread waits without a timeout: the next commit wakes it.
     asleep: bool,
+    /// Records taken off `records` and not yet applied (being applied now, or left
+    /// by a failed apply): they count as unapplied until they are in the tree.
+    taken: usize,
     /// The first failed apply.
     failed: Option<String>,
     /// The thread applies nothing while set (failpoints: a crash with records synced
@@ -149,7 +152,7 @@ impl Applier {
     /// An apply failed, now or earlier (sticky).
     pub(super) fn drain(&self) -> Result<(), StoreError> {
         let _applying = lock(&self.applying);
-        let records = std::mem::take(&mut lock(&self.queue).records);
+        let records = self.take();
         self.apply_all(records)?;
         match self.failed() {
             Some(reason) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
@@ -157,6 +160,16 @@ impl Applier {
             )))),
             None => Ok(()),
         }
+    }
+
+    /// Takes the queued records to apply; they stay counted as unapplied
+    /// ([`Applier::unapplied`]) until [`Applier::apply_all`] has put each in the tree.
+    /// Called under the apply lock.
+    fn take(&self) -> VecDeque<(u64, Arc<Writes>)> {
+        let mut queue = lock(&self.queue);
+        let records = std::mem::take(&mut queue.records);
+        queue.taken += records.len();
+        records
     }
 
     /// Applies `records` in order, dropping each from the overlay once in the tree. On a
@@ -172,12 +185,15 @@ impl Applier {
                 lock(&self.queue).failed = Some(err.to_string());
                 return Err(err);
             }
-            let mut overlay = self.write_overlay();
-            for (key, _) in writes.iter() {
-                if overlay.get(key).is_some_and(|(newest, ..)| *newest <= seq) {
-                    overlay.remove(key);
+            {
+                let mut overlay = self.write_overlay();
+                for (key, _) in writes.iter() {
+                    if overlay.get(key).is_some_and(|(newest, ..)| *newest <= seq) {
+                        overlay.remove(key);
+                    }
                 }
             }
+            lock(&self.queue).taken -= 1;
         }
         Ok(())
     }
@@ -212,7 +228,7 @@ impl Applier {
             }
             idle = 0;
             let _applying = lock(&self.applying);
-            let records = std::mem::take(&mut lock(&self.queue).records);
+            let records = self.take();
             // A failure is recorded for the log's next commit to report.
             let _ = self.apply_all(records);
         }
@@ -240,9 +256,11 @@ impl Applier {
         self.wake.notify_one();
     }
 
-    /// Records synced and not yet applied to the tree.
+    /// Records synced and not yet applied to the tree: queued, or taken by an apply
+    /// that has not put them in the tree yet.
     pub(super) fn unapplied(&self) -> usize {
-        lock(&self.queue).records.len()
+        let queue = lock(&self.queue);
+        queue.records.len() + queue.taken
     }
 
     fn write_overlay(&self) -> RwLockWriteGuard<'_, Overlay> {
@@ -305,5 +323,47 @@ impl Applier {
             }
         }
         Ok(pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u8) -> Writes {
+        vec![(b"last".to_vec(), Some(vec![n]))]
+    }
+
+    /// `unapplied` is what a caller waits on before reading the tree directly: records
+    /// the thread has taken but not yet written must still count (CI once saw the tree
+    /// two records behind after `unapplied` read 0).
+    #[test]
+    fn records_being_applied_still_count_as_unapplied() {
+        let tree = sled::Config::new()
+            .temporary(true)
+            .open()
+            .unwrap()
+            .open_tree("t")
+            .unwrap();
+        let (applier, thread) = Applier::start(tree.clone()).unwrap();
+        applier.hold(true);
+        for n in 1..=3 {
+            applier.publish(u64::from(n), record(n));
+        }
+        let records = {
+            let _applying = lock(&applier.applying);
+            applier.take()
+        };
+        assert_eq!(
+            applier.unapplied(),
+            3,
+            "taken records are not in the tree yet"
+        );
+        assert!(tree.get("last").unwrap().is_none());
+        applier.apply_all(records).unwrap();
+        assert_eq!(applier.unapplied(), 0);
+        assert_eq!(tree.get("last").unwrap().as_deref(), Some(&[3][..]));
+        applier.stop();
+        thread.join().unwrap();
     }
 }
