@@ -58,6 +58,12 @@ fn free_ports(count: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Whether a member's log says it serves client requests, which etcd (3.4 and 3.5
+/// alike) logs only once its client listeners are bound.
+fn serves_clients(log: &Path) -> bool {
+    std::fs::read_to_string(log).is_ok_and(|text| text.contains("ready to serve client requests"))
+}
+
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -86,7 +92,7 @@ impl EtcdCluster {
         let mut last_failure = String::new();
         // A port taken between choosing it and etcd binding it: try again elsewhere.
         for _ in 0..3 {
-            let mut cluster = EtcdCluster::spawn(&bin, members);
+            let mut cluster = EtcdCluster::spawn(&bin, &free_ports(members * 2));
             match cluster.wait_ready() {
                 Ok(()) => return Some(cluster),
                 Err(failure) => last_failure = failure,
@@ -95,9 +101,11 @@ impl EtcdCluster {
         panic!("etcd did not start: {last_failure}");
     }
 
-    fn spawn(bin: &Path, count: usize) -> EtcdCluster {
+    /// Members on `ports`: member i's client port is `ports[2i]`, its peer port
+    /// `ports[2i + 1]`.
+    fn spawn(bin: &Path, ports: &[u16]) -> EtcdCluster {
         let dir = tempfile::tempdir().expect("temporary directory for etcd");
-        let ports = free_ports(count * 2);
+        let count = ports.len() / 2;
         let peer_url = |i: usize| format!("http://127.0.0.1:{}", ports[2 * i + 1]);
         let initial: Vec<String> = (0..count)
             .map(|i| format!("m{i}={}", peer_url(i)))
@@ -160,7 +168,20 @@ impl EtcdCluster {
                     ));
                 }
                 match etcd.get(b"/obrestore-test-ready") {
-                    Ok(_) => break,
+                    // Another process's etcd may hold the port we chose (taken between
+                    // choosing and binding it: ours then fails to bind and exits). Only
+                    // our member's own log says that it serves clients.
+                    Ok(_) if serves_clients(&member.log) => break,
+                    Ok(_) if Instant::now() > deadline => {
+                        return Err(format!(
+                            "port {} answers, but member {} never logged that it serves \
+                             clients:\n{}",
+                            member.client_port,
+                            member.name,
+                            log_tail(&member.log)
+                        ))
+                    }
+                    Ok(_) => std::thread::sleep(Duration::from_millis(20)),
                     Err(err) if Instant::now() > deadline => {
                         return Err(format!(
                             "member {} not ready within {READY_WITHIN:?}: {err}\n{}",
@@ -217,5 +238,26 @@ impl Drop for EtcdCluster {
         for member in 0..self.members.len() {
             self.kill(member);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI once saw a test's child talk to another test's etcd: the port chosen for a
+    /// member was taken before the member bound it, and the other etcd answered on it.
+    #[test]
+    fn a_member_whose_client_port_another_etcd_holds_is_not_ready() {
+        let Some(other) = EtcdCluster::start(1) else {
+            return;
+        };
+        let bin = etcd_binary().unwrap();
+        let taken = other.members[0].client_port;
+        let mut cluster = EtcdCluster::spawn(&bin, &[taken, free_ports(1)[0]]);
+        let failure = cluster.wait_ready().unwrap_err();
+        assert!(failure.contains("member m0"), "{failure}");
+        // The other etcd is untouched and still answers.
+        other.client().get(b"k").unwrap();
     }
 }

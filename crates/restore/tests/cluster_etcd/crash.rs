@@ -102,13 +102,15 @@ fn tmp_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Runs the child from `first`, kills it `delay` after READY; returns the acks.
 fn run_child(endpoint: &str, dir: &Path, first: u64, delay: Duration) -> Vec<u64> {
+    let stderr_path = dir.join(format!("child{first}.stderr"));
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash::cluster_crash_child", "--nocapture"])
         .env(ENDPOINTS_ENV, endpoint)
         .env(DIR_ENV, dir)
         .env(START_ENV, first.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -136,7 +138,8 @@ fn run_child(endpoint: &str, dir: &Path, first: u64, delay: Duration) -> Vec<u64
     assert_eq!(
         status.signal(),
         Some(9),
-        "the child ended by itself: {lines:?}"
+        "the child ended by itself: {lines:?}\n{}",
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
     );
     reader.join().unwrap();
     lines.extend(receiver.try_iter());
