@@ -29,7 +29,7 @@ use obrestore_etcd::testing::EtcdCluster;
 use obrestore_etcd::Etcd;
 use obrestore_server::client::Method;
 use obrestore_server::AgentClient;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use support::restore::{running_restore_data, small_backup, start_restore};
 use support::{stop_gracefully, Serve, Server};
@@ -270,6 +270,14 @@ async fn a_restore_survives_losing_the_maintainer_and_an_etcd_member() {
     // The maintainer dies during Restore data; another agent takes over.
     let killed_at = Instant::now();
     agents[leader] = None;
+    // A write sent through the follower right now finds the maintainer gone (its
+    // connection refused): the follower waits for the successor and routes it there,
+    // once, instead of answering 503.
+    let config = json!({"name": "after_failover", "memory_size": "2G", "max_cpu": 1.0});
+    let created = client
+        .data::<Value>(Method::POST, "/api/v1/unit/config", Some(&config))
+        .await;
+    assert!(created.is_ok(), "a write during the takeover: {created:?}");
     let successor = wait_maintainer(&client_etcd, Some(&maintainer), Duration::from_secs(30));
     let takeover = killed_at.elapsed();
     assert_ne!(successor, maintainer);
@@ -288,6 +296,11 @@ async fn a_restore_survives_losing_the_maintainer_and_an_etcd_member() {
     assert_eq!(done["operator"], "RUN", "{done:#}");
     check_rows(&setup, &client_etcd, &client, "e2e").await;
 
+    let config: Option<Value> = client
+        .data(Method::GET, "/api/v1/unit/config/after_failover", None)
+        .await
+        .unwrap();
+    assert_eq!(config.unwrap()["name"], "after_failover");
     check_every_agent(&agents, &addresses, &id).await;
     // A graceful stop takes the agent out of the cluster's list.
     let leaving = agents[follower].take().unwrap();

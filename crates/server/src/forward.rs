@@ -11,16 +11,24 @@
 //! verified, so its limiter never charges a follower's address for one client's bad
 //! password (which would refuse every client forwarded through that follower).
 //!
+//! A failover is waited out, not answered with an error: a request that arrives while
+//! an election is under way, or whose forward the maintainer refuses at connect (it
+//! died: nothing reached it), waits for the next maintainer, at most the failover wait
+//! (twice the lease's TTL and two election polls), and is routed again. A request the
+//! maintainer may have received is never sent again (a submit must not run twice):
+//! a failure after the connection answers 503, and the client retries.
+//!
 //! Invariant: a request is forwarded at most once. A forwarded request carries
 //! [`FORWARDED_BY`]; an agent that receives one while it is not the maintainer (the role
 //! moved in between) answers 503 instead of forwarding again, so two agents that
 //! disagree about the maintainer can never bounce a request between them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -66,14 +74,17 @@ impl std::fmt::Debug for Role {
 /// follower answers `/info` and `/status` itself, as `identity`, and the reads of
 /// [`reads_locally`] with `reader` (the API over its reader of the cluster's state in
 /// etcd, answering as the maintainer; `None` until one is known); it forwards the rest
-/// once `auth` (the cluster's key and this agent's password) admits them.
+/// once `auth` (the cluster's key and this agent's password) admits them. A request
+/// that finds no maintainer waits up to `failover_wait` for the next one (module docs).
 pub fn cluster_app(
     role: watch::Receiver<Role>,
     reader: watch::Receiver<Option<Router>>,
     identity: Identity,
     auth: Authenticator,
+    failover_wait: Duration,
 ) -> Router {
     let state = Arc::new(Dispatch {
+        failover_wait,
         role,
         reader,
         auth,
@@ -98,38 +109,94 @@ struct Dispatch {
     /// This agent's address, sent in [`FORWARDED_BY`].
     me: String,
     client: reqwest::Client,
+    /// How long a request that finds no maintainer (an election under way, or the
+    /// maintainer refusing connections) waits for the next one.
+    failover_wait: Duration,
 }
 
 async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response {
-    let role = state.role.borrow().clone();
-    if !matches!(role, Role::Maintainer(_)) {
-        if let Some(own) = state
-            .identity
-            .follower_answer(req.method(), req.uri().path())
-        {
-            return own;
+    let deadline = Instant::now() + state.failover_wait;
+    let mut req = req;
+    loop {
+        let role = state.current_role(deadline).await;
+        if !matches!(role, Role::Maintainer(_)) {
+            if let Some(own) = state
+                .identity
+                .follower_answer(req.method(), req.uri().path())
+            {
+                return own;
+            }
+            let reader = state.reader.borrow().clone();
+            if let Some(reader) = reader.filter(|_| reads_locally(req.method(), req.uri().path())) {
+                return match reader.oneshot(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+            }
         }
-        let reader = state.reader.borrow().clone();
-        if let Some(reader) = reader.filter(|_| reads_locally(req.method(), req.uri().path())) {
-            return match reader.oneshot(req).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+        let leader = match role {
+            Role::Maintainer(router) => {
+                return match router.oneshot(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+            Role::Follower(_) if req.headers().contains_key(FORWARDED_BY) => {
+                return unavailable("the maintainer changed while the request was forwarded; retry")
+            }
+            Role::Electing => {
+                return unavailable(&format!(
+                    "no maintainer was elected within {:?}; retry",
+                    state.failover_wait
+                ))
+            }
+            Role::Follower(leader) => leader,
+        };
+        if let Err(refused) = crate::app::verify_request(&state.auth, &req) {
+            return refused.into_response();
+        }
+        let (parts, body) = req.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Common.PayloadTooLarge",
+                format!("request body over {MAX_BODY_BYTES} bytes or not readable"),
+            )
+            .into_response();
+        };
+        match forward(&state, &leader, &parts, body.clone()).await {
+            Forwarded::Answer(response) => return response,
+            // Nothing reached the maintainer (it refused the connection or never
+            // accepted it): the request goes to the next one once it is known.
+            Forwarded::NotSent(why) => {
+                if !state.moved_on_from(&leader, deadline).await {
+                    return unavailable(&why);
+                }
+                tracing::info!(%leader, "the maintainer did not answer; routing the request again");
+                req = Request::from_parts(parts, Body::from(body));
+            }
         }
     }
-    match role {
-        Role::Maintainer(router) => match router.oneshot(req).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        Role::Follower(_) if req.headers().contains_key(FORWARDED_BY) => {
-            unavailable("the maintainer changed while the request was forwarded; retry")
-        }
-        Role::Follower(leader) => match crate::app::verify_request(&state.auth, &req) {
-            Ok(_) => forward(&state, &leader, req).await,
-            Err(refused) => refused.into_response(),
-        },
-        Role::Electing => unavailable("no maintainer is elected yet; retry in a few seconds"),
+}
+
+impl Dispatch {
+    /// The role now, or, while an election is under way, the role it ends in (waiting
+    /// at most until `deadline`; still [`Role::Electing`] then).
+    async fn current_role(&self, deadline: Instant) -> Role {
+        let mut role = self.role.clone();
+        let elected = role.wait_for(|role| !matches!(role, Role::Electing));
+        let _ = tokio::time::timeout_at(deadline.into(), elected).await;
+        let now = self.role.borrow().clone();
+        now
+    }
+
+    /// Waits until this agent no longer follows `leader` (a takeover, or this agent's
+    /// lease lapsed), at most until `deadline`; whether it did.
+    async fn moved_on_from(&self, leader: &str, deadline: Instant) -> bool {
+        let mut role = self.role.clone();
+        let moved = role.wait_for(|role| !matches!(role, Role::Follower(now) if now == leader));
+        let waited = tokio::time::timeout_at(deadline.into(), moved).await;
+        waited.is_ok_and(|moved| moved.is_ok())
     }
 }
 
@@ -198,19 +265,17 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(_) => {
-            return AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Common.PayloadTooLarge",
-                format!("request body over {MAX_BODY_BYTES} bytes or not readable"),
-            )
-            .into_response()
-        }
-    };
+/// What became of a forwarded request.
+enum Forwarded {
+    /// The maintainer's answer, or 503 when it may have received the request but did
+    /// not answer it whole (never sent again: a submit must not run twice).
+    Answer(Response),
+    /// The maintainer never received it (connection refused or not accepted): safe to
+    /// send to the next maintainer. The reason, for a 503 if there is none.
+    NotSent(String),
+}
+
+async fn forward(state: &Dispatch, leader: &str, parts: &Parts, body: Bytes) -> Forwarded {
     let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
     let url = format!("http://{leader}{path}");
     let mut headers = HeaderMap::new();
@@ -220,7 +285,7 @@ async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
     }
     let send = state
         .client
-        .request(parts.method, &url)
+        .request(parts.method.clone(), &url)
         .headers(headers)
         .body(body)
         .send();
@@ -231,22 +296,30 @@ async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
     let sent = tokio::select! {
         sent = send => sent,
         _ = moved => {
-            return unavailable("the maintainer changed while the request was forwarded; retry");
+            return Forwarded::Answer(unavailable(
+                "the maintainer changed while the request was forwarded; retry",
+            ));
         }
     };
     let answer = match sent {
         Ok(answer) => answer,
-        Err(err) => {
-            tracing::warn!(%leader, error = %err, "forwarding to the maintainer failed");
-            return unavailable(&format!(
+        Err(err) if err.is_connect() => {
+            tracing::warn!(%leader, error = %err, "the maintainer refused or did not accept the connection");
+            return Forwarded::NotSent(format!(
                 "the maintainer {leader} did not answer; retry in a few seconds"
             ));
+        }
+        Err(err) => {
+            tracing::warn!(%leader, error = %err, "forwarding to the maintainer failed");
+            return Forwarded::Answer(unavailable(&format!(
+                "the maintainer {leader} did not answer; retry in a few seconds"
+            )));
         }
     };
     let status = answer.status();
     let mut response_headers = HeaderMap::new();
     copy_headers(answer.headers(), &mut response_headers);
-    match answer.bytes().await {
+    Forwarded::Answer(match answer.bytes().await {
         Ok(bytes) => {
             let mut response = Response::new(Body::from(bytes));
             *response.status_mut() = status;
@@ -259,7 +332,7 @@ async fn forward(state: &Dispatch, leader: &str, req: Request) -> Response {
                 "the maintainer {leader} did not finish its answer; retry"
             ))
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -277,11 +350,11 @@ mod tests {
     async fn counting_maintainer() -> (String, Arc<AtomicUsize>) {
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&hits);
-        let router = Router::new().fallback(move || {
+        let router = Router::new().fallback(move |body: Bytes| {
             let counter = Arc::clone(&counter);
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
-                "from the maintainer"
+                format!("from the maintainer: {}", String::from_utf8_lossy(&body))
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -326,7 +399,7 @@ mod tests {
             password_required: true,
             started_at: chrono::Utc::now(),
         };
-        let app = cluster_app(role, reader, identity, auth);
+        let app = cluster_app(role, reader, identity, auth, Duration::from_secs(5));
         let credentials = ClientCredentials {
             public_key: key.public_key(),
             password: Secret::new("cluster-pw"),
@@ -400,5 +473,117 @@ mod tests {
         ] {
             assert!(!local(method.clone(), path), "{method} {path} is forwarded");
         }
+    }
+
+    /// A follower without a password whose role is `role`; requests wait `wait` for a
+    /// maintainer.
+    fn follower(role: watch::Receiver<Role>, wait: Duration) -> Router {
+        let auth = Authenticator::new(AuthConfig {
+            key: Arc::new(AgentKey::generate(1024).unwrap()),
+            password: None,
+            clock: Arc::new(obrestore_dag::SystemClock),
+            limiter: LimiterConfig::default(),
+        });
+        let (_reader_tx, reader) = watch::channel(None);
+        let identity = Identity {
+            ip: "127.0.0.1".to_string(),
+            port: 2886,
+            zone: "z1".to_string(),
+            home_path: "/tmp/follower".to_string(),
+            password_required: false,
+            started_at: chrono::Utc::now(),
+        };
+        cluster_app(role, reader, identity, auth, wait)
+    }
+
+    /// A submit through `app`: its status and body.
+    async fn submit(app: Router) -> (StatusCode, String) {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/tenant/restore")
+            .body(Body::from("the submit"))
+            .unwrap();
+        let peer = SocketAddr::from(([10, 0, 0, 9], 40000));
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let response = app.oneshot(req).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// An address that refuses connections (a maintainer whose process died).
+    async fn dead_address() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().to_string()
+    }
+
+    /// Sends `role` on `tx` a little after the request has started to wait.
+    fn later(tx: watch::Sender<Role>, role: Role) {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tx.send_replace(role);
+            // Keep the channel open: the follower keeps following.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+    }
+
+    #[tokio::test]
+    async fn a_submit_during_an_election_waits_for_the_next_maintainer() {
+        let (leader, hits) = counting_maintainer().await;
+        let (tx, role) = watch::channel(Role::Electing);
+        later(tx, Role::Follower(leader));
+        let (status, body) = submit(follower(role, Duration::from_secs(30))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, "from the maintainer: the submit");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_submit_the_dead_maintainer_refused_goes_to_the_next_one_once() {
+        let (leader, hits) = counting_maintainer().await;
+        let (tx, role) = watch::channel(Role::Follower(dead_address().await));
+        later(tx, Role::Follower(leader));
+        let (status, body) = submit(follower(role, Duration::from_secs(30))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, "from the maintainer: the submit");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn with_no_maintainer_within_the_failover_wait_the_answer_is_503() {
+        let wait = Duration::from_millis(300);
+        let (_electing_tx, electing) = watch::channel(Role::Electing);
+        let (status, body) = submit(follower(electing, wait)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("Common.ServiceUnavailable"), "{body}");
+        let dead = dead_address().await;
+        let (_dead_tx, following) = watch::channel(Role::Follower(dead.clone()));
+        let (status, body) = submit(follower(following, wait)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body.contains(&dead),
+            "the answer names the maintainer: {body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_submit_the_maintainer_may_have_received_is_never_sent_again() {
+        // It accepts the connection, reads the request, and dies without answering.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dying = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
+        });
+        let (next, hits) = counting_maintainer().await;
+        let (tx, role) = watch::channel(Role::Follower(dying));
+        later(tx, Role::Follower(next));
+        let (status, body) = submit(follower(role, Duration::from_secs(30))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "the submit was sent twice");
     }
 }

@@ -231,7 +231,15 @@ impl Node {
             self.reader.subscribe(),
             identity,
             authenticator(&self.key, self.password.clone()),
+            self.failover_wait(),
         )
+    }
+
+    /// How long a request waits for a maintainer when none answers: a dead one's lease
+    /// lapses within its TTL, the next campaign wins within a [`POLL`], and followers
+    /// learn of it at their next one.
+    fn failover_wait(&self) -> Duration {
+        self.mode.lease_ttl * 2 + POLL * 2
     }
 
     /// The API over a reader of the cluster's state in etcd that answers as `leader`
