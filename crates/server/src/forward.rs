@@ -118,7 +118,7 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
     let deadline = Instant::now() + state.failover_wait;
     let mut req = req;
     loop {
-        let role = state.current_role(deadline).await;
+        let role = state.role.borrow().clone();
         if !matches!(role, Role::Maintainer(_)) {
             if let Some(own) = state
                 .identity
@@ -144,6 +144,7 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
             Role::Follower(_) if req.headers().contains_key(FORWARDED_BY) => {
                 return unavailable("the maintainer changed while the request was forwarded; retry")
             }
+            Role::Electing if state.elected(deadline).await => continue,
             Role::Electing => {
                 return unavailable(&format!(
                     "no maintainer was elected within {:?}; retry",
@@ -180,14 +181,12 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
 }
 
 impl Dispatch {
-    /// The role now, or, while an election is under way, the role it ends in (waiting
-    /// at most until `deadline`; still [`Role::Electing`] then).
-    async fn current_role(&self, deadline: Instant) -> Role {
+    /// Waits until an election under way ends, at most until `deadline`; whether it did.
+    async fn elected(&self, deadline: Instant) -> bool {
         let mut role = self.role.clone();
         let elected = role.wait_for(|role| !matches!(role, Role::Electing));
-        let _ = tokio::time::timeout_at(deadline.into(), elected).await;
-        let now = self.role.borrow().clone();
-        now
+        let waited = tokio::time::timeout_at(deadline.into(), elected).await;
+        waited.is_ok_and(|elected| elected.is_ok())
     }
 
     /// Waits until this agent no longer follows `leader` (a takeover, or this agent's
@@ -549,6 +548,21 @@ mod tests {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body, "from the maintainer: the submit");
         assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_agent_answers_its_own_info_at_once_during_an_election() {
+        // The election never ends, and a request waiting for it would wait an hour of
+        // the paused clock: the minute below would end first.
+        let (_tx, role) = watch::channel(Role::Electing);
+        let app = follower(role, Duration::from_secs(3600));
+        let req = Request::builder()
+            .uri("/api/v1/info")
+            .body(Body::empty())
+            .unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(60), app.oneshot(req)).await;
+        let response = answered.expect("/info waited for the election").unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]
