@@ -343,19 +343,25 @@ pub(crate) fn verify_request(
     Err(err.into())
 }
 
+/// A request's whole body, at most [`MAX_BODY_BYTES`]: 413 over it, 408 when the client
+/// stopped sending it (as [`body_read_error`]).
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, AppError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|err| {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            body_read_error(too_large, &err)
+        })
+}
+
 fn header_text(value: &HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
 async fn decrypt_body(req: Request, cipher: &crate::auth::BodyCipher) -> Result<Request, AppError> {
     let (mut parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|err| {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            body_read_error(too_large, &err)
-        })?;
+    let bytes = read_body(body).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Request::from_parts(parts, Body::from(bytes)));
     }

@@ -35,7 +35,6 @@ use axum::Router;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
 
-use crate::app::MAX_BODY_BYTES;
 use crate::auth::Authenticator;
 use crate::envelope::AppError;
 use crate::routes::agent::Identity;
@@ -157,13 +156,9 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, req: Request) -> Response 
             return refused.into_response();
         }
         let (parts, body) = req.into_parts();
-        let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-            return AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Common.PayloadTooLarge",
-                format!("request body over {MAX_BODY_BYTES} bytes or not readable"),
-            )
-            .into_response();
+        let body = match crate::app::read_body(body).await {
+            Ok(body) => body,
+            Err(unreadable) => return unreadable.into_response(),
         };
         match forward(&state, &leader, &parts, body.clone()).await {
             Forwarded::Answer(response) => return response,
@@ -563,6 +558,29 @@ mod tests {
         let answered = tokio::time::timeout(Duration::from_secs(60), app.oneshot(req)).await;
         let response = answered.expect("/info waited for the election").unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_body_too_large_is_refused_at_the_follower_as_at_the_maintainer() {
+        let (leader, hits) = counting_maintainer().await;
+        let (_tx, role) = watch::channel(Role::Follower(leader));
+        let body = vec![b' '; crate::app::MAX_BODY_BYTES + 1];
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/tenant/restore")
+            .body(Body::from(body))
+            .unwrap();
+        let response = follower(role, Duration::from_secs(5))
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("Common.RequestBodyTooLarge"), "{text}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
