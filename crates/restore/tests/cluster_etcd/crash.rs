@@ -2,8 +2,9 @@
 //! re-runs itself as a child that claims the maintainer key, opens the cluster with
 //! that fence and the shared rows directory, and for k = start, start + 1, ... creates
 //! pool `p<k>`, tenant `t<k>` and writes its rows, printing `ACK k` after each. The
-//! parent kills it at a random moment, ends its claim (as its lease would end), and
-//! opens the cluster as the next maintainer does. Then every acknowledged tenant is
+//! parent kills it a random 0-3 ms after a random number of acks (the next tenant's
+//! writes are under way), ends its claim (as its lease would end), and opens the
+//! cluster as the next maintainer does. Then every acknowledged tenant is
 //! there with exactly its rows, the one in flight is absent or whole at each step, no
 //! later one exists, the servers' unit counts match the pools, and no `.tmp` file is
 //! left. The next child starts again at the first unacknowledged k (every step is
@@ -100,8 +101,10 @@ fn tmp_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Runs the child from `first`, kills it `delay` after READY; returns the acks.
-fn run_child(endpoint: &str, dir: &Path, first: u64, delay: Duration) -> Vec<u64> {
+/// Runs the child from `first` and kills it `jitter` after its `acks`-th
+/// acknowledgement (counting by acknowledgements, not time, keeps the kill in the middle
+/// of its writes however fast the build and the device are); returns the acks.
+fn run_child(endpoint: &str, dir: &Path, first: u64, acks: usize, jitter: Duration) -> Vec<u64> {
     let stderr_path = dir.join(format!("child{first}.stderr"));
     let stderr = std::fs::File::create(&stderr_path).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -124,15 +127,16 @@ fn run_child(endpoint: &str, dir: &Path, first: u64, delay: Duration) -> Vec<u64
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut lines = Vec::new();
+    let mut seen = 0;
     while let Ok(line) = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let ready = line.contains("READY");
+        seen += usize::from(line.contains("ACK "));
         lines.push(line);
-        if ready {
+        if seen == acks {
             break;
         }
     }
-    assert!(lines.iter().any(|l| l.contains("READY")), "{lines:?}");
-    std::thread::sleep(delay);
+    assert_eq!(seen, acks, "the child stopped acknowledging: {lines:?}");
+    std::thread::sleep(jitter);
     child.kill().unwrap(); // SIGKILL: no destructor, nothing graceful
     let status = child.wait().unwrap();
     assert_eq!(
@@ -188,7 +192,8 @@ fn a_killed_maintainer_leaves_acknowledged_whole_writes_for_the_next() {
             &endpoint,
             dir.path(),
             first,
-            Duration::from_millis(rng.gen_range(50..400)),
+            rng.gen_range(1..PER_CHILD as usize / 2),
+            Duration::from_micros(rng.gen_range(0..3000)),
         );
         eprintln!("child from t{first}: {} acknowledged", acks.len());
         assert!(acks.iter().copied().eq(first..first + acks.len() as u64));
