@@ -32,7 +32,10 @@ use crate::meta::{LsId, TabletId};
 use crate::scn::Scn;
 
 pub use reader::{recycle_payload, BlockReader, RawBlock};
-pub use records::{decode_data_row_refs, decode_data_rows, decode_log_entries, DataRowRef};
+pub use records::{
+    decode_data_row_refs, decode_data_rows, decode_log_entries, DataRowRef, LogEntryRef,
+};
+pub(crate) use records::{decode_log_entry_spans, LogEntrySpan};
 pub use writer::{BlockWriter, FileStats};
 
 /// Version of the binary format written by this build.

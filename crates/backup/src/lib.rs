@@ -58,7 +58,7 @@ pub mod store;
 pub mod truth;
 pub mod uri;
 
-pub use block::{DataRow, DataRowRef, LogEntry, LogOp};
+pub use block::{DataRow, DataRowRef, LogEntry, LogEntryRef, LogOp};
 pub use crypto::SetKey;
 pub use error::{BackupError, Result};
 pub use generate::{generate, GenerateConfig, GenerateSummary};

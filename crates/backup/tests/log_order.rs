@@ -13,7 +13,7 @@ use common::fixture;
 use obrestore_backup::block::forge::{forge_file, ForgedBlock};
 use obrestore_backup::block::{decode_log_entries, BlockReader, BlockWriter, FileKind};
 use obrestore_backup::meta::{read_meta, write_meta, TenantArchivePieceInfos};
-use obrestore_backup::{layout, BackupError, LsId, RestorePlan, RestoreTarget};
+use obrestore_backup::{layout, BackupError, LsId, RestorePlan, RestoreTarget, Scn};
 
 /// The latest-point plan of a fresh small backup, and the piece-infos file and log
 /// stream of its first planned piece that has at least two log files.
@@ -48,6 +48,40 @@ fn replay(fx: &common::Fixture, plan: &RestorePlan, ls_id: LsId) -> Result<usize
         count += 1;
     }
     Ok(count)
+}
+
+/// The entries `next_entry` lends, block after block and file after file (each block's
+/// payload buffer recycled for the next read), are exactly the entries of the piece's
+/// log files decoded block by block on their own.
+#[test]
+fn borrowed_entries_are_the_files_entries_in_order() {
+    let (fx, plan, _, ls_id) = plan_with_a_multi_file_stream();
+    let piece = plan
+        .piece_infos()
+        .into_iter()
+        .find(|piece| fx.archive.log_files(piece, ls_id).unwrap().len() >= 2)
+        .unwrap();
+    let mut expected = Vec::new();
+    let mut blocks = 0;
+    for file in fx.archive.log_files(&piece, ls_id).unwrap() {
+        let input = BufReader::new(File::open(&file.path).unwrap());
+        let mut reader = BlockReader::new(input, &file.path, FileKind::Log, None).unwrap();
+        while let Some(block) = reader.next_block().unwrap() {
+            expected.extend(decode_log_entries(&block).unwrap());
+            blocks += 1;
+        }
+    }
+    assert!(blocks >= 2 && expected.len() > blocks, "{blocks} blocks");
+    let mut entries = fx
+        .archive
+        .log_entries(std::slice::from_ref(&piece), ls_id, Scn(0), Scn::MAX)
+        .unwrap();
+    let mut borrowed = Vec::new();
+    while let Some(entry) = entries.next_entry() {
+        borrowed.push(entry.unwrap().to_owned_entry());
+    }
+    assert_eq!(borrowed, expected);
+    assert!(entries.next_entry().is_none(), "the end is final");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! against the block's record count (and, for log entries, its SCN range and order)
 //! through a bounds-checked [`Cursor`].
 
+use std::ops::Range;
+
 use super::reader::RawBlock;
 use super::{le_u32, le_u64, DataRow, LogEntry, LogOp, MAX_BLOCK_PAYLOAD, MAX_KEY_LEN};
 use crate::meta::TabletId;
@@ -42,16 +44,20 @@ impl<'a> Cursor<'a> {
         Ok(le_u64(self.take(8)?))
     }
 
-    fn bytes(&mut self, limit: u32) -> std::result::Result<Vec<u8>, String> {
-        Ok(self.slice(limit)?.to_vec())
+    fn slice(&mut self, limit: u32) -> std::result::Result<&'a [u8], String> {
+        let range = self.range(limit)?;
+        Ok(&self.bytes[range])
     }
 
-    fn slice(&mut self, limit: u32) -> std::result::Result<&'a [u8], String> {
+    /// A length-prefixed field of at most `limit` bytes, as its range of the payload.
+    fn range(&mut self, limit: u32) -> std::result::Result<Range<usize>, String> {
         let len = self.u32()?;
         if len > limit {
             return Err(format!("length {len} exceeds the limit {limit}"));
         }
-        self.take(len as usize)
+        let start = self.position;
+        self.take(len as usize)?;
+        Ok(start..self.position)
     }
 
     fn finished(&self) -> bool {
@@ -135,34 +141,91 @@ pub fn decode_data_rows(
         .collect())
 }
 
-/// Decodes the entries of a log block payload, checking SCN order and the header range.
+/// A log entry borrowed from its block's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEntryRef<'a> {
+    pub scn: Scn,
+    pub tablet_id: TabletId,
+    pub op: LogOp,
+    pub key: &'a [u8],
+    /// Empty for [`LogOp::Delete`].
+    pub value: &'a [u8],
+}
+
+impl LogEntryRef<'_> {
+    /// An owned copy.
+    pub fn to_owned_entry(&self) -> LogEntry {
+        LogEntry {
+            scn: self.scn,
+            tablet_id: self.tablet_id,
+            op: self.op,
+            key: self.key.to_vec(),
+            value: self.value.to_vec(),
+        }
+    }
+}
+
+/// Where one log entry lies in its block's payload: [`LogEntrySpan::entry`] borrows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogEntrySpan {
+    pub(crate) scn: Scn,
+    tablet_id: TabletId,
+    op: LogOp,
+    key: Range<usize>,
+    value: Range<usize>,
+}
+
+impl LogEntrySpan {
+    /// The entry, borrowed from `payload` (the payload it was decoded from).
+    ///
+    /// # Panics
+    /// If `payload` is shorter than the one it was decoded from.
+    pub(crate) fn entry<'a>(&self, payload: &'a [u8]) -> LogEntryRef<'a> {
+        LogEntryRef {
+            scn: self.scn,
+            tablet_id: self.tablet_id,
+            op: self.op,
+            key: &payload[self.key.clone()],
+            value: &payload[self.value.clone()],
+        }
+    }
+}
+
+/// Decodes the entries of a log block payload into `spans` (cleared first; a reused
+/// vector allocates nothing per block once grown), checking SCN order and the header
+/// range. Nothing is copied out of the payload.
 ///
 /// # Errors
-/// A reason string when the payload is malformed or out of order.
-pub fn decode_log_entries(block: &RawBlock) -> std::result::Result<Vec<LogEntry>, String> {
+/// A reason string when the payload is malformed or out of order (`spans` then holds
+/// the entries before the bad one).
+pub(crate) fn decode_log_entry_spans(
+    block: &RawBlock,
+    spans: &mut Vec<LogEntrySpan>,
+) -> std::result::Result<(), String> {
     let mut cursor = Cursor {
         bytes: &block.payload,
         position: 0,
     };
-    let capacity = (block.record_count as usize).min(block.payload.len() / MIN_LOG_ENTRY);
-    let mut entries: Vec<LogEntry> = Vec::with_capacity(capacity);
+    spans.clear();
+    // A hostile record count reserves no more than the payload can hold.
+    spans.reserve((block.record_count as usize).min(block.payload.len() / MIN_LOG_ENTRY));
     for _ in 0..block.record_count {
         let scn = Scn(cursor.u64()?);
         let tablet_id = cursor.u64()?;
         let code = cursor.u8()?;
         let op = LogOp::from_code(code).ok_or_else(|| format!("unknown log op {code}"))?;
-        let key = cursor.bytes(MAX_KEY_LEN)?;
-        let value = cursor.bytes(MAX_BLOCK_PAYLOAD)?;
+        let key = cursor.range(MAX_KEY_LEN)?;
+        let value = cursor.range(MAX_BLOCK_PAYLOAD)?;
         if scn < block.min_scn || scn > block.max_scn {
             return Err(format!(
                 "entry scn {} outside the block range",
                 scn.as_u64()
             ));
         }
-        if entries.last().is_some_and(|last| last.scn > scn) {
+        if spans.last().is_some_and(|last| last.scn > scn) {
             return Err(format!("entry scn {} out of order", scn.as_u64()));
         }
-        entries.push(LogEntry {
+        spans.push(LogEntrySpan {
             scn,
             tablet_id,
             op,
@@ -173,5 +236,19 @@ pub fn decode_log_entries(block: &RawBlock) -> std::result::Result<Vec<LogEntry>
     if !cursor.finished() {
         return Err("payload has bytes after the last record".to_string());
     }
-    Ok(entries)
+    Ok(())
+}
+
+/// Decodes the entries of a log block payload, checking SCN order and the header range
+/// ([`decode_log_entry_spans`], then copied out).
+///
+/// # Errors
+/// A reason string when the payload is malformed or out of order.
+pub fn decode_log_entries(block: &RawBlock) -> std::result::Result<Vec<LogEntry>, String> {
+    let mut spans = Vec::new();
+    decode_log_entry_spans(block, &mut spans)?;
+    Ok(spans
+        .iter()
+        .map(|span| span.entry(&block.payload).to_owned_entry())
+        .collect())
 }

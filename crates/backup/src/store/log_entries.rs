@@ -2,11 +2,18 @@
 //! one block at a time. Invariant: entries come out in SCN order or not at all: a
 //! block or entry below what its piece already reached is a corruption error naming
 //! the file, because the restore applies entries in the order they are read.
+//!
+//! [`LogEntries::next_entry`] lends each entry from its block's payload (nothing copied
+//! per entry; the restore's replay copies it once, into its batch); the `Iterator`
+//! copies each out. A block's payload is recycled before the next block is read.
 
 use std::io::BufReader;
 
 use super::{ArchiveStore, LogFileRef};
-use crate::block::{decode_log_entries, recycle_payload, BlockReader, LogEntry, RawBlock};
+use crate::block::{
+    decode_log_entry_spans, recycle_payload, BlockReader, LogEntry, LogEntryRef, LogEntrySpan,
+    RawBlock,
+};
 use crate::error::{BackupError, Result};
 use crate::failpoint::SourceFile;
 use crate::scn::Scn;
@@ -16,7 +23,10 @@ pub struct LogEntries {
     pub(super) store: ArchiveStore,
     pub(super) files: std::vec::IntoIter<LogFileRef>,
     pub(super) current: Option<BlockReader<BufReader<SourceFile>>>,
-    pub(super) pending: std::vec::IntoIter<LogEntry>,
+    /// The block whose entries are being yielded, where they lie in it, and the next.
+    pub(super) block: Option<RawBlock>,
+    pub(super) spans: Vec<LogEntrySpan>,
+    pub(super) next: usize,
     pub(super) to: Scn,
     /// Entries at or below this SCN were yielded from earlier pieces (or are before `from`).
     pub(super) floor: Scn,
@@ -28,7 +38,10 @@ pub struct LogEntries {
 }
 
 /// The entries of a block are in non-decreasing SCN order, inside the block's range.
-fn check_entry_order(entries: &[LogEntry], block: &RawBlock) -> std::result::Result<(), String> {
+fn check_entry_order(
+    entries: &[LogEntrySpan],
+    block: &RawBlock,
+) -> std::result::Result<(), String> {
     let mut previous = block.min_scn;
     for entry in entries {
         if entry.scn < previous || entry.scn > block.max_scn {
@@ -46,17 +59,46 @@ fn check_entry_order(entries: &[LogEntry], block: &RawBlock) -> std::result::Res
 }
 
 impl LogEntries {
-    fn advance(&mut self) -> Result<Option<LogEntry>> {
+    /// The next entry, borrowed from its block; `None` after the last (or after an
+    /// error, which is returned once).
+    pub fn next_entry(&mut self) -> Option<Result<LogEntryRef<'_>>> {
+        if self.done {
+            return None;
+        }
+        match self.advance() {
+            Ok(Some(index)) => {
+                let payload = self.block.as_ref().map_or(&[][..], |block| &block.payload);
+                Some(Ok(self.spans[index].entry(payload)))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+
+    /// Moves to the next entry to yield: its index in `spans`.
+    fn advance(&mut self) -> Result<Option<usize>> {
         loop {
-            for entry in self.pending.by_ref() {
-                if entry.scn > self.to {
+            while let Some(span) = self.spans.get(self.next) {
+                let index = self.next;
+                self.next += 1;
+                if span.scn > self.to {
                     self.done = true;
                     return Ok(None);
                 }
-                if entry.scn > self.floor {
-                    self.last_yielded = entry.scn;
-                    return Ok(Some(entry));
+                if span.scn > self.floor {
+                    self.last_yielded = span.scn;
+                    return Ok(Some(index));
                 }
+            }
+            // Every entry of the block was yielded: its buffer serves the next read.
+            if let Some(block) = self.block.take() {
+                recycle_payload(block.payload);
             }
             if self.current.is_none() {
                 match self.files.next() {
@@ -99,10 +141,10 @@ impl LogEntries {
                     if block.max_scn <= self.floor {
                         continue;
                     }
-                    let entries = decode_log_entries(&block).map_err(corrupt)?;
-                    check_entry_order(&entries, &block).map_err(corrupt)?;
-                    recycle_payload(block.payload);
-                    self.pending = entries.into_iter();
+                    decode_log_entry_spans(&block, &mut self.spans).map_err(corrupt)?;
+                    check_entry_order(&self.spans, &block).map_err(corrupt)?;
+                    self.next = 0;
+                    self.block = Some(block);
                 }
             }
         }
@@ -112,20 +154,9 @@ impl LogEntries {
 impl Iterator for LogEntries {
     type Item = Result<LogEntry>;
 
+    /// [`LogEntries::next_entry`], copied out.
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.advance() {
-            Ok(Some(entry)) => Some(Ok(entry)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
-        }
+        self.next_entry()
+            .map(|entry| entry.map(|entry| entry.to_owned_entry()))
     }
 }

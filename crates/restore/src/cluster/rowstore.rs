@@ -302,13 +302,19 @@ impl RowStore {
             return Ok(());
         }
         // Sorted by (tablet, key), stable, so that the last change of a key is the last of
-        // its equal run (changes apply in order).
-        let mut order: Vec<u32> = (0..batch.len() as u32).collect();
-        order.sort_by(|a, b| {
-            batch
-                .get(*a as usize)
-                .sort_key()
-                .cmp(&batch.get(*b as usize).sort_key())
+        // its equal run (changes apply in order). A batch already in strictly ascending
+        // order (a data round's rows, read from sorted blocks) is written as it is.
+        let ascending = (1..batch.len())
+            .all(|index| batch.get(index - 1).sort_key() < batch.get(index).sort_key());
+        let order: Option<Vec<u32>> = (!ascending).then(|| {
+            let mut order: Vec<u32> = (0..batch.len() as u32).collect();
+            order.sort_by(|a, b| {
+                batch
+                    .get(*a as usize)
+                    .sort_key()
+                    .cmp(&batch.get(*b as usize).sort_key())
+            });
+            order
         });
         let seq = {
             let mut state = self.lock();
@@ -320,6 +326,12 @@ impl RowStore {
         let written = (|| {
             let mut writer =
                 RunWriter::create(&self.dir, &self.tenant_dir(tenant_id), tenant_id, seq, seq)?;
+            let Some(order) = order else {
+                for change in batch.iter() {
+                    writer.push(change.tablet_id, change.key, change.value)?;
+                }
+                return writer.commit();
+            };
             for (position, index) in order.iter().enumerate() {
                 let change = batch.get(*index as usize);
                 if let Some(next) = order.get(position + 1) {

@@ -354,19 +354,18 @@ impl Deps {
         from: u64,
         worker: &Worker<u64>,
     ) -> Result<u64, TaskError> {
-        let entries = archive
+        let mut entries = archive
             .log_entries(&plan.piece_infos(), ls, Scn(from), plan.restore_scn)
             .map_err(err)?;
         let mut batch = self.batches.take();
         let mut last_scn;
         let mut applied = 0u64;
-        for entry in entries {
+        // Entries are borrowed from their block: copied once, into the batch.
+        while let Some(entry) = entries.next_entry() {
             let entry = entry.map_err(err)?;
             match entry.op {
-                LogOp::Insert | LogOp::Update => {
-                    batch.put(entry.tablet_id, &entry.key, &entry.value)
-                }
-                LogOp::Delete => batch.delete(entry.tablet_id, &entry.key),
+                LogOp::Insert | LogOp::Update => batch.put(entry.tablet_id, entry.key, entry.value),
+                LogOp::Delete => batch.delete(entry.tablet_id, entry.key),
             }
             last_scn = entry.scn.as_u64();
             applied += 1;

@@ -26,6 +26,26 @@ fn random_batch(rng: &mut StdRng) -> Vec<RowOp> {
     } else {
         rng.gen_range(1..40)
     };
+    let mut batch = random_ops(rng, len);
+    // Some batches come in (tablet, key) order, as a data round's do: with repeated
+    // keys, or strictly ascending (the last change of each key kept).
+    if rng.gen_bool(0.3) {
+        let key = |op: &RowOp| match op {
+            RowOp::Put { tablet_id, key, .. } | RowOp::Delete { tablet_id, key } => {
+                (*tablet_id, key.clone())
+            }
+        };
+        batch.sort_by_key(key);
+        if rng.gen_bool(0.5) {
+            batch.reverse();
+            batch.dedup_by(|a, b| key(a) == key(b));
+            batch.reverse();
+        }
+    }
+    batch
+}
+
+fn random_ops(rng: &mut StdRng, len: usize) -> Vec<RowOp> {
     (0..len)
         .map(|_| {
             let (tablet_id, key) = random_key(rng);
