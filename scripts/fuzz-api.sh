@@ -15,6 +15,13 @@
 #                                  and phase, >= 1,000 requests per run
 #   scripts/fuzz-api.sh --short    CI: the fuzzing phase, 3 cases per operation (also
 #                                  FUZZ_API_SHORT=1), >= 100 requests per run
+#   scripts/fuzz-api.sh --cluster [--short]
+#                                  through a follower: a real etcd (etcd-server), a
+#                                  maintainer and a follower with one password; every
+#                                  request goes to the follower, which answers it,
+#                                  reads it from etcd or forwards it. The maintainer's
+#                                  log counts what was forwarded; Schemathesis' checks
+#                                  cover every answer. Not in CI.
 #
 # The binary under test is $OBAGENT_BIN; without it this script builds `obagent` as
 # scripts/sdk-suite does (same features, so after the SDK suite nothing is rebuilt).
@@ -29,9 +36,14 @@ PYCRYPTODOME_VERSION=4.4.0
 PYTHON=${PYTHON:-python3}
 VENV=${FUZZ_VENV:-$ROOT/target/fuzz-venv}
 SHORT=${FUZZ_API_SHORT:-0}
-if [ "${1:-}" = "--short" ]; then
-    SHORT=1
-fi
+CLUSTER=0
+for arg in "$@"; do
+    case "$arg" in
+        --short) SHORT=1 ;;
+        --cluster) CLUSTER=1 ;;
+        *) echo "fuzz-api: unknown argument $arg" >&2; exit 2 ;;
+    esac
+done
 if [ "$SHORT" = 1 ]; then
     EXAMPLES=3
     PHASES=fuzzing
@@ -67,11 +79,12 @@ echo "fuzz-api: testing $OBAGENT_BIN ($EXAMPLES cases per operation and phase, s
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-api.XXXXXX")
 AGENT_PID=""
+EXTRA_PIDS=()
 cleanup() {
-    if [ -n "$AGENT_PID" ]; then
-        kill "$AGENT_PID" 2>/dev/null || true
-        wait "$AGENT_PID" 2>/dev/null || true
-    fi
+    for pid in $AGENT_PID "${EXTRA_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ "${FUZZ_API_KEEP:-0}" = 1 ]; then
         echo "fuzz-api: work dir kept: $WORK"
     else
@@ -80,7 +93,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_agent NAME [PASSWORD]: starts `obagent serve` on a free port; sets AGENT_URL.
+# start_agent NAME [PASSWORD [SERVE ARGS...]]: starts `obagent serve` on a free port;
+# sets AGENT_URL and AGENT_PID.
 start_agent() {
     local dir=$WORK/$1
     mkdir -p "$dir/backup"
@@ -92,7 +106,7 @@ start_agent() {
     fi
     env -u OBAGENT_PASSWORD OBAGENT_LOG=obrestore_server=info NO_COLOR=1 \
         "$OBAGENT_BIN" serve --data-dir "$dir/data" --listen 127.0.0.1:0 \
-        --allow-root "$dir/backup" "${password_args[@]}" \
+        --allow-root "$dir/backup" "${password_args[@]}" "${@:3}" \
         > "$dir/stdout.log" 2> "$dir/agent.log" < /dev/null &
     AGENT_PID=$!
     AGENT_URL=""
@@ -113,11 +127,47 @@ stop_agent() {
     AGENT_PID=""
 }
 
-# run NAME [PASSWORD]: one agent, one Schemathesis run; prints the counts, returns 1 on
-# any failure.
+# start_cluster NAME PASSWORD: an etcd, a maintainer (NAME-maintainer) and a follower
+# (NAME); AGENT_URL and AGENT_PID are the follower's, the log counted is the
+# maintainer's (copied to NAME/agent.log when the run ends).
+start_cluster() {
+    local name=$1 password=$2
+    local etcd_dir=$WORK/$name-etcd
+    mkdir -p "$etcd_dir"
+    local ports
+    ports=$("$PYTHON" -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+    local client=${ports% *} peer=${ports#* }
+    etcd --data-dir "$etcd_dir/data" --listen-client-urls "http://127.0.0.1:$client" \
+        --advertise-client-urls "http://127.0.0.1:$client" \
+        --listen-peer-urls "http://127.0.0.1:$peer" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --initial-cluster "default=http://127.0.0.1:$peer" \
+        --max-txn-ops 8192 --max-request-bytes 16777216 > "$etcd_dir/etcd.log" 2>&1 &
+    EXTRA_PIDS+=($!)
+    local cluster=(--cluster "etcd://127.0.0.1:$client" --shared-dir "$WORK/$name-shared"
+        --lease-ttl-secs 3)
+    start_agent "$name-maintainer" "$password" "${cluster[@]}" --zone z1
+    EXTRA_PIDS+=("$AGENT_PID")
+    MAINTAINER_DIR=$WORK/$name-maintainer
+    for _ in $(seq 1 600); do
+        grep -q "maintainer of cluster" "$MAINTAINER_DIR/agent.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    start_agent "$name" "$password" "${cluster[@]}" --zone z2
+}
+
+# run NAME [PASSWORD]: one agent (with --cluster: a follower of a cluster), one
+# Schemathesis run; prints the counts, returns 1 on any failure.
 run() {
     local name=$1 password=${2:-}
-    start_agent "$name" "$password"
+    if [ "$CLUSTER" = 1 ]; then
+        start_cluster "$name" "$password"
+    else
+        start_agent "$name" "$password"
+    fi
     local dir=$WORK/$name rc=0
     # From the work dir, so Schemathesis' own files (.schemathesis/) stay out of the tree.
     (cd "$dir" && FUZZ_AGENT_URL=$AGENT_URL FUZZ_AGENT_PASSWORD=$password \
@@ -130,6 +180,11 @@ run() {
         --suppress-health-check all --no-color \
         > "$dir/schemathesis.log" 2>&1) || rc=$?
     stop_agent
+    if [ "$CLUSTER" = 1 ]; then
+        # The follower logs no request of its own: count what reached the maintainer.
+        mv "$dir/agent.log" "$dir/follower.log"
+        cp "$MAINTAINER_DIR/agent.log" "$dir/agent.log"
+    fi
     # One log line per request: `... request method=.. path=.. status=NNN ...`.
     local requests errors
     requests=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/agent.log" | grep -c ' request method=' || true)
@@ -155,7 +210,9 @@ run() {
 
 start=$(date +%s)
 status=0
-run open || status=1
+if [ "$CLUSTER" = 0 ]; then
+    run open || status=1
+fi
 run password "fuzz-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" || status=1
 elapsed=$(( $(date +%s) - start ))
 if [ "$status" -eq 0 ]; then
