@@ -375,25 +375,10 @@ mod tests {
     #[tokio::test]
     async fn a_follower_refuses_bad_auth_itself_and_charges_the_client() {
         let (leader, hits) = counting_maintainer().await;
-        // A 1024-bit key keeps the debug-build test fast; agents generate 2048.
-        let key = Arc::new(AgentKey::generate(1024).unwrap());
-        let auth = Authenticator::new(AuthConfig {
-            key: Arc::clone(&key),
-            password: Some(Secret::new("cluster-pw")),
-            clock: Arc::new(obrestore_dag::SystemClock),
-            limiter: LimiterConfig::default(),
-        });
+        let key = test_key();
         let (_role_tx, role) = watch::channel(Role::Follower(leader));
-        let (_reader_tx, reader) = watch::channel(None);
-        let identity = Identity {
-            ip: "127.0.0.1".to_string(),
-            port: 2886,
-            zone: "z1".to_string(),
-            home_path: "/tmp/follower".to_string(),
-            password_required: true,
-            started_at: chrono::Utc::now(),
-        };
-        let app = cluster_app(role, reader, identity, auth, Duration::from_secs(5));
+        let wait = Duration::from_secs(5);
+        let app = follower_app(role, wait, Arc::clone(&key), Some("cluster-pw"));
         let credentials = ClientCredentials {
             public_key: key.public_key(),
             password: Secret::new("cluster-pw"),
@@ -469,12 +454,22 @@ mod tests {
         }
     }
 
-    /// A follower without a password whose role is `role`; requests wait `wait` for a
-    /// maintainer.
-    fn follower(role: watch::Receiver<Role>, wait: Duration) -> Router {
+    /// A 1024-bit key keeps the debug-build tests fast; agents generate 2048.
+    fn test_key() -> Arc<AgentKey> {
+        Arc::new(AgentKey::generate(1024).unwrap())
+    }
+
+    /// A follower with `key` and `password` whose role is `role`; requests wait `wait`
+    /// for a maintainer.
+    fn follower_app(
+        role: watch::Receiver<Role>,
+        wait: Duration,
+        key: Arc<AgentKey>,
+        password: Option<&str>,
+    ) -> Router {
         let auth = Authenticator::new(AuthConfig {
-            key: Arc::new(AgentKey::generate(1024).unwrap()),
-            password: None,
+            key,
+            password: password.map(Secret::new),
             clock: Arc::new(obrestore_dag::SystemClock),
             limiter: LimiterConfig::default(),
         });
@@ -484,10 +479,15 @@ mod tests {
             port: 2886,
             zone: "z1".to_string(),
             home_path: "/tmp/follower".to_string(),
-            password_required: false,
+            password_required: password.is_some(),
             started_at: chrono::Utc::now(),
         };
         cluster_app(role, reader, identity, auth, wait)
+    }
+
+    /// [`follower_app`] without a password.
+    fn follower(role: watch::Receiver<Role>, wait: Duration) -> Router {
+        follower_app(role, wait, test_key(), None)
     }
 
     /// A submit through `app`: its status and body.
