@@ -1,6 +1,7 @@
 //! The engine's commit log: what makes a [`SledStore`](super::SledStore) commit durable
-//! with one `pwrite` and one `fdatasync`, instead of sled's `Db::flush` (two writes and
-//! two `sync_file_range` waits) followed by a device sync.
+//! with one synced write (`log_write.rs`: on Linux one `O_DIRECT | O_DSYNC` `pwrite`,
+//! elsewhere `pwrite` + `fdatasync`), instead of sled's `Db::flush` (two writes and two
+//! `sync_file_range` waits) followed by a device sync.
 //!
 //! # Layout
 //!
@@ -30,7 +31,8 @@
 //!
 //! # Commit
 //!
-//! Under one lock: the record is written at the log's offset and `fdatasync`ed; only then
+//! Under one lock: the record is written at the log's offset and synced (`log_write.rs`:
+//! directly with `O_DSYNC`, or through the page cache and `fdatasync`); only then
 //! is the batch published to the store's readers and the commit returns. The batch is
 //! applied to the sled tree afterwards, off the commit's path, by the log's applier
 //! (`applier.rs`: an overlay makes every synced record visible, whole, until the tree
@@ -79,6 +81,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::applier::Applier;
 use super::device::{file_key, lock, named, shared, sync_dir, DeviceSync, Registry};
+use super::log_write::{RecordWriter, PAGE};
 use super::{Pairs, StoreError};
 
 /// The key in the engine's tree holding the sequence of the last record applied to it
@@ -91,8 +94,6 @@ pub const FILE_NAME: &str = "commit-log";
 pub const DEFAULT_CAPACITY: u64 = 8 << 20;
 /// Size of a new log when its capacity is larger: it grows at its first wrap.
 pub const INITIAL_CAPACITY: u64 = 1 << 20;
-/// Records start on this boundary.
-const PAGE: u64 = 4096;
 const MAGIC: [u8; 4] = *b"OBCL";
 /// magic, payload length, sequence, crc.
 const HEADER: usize = 4 + 4 + 8 + 4;
@@ -106,7 +107,8 @@ pub(super) type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 pub enum LogFault {
     /// The record's write fails: nothing reaches the file.
     Write,
-    /// The record is written, then its `fdatasync` fails.
+    /// The record is written, then its `fdatasync` fails (a direct write, which syncs
+    /// within the write, reports the failure after it).
     Sync,
 }
 
@@ -126,7 +128,7 @@ pub struct CommitLog {
     /// The applier's thread, joined when the log is dropped.
     applying: Mutex<Option<std::thread::JoinHandle<()>>>,
     syncs: AtomicU64,
-    /// Nanoseconds spent in the records' `pwrite` + `fdatasync`.
+    /// Nanoseconds spent in the records' synced writes.
     sync_nanos: AtomicU64,
     checkpoints: AtomicU64,
     replayed: u64,
@@ -140,6 +142,8 @@ struct LogState {
     next: u64,
     /// The first failure, which every later commit reports.
     failed: Option<String>,
+    /// Puts records on the device (`log_write.rs`).
+    writer: RecordWriter,
     /// An injected fault and the first commit (by sequence) it hits.
     #[cfg(any(test, feature = "failpoints"))]
     fault: Option<(LogFault, u64)>,
@@ -235,6 +239,7 @@ impl CommitLog {
         }
         let (applier, applying) =
             Applier::start(tree.clone()).map_err(|e| named(&path, "start the applier of", e))?;
+        let writer = RecordWriter::open(&path);
         let log = CommitLog {
             path,
             file,
@@ -244,6 +249,7 @@ impl CommitLog {
             device,
             state: Mutex::new(LogState {
                 next: last + 1,
+                writer,
                 ..LogState::default()
             }),
             applier,
@@ -282,7 +288,7 @@ impl CommitLog {
         if len > self.capacity() {
             return self.commit_through_sled(&mut state, seq, writes);
         }
-        if let Err(err) = self.write(&state, seq, &record) {
+        if let Err(err) = self.write(&mut state, seq, &record) {
             state.failed = Some(err.to_string());
             return Err(err.into());
         }
@@ -292,8 +298,9 @@ impl CommitLog {
         Ok(())
     }
 
-    /// The record's `pwrite` and `fdatasync`.
-    fn write(&self, state: &LogState, seq: u64, record: &[u8]) -> sled::Result<()> {
+    /// The record's durable write (`log_write.rs`: direct and synchronous, or `pwrite`
+    /// and `fdatasync`).
+    fn write(&self, state: &mut LogState, seq: u64, record: &[u8]) -> sled::Result<()> {
         #[cfg(any(test, feature = "failpoints"))]
         let fault = state.fault.filter(|(_, from)| seq >= *from).map(|(f, _)| f);
         #[cfg(not(any(test, feature = "failpoints")))]
@@ -303,14 +310,17 @@ impl CommitLog {
             return Err(injected(&self.path, "write", seq));
         }
         let started = std::time::Instant::now();
-        write_at(&self.file, record, state.offset).map_err(|e| named(&self.path, "write", e))?;
-        #[cfg(any(test, feature = "failpoints"))]
-        if fault == Some(LogFault::Sync) {
-            return Err(injected(&self.path, "fdatasync", seq));
-        }
-        self.file
-            .sync_data()
-            .map_err(|e| named(&self.path, "fdatasync", e))?;
+        let before_sync = || {
+            #[cfg(any(test, feature = "failpoints"))]
+            if fault == Some(LogFault::Sync) {
+                return Err(io::Error::other(format!("failpoint: record {seq} fails")));
+            }
+            Ok(())
+        };
+        state
+            .writer
+            .write(&self.file, record, state.offset, before_sync)
+            .map_err(|e| named(&self.path, "write + fdatasync", e))?;
         self.syncs.fetch_add(1, Ordering::SeqCst);
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.sync_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -367,6 +377,19 @@ impl CommitLog {
         state.offset = 0;
         self.checkpoints.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Whether records are written directly (`O_DIRECT | O_DSYNC`, `log_write.rs`),
+    /// rather than through the page cache and `fdatasync`.
+    pub fn direct_writes(&self) -> bool {
+        lock(&self.state).writer.is_direct()
+    }
+
+    /// From now on, records are written through the page cache and `fdatasync`, as on
+    /// a system without direct writes: for tests of both ways.
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn write_buffered(&self) {
+        lock(&self.state).writer.buffered();
     }
 
     /// Records written and synced since this log was opened.
@@ -699,12 +722,12 @@ fn injected(path: &Path, operation: &str, seq: u64) -> sled::Error {
 mod tests;
 
 #[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+pub(super) fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
 }
 
 #[cfg(windows)]
-fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+pub(super) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
     while !bytes.is_empty() {
         match std::os::windows::fs::FileExt::seek_write(file, bytes, offset)? {
             0 => return Err(io::ErrorKind::WriteZero.into()),
