@@ -62,8 +62,9 @@
 //! The run ends at the first record that is not (zeros, a torn or corrupt tail, or an
 //! older record of an earlier round). Records of the run with a sequence above `A` are
 //! applied to sled in order, each with its sequence; then a checkpoint. sled recovers a
-//! prefix of its writes, and a record's sequence is written after its keys: the tree
-//! holds every record up to `A` and maybe part of the next, which replay writes again.
+//! prefix of its writes, and a record's sequence is written after its keys (the
+//! applier's group of records: after every key of the group): the tree holds every
+//! record up to `A` and maybe part of the ones after it, which replay writes again.
 //! Replay writes whole values, so replaying twice gives the same store. A run that starts above
 //! `A + 1` means records are missing: the store is reported corrupt, not opened. A
 //! database written before the log existed has neither the key nor the file: `A` is 0
@@ -526,18 +527,31 @@ fn applied(tree: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-/// Applies one record to `tree`, then its sequence: one sled write per key, not a sled
-/// batch. A sled batch pins sled's log, which writes out and `sync_file_range`s two of
-/// its buffers per batch; single writes fill its buffers. Atomicity comes from the log
-/// instead: sled recovers a prefix of its writes, and the sequence is written last, so
-/// a recovered tree holds every record up to its sequence, and maybe part of the next,
-/// which replay writes again whole. Readers see the record whole through the applier's
-/// overlay (`applier.rs`).
+/// Applies one record to `tree`, then its sequence (see [`apply_writes`]).
 pub(super) fn apply(tree: &sled::Tree, writes: &Writes, seq: u64) -> Result<(), StoreError> {
+    let writes = writes
+        .iter()
+        .map(|(key, value)| (key.as_slice(), value.as_deref()));
+    apply_writes(tree, writes, seq)
+}
+
+/// Applies `writes` (key, new value or `None` to delete) to `tree`, then the sequence
+/// `seq`: one sled write per key, not a sled batch. A sled batch pins sled's log, which
+/// writes out and `sync_file_range`s two of its buffers per batch; single writes fill
+/// its buffers. Atomicity comes from the log instead: sled recovers a prefix of its
+/// writes, and the sequence is written last, so a recovered tree holds every record up
+/// to its sequence, and maybe part of the ones after it (the applier writes a group of
+/// records as each key's newest value, `applier.rs`), which replay writes again, in
+/// order and whole. Readers see every record whole through the applier's overlay.
+pub(super) fn apply_writes<'a>(
+    tree: &sled::Tree,
+    writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    seq: u64,
+) -> Result<(), StoreError> {
     for (key, value) in writes {
         match value {
-            Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
-            None => tree.remove(key.as_slice())?,
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
         };
     }
     tree.insert(APPLIED, &seq.to_be_bytes())?;
