@@ -61,6 +61,63 @@ pub fn sync_rate(parent: &Path, probe: SyncProbe, span: Duration) -> anyhow::Res
     Ok(syncs as f64 / started.elapsed().as_secs_f64())
 }
 
+/// One 4 KiB page per record, each written at the next page of a file preallocated
+/// (written and synced) beforehand, through a descriptor opened `O_DIRECT | O_DSYNC`:
+/// every `pwrite` returns once its page is on the device, without the page cache, as
+/// the engine's commit log writes its records on Linux (`crates/dag/src/store/log_write.rs`).
+/// Syncs per second for about `span`; `None` where the OS or the filesystem has no
+/// direct writes.
+pub fn direct_sync_rate(parent: &Path, span: Duration) -> anyhow::Result<Option<f64>> {
+    const PAGE: usize = 4096;
+    let directory = tempfile::tempdir_in(parent).context("probe directory")?;
+    let path = directory.path().join("log");
+    {
+        let mut file = File::create(&path).context("probe file")?;
+        file.write_all(&vec![0u8; PREALLOCATED_BYTES])
+            .context("preallocate")?;
+        file.sync_all().context("fsync")?;
+    }
+    let Some(file) = open_direct(&path) else {
+        return Ok(None);
+    };
+    let mut staging = vec![b'r'; 2 * PAGE];
+    let start = staging.as_ptr().align_offset(PAGE);
+    let page = &mut staging[start..start + PAGE];
+    let started = Instant::now();
+    let mut syncs = 0u64;
+    let mut offset = 0u64;
+    while started.elapsed() < span || syncs == 0 {
+        if offset + PAGE as u64 > PREALLOCATED_BYTES as u64 {
+            offset = 0;
+        }
+        match std::os::unix::fs::FileExt::write_all_at(&file, page, offset) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::InvalidInput && syncs == 0 => {
+                return Ok(None);
+            }
+            Err(err) => return Err(err).context("direct write"),
+        }
+        offset += PAGE as u64;
+        syncs += 1;
+    }
+    Ok(Some(syncs as f64 / started.elapsed().as_secs_f64()))
+}
+
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+        .open(path)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &Path) -> Option<File> {
+    None
+}
+
 /// Writes `bytes` (rounded up to whole MiB) to a fresh file under `parent` and `fsync`s
 /// it; returns MB/s (10^6 bytes) for the whole, sync included.
 pub fn sequential_write(parent: &Path, bytes: usize) -> anyhow::Result<f64> {
@@ -88,6 +145,11 @@ mod tests {
             let rate = sync_rate(&parent, probe, Duration::from_millis(20)).expect("sync rate");
             assert!(rate.is_finite() && rate > 0.0, "{probe:?}: {rate}");
         }
+        let direct = direct_sync_rate(&parent, Duration::from_millis(20)).expect("direct");
+        assert!(
+            direct.is_none_or(|rate| rate.is_finite() && rate > 0.0),
+            "{direct:?}"
+        );
         let speed = sequential_write(&parent, 1).expect("sequential write");
         assert!(speed.is_finite() && speed > 0.0);
     }

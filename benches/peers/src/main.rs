@@ -84,6 +84,9 @@ fn probe_device(options: &Options, round: usize, device: &mut Device) -> anyhow:
     device
         .append_syncs_per_second
         .push(device::sync_rate(directory, SyncProbe::Append, span)?);
+    device
+        .direct_syncs_per_second
+        .extend(device::direct_sync_rate(directory, span)?);
     if round == 0 || round + 1 == options.runs {
         device
             .sequential_mb_per_second

@@ -37,6 +37,9 @@ pub struct Device {
     pub syncs_per_second: Vec<f64>,
     /// Append probes (`SyncProbe::Append`).
     pub append_syncs_per_second: Vec<f64>,
+    /// Direct probes (`device::direct_sync_rate`: 4 KiB pages, `O_DIRECT | O_DSYNC`,
+    /// as the engine's commit log writes on Linux); empty where there are none.
+    pub direct_syncs_per_second: Vec<f64>,
     pub sequential_mib: usize,
     pub sequential_mb_per_second: Vec<f64>,
 }
@@ -140,6 +143,13 @@ fn render(groups: &[Group], device: &Device) -> String {
         median_f64(&device.append_syncs_per_second),
         device.syncs_per_second.len()
     );
+    let direct = median_f64(&device.direct_syncs_per_second);
+    if !device.direct_syncs_per_second.is_empty() {
+        let _ = writeln!(
+            out,
+            "  write 4 KiB O_DIRECT | O_DSYNC (the commit log's way), one page each: {direct:.0}/s"
+        );
+    }
     let _ = writeln!(
         out,
         "  sequential write {} MiB + fsync: {:.0} MB/s (median of {})",
@@ -156,9 +166,14 @@ fn render(groups: &[Group], device: &Device) -> String {
                 }
                 if row.peer == Peer::ObrestoreDurable || row.peer.is_slow() {
                     let stages = length as f64 / row.median().as_secs_f64();
+                    let against_direct = if device.direct_syncs_per_second.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {:.2}x the direct syncs/s", stages / direct)
+                    };
                     let _ = writeln!(
                         out,
-                        "  {} on {}: {stages:.0} stages/s = {:.2}x the in-place syncs/s",
+                        "  {} on {}: {stages:.0} stages/s = {:.2}x the in-place syncs/s{against_direct}",
                         row.shape,
                         row.peer.label(),
                         stages / syncs
@@ -207,6 +222,7 @@ mod tests {
             directory: "/tmp".into(),
             syncs_per_second: vec![4000.0],
             append_syncs_per_second: vec![3000.0],
+            direct_syncs_per_second: Vec::new(),
             sequential_mib: 64,
             sequential_mb_per_second: vec![900.0],
         };
@@ -215,9 +231,20 @@ mod tests {
             with_device.contains("4000 stages/s = 1.00x the in-place syncs/s"),
             "{with_device}"
         );
-        for bad in ["inf", "NaN"] {
+        for bad in ["inf", "NaN", "direct"] {
             assert!(!with_device.contains(bad), "{with_device}");
         }
+        let with_direct = render(
+            &groups,
+            &Device {
+                direct_syncs_per_second: vec![5000.0],
+                ..probed
+            },
+        );
+        assert!(
+            with_direct.contains("= 1.00x the in-place syncs/s, 0.80x the direct syncs/s"),
+            "{with_direct}"
+        );
     }
 
     #[test]

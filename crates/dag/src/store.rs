@@ -21,6 +21,7 @@ mod device;
 #[cfg(any(test, feature = "failpoints"))]
 mod failing;
 mod key;
+mod log_write;
 mod mem;
 pub(crate) mod retention;
 

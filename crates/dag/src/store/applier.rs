@@ -14,14 +14,15 @@
 //! [`Applier::publish`] puts a synced record's writes into the overlay (key → the newest
 //! synced value or delete, with its record's sequence; the record is shared, not
 //! copied), then queues the record. The
-//! applier thread writes queued records to the tree in order, and after each one drops
-//! from the overlay the keys whose newest write is that record or older: their tree
-//! value is now the newest one. A read holds the overlay's read lock for its whole
+//! applier thread takes the queued records as one group, writes each key's newest value
+//! in the group to the tree once, then the group's last sequence, and then drops from
+//! the overlay the keys whose newest write is in the group: their tree value is now the
+//! newest one. A read holds the overlay's read lock for its whole
 //! duration and looks at the overlay before the tree, so
 //! - every synced record is visible as soon as [`Applier::publish`] returns (the commit
 //!   returns after it: an acknowledged write is always read back);
 //! - a record is seen whole: the overlay takes a record's keys under one write lock,
-//!   and the tree's keys of a record being applied are all shadowed by the overlay
+//!   and the tree's keys of a group being applied are all shadowed by the overlay
 //!   until they are dropped from it, again under one write lock.
 //!
 //! # Wake-ups
@@ -37,8 +38,8 @@
 //!
 //! # Order and durability
 //!
-//! Records are applied in sequence order, by the thread or by [`Applier::drain`] (under
-//! one apply lock, so the two never interleave). Before the log starts again at offset 0
+//! Records are applied in sequence order, a group at a time, by the thread or by
+//! [`Applier::drain`] (under one apply lock, so the two never interleave). Before the log starts again at offset 0
 //! (a checkpoint) or commits a batch through sled, it drains: every record the log is
 //! about to overwrite is in the tree, and the checkpoint's flush makes it durable. A
 //! crash before a record is applied loses nothing: it is in the log, and the next open
@@ -50,7 +51,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::Duration;
 
-use super::commit_log::{apply, Writes};
+use super::commit_log::{apply_writes, Writes};
 use super::device::lock;
 use super::{Pairs, StoreError};
 
@@ -172,29 +173,40 @@ impl Applier {
         records
     }
 
-    /// Applies `records` in order, dropping each from the overlay once in the tree. On a
-    /// failure, records it the first one and keeps the rest unapplied (still in the
-    /// overlay and in the log).
+    /// Applies `records` (consecutive, in order) as one group: each key's newest value
+    /// in them once, then the last one's sequence; then drops the group's keys from the
+    /// overlay where no newer record wrote them. A chain's records rewrite the same
+    /// keys (its DAG record every stage, each node and sub-task twice), so a group of
+    /// them costs a fraction of the sled writes one at a time would. On a failure,
+    /// records it and keeps the whole group unapplied (still in the overlay and in the
+    /// log; the tree may hold part of it, which a replay writes again).
     fn apply_all(&self, records: VecDeque<(u64, Arc<Writes>)>) -> Result<(), StoreError> {
         if lock(&self.queue).failed.is_some() {
             return Ok(());
         }
-        for (seq, writes) in records {
-            if let Err(err) = apply(&self.tree, &writes, seq) {
-                tracing::error!(error = %err, seq, "applying a synced record failed");
-                lock(&self.queue).failed = Some(err.to_string());
-                return Err(err);
+        let Some(&(last, _)) = records.back() else {
+            return Ok(());
+        };
+        let mut newest: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
+        for (_, writes) in &records {
+            for (key, value) in writes.iter() {
+                newest.insert(key, value.as_deref());
             }
-            {
-                let mut overlay = self.write_overlay();
-                for (key, _) in writes.iter() {
-                    if overlay.get(key).is_some_and(|(newest, ..)| *newest <= seq) {
-                        overlay.remove(key);
-                    }
+        }
+        if let Err(err) = apply_writes(&self.tree, newest.iter().map(|(k, v)| (*k, *v)), last) {
+            tracing::error!(error = %err, last, "applying synced records failed");
+            lock(&self.queue).failed = Some(err.to_string());
+            return Err(err);
+        }
+        {
+            let mut overlay = self.write_overlay();
+            for key in newest.keys() {
+                if overlay.get(*key).is_some_and(|(seq, ..)| *seq <= last) {
+                    overlay.remove(*key);
                 }
             }
-            lock(&self.queue).taken -= 1;
         }
+        lock(&self.queue).taken -= records.len();
         Ok(())
     }
 
@@ -363,6 +375,50 @@ mod tests {
         applier.apply_all(records).unwrap();
         assert_eq!(applier.unapplied(), 0);
         assert_eq!(tree.get("last").unwrap().as_deref(), Some(&[3][..]));
+        applier.stop();
+        thread.join().unwrap();
+    }
+
+    /// A group of records rewriting the same keys leaves each key's newest write in the
+    /// tree (a put over a delete, a delete over a put, a key only an early record
+    /// wrote), the group's last sequence, and readers see the same before and after.
+    #[test]
+    fn a_group_of_records_applies_each_keys_newest_write() {
+        let tree = sled::Config::new()
+            .temporary(true)
+            .open()
+            .unwrap()
+            .open_tree("t")
+            .unwrap();
+        tree.insert("gone", "old").unwrap();
+        let (applier, thread) = Applier::start(tree.clone()).unwrap();
+        applier.hold(true);
+        let put =
+            |key: &str, value: &str| (key.as_bytes().to_vec(), Some(value.as_bytes().to_vec()));
+        let delete = |key: &str| (key.as_bytes().to_vec(), None);
+        let records: [Writes; 4] = [
+            vec![put("a", "1"), put("b", "1"), put("early", "1")],
+            vec![put("a", "2"), delete("b"), delete("gone")],
+            vec![put("b", "3"), put("gone", "back")],
+            vec![put("a", "4"), delete("gone")],
+        ];
+        for (seq, writes) in (1..).zip(records) {
+            applier.publish(seq, writes);
+        }
+        let hidden = super::super::commit_log::APPLIED;
+        let before = applier.scan_prefix(b"", hidden).unwrap();
+        applier.drain().unwrap();
+        assert_eq!(applier.unapplied(), 0);
+        let value = |key: &str| tree.get(key).unwrap().map(|v| v.to_vec());
+        assert_eq!(value("a"), Some(b"4".to_vec()));
+        assert_eq!(value("b"), Some(b"3".to_vec()));
+        assert_eq!(value("early"), Some(b"1".to_vec()));
+        assert_eq!(value("gone"), None);
+        assert_eq!(
+            value("m/commit-log-applied"),
+            Some(4u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(applier.scan_prefix(b"", hidden).unwrap(), before);
         applier.stop();
         thread.join().unwrap();
     }

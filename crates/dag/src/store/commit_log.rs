@@ -1,6 +1,7 @@
 //! The engine's commit log: what makes a [`SledStore`](super::SledStore) commit durable
-//! with one `pwrite` and one `fdatasync`, instead of sled's `Db::flush` (two writes and
-//! two `sync_file_range` waits) followed by a device sync.
+//! with one synced write (`log_write.rs`: on Linux one `O_DIRECT | O_DSYNC` `pwrite`,
+//! elsewhere `pwrite` + `fdatasync`), instead of sled's `Db::flush` (two writes and two
+//! `sync_file_range` waits) followed by a device sync.
 //!
 //! # Layout
 //!
@@ -30,7 +31,8 @@
 //!
 //! # Commit
 //!
-//! Under one lock: the record is written at the log's offset and `fdatasync`ed; only then
+//! Under one lock: the record is written at the log's offset and synced (`log_write.rs`:
+//! directly with `O_DSYNC`, or through the page cache and `fdatasync`); only then
 //! is the batch published to the store's readers and the commit returns. The batch is
 //! applied to the sled tree afterwards, off the commit's path, by the log's applier
 //! (`applier.rs`: an overlay makes every synced record visible, whole, until the tree
@@ -60,8 +62,9 @@
 //! The run ends at the first record that is not (zeros, a torn or corrupt tail, or an
 //! older record of an earlier round). Records of the run with a sequence above `A` are
 //! applied to sled in order, each with its sequence; then a checkpoint. sled recovers a
-//! prefix of its writes, and a record's sequence is written after its keys: the tree
-//! holds every record up to `A` and maybe part of the next, which replay writes again.
+//! prefix of its writes, and a record's sequence is written after its keys (the
+//! applier's group of records: after every key of the group): the tree holds every
+//! record up to `A` and maybe part of the ones after it, which replay writes again.
 //! Replay writes whole values, so replaying twice gives the same store. A run that starts above
 //! `A + 1` means records are missing: the store is reported corrupt, not opened. A
 //! database written before the log existed has neither the key nor the file: `A` is 0
@@ -79,6 +82,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::applier::Applier;
 use super::device::{file_key, lock, named, shared, sync_dir, DeviceSync, Registry};
+use super::log_write::{RecordWriter, PAGE};
 use super::{Pairs, StoreError};
 
 /// The key in the engine's tree holding the sequence of the last record applied to it
@@ -91,8 +95,6 @@ pub const FILE_NAME: &str = "commit-log";
 pub const DEFAULT_CAPACITY: u64 = 8 << 20;
 /// Size of a new log when its capacity is larger: it grows at its first wrap.
 pub const INITIAL_CAPACITY: u64 = 1 << 20;
-/// Records start on this boundary.
-const PAGE: u64 = 4096;
 const MAGIC: [u8; 4] = *b"OBCL";
 /// magic, payload length, sequence, crc.
 const HEADER: usize = 4 + 4 + 8 + 4;
@@ -106,7 +108,8 @@ pub(super) type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 pub enum LogFault {
     /// The record's write fails: nothing reaches the file.
     Write,
-    /// The record is written, then its `fdatasync` fails.
+    /// The record is written, then its `fdatasync` fails (a direct write, which syncs
+    /// within the write, reports the failure after it).
     Sync,
 }
 
@@ -126,7 +129,7 @@ pub struct CommitLog {
     /// The applier's thread, joined when the log is dropped.
     applying: Mutex<Option<std::thread::JoinHandle<()>>>,
     syncs: AtomicU64,
-    /// Nanoseconds spent in the records' `pwrite` + `fdatasync`.
+    /// Nanoseconds spent in the records' synced writes.
     sync_nanos: AtomicU64,
     checkpoints: AtomicU64,
     replayed: u64,
@@ -140,6 +143,8 @@ struct LogState {
     next: u64,
     /// The first failure, which every later commit reports.
     failed: Option<String>,
+    /// Puts records on the device (`log_write.rs`).
+    writer: RecordWriter,
     /// An injected fault and the first commit (by sequence) it hits.
     #[cfg(any(test, feature = "failpoints"))]
     fault: Option<(LogFault, u64)>,
@@ -235,6 +240,7 @@ impl CommitLog {
         }
         let (applier, applying) =
             Applier::start(tree.clone()).map_err(|e| named(&path, "start the applier of", e))?;
+        let writer = RecordWriter::open(&path);
         let log = CommitLog {
             path,
             file,
@@ -244,6 +250,7 @@ impl CommitLog {
             device,
             state: Mutex::new(LogState {
                 next: last + 1,
+                writer,
                 ..LogState::default()
             }),
             applier,
@@ -282,7 +289,7 @@ impl CommitLog {
         if len > self.capacity() {
             return self.commit_through_sled(&mut state, seq, writes);
         }
-        if let Err(err) = self.write(&state, seq, &record) {
+        if let Err(err) = self.write(&mut state, seq, &record) {
             state.failed = Some(err.to_string());
             return Err(err.into());
         }
@@ -292,8 +299,9 @@ impl CommitLog {
         Ok(())
     }
 
-    /// The record's `pwrite` and `fdatasync`.
-    fn write(&self, state: &LogState, seq: u64, record: &[u8]) -> sled::Result<()> {
+    /// The record's durable write (`log_write.rs`: direct and synchronous, or `pwrite`
+    /// and `fdatasync`).
+    fn write(&self, state: &mut LogState, seq: u64, record: &[u8]) -> sled::Result<()> {
         #[cfg(any(test, feature = "failpoints"))]
         let fault = state.fault.filter(|(_, from)| seq >= *from).map(|(f, _)| f);
         #[cfg(not(any(test, feature = "failpoints")))]
@@ -303,14 +311,17 @@ impl CommitLog {
             return Err(injected(&self.path, "write", seq));
         }
         let started = std::time::Instant::now();
-        write_at(&self.file, record, state.offset).map_err(|e| named(&self.path, "write", e))?;
-        #[cfg(any(test, feature = "failpoints"))]
-        if fault == Some(LogFault::Sync) {
-            return Err(injected(&self.path, "fdatasync", seq));
-        }
-        self.file
-            .sync_data()
-            .map_err(|e| named(&self.path, "fdatasync", e))?;
+        let before_sync = || {
+            #[cfg(any(test, feature = "failpoints"))]
+            if fault == Some(LogFault::Sync) {
+                return Err(io::Error::other(format!("failpoint: record {seq} fails")));
+            }
+            Ok(())
+        };
+        state
+            .writer
+            .write(&self.file, record, state.offset, before_sync)
+            .map_err(|e| named(&self.path, "write + fdatasync", e))?;
         self.syncs.fetch_add(1, Ordering::SeqCst);
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.sync_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -367,6 +378,19 @@ impl CommitLog {
         state.offset = 0;
         self.checkpoints.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Whether records are written directly (`O_DIRECT | O_DSYNC`, `log_write.rs`),
+    /// rather than through the page cache and `fdatasync`.
+    pub fn direct_writes(&self) -> bool {
+        lock(&self.state).writer.is_direct()
+    }
+
+    /// From now on, records are written through the page cache and `fdatasync`, as on
+    /// a system without direct writes: for tests of both ways.
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn write_buffered(&self) {
+        lock(&self.state).writer.buffered();
     }
 
     /// Records written and synced since this log was opened.
@@ -503,18 +527,31 @@ fn applied(tree: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-/// Applies one record to `tree`, then its sequence: one sled write per key, not a sled
-/// batch. A sled batch pins sled's log, which writes out and `sync_file_range`s two of
-/// its buffers per batch; single writes fill its buffers. Atomicity comes from the log
-/// instead: sled recovers a prefix of its writes, and the sequence is written last, so
-/// a recovered tree holds every record up to its sequence, and maybe part of the next,
-/// which replay writes again whole. Readers see the record whole through the applier's
-/// overlay (`applier.rs`).
+/// Applies one record to `tree`, then its sequence (see [`apply_writes`]).
 pub(super) fn apply(tree: &sled::Tree, writes: &Writes, seq: u64) -> Result<(), StoreError> {
+    let writes = writes
+        .iter()
+        .map(|(key, value)| (key.as_slice(), value.as_deref()));
+    apply_writes(tree, writes, seq)
+}
+
+/// Applies `writes` (key, new value or `None` to delete) to `tree`, then the sequence
+/// `seq`: one sled write per key, not a sled batch. A sled batch pins sled's log, which
+/// writes out and `sync_file_range`s two of its buffers per batch; single writes fill
+/// its buffers. Atomicity comes from the log instead: sled recovers a prefix of its
+/// writes, and the sequence is written last, so a recovered tree holds every record up
+/// to its sequence, and maybe part of the ones after it (the applier writes a group of
+/// records as each key's newest value, `applier.rs`), which replay writes again, in
+/// order and whole. Readers see every record whole through the applier's overlay.
+pub(super) fn apply_writes<'a>(
+    tree: &sled::Tree,
+    writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    seq: u64,
+) -> Result<(), StoreError> {
     for (key, value) in writes {
         match value {
-            Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
-            None => tree.remove(key.as_slice())?,
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
         };
     }
     tree.insert(APPLIED, &seq.to_be_bytes())?;
@@ -699,12 +736,12 @@ fn injected(path: &Path, operation: &str, seq: u64) -> sled::Error {
 mod tests;
 
 #[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+pub(super) fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
 }
 
 #[cfg(windows)]
-fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+pub(super) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
     while !bytes.is_empty() {
         match std::os::windows::fs::FileExt::seek_write(file, bytes, offset)? {
             0 => return Err(io::ErrorKind::WriteZero.into()),
