@@ -14,7 +14,10 @@
 //! A failover is waited out, not answered with an error: a request that arrives while
 //! an election is under way, or whose forward the maintainer refuses at connect (it
 //! died: nothing reached it), waits for the next maintainer, at most the failover wait
-//! (twice the lease's TTL and two election polls), and is routed again. A request the
+//! (three lease TTLs, at least 15 s), and is routed again. A read is routed again after
+//! any failure. A fresh connection per forward makes "refused at connect" mean "the
+//! maintainer is gone"; an agent that won the election answers nothing as a follower
+//! while it opens the cluster (it is electing until it serves). A request the
 //! maintainer may have received is never sent again (a submit must not run twice):
 //! a failure after the connection answers 503, and the client retries.
 //!
@@ -92,7 +95,13 @@ pub fn cluster_app(
         client: reqwest::Client::builder()
             .timeout(FORWARD_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .pool_max_idle_per_host(8)
+            // A fresh connection per forward: a maintainer that died then refuses it at
+            // connect, which proves nothing reached it (the failover wait sends the
+            // request on). A pooled connection of a dead maintainer fails after the
+            // request was written, which proves nothing either way: a submit could
+            // not be sent again. A loopback or LAN connect costs far less than the
+            // request's own auth.
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap_or_default(),
     });
@@ -264,8 +273,9 @@ enum Forwarded {
     /// The maintainer's answer, or 503 when it may have received the request but did
     /// not answer it whole (never sent again: a submit must not run twice).
     Answer(Response),
-    /// The maintainer never received it (connection refused or not accepted): safe to
-    /// send to the next maintainer. The reason, for a 503 if there is none.
+    /// The maintainer never received it (connection refused or not accepted), or it is
+    /// a read: safe to send to the next maintainer. The reason, for a 503 if there is
+    /// none.
     NotSent(String),
 }
 
@@ -299,6 +309,13 @@ async fn forward(state: &Dispatch, leader: &str, parts: &Parts, body: Bytes) -> 
         Ok(answer) => answer,
         Err(err) if err.is_connect() => {
             tracing::warn!(%leader, error = %err, "the maintainer refused or did not accept the connection");
+            return Forwarded::NotSent(format!(
+                "the maintainer {leader} did not answer; retry in a few seconds"
+            ));
+        }
+        // A read changes nothing: it may go to the next maintainer whatever became of it.
+        Err(err) if parts.method == Method::GET || parts.method == Method::HEAD => {
+            tracing::warn!(%leader, error = %err, "a forwarded read failed");
             return Forwarded::NotSent(format!(
                 "the maintainer {leader} did not answer; retry in a few seconds"
             ));
@@ -521,6 +538,38 @@ mod tests {
             // Keep the channel open: the follower keeps following.
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
+    }
+
+    /// The failover wait may send a request on only if the dead maintainer refused it at
+    /// connect, which a pooled connection of it would not do (CI saw a write during a
+    /// takeover fail on one): every forward has a connection of its own.
+    #[tokio::test]
+    async fn every_forward_opens_a_connection_of_its_own() {
+        let peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&peers);
+        let router = Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(peer);
+                "from the maintainer"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let leader = listener.local_addr().unwrap().to_string();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        let (_tx, role) = watch::channel(Role::Follower(leader));
+        let app = follower(role, Duration::from_secs(5));
+        for _ in 0..3 {
+            let (status, body) = submit(app.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let peers = peers.lock().unwrap().clone();
+        assert_eq!(peers.len(), 3);
+        assert!(
+            peers[0] != peers[1] && peers[1] != peers[2] && peers[0] != peers[2],
+            "a connection was reused: {peers:?}"
+        );
     }
 
     #[tokio::test]

@@ -50,6 +50,8 @@ pub struct ClusterMode {
 /// How often a follower looks for a new maintainer (the lease TTL bounds how long an
 /// old one can still hold the key after it died).
 const POLL: Duration = Duration::from_millis(500);
+/// The shortest a request waits for the next maintainer (`Node::failover_wait`).
+const MIN_FAILOVER_WAIT: Duration = Duration::from_secs(15);
 
 /// How a term as maintainer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,10 +238,12 @@ impl Node {
     }
 
     /// How long a request waits for a maintainer when none answers: a dead one's lease
-    /// lapses within its TTL, the next campaign wins within a [`POLL`], and followers
-    /// learn of it at their next one.
+    /// lapses within its TTL, the next campaign wins within a [`POLL`], followers learn
+    /// of it at their next one, and the winner opens the cluster's engine; etcd itself
+    /// may be electing a leader meanwhile (a member lost). Three TTLs, at least
+    /// [`MIN_FAILOVER_WAIT`].
     fn failover_wait(&self) -> Duration {
-        self.mode.lease_ttl * 2 + POLL * 2
+        (self.mode.lease_ttl * 3).max(MIN_FAILOVER_WAIT)
     }
 
     /// The API over a reader of the cluster's state in etcd that answers as `leader`
@@ -286,6 +290,10 @@ impl Node {
         shutdown: &mut watch::Receiver<bool>,
         grace: Duration,
     ) -> TermEnd {
+        // Won, not yet serving: requests wait for the engine to open (a request
+        // forwarded here while this agent still followed the dead maintainer would be
+        // answered 503 by the forwarded-once rule).
+        self.role.send_replace(Role::Electing);
         let mut lost = leadership.lost();
         let shared = SharedState {
             db: self.db.clone(),
