@@ -493,6 +493,9 @@ impl Actor {
             type_flags,
         );
         let dag_id = dag.id();
+        // Sized once for the new DAG, not grown (and rehashed) id by id.
+        self.node_dag.reserve(dag.nodes.len());
+        self.task_dag.reserve(dag.tasks.len());
         for node_id in dag.nodes.keys() {
             self.node_dag.insert(*node_id, dag_id);
         }
