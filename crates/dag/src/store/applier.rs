@@ -342,6 +342,12 @@ impl Applier {
 mod tests {
     use super::*;
 
+    /// A tree of a temporary sled database.
+    fn temporary_tree() -> sled::Tree {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        db.open_tree("t").unwrap()
+    }
+
     fn record(n: u8) -> Writes {
         vec![(b"last".to_vec(), Some(vec![n]))]
     }
@@ -351,12 +357,7 @@ mod tests {
     /// two records behind after `unapplied` read 0).
     #[test]
     fn records_being_applied_still_count_as_unapplied() {
-        let tree = sled::Config::new()
-            .temporary(true)
-            .open()
-            .unwrap()
-            .open_tree("t")
-            .unwrap();
+        let tree = temporary_tree();
         let (applier, thread) = Applier::start(tree.clone()).unwrap();
         applier.hold(true);
         for n in 1..=3 {
@@ -384,12 +385,7 @@ mod tests {
     /// wrote), the group's last sequence, and readers see the same before and after.
     #[test]
     fn a_group_of_records_applies_each_keys_newest_write() {
-        let tree = sled::Config::new()
-            .temporary(true)
-            .open()
-            .unwrap()
-            .open_tree("t")
-            .unwrap();
+        let tree = temporary_tree();
         tree.insert("gone", "old").unwrap();
         let (applier, thread) = Applier::start(tree.clone()).unwrap();
         applier.hold(true);

@@ -146,15 +146,11 @@ mod tests {
 
     use super::*;
 
-    /// A direct write is the record, then zeros to the end of its last page, from a
-    /// page-aligned window, at the record's offset; nothing outside its pages changes.
-    /// (Through a descriptor without `O_DIRECT`: the bytes are what counts here; the
-    /// flags are the kernel's.)
-    #[test]
-    fn a_direct_write_pads_the_record_with_zeros_to_whole_pages() {
+    /// A log file of `len` bytes of 0xEE in a temporary directory (kept alive by the
+    /// returned guard), opened for reading and writing.
+    fn scratch_log(len: usize) -> (tempfile::TempDir, std::path::PathBuf, File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let page = PAGE as usize;
         let file = File::options()
             .read(true)
             .write(true)
@@ -162,7 +158,18 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
-        file.write_all_at(&vec![0xEE; 5 * page], 0).unwrap();
+        file.write_all_at(&vec![0xEE; len], 0).unwrap();
+        (dir, path, file)
+    }
+
+    /// A direct write is the record, then zeros to the end of its last page, from a
+    /// page-aligned window, at the record's offset; nothing outside its pages changes.
+    /// (Through a descriptor without `O_DIRECT`: the bytes are what counts here; the
+    /// flags are the kernel's.)
+    #[test]
+    fn a_direct_write_pads_the_record_with_zeros_to_whole_pages() {
+        let page = PAGE as usize;
+        let (_dir, _path, file) = scratch_log(5 * page);
         let mut staging = Vec::new();
         for (len, offset) in [(700, PAGE), (page + 1, 3 * PAGE), (page, 0)] {
             let record: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
@@ -192,17 +199,7 @@ mod tests {
     /// the write and the sync.
     #[test]
     fn a_buffered_write_is_the_record_alone_and_the_hook_runs_before_the_sync() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        file.write_all_at(&vec![0xEE; 2 * PAGE as usize], 0)
-            .unwrap();
+        let (_dir, path, file) = scratch_log(2 * PAGE as usize);
         let mut writer = RecordWriter::open(&path);
         writer.buffered();
         assert!(!writer.is_direct());
