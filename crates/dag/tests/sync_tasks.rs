@@ -139,6 +139,13 @@ async fn open(store: Arc<dyn KvStore>, registry: TaskRegistry) -> Engine {
         .expect("engine opens")
 }
 
+/// An engine on a `MemStore` with the sync registry, and what its tasks see and do.
+async fn mem_engine() -> (Arc<World>, Arc<Seen>, Engine) {
+    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
+    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    (world, seen, engine)
+}
+
 /// A node of one sub-task of `task_type` named `name`, with `extra` parameters.
 fn node_of(task_type: &str, name: &str, extra: Value) -> NodeSpec {
     let mut params = json!({ "name": name });
@@ -163,8 +170,7 @@ fn task_of(engine: &Engine, id: u64, name: &str) -> (String, Vec<String>, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_sub_tasks_run_inside_the_scheduler_without_a_tokio_task_each() {
     const WIDTH: usize = 200;
-    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
-    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    let (world, seen, engine) = mem_engine().await;
     let mut fan_out = DagSpec::new("fan out");
     let params = (0..WIDTH)
         .map(|n| json!({ "name": format!("s{n}") }))
@@ -189,8 +195,7 @@ async fn sync_sub_tasks_run_inside_the_scheduler_without_a_tokio_task_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_sub_task_reports_logs_output_local_and_additional_data() {
-    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
-    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    let (_world, seen, engine) = mem_engine().await;
     let mut spec = DagSpec::new("reports");
     spec.chain(
         None,
@@ -225,8 +230,7 @@ async fn a_sync_sub_task_reports_logs_output_local_and_additional_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_and_panics_of_a_sync_task_or_its_factory_fail_only_that_attempt() {
-    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
-    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    let (world, _seen, engine) = mem_engine().await;
     world.fail("fails", 1);
     let cases = [
         (
@@ -301,8 +305,7 @@ fn observe(engine: &Engine, ids: &[u64], world: &World) -> Observed {
 
 /// Automatic retries, then RETRY of a DAG that failed, on sub-tasks of `task_type`.
 async fn retries(task_type: &str) -> Observed {
-    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
-    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    let (world, _seen, engine) = mem_engine().await;
     // Two automatic retries absorb two failures.
     world.fail("flaky", 2);
     let policy = RetryPolicy {
@@ -366,8 +369,7 @@ async fn a_sync_task_retries_as_an_async_one_does() {
 /// A chain a -> b -> c whose c fails, rolled back while a's rollback fails, then
 /// again once it no longer does, on sub-tasks of `task_type`.
 async fn rollbacks(task_type: &str) -> (Observed, Vec<(State, Operator)>) {
-    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
-    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    let (world, _seen, engine) = mem_engine().await;
     world.fail("c", 1);
     world.fail_rollback("a");
     let mut spec = DagSpec::new("undo");
@@ -412,8 +414,7 @@ async fn sync_rollbacks_run_as_async_ones_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_sub_task_after_a_cancelled_one_never_runs() {
-    let (world, seen) = (Arc::new(World::default()), Arc::new(Seen::default()));
-    let engine = open(Arc::new(MemStore::new()), sync_registry(&world, &seen)).await;
+    let (world, _seen, engine) = mem_engine().await;
     let mut spec = DagSpec::new("cancelled");
     spec.chain(
         None,
