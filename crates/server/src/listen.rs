@@ -12,10 +12,17 @@
 //!   `Common.RequestTimeout` (see [`is_body_timeout`]).
 //! - **Connections.** At most [`Limits::max_connections`] are served at once; the next
 //!   ones wait in the listen backlog.
+//! - **Lingering close** (RFC 9112 §9.6). When the server closes a connection (after a
+//!   431, or an answer with `Connection: close`), it first half-closes its side, then
+//!   reads and discards what the client still sends, for at most [`LINGER`] and
+//!   [`LINGER_BYTES`], before it lets the socket go. Closing a socket with unread bytes
+//!   makes the kernel send a reset, which can fail the client's write of the rest of its
+//!   request, or its read, before it has read the answer ([`Lingering`]).
 //!
 //! Invariant: every connection, whatever its client does, ends within
 //! `header_read_timeout` of its last complete request or within `body_idle_timeout` of
-//! its last body byte; no client holds a task forever.
+//! its last body byte, plus at most [`LINGER`] of lingering close; no client holds a task
+//! forever.
 
 use std::future::Future;
 use std::io;
@@ -31,11 +38,18 @@ use axum::Router;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 use tower::ServiceExt as _;
 
 /// hyper's smallest read buffer; a smaller header limit is raised to it.
 const MIN_HEADER_BYTES: usize = 8192;
+
+/// How long a closing connection drains what its client still sends.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// How many bytes a closing connection drains at most.
+pub const LINGER_BYTES: u64 = 16 << 20;
 
 /// The connection limits of [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +127,7 @@ pub async fn serve(
             app.clone()
                 .oneshot(req.map(|body| Body::new(IdleBody::new(body, body_idle))))
         });
-        let io = TokioIo::new(stream);
+        let io = TokioIo::new(Lingering::new(stream));
         let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -189,5 +203,88 @@ impl HttpBody for IdleBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection's socket whose shutdown is a lingering close: the write side is shut
+/// (the client sees the answer's end), then incoming bytes are read and dropped until
+/// the client closes its side, an error, [`LINGER`] or [`LINGER_BYTES`].
+struct Lingering {
+    stream: tokio::net::TcpStream,
+    /// Set once the write side is shut: when draining stops.
+    deadline: Option<Pin<Box<Sleep>>>,
+    drained: u64,
+}
+
+impl Lingering {
+    fn new(stream: tokio::net::TcpStream) -> Lingering {
+        Lingering {
+            stream,
+            deadline: None,
+            drained: 0,
+        }
+    }
+}
+
+impl AsyncRead for Lingering {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.deadline.is_none() {
+            std::task::ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+            this.deadline = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        let mut scratch = [0u8; 8192];
+        loop {
+            let expired = match this.deadline.as_mut() {
+                Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+                None => true,
+            };
+            if expired || this.drained >= LINGER_BYTES {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    this.drained += buf.filled().len() as u64;
+                }
+                // The client closed its side, or the socket failed: nothing to drain.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }

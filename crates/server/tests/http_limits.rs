@@ -1,6 +1,7 @@
 //! The HTTP server's limits over real sockets (`obrestore_server::listen`): a head over
 //! the header limit gets its 431 (its 2 MB all sent before reading), a half-sent
-//! head is closed, a half-sent body gets 408 in the envelope, and connections over the
+//! head is closed, a client still sending after its 431 reads it whole (the lingering
+//! close), a half-sent body gets 408 in the envelope, and connections over the
 //! cap wait until one ends. Timeouts are short here; nothing asserts how long anything
 //! took (a generous guard only keeps a broken server from hanging the test).
 
@@ -93,6 +94,37 @@ async fn a_head_over_the_limit_is_answered_431() {
         .unwrap();
     let answer = read_to_close(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// The server has answered 431 and closed its side while the client still sends its
+/// head: the server drains what comes (a lingering close) instead of resetting the
+/// connection, so the client's later writes succeed and it reads the 431 to the end.
+/// Without the lingering close the reset fails the second write (or the read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_after_its_431_gets_it_whole() {
+    let server = served(short_limits()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut head = b"GET /api/v1/info HTTP/1.1\r\nHost: agent\r\nX-Big: ".to_vec();
+    head.resize(64 << 10, b'a');
+    let sent = tokio::time::timeout(GUARD, stream.write_all(&head)).await;
+    assert!(
+        matches!(sent, Ok(Ok(()))),
+        "sending the first part: {sent:?}"
+    );
+    // The server answers after 16 KiB and closes its side meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let more = vec![b'a'; 64 << 10];
+    let sent = tokio::time::timeout(GUARD, stream.write_all(&more)).await;
+    assert!(
+        matches!(sent, Ok(Ok(()))),
+        "sending after the answer: {sent:?}"
+    );
+    stream
+        .shutdown()
+        .await
+        .expect("half-closing the client's side");
+    let answer = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
