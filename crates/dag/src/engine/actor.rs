@@ -569,6 +569,8 @@ impl Actor {
             }
         }
         txn.sort_dirty();
+        let records = 2 * txn.dirty_dags.len() + txn.dirty_nodes.len() + txn.dirty_tasks.len();
+        txn.batch.writes.reserve(records + 2);
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();

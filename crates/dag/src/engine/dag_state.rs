@@ -201,7 +201,14 @@ impl ActiveDag {
             FanOut::Static(params) => params.len(),
             FanOut::Dynamic(_) => 0,
         });
-        dag.tasks.reserve(static_tasks.sum());
+        let static_tasks: usize = static_tasks.sum();
+        dag.tasks.reserve(static_tasks);
+        // So are the lists the submit's batch is sealed from.
+        dag.unfinished_tasks.reserve(spec.nodes.len());
+        dag.nodes.reserve(spec.nodes.len());
+        txn.dirty_nodes.reserve(spec.nodes.len());
+        txn.dirty_tasks.reserve(static_tasks);
+        txn.new_tasks.reserve(static_tasks);
         let mut links = Links::of(spec, &node_ids);
         // Nodes of one type share one copy of its name (and its flags' lookup).
         let mut types: HashMap<&str, (Arc<str>, Flags)> = HashMap::new();
@@ -695,8 +702,8 @@ fn new_node_record(
         name: node_spec.name.as_str().into(),
         task_type,
         layer,
-        upstream: links.upstream.into(),
-        downstream: links.downstream.into(),
+        upstream: links.upstream,
+        downstream: links.downstream,
         state: State::Pending,
         operator: Operator::Run,
         fan_out: node_spec.fan_out.clone(),
@@ -715,40 +722,62 @@ fn new_node_record(
 
 /// The upstream and downstream node ids of every node of a spec, sorted and without
 /// repeats, computed in one pass over the edges (a scan of all edges per node made
-/// submitting a DAG of N nodes and E edges cost N × E).
+/// submitting a DAG of N nodes and E edges cost N × E). Each node's list is built
+/// straight into its record's shared slice from one sorted list of all edges: no
+/// list per node on the way, and every node without links shares one empty slice.
 struct Links {
-    upstream: Vec<Vec<u64>>,
-    downstream: Vec<Vec<u64>>,
+    upstream: Vec<Arc<[u64]>>,
+    downstream: Vec<Arc<[u64]>>,
+    empty: Arc<[u64]>,
 }
 
 impl Links {
     fn of(spec: &DagSpec, node_ids: &[u64]) -> Links {
-        let mut links = Links {
-            upstream: vec![Vec::new(); spec.nodes.len()],
-            downstream: vec![Vec::new(); spec.nodes.len()],
-        };
-        for &(from, to) in &spec.edges {
-            links.upstream[to].push(node_ids[from]);
-            links.downstream[from].push(node_ids[to]);
+        let empty: Arc<[u64]> = Arc::from(&[][..]);
+        let count = spec.nodes.len();
+        let into = spec.edges.iter().map(|&(from, to)| (to, node_ids[from]));
+        let out_of = spec.edges.iter().map(|&(from, to)| (from, node_ids[to]));
+        Links {
+            upstream: per_node(into.collect(), count, &empty),
+            downstream: per_node(out_of.collect(), count, &empty),
+            empty,
         }
-        for ids in links.upstream.iter_mut().chain(links.downstream.iter_mut()) {
-            ids.sort_unstable();
-            ids.dedup();
-        }
-        links
     }
 
     /// Node `index`'s links (each is taken once, when its record is built).
     fn take(&mut self, index: usize) -> NodeLinks {
         NodeLinks {
-            upstream: std::mem::take(&mut self.upstream[index]),
-            downstream: std::mem::take(&mut self.downstream[index]),
+            upstream: std::mem::replace(&mut self.upstream[index], Arc::clone(&self.empty)),
+            downstream: std::mem::replace(&mut self.downstream[index], Arc::clone(&self.empty)),
         }
     }
 }
 
+/// Groups `(node index, linked id)` pairs into one sorted list without repeats per node
+/// of `count`; a node with none gets `empty`.
+fn per_node(mut pairs: Vec<(usize, u64)>, count: usize, empty: &Arc<[u64]>) -> Vec<Arc<[u64]>> {
+    // A chain's and most specs' edges come in order: the sort is one pass then.
+    pairs.sort_unstable();
+    pairs.dedup();
+    let ids: Vec<u64> = pairs.iter().map(|&(_, id)| id).collect();
+    let mut lists = Vec::with_capacity(count);
+    let mut at = 0;
+    for index in 0..count {
+        let start = at;
+        while pairs.get(at).is_some_and(|&(node, _)| node == index) {
+            at += 1;
+        }
+        lists.push(if start == at {
+            Arc::clone(empty)
+        } else {
+            Arc::from(&ids[start..at])
+        });
+    }
+    lists
+}
+
 /// One node's upstream and downstream node ids.
 struct NodeLinks {
-    upstream: Vec<u64>,
-    downstream: Vec<u64>,
+    upstream: Arc<[u64]>,
+    downstream: Arc<[u64]>,
 }
