@@ -44,6 +44,7 @@ mod msg;
 mod node_map;
 mod operators;
 mod progress;
+mod ready;
 mod recovery;
 mod runner;
 mod txn;

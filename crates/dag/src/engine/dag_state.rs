@@ -13,13 +13,14 @@
 //! restart rules in `recovery.rs`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::node_map::NodeMap;
+use super::ready::ReadyQueues;
 use super::txn::{IdMap, Member, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
@@ -121,7 +122,7 @@ pub(crate) struct ActiveDag {
     /// Units of each pool in use.
     pub(crate) pool_running: HashMap<String, u32>,
     /// Sub-tasks ready to run, per pool ("" for none).
-    pub(crate) ready: BTreeMap<String, VecDeque<u64>>,
+    pub(crate) ready: ReadyQueues,
     /// Per node, how many of its sub-tasks are not SUCCEED.
     pub(crate) unfinished_tasks: IdMap<usize>,
     /// Per layer (index = layer), how many nodes are not SUCCEED.
@@ -159,7 +160,7 @@ impl ActiveDag {
             dag_params,
             running: IdMap::default(),
             pool_running: HashMap::new(),
-            ready: BTreeMap::new(),
+            ready: ReadyQueues::default(),
             unfinished_tasks: IdMap::default(),
             unfinished_per_layer: Vec::new(),
             first_unfinished_layer: 0,
@@ -529,13 +530,7 @@ impl ActiveDag {
 
     /// Queues a READY sub-task in `pool` ("" for none), its node's pool.
     pub(crate) fn enqueue_in(&mut self, pool: &str, task_id: u64) {
-        match self.ready.get_mut(pool) {
-            Some(queue) => queue.push_back(task_id),
-            None => {
-                self.ready
-                    .insert(pool.to_string(), VecDeque::from([task_id]));
-            }
-        }
+        self.ready.push(pool, task_id);
     }
 
     /// Creates a node's sub-tasks (PENDING), one per parameter value, with fresh ids.
@@ -552,13 +547,13 @@ impl ActiveDag {
         let mut ids = Vec::with_capacity(params.len());
         // One copy of the type name, shared by every sub-task of the node; one buffer
         // for the numbered names.
-        let task_type = Arc::clone(&node.task_type);
+        let task_type = &node.task_type;
         let mut name = String::new();
         txn.new_tasks.reserve(params.len());
         for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
-            let task = new_task_record(node, id, index, many, params, &task_type, &mut name, sched);
+            let task = new_task_record(node, id, index, many, params, task_type, &mut name, sched);
             self.tasks.insert(id, Arc::new(task));
             txn.touch_task(self.rec.id, id);
             txn.new_tasks.push(Member {
