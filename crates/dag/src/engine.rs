@@ -39,6 +39,7 @@ mod actor;
 mod committer;
 mod config;
 mod dag_state;
+mod links;
 mod locks;
 mod msg;
 mod node_map;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::links::{Links, NodeLinks};
 use super::node_map::NodeMap;
 use super::ready::ReadyQueues;
 use super::txn::{IdMap, Member, Sched, Txn};
@@ -210,7 +211,7 @@ impl ActiveDag {
         txn.dirty_nodes.reserve(spec.nodes.len());
         txn.dirty_tasks.reserve(static_tasks);
         txn.new_tasks.reserve(static_tasks);
-        let mut links = Links::of(spec, &node_ids);
+        let mut links = Links::of(spec.nodes.len(), &spec.edges, &node_ids);
         // Nodes of one type share one copy of its name (and its flags' lookup).
         let mut types: HashMap<&str, (Arc<str>, Flags)> = HashMap::new();
         for (index, node_spec) in spec.nodes.iter().enumerate() {
@@ -713,66 +714,4 @@ fn new_node_record(
         start_time: None,
         end_time: None,
     }
-}
-
-/// The upstream and downstream node ids of every node of a spec, sorted and without
-/// repeats, computed in one pass over the edges (a scan of all edges per node made
-/// submitting a DAG of N nodes and E edges cost N × E). Each node's list is built
-/// straight into its record's shared slice from one sorted list of all edges: no
-/// list per node on the way, and every node without links shares one empty slice.
-struct Links {
-    upstream: Vec<Arc<[u64]>>,
-    downstream: Vec<Arc<[u64]>>,
-    empty: Arc<[u64]>,
-}
-
-impl Links {
-    fn of(spec: &DagSpec, node_ids: &[u64]) -> Links {
-        let empty: Arc<[u64]> = Arc::from(&[][..]);
-        let count = spec.nodes.len();
-        let into = spec.edges.iter().map(|&(from, to)| (to, node_ids[from]));
-        let out_of = spec.edges.iter().map(|&(from, to)| (from, node_ids[to]));
-        Links {
-            upstream: per_node(into.collect(), count, &empty),
-            downstream: per_node(out_of.collect(), count, &empty),
-            empty,
-        }
-    }
-
-    /// Node `index`'s links (each is taken once, when its record is built).
-    fn take(&mut self, index: usize) -> NodeLinks {
-        NodeLinks {
-            upstream: std::mem::replace(&mut self.upstream[index], Arc::clone(&self.empty)),
-            downstream: std::mem::replace(&mut self.downstream[index], Arc::clone(&self.empty)),
-        }
-    }
-}
-
-/// Groups `(node index, linked id)` pairs into one sorted list without repeats per node
-/// of `count`; a node with none gets `empty`.
-fn per_node(mut pairs: Vec<(usize, u64)>, count: usize, empty: &Arc<[u64]>) -> Vec<Arc<[u64]>> {
-    // A chain's and most specs' edges come in order: the sort is one pass then.
-    pairs.sort_unstable();
-    pairs.dedup();
-    let ids: Vec<u64> = pairs.iter().map(|&(_, id)| id).collect();
-    let mut lists = Vec::with_capacity(count);
-    let mut at = 0;
-    for index in 0..count {
-        let start = at;
-        while pairs.get(at).is_some_and(|&(node, _)| node == index) {
-            at += 1;
-        }
-        lists.push(if start == at {
-            Arc::clone(empty)
-        } else {
-            Arc::from(&ids[start..at])
-        });
-    }
-    lists
-}
-
-/// One node's upstream and downstream node ids.
-struct NodeLinks {
-    upstream: Arc<[u64]>,
-    downstream: Arc<[u64]>,
 }
