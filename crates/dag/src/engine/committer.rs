@@ -15,13 +15,15 @@
 //!    one flushes. Except when there is nothing to overlap ([`Pipeline`]): if the
 //!    committer's thread has released every batch handed to it and no sub-task runs
 //!    but those the new batch starts (a chain between two stages), nothing can arrive
-//!    while the batch flushes, so the actor calls [`Committer::process`] itself: the
+//!    while the batch flushes, so the actor commits it itself
+//!    ([`Committer::process_one`]): the
 //!    stage's commit, its sub-task's start and the actor's next turn then run on one
 //!    tokio worker, without the two thread wake-ups (actor to committer, committer to
 //!    the sub-task and back to the actor) a stage otherwise pays; the worker blocks for
 //!    one device sync. With a store whose commit does not block (the in-memory store)
-//!    there is no committer thread: the actor calls [`Committer::process`] itself with
-//!    one batch.
+//!    there is no committer thread: the actor commits each batch itself the same way.
+//!    A batch the actor commits itself comes back to it with its lists emptied, and
+//!    its next batch reuses their buffers.
 //! 2. **Merge.** The writes of the batches are merged in order into one [`Batch`]; a
 //!    later write of a key replaces an earlier one, so the merged batch is exactly the
 //!    state after the last of them.
