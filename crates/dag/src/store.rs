@@ -133,6 +133,12 @@ impl Writes {
         self.entries.is_empty()
     }
 
+    /// Room for `additional` more writes without growing (a submit's batch writes a
+    /// record per node and per sub-task).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     /// At least [`Writes::len`], counted without sorting (a key written twice counts
     /// twice).
     pub(crate) fn bound(&self) -> usize {

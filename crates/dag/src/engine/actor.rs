@@ -243,8 +243,13 @@ impl Actor {
             // No sub-task runs but those waiting for this batch: nothing can arrive
             // while it flushes.
             let alone = self.sched.running_total == pending.spawns.len();
-            if !pending.is_empty() && !hand_off(&mut commit, pending, alone, &mut self.inline).await
-            {
+            let mut spent = None;
+            let handed = pending.is_empty()
+                || hand_off(&mut commit, pending, alone, &mut self.inline, &mut spent).await;
+            if let Some(spent) = spent {
+                self.pending.recycle(spent);
+            }
+            if !handed {
                 return;
             }
             self.evict(finished);
@@ -569,6 +574,8 @@ impl Actor {
             }
         }
         txn.sort_dirty();
+        let records = 2 * txn.dirty_dags.len() + txn.dirty_nodes.len() + txn.dirty_tasks.len();
+        txn.batch.writes.reserve(records + 2);
         for dag_id in &txn.dirty_dags {
             if let Some(dag) = self.dags.get_mut(dag_id) {
                 dag.recompute_stage();
@@ -659,9 +666,10 @@ async fn hand_off(
     pending: Pending,
     alone: bool,
     inline: &mut Vec<RunResult>,
+    spent: &mut Option<Pending>,
 ) -> bool {
     match commit {
-        Commit::Pipelined(pipeline) => pipeline.hand_off(pending, alone, inline).await,
-        Commit::Inline(committer) => committer.process(vec![pending], Some(inline)),
+        Commit::Pipelined(pipeline) => pipeline.hand_off(pending, alone, inline, spent).await,
+        Commit::Inline(committer) => committer.process_one(pending, inline, spent),
     }
 }

@@ -15,13 +15,15 @@
 //!    one flushes. Except when there is nothing to overlap ([`Pipeline`]): if the
 //!    committer's thread has released every batch handed to it and no sub-task runs
 //!    but those the new batch starts (a chain between two stages), nothing can arrive
-//!    while the batch flushes, so the actor calls [`Committer::process`] itself: the
+//!    while the batch flushes, so the actor commits it itself
+//!    ([`Committer::process_one`]): the
 //!    stage's commit, its sub-task's start and the actor's next turn then run on one
 //!    tokio worker, without the two thread wake-ups (actor to committer, committer to
 //!    the sub-task and back to the actor) a stage otherwise pays; the worker blocks for
 //!    one device sync. With a store whose commit does not block (the in-memory store)
-//!    there is no committer thread: the actor calls [`Committer::process`] itself with
-//!    one batch.
+//!    there is no committer thread: the actor commits each batch itself the same way.
+//!    A batch the actor commits itself comes back to it with its lists emptied, and
+//!    its next batch reuses their buffers.
 //! 2. **Merge.** The writes of the batches are merged in order into one [`Batch`]; a
 //!    later write of a key replaces an earlier one, so the merged batch is exactly the
 //!    state after the last of them.
@@ -203,9 +205,10 @@ impl Pipeline {
         pending: Pending,
         alone: bool,
         inline: &mut Vec<RunResult>,
+        spent: &mut Option<Pending>,
     ) -> bool {
         if alone && self.committer.released.load(Ordering::Acquire) >= self.handed {
-            return self.committer.process(vec![pending], Some(inline));
+            return self.committer.process_one(pending, inline, spent);
         }
         self.handed = pending.seq;
         self.tx.send(pending).await.is_ok()
@@ -255,11 +258,30 @@ impl Committer {
     pub(crate) fn process(
         &self,
         mut items: Vec<Pending>,
-        mut inline: Option<&mut Vec<RunResult>>,
+        inline: Option<&mut Vec<RunResult>>,
     ) -> bool {
+        self.process_all(&mut items, inline)
+    }
+
+    /// [`Committer::process`] of one batch the actor commits itself, with no list of
+    /// one. The batch, its lists emptied (their buffers kept for the actor's next batch),
+    /// ends up in `spent`.
+    pub(crate) fn process_one(
+        &self,
+        mut item: Pending,
+        inline: &mut Vec<RunResult>,
+        spent: &mut Option<Pending>,
+    ) -> bool {
+        let released = self.process_all(std::slice::from_mut(&mut item), Some(inline));
+        *spent = Some(item);
+        released
+    }
+
+    /// Commits `items` as one batch and releases their effects, emptying their lists.
+    fn process_all(&self, items: &mut [Pending], mut inline: Option<&mut Vec<RunResult>>) -> bool {
         let mut batch = Batch::default();
         let mut seq = 0;
-        for item in &mut items {
+        for item in items.iter_mut() {
             // Later batches overwrite earlier writes of the same key.
             batch.writes.append(&mut item.batch.writes);
             seq = seq.max(item.seq);
@@ -290,19 +312,19 @@ impl Committer {
 
     /// The commit failed: nothing of `items` happens, their callers get the failure,
     /// and the engine stops.
-    fn poison(&self, items: Vec<Pending>, reason: String) {
+    fn poison(&self, items: &mut [Pending], reason: String) {
         self.health.poison(reason.clone());
         self.runner.abort_all();
         for item in items {
-            for reply in item.replies {
+            for reply in item.replies.drain(..) {
                 reply.fail(&reason);
             }
         }
     }
 
     /// What a durable batch lets happen, in this order.
-    fn effects(&self, item: Pending, mut inline: Option<&mut Vec<RunResult>>) {
-        for reply in item.replies {
+    fn effects(&self, item: &mut Pending, mut inline: Option<&mut Vec<RunResult>>) {
+        for reply in item.replies.drain(..) {
             reply.send();
         }
         // One look at the subscribers per batch, not a send (a lock of the channel's
@@ -310,7 +332,7 @@ impl Committer {
         // next batch's events, as one who subscribes a moment later would.
         let listened = !item.events.is_empty() && self.events.receiver_count() > 0;
         let mut dag_changed = false;
-        for event in item.events {
+        for event in item.events.drain(..) {
             dag_changed |= event.subject == Subject::Dag;
             if listened {
                 let _ = self.events.send(event);
@@ -319,20 +341,20 @@ impl Committer {
         if dag_changed {
             self.dag_changes.send_modify(|changes| *changes += 1);
         }
-        for timer in item.timers {
+        for timer in item.timers.drain(..) {
             let actor = self.runner.actor().clone();
             tokio::spawn(async move {
                 tokio::time::sleep(timer.delay).await;
                 let _ = actor.send(Msg::Wake(timer.attempt));
             });
         }
-        for job in item.spawns {
+        for job in item.spawns.drain(..) {
             match inline.as_deref_mut() {
                 Some(inline) => inline.extend(self.runner.start(job)),
                 None => self.runner.spawn(job),
             }
         }
-        for done in item.done {
+        for done in item.done.drain(..) {
             let _ = done.send(());
         }
     }

@@ -13,13 +13,15 @@
 //! restart rules in `recovery.rs`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::links::{Links, NodeLinks};
 use super::node_map::NodeMap;
+use super::ready::ReadyQueues;
 use super::txn::{IdMap, Member, Sched, Txn};
 use crate::dto::merge_context;
 use crate::error::OperateError;
@@ -121,7 +123,7 @@ pub(crate) struct ActiveDag {
     /// Units of each pool in use.
     pub(crate) pool_running: HashMap<String, u32>,
     /// Sub-tasks ready to run, per pool ("" for none).
-    pub(crate) ready: BTreeMap<String, VecDeque<u64>>,
+    pub(crate) ready: ReadyQueues,
     /// Per node, how many of its sub-tasks are not SUCCEED.
     pub(crate) unfinished_tasks: IdMap<usize>,
     /// Per layer (index = layer), how many nodes are not SUCCEED.
@@ -159,7 +161,7 @@ impl ActiveDag {
             dag_params,
             running: IdMap::default(),
             pool_running: HashMap::new(),
-            ready: BTreeMap::new(),
+            ready: ReadyQueues::default(),
             unfinished_tasks: IdMap::default(),
             unfinished_per_layer: Vec::new(),
             first_unfinished_layer: 0,
@@ -201,8 +203,15 @@ impl ActiveDag {
             FanOut::Static(params) => params.len(),
             FanOut::Dynamic(_) => 0,
         });
-        dag.tasks.reserve(static_tasks.sum());
-        let mut links = Links::of(spec, &node_ids);
+        let static_tasks: usize = static_tasks.sum();
+        dag.tasks.reserve(static_tasks);
+        // So are the lists the submit's batch is sealed from.
+        dag.unfinished_tasks.reserve(spec.nodes.len());
+        dag.nodes.reserve(spec.nodes.len());
+        txn.dirty_nodes.reserve(spec.nodes.len());
+        txn.dirty_tasks.reserve(static_tasks);
+        txn.new_tasks.reserve(static_tasks);
+        let mut links = Links::of(spec.nodes.len(), &spec.edges, &node_ids);
         // Nodes of one type share one copy of its name (and its flags' lookup).
         let mut types: HashMap<&str, (Arc<str>, Flags)> = HashMap::new();
         for (index, node_spec) in spec.nodes.iter().enumerate() {
@@ -522,13 +531,7 @@ impl ActiveDag {
 
     /// Queues a READY sub-task in `pool` ("" for none), its node's pool.
     pub(crate) fn enqueue_in(&mut self, pool: &str, task_id: u64) {
-        match self.ready.get_mut(pool) {
-            Some(queue) => queue.push_back(task_id),
-            None => {
-                self.ready
-                    .insert(pool.to_string(), VecDeque::from([task_id]));
-            }
-        }
+        self.ready.push(pool, task_id);
     }
 
     /// Creates a node's sub-tasks (PENDING), one per parameter value, with fresh ids.
@@ -545,13 +548,13 @@ impl ActiveDag {
         let mut ids = Vec::with_capacity(params.len());
         // One copy of the type name, shared by every sub-task of the node; one buffer
         // for the numbered names.
-        let task_type = Arc::clone(&node.task_type);
+        let task_type = &node.task_type;
         let mut name = String::new();
         txn.new_tasks.reserve(params.len());
         for (index, params) in params.iter().enumerate() {
             *next_task_id += 1;
             let id = *next_task_id;
-            let task = new_task_record(node, id, index, many, params, &task_type, &mut name, sched);
+            let task = new_task_record(node, id, index, many, params, task_type, &mut name, sched);
             self.tasks.insert(id, Arc::new(task));
             txn.touch_task(self.rec.id, id);
             txn.new_tasks.push(Member {
@@ -695,8 +698,8 @@ fn new_node_record(
         name: node_spec.name.as_str().into(),
         task_type,
         layer,
-        upstream: links.upstream.into(),
-        downstream: links.downstream.into(),
+        upstream: links.upstream,
+        downstream: links.downstream,
         state: State::Pending,
         operator: Operator::Run,
         fan_out: node_spec.fan_out.clone(),
@@ -711,44 +714,4 @@ fn new_node_record(
         start_time: None,
         end_time: None,
     }
-}
-
-/// The upstream and downstream node ids of every node of a spec, sorted and without
-/// repeats, computed in one pass over the edges (a scan of all edges per node made
-/// submitting a DAG of N nodes and E edges cost N × E).
-struct Links {
-    upstream: Vec<Vec<u64>>,
-    downstream: Vec<Vec<u64>>,
-}
-
-impl Links {
-    fn of(spec: &DagSpec, node_ids: &[u64]) -> Links {
-        let mut links = Links {
-            upstream: vec![Vec::new(); spec.nodes.len()],
-            downstream: vec![Vec::new(); spec.nodes.len()],
-        };
-        for &(from, to) in &spec.edges {
-            links.upstream[to].push(node_ids[from]);
-            links.downstream[from].push(node_ids[to]);
-        }
-        for ids in links.upstream.iter_mut().chain(links.downstream.iter_mut()) {
-            ids.sort_unstable();
-            ids.dedup();
-        }
-        links
-    }
-
-    /// Node `index`'s links (each is taken once, when its record is built).
-    fn take(&mut self, index: usize) -> NodeLinks {
-        NodeLinks {
-            upstream: std::mem::take(&mut self.upstream[index]),
-            downstream: std::mem::take(&mut self.downstream[index]),
-        }
-    }
-}
-
-/// One node's upstream and downstream node ids.
-struct NodeLinks {
-    upstream: Vec<u64>,
-    downstream: Vec<u64>,
 }

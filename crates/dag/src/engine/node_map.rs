@@ -57,6 +57,11 @@ impl NodeMap {
         }
     }
 
+    /// Room for `additional` more records without growing.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

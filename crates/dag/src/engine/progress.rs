@@ -203,20 +203,11 @@ impl ActiveDag {
 
     /// Takes the next task that fits the pools, if any.
     pub(crate) fn pop_dispatchable(&mut self) -> Option<u64> {
-        for (pool, queue) in self.ready.iter_mut() {
-            if queue.is_empty() {
-                continue;
-            }
-            if !pool.is_empty() {
-                let capacity = self.rec.pools.get(pool).copied().unwrap_or(0);
-                let used = self.pool_running.get(pool).copied().unwrap_or(0);
-                if used >= capacity {
-                    continue;
-                }
-            }
-            return queue.pop_front();
-        }
-        None
+        let (pools, running) = (&self.rec.pools, &self.pool_running);
+        self.ready.pop_first(|pool| {
+            let capacity = pools.get(pool).copied().unwrap_or(0);
+            running.get(pool).copied().unwrap_or(0) < capacity
+        })
     }
 
     /// Starts an attempt of a READY sub-task: RUNNING, a worker slot and a pool unit

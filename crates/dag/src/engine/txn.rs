@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::committer::Pending;
 use super::locks::LockTable;
 use super::msg::{Reply, RetryTimer};
 use super::runner::Job;
@@ -133,6 +134,17 @@ impl Txn {
 }
 
 /// Gives `mine` the emptied buffer of `theirs` when it has none of its own yet.
+impl Txn {
+    /// Takes back the emptied lists of a batch the actor committed itself (their
+    /// buffers: a chain's stage then allocates none for its events and its job).
+    pub(crate) fn recycle(&mut self, mut spent: Pending) {
+        reuse_list(&mut self.events, &mut spent.events);
+        reuse_list(&mut self.spawns, &mut spent.spawns);
+        reuse_list(&mut self.replies, &mut spent.replies);
+        reuse_list(&mut self.timers, &mut spent.timers);
+    }
+}
+
 fn reuse_list<T>(mine: &mut Vec<T>, theirs: &mut Vec<T>) {
     if mine.capacity() == 0 {
         theirs.clear();
