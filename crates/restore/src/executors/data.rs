@@ -6,7 +6,9 @@
 //! Everything here is blocking (files and the cluster) and runs on the blocking pool
 //! ([`Worker`], `steps::blocking`). Invariants: rows reach the cluster only in durable batches of at
 //! most [`APPLY_BATCH_ROWS`] rows / [`APPLY_BATCH_BYTES`] bytes; a set's rows are applied
-//! in chain order; a cancelled sub-task stops between blocks (data) or batches (log).
+//! in chain order; a cancelled sub-task stops between blocks (data) or batches (log); a
+//! data round does not write the rows its stream's log writes or deletes later
+//! (`data/log_keys.rs`), yet reads and counts their blocks as before.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,8 +28,11 @@ use super::failpoint::{apply_batch_rows, block_delay, crash_point};
 use super::steps::err;
 use super::{Deps, RestoreDagParams};
 use crate::cluster::{RowBatch, TenantService};
+pub(crate) use log_keys::LogKeysCache;
+use log_keys::{HeldLogKeys, LogKeys, LOG_KEYS_BUDGET};
 pub use ranges::{BlockSpan, RowRange};
 
+mod log_keys;
 mod ranges;
 
 /// Rows applied per cluster batch (one `apply_rows`: one run file, durable when it
@@ -202,19 +207,42 @@ impl Deps {
         Ok(())
     }
 
-    /// Restores one data group: its spans or files, set by set in chain order. Reports
-    /// the stored bytes of each block read (with a range: of each block whose first row
-    /// is in it, so the reports add up to the group's bytes).
+    /// DAG `dag_id`'s key set of stream `ls` (`data/log_keys.rs`): the rows its data
+    /// rounds do not write. Read from the log the replay will apply, once while rounds
+    /// of the stream hold it; `None` inside when the stream writes every row.
+    pub(super) fn log_keys(
+        &self,
+        dag_id: u64,
+        archive: &ArchiveStore,
+        plan: &RestorePlan,
+        ls: u64,
+        worker: &Worker<u64>,
+    ) -> HeldLogKeys {
+        self.log_keys.get(dag_id, ls, || {
+            let from = plan.restore_start_scn;
+            let entries = archive
+                .log_entries(&plan.piece_infos(), ls, from, plan.restore_scn)
+                .ok()?;
+            LogKeys::collect(entries, log_keys_budget(), || worker.cancel.is_set())
+        })
+    }
+
+    /// Restores one data group: its spans or files, set by set in chain order, without
+    /// the rows in `skip` (its stream's log writes them later). Reports the stored bytes
+    /// of each block read (with a range: of each block whose first row is in it, so the
+    /// reports add up to the group's bytes), skipped rows or not.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn restore_group(
         &self,
         data: &DataStore,
         params: &RestoreDagParams,
         tenant_id: u64,
         group: &DataGroup,
+        skip: Option<&LogKeys>,
         worker: &Worker<u64>,
     ) -> Result<(), TaskError> {
         if let Some(range) = &group.range {
-            return self.restore_range(data, params, tenant_id, group, range, worker);
+            return self.restore_range(data, params, tenant_id, group, range, skip, worker);
         }
         let tablets: BTreeSet<u64> = group.tablets.iter().copied().collect();
         let mut batch = self.batches.take();
@@ -238,7 +266,8 @@ impl Deps {
                     let block = block.map_err(err)?;
                     let keep = |tablet_id: u64, _: &[u8]| tablets.contains(&tablet_id);
                     let bounds = |_: &[DataRowRef<'_>]| Ok(());
-                    self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, true)?;
+                    let rows = RowFilter { keep, skip };
+                    self.apply_block(tenant_id, &block, rows, bounds, &mut batch, worker, true)?;
                     block.recycle();
                 }
             }
@@ -248,7 +277,9 @@ impl Deps {
         Ok(())
     }
 
-    /// Restores the rows of `range` from the group's spans, span by span (apply order).
+    /// Restores the rows of `range` (but those in `skip`) from the group's spans, span
+    /// by span (apply order).
+    #[allow(clippy::too_many_arguments)]
     fn restore_range(
         &self,
         data: &DataStore,
@@ -256,6 +287,7 @@ impl Deps {
         tenant_id: u64,
         group: &DataGroup,
         range: &RowRange,
+        skip: Option<&LogKeys>,
         worker: &Worker<u64>,
     ) -> Result<(), TaskError> {
         let mut batch = self.batches.take();
@@ -300,7 +332,8 @@ impl Deps {
                 let block = block.map_err(err)?;
                 next = block.offset + block.stored_bytes;
                 let bounds = |rows: &[DataRowRef<'_>]| check_block_bounds(file, &block, rows);
-                self.apply_block(tenant_id, &block, keep, bounds, &mut batch, worker, false)?;
+                let rows = RowFilter { keep, skip };
+                self.apply_block(tenant_id, &block, rows, bounds, &mut batch, worker, false)?;
                 block.recycle();
             }
         }
@@ -309,15 +342,16 @@ impl Deps {
         Ok(())
     }
 
-    /// Adds the rows of `block` that `keep` accepts to `batch`, applying it when full,
+    /// Adds the rows of `block` that `filter` writes to `batch`, applying it when full,
     /// and reports the block's stored bytes: always with `count_all`, otherwise when
-    /// `keep` accepts its first row. `bounds` checks the block's rows first.
+    /// `filter.keep` accepts its first row (skipped or not). `bounds` checks the block's
+    /// rows first.
     #[allow(clippy::too_many_arguments)]
-    fn apply_block(
+    fn apply_block<K: Fn(u64, &[u8]) -> bool>(
         &self,
         tenant_id: u64,
         block: &RawDataBlock,
-        keep: impl Fn(u64, &[u8]) -> bool,
+        filter: RowFilter<'_, K>,
         bounds: impl FnOnce(&[DataRowRef<'_>]) -> Result<(), TaskError>,
         batch: &mut RowBatch,
         worker: &Worker<u64>,
@@ -325,9 +359,10 @@ impl Deps {
     ) -> Result<(), TaskError> {
         let rows = block.rows().map_err(err)?;
         bounds(&rows)?;
+        let keep = &filter.keep;
         let counted = count_all || rows.first().is_some_and(|row| keep(row.tablet_id, row.key));
         for row in rows {
-            if keep(row.tablet_id, row.key) {
+            if filter.writes(row.tablet_id, row.key) {
                 batch.push(row.tablet_id, row.key, row.value);
             }
         }
@@ -382,6 +417,25 @@ impl Deps {
         worker.report(plan.restore_scn.as_u64());
         Ok(applied)
     }
+}
+
+/// Which rows of a block a data round writes: those `keep` accepts (its group's), but
+/// not those in `skip` (its stream's log writes them later).
+struct RowFilter<'a, K> {
+    keep: K,
+    skip: Option<&'a LogKeys>,
+}
+
+impl<K: Fn(u64, &[u8]) -> bool> RowFilter<'_, K> {
+    fn writes(&self, tablet_id: u64, key: &[u8]) -> bool {
+        (self.keep)(tablet_id, key) && !self.skip.is_some_and(|skip| skip.contains(tablet_id, key))
+    }
+}
+
+/// The budget of a stream's key set: [`LOG_KEYS_BUDGET`], or the failpoint's
+/// (`super::failpoint::log_keys_budget`).
+fn log_keys_budget() -> usize {
+    super::failpoint::log_keys_budget(LOG_KEYS_BUDGET)
 }
 
 /// The batch holds [`APPLY_BATCH_ROWS`] rows (or the failpoint's cap,

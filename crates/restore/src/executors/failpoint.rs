@@ -1,6 +1,6 @@
 //! The failpoints of the restore steps, compiled only with the `failpoints` cargo
 //! feature (as sled's are): the block delay of `Restore data`, a cap on the rows of an
-//! applied batch, a failure injected right after a step's side effects, and the steps'
+//! applied batch, the budget of a log stream's key set, a failure injected right after a step's side effects, and the steps'
 //! crash points.
 //!
 //! With the feature, `OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=N` in the environment (or
@@ -69,6 +69,52 @@ pub(crate) fn apply_batch_rows(rows: usize) -> usize {
 #[inline(always)]
 pub(crate) fn apply_batch_rows(rows: usize) -> usize {
     rows
+}
+
+/// The environment variable overriding the byte budget of a log stream's key set
+/// (`data/log_keys.rs`), so a test can make a stream fall back to writing every row.
+#[cfg(feature = "failpoints")]
+pub const LOG_KEYS_BUDGET_FAILPOINT: &str = "OBRESTORE_FAILPOINT_LOG_KEYS_BUDGET";
+
+/// The overriding budget plus one (0: none), `usize::MAX` until first read from the
+/// environment.
+#[cfg(feature = "failpoints")]
+static LOG_KEYS_BUDGET: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+/// Sets the [`LOG_KEYS_BUDGET_FAILPOINT`] budget for the whole process (`None`: the
+/// built-in budget).
+#[cfg(feature = "failpoints")]
+pub fn set_log_keys_budget_failpoint(bytes: Option<usize>) {
+    let stored = bytes.map_or(0, |bytes| bytes.saturating_add(1).min(usize::MAX - 1));
+    LOG_KEYS_BUDGET.store(stored, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The byte budget of a stream's key set: `budget`, or the failpoint's if set.
+#[cfg(feature = "failpoints")]
+pub(crate) fn log_keys_budget(budget: usize) -> usize {
+    use std::sync::atomic::Ordering;
+    let mut stored = LOG_KEYS_BUDGET.load(Ordering::Relaxed);
+    if stored == usize::MAX {
+        stored = std::env::var(LOG_KEYS_BUDGET_FAILPOINT)
+            .ok()
+            .and_then(|bytes| bytes.trim().parse::<usize>().ok())
+            .map_or(0, |bytes| bytes.saturating_add(1).min(usize::MAX - 1));
+        let _ = LOG_KEYS_BUDGET.compare_exchange(
+            usize::MAX,
+            stored,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    stored.checked_sub(1).unwrap_or(budget)
+}
+
+/// Without the `failpoints` feature the budget is the built-in one.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn log_keys_budget(budget: usize) -> usize {
+    budget
 }
 
 /// `(task type, tenant)` pairs whose next attempt fails after its side effects

@@ -10,7 +10,7 @@
 //! - `executors/steps.rs`: one function per step (and per undoable step's rollback); the task type
 //!   only dispatches to them;
 //! - `executors/data.rs`: reading the backup into the cluster: data groups, `Restore data`, log
-//!   replay.
+//!   replay; `data/log_keys.rs`: the rows a stream's log rewrites, which its data rounds skip.
 //!
 //! The plan is made once, at submit ([`crate::prepare`]), and stored in the DAG's
 //! parameters; every step reads it from there. `Restore data L` is a dynamic fan-out:
@@ -38,12 +38,12 @@ use crate::keystore::Keystore;
 use crate::param::ValidatedRestore;
 
 pub use dag::{dag_name, restore_dag};
-use data::BatchPool;
+use data::{BatchPool, LogKeysCache};
 pub use data::{CancelFlag, DataGroup};
 #[cfg(feature = "failpoints")]
 pub use failpoint::{
-    fail_after_step_once, set_block_delay_failpoint, APPLY_BATCH_ROWS_FAILPOINT,
-    BLOCK_DELAY_FAILPOINT,
+    fail_after_step_once, set_block_delay_failpoint, set_log_keys_budget_failpoint,
+    APPLY_BATCH_ROWS_FAILPOINT, BLOCK_DELAY_FAILPOINT, LOG_KEYS_BUDGET_FAILPOINT,
 };
 pub use steps::register;
 
@@ -63,6 +63,8 @@ pub struct Deps {
     read_aheads: Arc<read_ahead::ReadAheads>,
     /// Row batches reused by the data and replay workers.
     batches: BatchPool,
+    /// The log streams' key sets the data rounds skip, while rounds hold them.
+    log_keys: LogKeysCache,
 }
 
 impl Deps {
@@ -74,6 +76,7 @@ impl Deps {
             keys: Mutex::new(HashMap::new()),
             read_aheads: Arc::default(),
             batches: BatchPool::default(),
+            log_keys: LogKeysCache::default(),
         }
     }
 }

@@ -253,10 +253,15 @@ impl RestoreStep {
                 let groups = data_groups(&sources.data, &params.plan, SYS_LS, 1).map_err(err)?;
                 let total: u64 = groups.iter().map(|g| g.bytes).sum();
                 deps.set_status(job_id, RestoreJobStatus::RestoreSysTablets)?;
+                // LS 1's log is replayed below: its data skips the rows the log rewrites.
+                let plan = &params.plan;
+                let skip = deps.log_keys(dag_id, &sources.archive, plan, SYS_LS, worker);
                 for group in &groups {
-                    deps.restore_group(&sources.data, &params, tenant_id, group, worker)?;
+                    let skip = skip.keys();
+                    deps.restore_group(&sources.data, &params, tenant_id, group, skip, worker)?;
                     deps.record_group(job_id, group)?;
                 }
+                drop(skip);
                 let log = worker.without_progress();
                 deps.replay_log(
                     &sources.archive,
@@ -332,13 +337,18 @@ impl RestoreStep {
             .map_err(|e| err(format!("data group is unreadable: {e}")))?;
         let mut done = 0u64;
         let worker_group = group.clone();
+        let dag_id = ctx.dag_id();
         blocking(
             ctx,
             self.step,
             |bytes: u64| done += bytes,
             move |worker| {
                 let sources = deps.sources(&params.plan)?;
-                deps.restore_group(&sources.data, &params, tenant_id, &worker_group, worker)?;
+                let (plan, ls) = (&params.plan, worker_group.ls);
+                // The rows `Replay log L` rewrites after this round are not written here.
+                let skip = deps.log_keys(dag_id, &sources.archive, plan, ls, worker);
+                let (data, group) = (&sources.data, &worker_group);
+                deps.restore_group(data, &params, tenant_id, group, skip.keys(), worker)?;
                 deps.record_group(job_id, &worker_group)
             },
         )
