@@ -1,7 +1,7 @@
 //! The failpoints of the restore steps, compiled only with the `failpoints` cargo
 //! feature (as sled's are): the block delay of `Restore data`, a cap on the rows of an
-//! applied batch, the budget of a log stream's key set, a failure injected right after a step's side effects, and the steps'
-//! crash points.
+//! applied batch, the budget of a log stream's key set, a failure injected right after a
+//! step's side effects, and the steps' crash points.
 //!
 //! With the feature, `OBRESTORE_FAILPOINT_BLOCK_DELAY_MS=N` in the environment (or
 //! [`set_block_delay_failpoint`]) makes `Restore data` sleep N ms after each data block,
