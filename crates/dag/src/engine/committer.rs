@@ -16,9 +16,8 @@
 //!    committer's thread has released every batch handed to it and no sub-task runs
 //!    but those the new batch starts (a chain between two stages), nothing can arrive
 //!    while the batch flushes, so the actor commits it itself
-//!    ([`Committer::process_one`]): the
-//!    stage's commit, its sub-task's start and the actor's next turn then run on one
-//!    tokio worker, without the two thread wake-ups (actor to committer, committer to
+//!    ([`Committer::process_one`]): the stage's commit, its sub-task's start and the
+//!    actor's next turn then run on one tokio worker, without the two thread wake-ups (actor to committer, committer to
 //!    the sub-task and back to the actor) a stage otherwise pays; the worker blocks for
 //!    one device sync. With a store whose commit does not block (the in-memory store)
 //!    there is no committer thread: the actor commits each batch itself the same way.

@@ -131,10 +131,7 @@ impl Txn {
             std::mem::swap(&mut self.early, &mut used.early);
         }
     }
-}
 
-/// Gives `mine` the emptied buffer of `theirs` when it has none of its own yet.
-impl Txn {
     /// Takes back the emptied lists of a batch the actor committed itself (their
     /// buffers: a chain's stage then allocates none for its events and its job).
     pub(crate) fn recycle(&mut self, mut spent: Pending) {
@@ -145,6 +142,7 @@ impl Txn {
     }
 }
 
+/// Gives `mine` the emptied buffer of `theirs` when it has none of its own yet.
 fn reuse_list<T>(mine: &mut Vec<T>, theirs: &mut Vec<T>) {
     if mine.capacity() == 0 {
         theirs.clear();

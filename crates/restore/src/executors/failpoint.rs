@@ -20,30 +20,70 @@ use std::time::Duration;
 #[cfg(feature = "failpoints")]
 pub const BLOCK_DELAY_FAILPOINT: &str = "OBRESTORE_FAILPOINT_BLOCK_DELAY_MS";
 
-/// `u64::MAX` until first read from the environment.
+/// A process-wide failpoint value: the one a test set through its setter, else the one
+/// read (once) from its environment variable; `None` when neither says anything.
 #[cfg(feature = "failpoints")]
-static BLOCK_DELAY_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+struct Knob {
+    var: &'static str,
+    /// [`Knob::UNREAD`], [`Knob::NONE`] or the value.
+    value: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(feature = "failpoints")]
+impl Knob {
+    const UNREAD: u64 = u64::MAX;
+    const NONE: u64 = u64::MAX - 1;
+
+    const fn new(var: &'static str) -> Knob {
+        Knob {
+            var,
+            value: std::sync::atomic::AtomicU64::new(Knob::UNREAD),
+        }
+    }
+
+    /// Sets the value for the whole process (values from `NONE` on are taken as
+    /// `NONE - 1`).
+    fn set(&self, value: Option<u64>) {
+        let stored = value.map_or(Knob::NONE, |value| value.min(Knob::NONE - 1));
+        self.value
+            .store(stored, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let mut value = self.value.load(Ordering::Relaxed);
+        if value == Knob::UNREAD {
+            value = std::env::var(self.var)
+                .ok()
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map_or(Knob::NONE, |value| value.min(Knob::NONE - 1));
+            let _ = self.value.compare_exchange(
+                Knob::UNREAD,
+                value,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        (value != Knob::NONE).then_some(value)
+    }
+}
+
+#[cfg(feature = "failpoints")]
+static BLOCK_DELAY_MS: Knob = Knob::new(BLOCK_DELAY_FAILPOINT);
 
 /// Sets the [`BLOCK_DELAY_FAILPOINT`] delay for the whole process (0 turns it off).
 #[cfg(feature = "failpoints")]
 pub fn set_block_delay_failpoint(ms: u64) {
-    BLOCK_DELAY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+    BLOCK_DELAY_MS.set(Some(ms));
 }
 
 /// How long `Restore data` sleeps after a data block, if at all.
 #[cfg(feature = "failpoints")]
 pub(crate) fn block_delay() -> Option<Duration> {
-    use std::sync::atomic::Ordering;
-    let mut ms = BLOCK_DELAY_MS.load(Ordering::Relaxed);
-    if ms == u64::MAX {
-        ms = std::env::var(BLOCK_DELAY_FAILPOINT)
-            .ok()
-            .and_then(|ms| ms.trim().parse::<u64>().ok())
-            .filter(|ms| *ms != u64::MAX)
-            .unwrap_or(0);
-        let _ = BLOCK_DELAY_MS.compare_exchange(u64::MAX, ms, Ordering::Relaxed, Ordering::Relaxed);
-    }
-    (ms > 0).then(|| Duration::from_millis(ms))
+    BLOCK_DELAY_MS
+        .get()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
 }
 
 /// The environment variable capping the rows of one applied batch (at least 1), so a
@@ -76,38 +116,22 @@ pub(crate) fn apply_batch_rows(rows: usize) -> usize {
 #[cfg(feature = "failpoints")]
 pub const LOG_KEYS_BUDGET_FAILPOINT: &str = "OBRESTORE_FAILPOINT_LOG_KEYS_BUDGET";
 
-/// The overriding budget plus one (0: none), `usize::MAX` until first read from the
-/// environment.
 #[cfg(feature = "failpoints")]
-static LOG_KEYS_BUDGET: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(usize::MAX);
+static LOG_KEYS_BUDGET: Knob = Knob::new(LOG_KEYS_BUDGET_FAILPOINT);
 
 /// Sets the [`LOG_KEYS_BUDGET_FAILPOINT`] budget for the whole process (`None`: the
 /// built-in budget).
 #[cfg(feature = "failpoints")]
 pub fn set_log_keys_budget_failpoint(bytes: Option<usize>) {
-    let stored = bytes.map_or(0, |bytes| bytes.saturating_add(1).min(usize::MAX - 1));
-    LOG_KEYS_BUDGET.store(stored, std::sync::atomic::Ordering::Relaxed);
+    LOG_KEYS_BUDGET.set(bytes.map(|bytes| u64::try_from(bytes).unwrap_or(u64::MAX)));
 }
 
 /// The byte budget of a stream's key set: `budget`, or the failpoint's if set.
 #[cfg(feature = "failpoints")]
 pub(crate) fn log_keys_budget(budget: usize) -> usize {
-    use std::sync::atomic::Ordering;
-    let mut stored = LOG_KEYS_BUDGET.load(Ordering::Relaxed);
-    if stored == usize::MAX {
-        stored = std::env::var(LOG_KEYS_BUDGET_FAILPOINT)
-            .ok()
-            .and_then(|bytes| bytes.trim().parse::<usize>().ok())
-            .map_or(0, |bytes| bytes.saturating_add(1).min(usize::MAX - 1));
-        let _ = LOG_KEYS_BUDGET.compare_exchange(
-            usize::MAX,
-            stored,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
-    stored.checked_sub(1).unwrap_or(budget)
+    LOG_KEYS_BUDGET
+        .get()
+        .map_or(budget, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX))
 }
 
 /// Without the `failpoints` feature the budget is the built-in one.
